@@ -1,0 +1,109 @@
+"""Clocks: the one source of time for the application.
+
+Every clock is monotonic seconds (`now()`), can wait on the event queue until a
+deadline (`wait()`), and can run a callback at a given time (`call_at()`), which
+the simulator uses to play scripted button presses.
+
+- `MonotonicClock`: real time, for the device.
+- `ScaledClock`: real time running `speed` times faster, for the simulator.
+- `VirtualClock`: time only moves when the loop waits; a whole routine runs in
+  milliseconds and deterministically (tests, `facepace sim --speed max`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import queue
+import threading
+import time
+from typing import Callable
+
+
+class MonotonicClock:
+    """Real monotonic time."""
+
+    speed = 1.0
+
+    def __init__(self) -> None:
+        self._timers: list[threading.Timer] = []
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wait(self, events: queue.Queue, deadline: float | None):
+        """Return the next event, or None once `deadline` has passed."""
+        timeout = None if deadline is None else max(0.0, (deadline - self.now()) / self.speed)
+        try:
+            return events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> None:
+        timer = threading.Timer(max(0.0, (when - self.now()) / self.speed), callback)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def close(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+
+class ScaledClock(MonotonicClock):
+    """Real time running `speed` times faster; starts at 0."""
+
+    def __init__(self, speed: float) -> None:
+        super().__init__()
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._origin) * self.speed
+
+
+class VirtualClock:
+    """Time that advances only when the loop waits: to the deadline, or to the next timer."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by hand, running any timers on the way (for tests)."""
+        self.advance_to(self._now + seconds)
+
+    def advance_to(self, when: float) -> None:
+        while self._timers and self._timers[0][0] <= when:
+            self._run_next_timer()
+        self._now = max(self._now, when)
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> None:
+        heapq.heappush(self._timers, (when, next(self._order), callback))
+
+    def wait(self, events: queue.Queue, deadline: float | None):
+        while events.empty():
+            next_timer = self._timers[0][0] if self._timers else None
+            if next_timer is not None and (deadline is None or next_timer <= deadline):
+                self._run_next_timer()
+                continue
+            if deadline is None:
+                raise RuntimeError("VirtualClock.wait with nothing scheduled would wait forever")
+            self._now = max(self._now, deadline)
+            return None
+        return events.get_nowait()
+
+    def _run_next_timer(self) -> None:
+        when, _, callback = heapq.heappop(self._timers)
+        self._now = max(self._now, when)
+        callback()
+
+    def close(self) -> None:
+        self._timers.clear()
