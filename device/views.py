@@ -1,0 +1,54 @@
+"""What each screen shows: plain data, built by the app, drawn by `device.screens.render`.
+
+Times are seconds (floats); the renderer decides how to round them (countdowns round up,
+so a zone never shows 0:00 while it is still running).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IdleView:
+    routine_title: str
+    routine_seconds: float          # length of the enabled zones
+    routine_number: int             # 1-based position in the routine list
+    routine_count: int
+    intensity: int                  # the person's level, 1..5
+    last_session: str | None = None  # already phrased, e.g. "Yesterday, 8 min"; None = never
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    zone_title: str
+    cue: str                        # one or two short lines (may contain "\n")
+    zone_remaining: float
+    zone_seconds: float
+    zone_number: int                # 1-based among enabled zones
+    zone_count: int
+    side: str | None = None         # "left", "right" or None for one-sided zones
+
+
+@dataclass(frozen=True)
+class PausedView:
+    zone_title: str
+    session_remaining: float
+    pause_remaining: float          # how long until a pause this long ends the session
+
+
+@dataclass(frozen=True)
+class SummaryView:
+    routine_title: str
+    active_seconds: float
+    zones_done: int
+    zones_skipped: int
+    completed: bool                 # False: ended early
+
+
+@dataclass(frozen=True)
+class OffView:
+    """Shown briefly on shutdown before the panel is turned off."""
+
+
+View = IdleView | ZoneView | PausedView | SummaryView | OffView
