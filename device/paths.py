@@ -1,0 +1,24 @@
+"""Where things live: from the environment (systemd sets these), else the platform's folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+DEVICE_CONFIG = Path("/etc/facepace/config.toml")
+
+
+def state_dir() -> Path:
+    """`$FACEPACE_STATE_DIR`, else systemd's `$STATE_DIRECTORY`, else the user data folder."""
+    for variable in ("FACEPACE_STATE_DIR", "STATE_DIRECTORY"):
+        value = os.environ.get(variable)
+        if value:
+            return Path(value.split(":")[0])
+    return Path(platformdirs.user_data_dir("facepace", appauthor=False))
+
+
+def routines_dir(config_path: Path | None) -> Path | None:
+    """User routines live in a `routines` folder next to the config file."""
+    return None if config_path is None else config_path.parent / "routines"
