@@ -1,0 +1,348 @@
+"""The application: one loop owns the state; the button, the clock and the display feed it.
+
+States: idle → running ⇄ paused → summary → idle. The loop waits on the event
+queue until the earliest deadline of anything that is waiting (a gesture, a
+pacing cue, a haptic step, a screen timeout, a display retry), so it needs no
+polling and follows the injected clock exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from device.gestures import GestureRecognizer
+from device.haptics import HapticPlayer, level_pattern
+from device.pacing import Cue, Pacer
+from device.views import IdleView, OffView, PausedView, SummaryView, ZoneView
+
+log = logging.getLogger("facepace")
+
+NOTICE_SECONDS = 6.0
+
+
+@dataclass(frozen=True)
+class ButtonEdge:
+    pressed: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Ask the loop to shut down cleanly (SIGTERM, end of a simulation)."""
+
+    reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    dim_after: float = 60.0
+    off_after: float = 300.0
+    summary_return: float = 30.0
+    pause_limit: float = 300.0
+
+
+class NullLog:
+    """Stands in where no session log is wired (the sessions are then not kept)."""
+
+    notices: list = []
+
+    def begin(self, **session):
+        return None
+
+    def checkpoint(self, session_id, **progress):
+        pass
+
+    def finish(self, session_id, **outcome):
+        pass
+
+    def last_session_text(self, now_wall: float | None = None):
+        return None
+
+    def close(self):
+        pass
+
+
+class App:
+    def __init__(self, *, routines: Sequence, clock, haptics: HapticPlayer, display,
+                 render: Callable, make_frame: Callable, gestures: GestureRecognizer,
+                 timeouts: Timeouts = Timeouts(), intensity: int = 3, routine_index: int = 0,
+                 session_log=None, trace: Callable[..., None] | None = None,
+                 notices: Sequence[str] = ()) -> None:
+        if not routines:
+            raise ValueError("no routines to offer")
+        self.routines = list(routines)
+        self.clock = clock
+        self.haptics = haptics
+        self.display = display
+        self._render = render
+        self._make_frame = make_frame
+        self.gestures = gestures
+        self.timeouts = timeouts
+        self.intensity = intensity
+        self.routine_index = routine_index % len(self.routines)
+        self.session_log = session_log or NullLog()
+        self._trace = trace or (lambda event, **fields: None)
+        self.state = "idle"
+        self.pacer: Pacer | None = None
+        self.session_id = None
+        self.summary: SummaryView | None = None
+        self.summary_shown = False
+        self.sessions_ended = 0
+        self.stopped = False
+        now = clock.now()
+        self._idle_since = now
+        self._summary_until: float | None = None
+        self._notices: list[str] = list(notices)
+        self._notice_until: float | None = None
+        self._last_frame_key = None
+        self._screen_key = None
+
+    # -- the loop --------------------------------------------------------------------
+
+    def run(self, events: queue.Queue, *, until: Callable[[], bool] | None = None) -> None:
+        """Serve events until stopped (or `until()` is true); the motor is off when this returns."""
+        try:
+            while not self.stopped:
+                self.step(self.clock.now())
+                if until is not None and until():
+                    break
+                event = self.clock.wait(events, self.next_deadline())
+                if isinstance(event, ButtonEdge):
+                    self.on_edge(event.pressed, event.at)
+                elif isinstance(event, Stop):
+                    self.shutdown(event.reason)
+        finally:
+            self.haptics.stop()
+
+    def step(self, now: float) -> None:
+        for gesture in self.gestures.due(now):
+            self.on_gesture(gesture, now)
+        if self.pacer is not None:
+            self._handle_cues(self.pacer.due(now))
+        self.haptics.due(now)
+        self._expire_timeouts(now)
+        retry_at = self.display.next_deadline()
+        if retry_at is not None and retry_at <= now:
+            self.display.retry()
+        self._refresh(now)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [self.gestures.next_deadline(), self.haptics.next_deadline(),
+                     self.display.next_deadline(), self._summary_until, self._notice_until]
+        now = self.clock.now()
+        if self.pacer is not None:
+            deadlines.append(self.pacer.next_deadline())
+            deadlines.append(self._next_countdown_change(now))
+        if self.state == "idle":
+            if self.brightness == "normal":
+                deadlines.append(self._idle_since + self.timeouts.dim_after)
+            elif self.brightness == "dim":
+                deadlines.append(self._idle_since + self.timeouts.off_after)
+        return min((d for d in deadlines if d is not None), default=None)
+
+    # -- the button ------------------------------------------------------------------
+
+    def on_edge(self, pressed: bool, at: float) -> None:
+        if pressed:
+            # Felt at once, before the gesture is known.
+            self.haptics.play("click", at, person_level=self.intensity)
+        waking = pressed and self.state == "idle" and self.brightness == "off"
+        self._idle_since = at
+        self.gestures.double_enabled = self.state in ("idle", "running")
+        gesture = self.gestures.edge(pressed, at, ignore=waking)
+        if gesture:
+            self.on_gesture(gesture, at)
+        self._refresh(at)
+
+    def on_gesture(self, gesture: str, now: float) -> None:
+        self._trace("button", gesture=gesture)
+        log.info("button %s in %s", gesture, self.state)
+        action = {
+            ("idle", "press"): self.start_session,
+            ("idle", "double"): self.next_routine,
+            ("idle", "hold"): self.next_intensity,
+            ("running", "press"): self.pause,
+            ("running", "double"): self.skip_zone,
+            ("running", "hold"): self.end_session,
+            ("paused", "press"): self.resume,
+            ("paused", "hold"): self.end_session,
+            ("summary", "press"): self.back_to_idle,
+        }.get((self.state, gesture))
+        if action is not None:
+            action(now)
+        self.gestures.double_enabled = self.state in ("idle", "running")
+
+    # -- actions -----------------------------------------------------------------------
+
+    @property
+    def routine(self):
+        return self.routines[self.routine_index]
+
+    def next_routine(self, now: float) -> None:
+        self.routine_index = (self.routine_index + 1) % len(self.routines)
+
+    def next_intensity(self, now: float) -> None:
+        self.intensity = self.intensity % 5 + 1
+        self.haptics.play(level_pattern(self.intensity), now, person_level=self.intensity)
+
+    def start_session(self, now: float) -> None:
+        routine = self.routine
+        self.pacer = Pacer(tuple(routine.active_zones), now, pause_limit=self.timeouts.pause_limit)
+        self.state = "running"
+        self.summary = None
+        self.summary_shown = False
+        self.session_id = self.session_log.begin(
+            routine=routine, intensity=self.intensity, started_mono=now)
+        self._trace("session_start", routine=routine.name)
+        log.info("session start: %s at intensity %d", routine.name, self.intensity)
+        self._handle_cues(self.pacer.due(now))
+
+    def pause(self, now: float) -> None:
+        self._handle_cues(self.pacer.pause(now))
+        if self.state == "running":
+            self.state = "paused"
+            self.haptics.stop()   # the motor is off whenever the session is paused
+            self._trace("pause")
+
+    def resume(self, now: float) -> None:
+        self._handle_cues(self.pacer.resume(now))
+        if self.state == "paused":
+            self.state = "running"
+            self._trace("resume")
+
+    def skip_zone(self, now: float) -> None:
+        self._handle_cues(self.pacer.skip(now))
+
+    def end_session(self, now: float) -> None:
+        self._handle_cues(self.pacer.end_early(now))
+
+    def back_to_idle(self, now: float) -> None:
+        self.state = "idle"
+        self.pacer = None
+        self._summary_until = None
+        self._idle_since = now
+
+    def shutdown(self, reason: str = "stop") -> None:
+        """Motor off first, close the session as ended early, say "Off", then the panel off."""
+        self.haptics.stop()
+        now = self.clock.now()
+        if self.pacer is not None and not self.pacer.ended:
+            self._handle_cues(self.pacer.end_early(now))
+            self.haptics.stop()
+        self.display.push(self._make_frame(self._render(OffView()), "normal"))
+        self.display.push(self._make_frame(self._render(OffView()), "off"))
+        self.stopped = True
+        log.info("stopped: %s", reason)
+
+    # -- pacing cues -------------------------------------------------------------------
+
+    def _handle_cues(self, cues: list[Cue]) -> None:
+        for cue in cues:
+            zone = self.pacer.zones[cue.zone_index]
+            if cue.kind == "zone_start":
+                self._trace("zone_start", index=cue.zone_index, id=zone.id)
+                self.haptics.play("zone_start", cue.at, person_level=self.intensity)
+            elif cue.kind == "switch_side":
+                self._trace("switch_side", index=cue.zone_index, id=zone.id)
+                self.haptics.play("switch_side", cue.at, person_level=self.intensity)
+            elif cue.kind == "tick":
+                self.haptics.play("tick", cue.at, person_level=self.intensity,
+                                  zone_intensity=zone.intensity)
+            elif cue.kind == "zone_end":
+                self._trace("zone_end", index=cue.zone_index, id=zone.id, reason=cue.reason)
+                self.session_log.checkpoint(self.session_id, pacer=self.pacer, now=cue.at)
+            elif cue.kind == "session_end":
+                self._end(cue)
+
+    def _end(self, cue: Cue) -> None:
+        pacer = self.pacer
+        completed = cue.reason == "completed"
+        if completed:
+            self.haptics.play("session_done", cue.at, person_level=self.intensity)
+        else:
+            self.haptics.stop()
+        self.session_log.finish(self.session_id, pacer=pacer, now=cue.at, outcome=cue.reason)
+        self.summary = SummaryView(
+            routine_title=self.routine.title,
+            active_seconds=pacer.active_seconds(cue.at),
+            zones_done=sum(r.outcome == "done" for r in pacer.results),
+            zones_skipped=sum(r.outcome == "skipped" for r in pacer.results),
+            completed=completed,
+        )
+        self.state = "summary"
+        self.sessions_ended += 1
+        self._summary_until = cue.at + self.timeouts.summary_return
+        self._trace("session_end", reason=cue.reason)
+        log.info("session end: %s after %.0f s", cue.reason, self.summary.active_seconds)
+
+    # -- timeouts and notices ------------------------------------------------------------
+
+    def notify(self, message: str) -> None:
+        """Show `message` on the error line for a few seconds (queued behind others)."""
+        self._notices.append(message)
+        log.warning("%s", message)
+
+    def _expire_timeouts(self, now: float) -> None:
+        if self._summary_until is not None and now >= self._summary_until and self.state == "summary":
+            self.back_to_idle(now)
+        if self._notices and self._notice_until is None:
+            self._notice_until = now + NOTICE_SECONDS
+        elif self._notice_until is not None and now >= self._notice_until:
+            self._notices.pop(0)
+            self._notice_until = now + NOTICE_SECONDS if self._notices else None
+
+    @property
+    def brightness(self) -> str:
+        if self.state != "idle":
+            return "normal"
+        idle_for = self.clock.now() - self._idle_since
+        if idle_for >= self.timeouts.off_after:
+            return "off"
+        return "dim" if idle_for >= self.timeouts.dim_after else "normal"
+
+    # -- the screen ----------------------------------------------------------------------
+
+    def view(self, now: float):
+        if self.state == "running":
+            pacer = self.pacer
+            zone = pacer.zone
+            return ZoneView(zone_title=zone.title, cue=zone.cue,
+                            zone_remaining=math.ceil(pacer.zone_remaining(now)),
+                            zone_seconds=zone.seconds, zone_number=pacer.index + 1,
+                            zone_count=len(pacer.zones), side=pacer.side(now))
+        if self.state == "paused":
+            pacer = self.pacer
+            return PausedView(zone_title=pacer.zone.title,
+                              session_remaining=math.ceil(pacer.session_remaining(now)),
+                              pause_remaining=math.ceil(pacer.paused_at + pacer.pause_limit - now))
+        if self.state == "summary":
+            return self.summary
+        routine = self.routine
+        return IdleView(routine_title=routine.title, routine_seconds=routine.total_seconds,
+                        routine_number=self.routine_index + 1, routine_count=len(self.routines),
+                        intensity=self.intensity,
+                        last_session=self.session_log.last_session_text())
+
+    def _next_countdown_change(self, now: float) -> float | None:
+        pacer = self.pacer
+        if self.state == "running":
+            return pacer.next_second_boundary(now)
+        if self.state == "paused":
+            pause_end = pacer.paused_at + pacer.pause_limit
+            return pause_end - (math.ceil(pause_end - now) - 1)
+        return None
+
+    def _refresh(self, now: float) -> None:
+        view = self.view(now)
+        error = self._notices[0] if self._notices else None
+        key = (view, error, self.brightness)
+        if key == self._last_frame_key:
+            return
+        self._last_frame_key = key
+        self.display.push(self._make_frame(self._render(view, error=error), self.brightness))
+        if self.state == "summary":
+            self.summary_shown = True
