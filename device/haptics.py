@@ -22,6 +22,7 @@ class Pattern:
     priority: int                             # a pattern playing is only cut by one of equal or higher priority
     meaning: str
     scaled_by_zone: bool = False              # stroke ticks follow the zone's intensity; cues don't
+    full_strength: bool = False               # the click must be felt at any level
 
 
 def _pulses(*timings_ms: int) -> tuple[tuple[float, float], ...]:
@@ -31,13 +32,15 @@ def _pulses(*timings_ms: int) -> tuple[tuple[float, float], ...]:
 
 
 PATTERNS: dict[str, Pattern] = {p.name: p for p in (
-    Pattern("click", _pulses(30), 2, "button felt at once on the press, before the gesture is known"),
+    Pattern("click", _pulses(30), 2, "button felt at once on the press, before the gesture is known",
+            full_strength=True),
     Pattern("tick", _pulses(70), 1, "one stroke, at the zone's tempo and intensity", scaled_by_zone=True),
     Pattern("zone_start", _pulses(350, 120, 90), 3, "long-short: next zone, move on"),
-    Pattern("switch_side", _pulses(90, 90, 90, 90, 90), 3, "three quick taps: switch to the other side"),
+    Pattern("switch_side", _pulses(90, 90, 90), 3, "two quick taps: switch to the other side"),
     Pattern("session_done", _pulses(120, 120, 120, 120, 600), 4, "short-short-long: routine finished"),
     Pattern("level", (), 3, "n taps for intensity level n (hold in idle)"),
-    Pattern("error", _pulses(400, 200, 400, 200, 400), 5, "three long buzzes: something needs attention"),
+    Pattern("error", _pulses(300, 100, 300, 100, 300, 100, 300), 5,
+            "four long buzzes: something needs attention (display or log)"),
 )}
 
 
@@ -100,7 +103,8 @@ class HapticPlayer:
             return False
         if self._playing is not None and self._steps and pattern.priority < self._playing.priority:
             return False
-        level = strength(person_level, zone_intensity if pattern.scaled_by_zone else 5)
+        level = 1.0 if pattern.full_strength else strength(
+            person_level, zone_intensity if pattern.scaled_by_zone else 5)
         self._steps = steps_for(pattern, now, self._levels.duty(level), self._levels.kick_seconds)
         self._playing = pattern
         if self._on_play:

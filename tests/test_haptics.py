@@ -1,0 +1,88 @@
+"""Haptic patterns on gpiozero's own mock PWM pin, timed by the injected clock."""
+
+import pytest
+
+from device.clock import VirtualClock
+from device.haptics import PATTERNS, HapticPlayer, MotorLevels, level_pattern, steps_for
+from drivers.mockpins import ClockedMockFactory
+from drivers.motor import VibrationMotor
+
+
+@pytest.fixture
+def rig():
+    clock = VirtualClock()
+    factory = ClockedMockFactory(clock)
+    motor = VibrationMotor(18, pin_factory=factory)
+    played = []
+    player = HapticPlayer(motor.set, levels=MotorLevels(0.4, 1.0, 0.025), on_play=played.append)
+    yield clock, motor, player, played
+    motor.close()
+
+
+def run(clock, player, until):
+    while (d := player.next_deadline()) is not None and d <= until:
+        clock.advance_to(d)
+        player.due(d)
+
+
+def test_weak_pulse_starts_with_full_duty_kick(rig):
+    clock, motor, player, _ = rig
+    clock.advance_to(10.0)
+    player.play("tick", clock.now(), person_level=1, zone_intensity=1)
+    run(clock, player, 11)
+    timeline = motor.pin.timeline()[1:]
+    assert timeline[0] == (10.0, 1.0)
+    assert timeline[1][0] == pytest.approx(10.025) and timeline[1][1] == pytest.approx(0.4 + 0.6 * 1 / 25)
+    assert timeline[2][0] == pytest.approx(10.07) and timeline[2][1] == 0.0
+
+
+def test_click_is_a_short_full_tap(rig):
+    clock, motor, player, _ = rig
+    player.play("click", 0.0)
+    run(clock, player, 1)
+    assert [v for _, v in motor.pin.timeline()[1:]] == [1.0, 0.0]
+
+
+def rhythm(pattern):
+    """The pattern's shape with its overall length divided out."""
+    longest = max(on for on, _ in pattern.pulses)
+    return tuple((round(on / longest, 2), round(off / longest, 2)) for on, off in pattern.pulses)
+
+
+def test_cues_differ_in_rhythm_not_just_length():
+    cues = [p for name, p in PATTERNS.items() if p.pulses and name not in ("click", "tick")]
+    shapes = [rhythm(p) for p in cues]
+    assert len(set(shapes)) == len(shapes), dict(zip([p.name for p in cues], shapes))
+
+
+def test_higher_priority_is_not_cut_by_tick(rig):
+    clock, motor, player, played = rig
+    player.play("switch_side", 0.0)
+    assert not player.play("tick", 0.05)
+    assert played == ["switch_side"]
+
+
+def test_stop_turns_motor_off_at_once(rig):
+    clock, motor, player, _ = rig
+    player.play("error", 0.0)
+    assert motor.duty == 1.0
+    player.stop()
+    assert motor.duty == 0.0 and player.next_deadline() is None
+
+
+def test_haptics_off_never_moves_the_motor(rig):
+    clock, motor, player, _ = rig
+    player.enabled = False
+    assert not player.play("session_done", 0.0)
+    assert motor.pin.timeline() == [(0.0, False)]
+
+
+def test_level_pattern_has_n_taps():
+    for n in range(1, 6):
+        assert len(level_pattern(n).pulses) == n
+
+
+def test_every_pattern_ends_off():
+    for p in PATTERNS.values():
+        steps = steps_for(p, 0.0, 0.5, 0.025)
+        assert not steps or steps[-1][1] == 0.0
