@@ -1,0 +1,235 @@
+"""The device settings: frozen dataclasses with defaults, loaded from a TOML file.
+
+Each setting carries its rule (type and allowed range) next to its default, so the
+documented defaults, the validation and the error messages cannot drift apart.
+Every problem in a file is reported at once, each as
+`FILE:LINE: [motor] min_duty must be 0.0..1.0, got 1.5`, in one `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from device.errors import ConfigError
+from device.paths import DEVICE_CONFIG
+from device.tomlsource import TomlReadError, TomlSource, read_toml, did_you_mean, toml_repr
+
+# Which GPIO pins each I2C bus takes on a Raspberry Pi header (bus 0 is the HAT EEPROM bus).
+I2C_BUS_PINS = {0: (0, 1), 1: (2, 3)}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a setting accepts: a type, then a range (inclusive) or a set of choices."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    as_hex: bool = False  # I2C addresses read better as 0x3C
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed, or None if it is."""
+        if not self._has_kind(value):
+            return f"must be {_KIND_NAMES[self.kind]}, got {toml_repr(value)}"
+        if self.choices and value not in self.choices:
+            allowed = " or ".join(self._show(choice) for choice in self.choices)
+            return f"must be {allowed}, got {self._show(value)}"
+        if self.low is not None and self.high is not None and not self.low <= value <= self.high:
+            return f"must be {self._show(self.low)}..{self._show(self.high)}, got {self._show(value)}"
+        if self.kind is str and not value.strip():
+            return "must not be empty"
+        return None
+
+    def _has_kind(self, value: Any) -> bool:
+        if isinstance(value, bool):  # bool is an int in Python, never in TOML
+            return self.kind is bool
+        if self.kind is float:
+            return isinstance(value, (int, float))
+        return isinstance(value, self.kind)
+
+    def _show(self, value: Any) -> str:
+        if self.as_hex:
+            return f"0x{value:02X}"
+        if self.kind is float:
+            return str(float(value))
+        return toml_repr(value)
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+def setting(default: Any, rule: Rule) -> Any:
+    return field(default=default, metadata={"rule": rule})
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    pin: int = setting(17, Rule(int, 0, 27))  # BCM numbering, button to ground
+    bounce_ms: int = setting(20, Rule(int, 1, 100))
+    hold_seconds: float = setting(1.5, Rule(float, 0.5, 5.0))
+    double_press_ms: int = setting(350, Rule(int, 100, 1000))
+
+
+@dataclass(frozen=True)
+class MotorConfig:
+    pin: int = setting(18, Rule(int, 0, 27))
+    frequency: int = setting(250, Rule(int, 50, 10_000))  # PWM Hz
+    kick_ms: int = setting(25, Rule(int, 0, 100))  # full duty first, or an ERM may not spin up
+    min_duty: float = setting(0.35, Rule(float, 0.0, 1.0))  # intensity level 1
+    max_duty: float = setting(1.0, Rule(float, 0.1, 1.0))  # intensity level 5
+    haptics: bool = setting(True, Rule(bool))
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    bus: int = setting(1, Rule(int, 0, 31))
+    address: int = setting(0x3C, Rule(int, 0x03, 0x77, as_hex=True))
+    rotation: int = setting(0, Rule(int, choices=(0, 180)))
+
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    dim_after: int = setting(60, Rule(int, 5, 3600))
+    off_after: int = setting(300, Rule(int, 10, 86_400))
+    summary_return: int = setting(30, Rule(int, 5, 600))
+    pause_limit: int = setting(300, Rule(int, 30, 3600))
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    intensity: int = setting(3, Rule(int, 1, 5))
+    routine: str = setting("daily", Rule(str))
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    port: str = setting("/dev/ttyGS0", Rule(str))  # USB gadget serial
+
+
+@dataclass(frozen=True)
+class Config:
+    button: ButtonConfig = field(default_factory=ButtonConfig)
+    motor: MotorConfig = field(default_factory=MotorConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
+    timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    source: Path | None = None  # the file these came from; None = built-in defaults
+
+
+SECTIONS: dict[str, type] = {
+    section.name: section.default_factory  # type: ignore[misc]
+    for section in dataclasses.fields(Config)
+    if section.name != "source"
+}
+
+
+def load_config(path: Path | None) -> Config:
+    """Settings from `path` (which must exist), or the defaults when `path` is None."""
+    if path is None:
+        return Config()
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        source = read_toml(path)
+    except TomlReadError as error:
+        raise ConfigError(error.message) from error
+    return _build(source)
+
+
+def load_config_file_or_defaults(path: Path = DEVICE_CONFIG) -> Config:
+    """For the default location: a missing file just means the defaults."""
+    return load_config(path if path.exists() else None)
+
+
+def _build(source: TomlSource) -> Config:
+    problems: list[tuple[int, str]] = []
+    bad_keys: set[tuple[str, ...]] = set()
+
+    def report(key_path: tuple[str, ...], message: str) -> None:
+        bad_keys.add(key_path)
+        problems.append((source.lines.line_of(key_path), f"{source.where(*key_path)}: {message}"))
+
+    sections: dict[str, Any] = {}
+    for name, table in source.data.items():
+        if name not in SECTIONS:
+            report((name,), _unknown_section(name, table))
+        elif not isinstance(table, dict):
+            report((name,), f"[{name}] must be a table, got {toml_repr(table)}")
+        else:
+            sections[name] = _build_section(name, table, report)
+    config = Config(**sections, source=source.path)
+    for involved, message in _cross_checks(config):
+        # A bad value was replaced by its default: comparing with it would mislead.
+        if not any(key in bad_keys or key[:1] in bad_keys for key in involved):
+            report(_blame(source, involved), message)
+    if problems:
+        raise ConfigError("\n".join(message for _, message in sorted(problems)))
+    return config
+
+
+def _unknown_section(name: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return f"unknown section [{name}]{did_you_mean(name, list(SECTIONS), show=_header)}"
+    homes = [section for section, kind in SECTIONS.items()
+             if name in {item.name for item in dataclasses.fields(kind)}]
+    if homes:
+        return f"'{name}' must be inside a section: " + " or ".join(map(_header, homes))
+    return f"unknown key '{name}' (settings go in sections: " + ", ".join(map(_header, SECTIONS)) + ")"
+
+
+def _header(section: str) -> str:
+    return f"[{section}]"
+
+
+def _build_section(name: str, table: dict[str, Any], report) -> Any:
+    section_type = SECTIONS[name]
+    rules = {item.name: item.metadata["rule"] for item in dataclasses.fields(section_type)}
+    values = {}
+    for key, value in table.items():
+        if key not in rules:
+            report((name, key), f"[{name}] unknown key '{key}'{did_you_mean(key, list(rules))}")
+            continue
+        problem = rules[key].problem(value)
+        if problem:
+            report((name, key), f"[{name}] {key} {problem}")
+        else:
+            values[key] = float(value) if rules[key].kind is float else value
+    return section_type(**values)
+
+
+def _blame(source: TomlSource, involved: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The first of the keys involved that the file actually sets (a default has no line)."""
+    for section, key in involved:
+        table = source.data.get(section)
+        if isinstance(table, dict) and key in table:
+            return (section, key)
+    return involved[0]
+
+
+def _cross_checks(config: Config) -> list[tuple[list[tuple[str, ...]], str]]:
+    """Rules between settings: (keys involved, most likely culprit first; message)."""
+    found = []
+    motor, timeouts = config.motor, config.timeouts
+    if motor.min_duty > motor.max_duty:
+        found.append(([("motor", "min_duty"), ("motor", "max_duty")],
+                      f"[motor] min_duty ({motor.min_duty}) must not be above max_duty ({motor.max_duty})"))
+    if timeouts.off_after <= timeouts.dim_after:
+        found.append(([("timeouts", "off_after"), ("timeouts", "dim_after")],
+                      f"[timeouts] off_after ({timeouts.off_after}) must be longer than "
+                      f"dim_after ({timeouts.dim_after})"))
+    if config.button.pin == motor.pin:
+        found.append(([("motor", "pin"), ("button", "pin")],
+                      f"[button] pin and [motor] pin are both {motor.pin}"))
+    bus_pins = I2C_BUS_PINS.get(config.display.bus, ())
+    for section in ("button", "motor"):
+        pin = getattr(config, section).pin
+        if pin in bus_pins:
+            found.append(([(section, "pin"), ("display", "bus")],
+                          f"[{section}] pin {pin} is taken by the display's I2C bus "
+                          f"{config.display.bus} (GPIO {bus_pins[0]} and {bus_pins[1]})"))
+    return found

@@ -1,0 +1,263 @@
+"""Read a TOML file and remember which line each key came from.
+
+`tomllib` returns plain dicts with no positions, but every message we print must say
+FILE:LINE. `LineMap` scans the (already valid) text once and records the line of every
+table header and key, so a validator can ask "where is [motor] min_duty?" and, for a key
+that is missing, fall back to its table's header or line 1.
+
+Paths are tuples: ("motor", "min_duty"), ("zones", 2, "seconds"); array-of-tables entries
+are numbered from 0 in file order.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KeyPath = tuple[str | int, ...]
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_SYNTAX_AT_END = re.compile(r"\s*\(at end of document\)$")
+
+
+class TomlReadError(Exception):
+    """The file cannot be read or is not valid TOML; `message` is "FILE:LINE: what"."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class TomlSource:
+    """A parsed TOML file, its bytes, and where each key is."""
+
+    path: Path
+    raw: bytes
+    data: dict[str, Any]
+    lines: LineMap
+
+    def where(self, *key_path: str | int) -> str:
+        """"FILE:LINE" for a key path, for the start of a message."""
+        return f"{self.path}:{self.lines.line_of(key_path)}"
+
+
+def read_toml(path: Path) -> TomlSource:
+    """Read and parse `path`; raise `TomlReadError` (FILE:LINE: ...) if that fails."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise TomlReadError(f"{path}: cannot read: {error.strerror or error}") from error
+    return parse_toml(raw, path)
+
+
+def parse_toml(raw: bytes, path: Path) -> TomlSource:
+    """Parse bytes already read from `path` (kept as given, for hashing)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise TomlReadError(f"{path}:{line}: not UTF-8 text (byte {error.start})") from error
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        line, reason = _syntax_line(str(error), text)
+        raise TomlReadError(f"{path}:{line}: invalid TOML: {reason}") from error
+    return TomlSource(path=path, raw=raw, data=data, lines=LineMap.scan(text))
+
+
+def _syntax_line(message: str, text: str) -> tuple[int, str]:
+    """Pull the line out of tomllib's "... (at line N, column M)" message."""
+    match = _SYNTAX_POSITION.search(message)
+    if match:
+        return int(match[1]), f"{message[: match.start()]} (column {match[2]})"
+    match = _SYNTAX_AT_END.search(message)
+    if match:
+        # tomllib only knows it ran off the end (an unclosed string or array): the
+        # last line is where a person starts looking.
+        return text.rstrip("\r\n").count("\n") + 1, message[: match.start()]
+    return 1, message
+
+
+def did_you_mean(name: str, choices: list[str], show=lambda choice: f"'{choice}'") -> str:
+    """"; did you mean 'x'?" for a near miss, else the list of allowed names."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    # A shortened name ("hold" for "hold_seconds") is too far apart for difflib.
+    close = close or [choice for choice in choices if name and (name in choice or choice in name)]
+    if close:
+        return f"; did you mean {show(close[0])}?"
+    return "; allowed: " + ", ".join(show(choice) for choice in choices)
+
+
+def toml_repr(value: Any) -> str:
+    """A value as it would be written in TOML, for "got ..." in messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)
+
+
+class LineMap:
+    """The line of every table header and key in a valid TOML document."""
+
+    def __init__(self, lines: dict[KeyPath, int]) -> None:
+        self._lines = lines
+
+    def line_of(self, key_path: KeyPath) -> int:
+        """The key's own line, else the nearest enclosing table's header, else 1."""
+        for end in range(len(key_path), 0, -1):
+            line = self._lines.get(tuple(key_path[:end]))
+            if line is not None:
+                return line
+        return 1
+
+    @classmethod
+    def scan(cls, text: str) -> LineMap:
+        return cls(_Scanner().scan(text))
+
+
+class _Scanner:
+    """One pass over valid TOML, skipping the insides of multi-line strings and arrays.
+
+    Only the document structure matters here; tomllib has already checked the syntax,
+    so the scanner can be forgiving about everything else.
+    """
+
+    def __init__(self) -> None:
+        self.lines: dict[KeyPath, int] = {}
+        self.table: KeyPath = ()
+        self.array_counts: dict[KeyPath, int] = {}  # [[name]] path -> entries so far
+        self.open_string: str | None = None  # '"""' or "'''" while inside one
+        self.depth = 0  # open [ and { of a value that spans lines
+
+    def scan(self, text: str) -> dict[KeyPath, int]:
+        # Only "\n" ends a line in TOML (str.splitlines would also split on \f, \u2028...).
+        for number, line in enumerate(text.split("\n"), start=1):
+            if self.open_string or self.depth:
+                self._skip_value(line, 0)
+            else:
+                self._statement(line, number)
+        return self.lines
+
+    def _statement(self, line: str, number: int) -> None:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            return
+        if stripped.startswith("[["):
+            keys, _ = _split_key(stripped, 2)
+            array = self._resolve(keys[:-1]) + keys[-1:]
+            index = self.array_counts.get(array, 0)
+            self.array_counts[array] = index + 1
+            self.table = array + (index,)
+            self._record_header(self.table, number)
+        elif stripped.startswith("["):
+            keys, _ = _split_key(stripped, 1)
+            self.table = self._resolve(keys)
+            self._record_header(self.table, number)
+        else:
+            keys, end = _split_key(stripped, 0)
+            for length in range(1, len(keys) + 1):
+                self._record(self.table + keys[:length], number)
+            equals = stripped.find("=", end)
+            self._skip_value(stripped, equals + 1)
+
+    def _resolve(self, keys: tuple[str, ...]) -> KeyPath:
+        """A header's path, with the latest index after each array of tables in it."""
+        path: KeyPath = ()
+        for key in keys:
+            path += (key,)
+            count = self.array_counts.get(path)
+            if count:
+                path += (count - 1,)
+        return path
+
+    def _record(self, path: KeyPath, number: int) -> None:
+        self.lines.setdefault(path, number)
+
+    def _record_header(self, path: KeyPath, number: int) -> None:
+        """A header also places the tables it implies ([a.b] places [a]; [[z]] places z)."""
+        for end in range(1, len(path) + 1):
+            self._record(path[:end], number)
+
+    def _skip_value(self, line: str, start: int) -> None:
+        """Track strings, brackets and comments so a value spanning lines is skipped."""
+        position = start
+        while position < len(line):
+            if self.open_string:
+                close = line.find(self.open_string, position)
+                if close < 0:
+                    return
+                position = close + 3
+                self.open_string = None
+                continue
+            char = line[position]
+            if line.startswith(('"""', "'''"), position):
+                self.open_string = line[position : position + 3]
+                position += 3
+            elif char in "\"'":
+                position = _end_of_string(line, position)
+            elif char in "[{":
+                self.depth += 1
+                position += 1
+            elif char in "]}":
+                self.depth -= 1
+                position += 1
+            elif char == "#":
+                return
+            else:
+                position += 1
+
+
+def _split_key(text: str, position: int) -> tuple[tuple[str, ...], int]:
+    """Read a (possibly dotted, possibly quoted) key starting at `position`."""
+    keys: list[str] = []
+    while True:
+        while position < len(text) and text[position] in " \t":
+            position += 1
+        if position < len(text) and text[position] in "\"'":
+            end = _end_of_string(text, position)
+            keys.append(_unquote(text[position:end]))
+            position = end
+        else:
+            match = _BARE_KEY.match(text, position)
+            if not match:
+                break
+            keys.append(match[0])
+            position = match.end()
+        while position < len(text) and text[position] in " \t":
+            position += 1
+        if position < len(text) and text[position] == ".":
+            position += 1
+            continue
+        break
+    return tuple(keys), position
+
+
+def _end_of_string(text: str, start: int) -> int:
+    """Index just past a one-line string starting at `start` (basic or literal)."""
+    quote = text[start]
+    position = start + 1
+    while position < len(text):
+        if quote == '"' and text[position] == "\\":
+            position += 2
+            continue
+        if text[position] == quote:
+            return position + 1
+        position += 1
+    return position
+
+
+def _unquote(token: str) -> str:
+    """The key a quoted key token names, using tomllib so escapes are decoded right."""
+    return tomllib.loads(f"k = {token}")["k"]
