@@ -44,6 +44,7 @@ class SummaryView:
     zones_done: int
     zones_skipped: int
     completed: bool                 # False: ended early
+    streak: str | None = None       # already phrased, e.g. "3 days in a row"; None = no line
 
 
 @dataclass(frozen=True)
