@@ -15,51 +15,10 @@ from typing import Any
 
 from device.errors import ConfigError
 from device.paths import DEVICE_CONFIG
-from device.tomlsource import TomlReadError, TomlSource, read_toml, did_you_mean, toml_repr
+from device.tomlsource import Problems, Rule, TomlReadError, TomlSource, did_you_mean, read_toml, toml_repr
 
 # Which GPIO pins each I2C bus takes on a Raspberry Pi header (bus 0 is the HAT EEPROM bus).
 I2C_BUS_PINS = {0: (0, 1), 1: (2, 3)}
-
-
-@dataclass(frozen=True)
-class Rule:
-    """What a setting accepts: a type, then a range (inclusive) or a set of choices."""
-
-    kind: type
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[Any, ...] = ()
-    as_hex: bool = False  # I2C addresses read better as 0x3C
-
-    def problem(self, value: Any) -> str | None:
-        """Why `value` is not allowed, or None if it is."""
-        if not self._has_kind(value):
-            return f"must be {_KIND_NAMES[self.kind]}, got {toml_repr(value)}"
-        if self.choices and value not in self.choices:
-            allowed = " or ".join(self._show(choice) for choice in self.choices)
-            return f"must be {allowed}, got {self._show(value)}"
-        if self.low is not None and self.high is not None and not self.low <= value <= self.high:
-            return f"must be {self._show(self.low)}..{self._show(self.high)}, got {self._show(value)}"
-        if self.kind is str and not value.strip():
-            return "must not be empty"
-        return None
-
-    def _has_kind(self, value: Any) -> bool:
-        if isinstance(value, bool):  # bool is an int in Python, never in TOML
-            return self.kind is bool
-        if self.kind is float:
-            return isinstance(value, (int, float))
-        return isinstance(value, self.kind)
-
-    def _show(self, value: Any) -> str:
-        if self.as_hex:
-            return f"0x{value:02X}"
-        if self.kind is float:
-            return str(float(value))
-        return toml_repr(value)
-
-
-_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
 
 
 def setting(default: Any, rule: Rule) -> Any:
@@ -147,12 +106,12 @@ def load_config_file_or_defaults(path: Path = DEVICE_CONFIG) -> Config:
 
 
 def _build(source: TomlSource) -> Config:
-    problems: list[tuple[int, str]] = []
+    problems = Problems(source)
     bad_keys: set[tuple[str, ...]] = set()
 
     def report(key_path: tuple[str, ...], message: str) -> None:
         bad_keys.add(key_path)
-        problems.append((source.lines.line_of(key_path), f"{source.where(*key_path)}: {message}"))
+        problems.add(key_path, message)
 
     sections: dict[str, Any] = {}
     for name, table in source.data.items():
@@ -166,9 +125,9 @@ def _build(source: TomlSource) -> Config:
     for involved, message in _cross_checks(config):
         # A bad value was replaced by its default: comparing with it would mislead.
         if not any(key in bad_keys or key[:1] in bad_keys for key in involved):
-            report(_blame(source, involved), message)
+            problems.add(_blame(source, involved), message)
     if problems:
-        raise ConfigError("\n".join(message for _, message in sorted(problems)))
+        raise ConfigError("\n".join(problems.messages()))
     return config
 
 

@@ -108,6 +108,66 @@ def toml_repr(value: Any) -> str:
     return str(value)
 
 
+@dataclass(frozen=True)
+class Rule:
+    """What a setting accepts: a type, then a range (inclusive) or a set of choices."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    as_hex: bool = False  # I2C addresses read better as 0x3C
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not allowed, or None if it is."""
+        if not self._has_kind(value):
+            return f"must be {_KIND_NAMES[self.kind]}, got {toml_repr(value)}"
+        if self.choices and value not in self.choices:
+            allowed = " or ".join(self._show(choice) for choice in self.choices)
+            return f"must be {allowed}, got {self._show(value)}"
+        if self.low is not None and self.high is not None and not self.low <= value <= self.high:
+            return f"must be {self._show(self.low)}..{self._show(self.high)}, got {self._show(value)}"
+        if self.kind is str and not value.strip():
+            return "must not be empty"
+        return None
+
+    def _has_kind(self, value: Any) -> bool:
+        if isinstance(value, bool):  # bool is an int in Python, never in TOML
+            return self.kind is bool
+        if self.kind is float:
+            return isinstance(value, (int, float))
+        return isinstance(value, self.kind)
+
+    def _show(self, value: Any) -> str:
+        if self.as_hex:
+            return f"0x{value:02X}"
+        if self.kind is float:
+            return str(float(value))
+        return toml_repr(value)
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+
+
+
+class Problems:
+    """Every problem found in one file, as "FILE:LINE: message", in line order."""
+
+    def __init__(self, source: TomlSource) -> None:
+        self.source = source
+        self._found: list[tuple[int, int, str]] = []  # (line, order found, message)
+
+    def add(self, key_path: KeyPath, message: str) -> None:
+        line = self.source.lines.line_of(key_path)
+        self._found.append((line, len(self._found), f"{self.source.path}:{line}: {message}"))
+
+    def messages(self) -> list[str]:
+        return [message for _, _, message in sorted(self._found)]
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+
 class LineMap:
     """The line of every table header and key in a valid TOML document."""
 
