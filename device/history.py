@@ -1,0 +1,147 @@
+"""What the log means to the person: streaks, this week, per-week and per-zone totals.
+
+Pure functions over session records, so the same rules serve the idle screen, the
+summary screen and `facepace stats`.
+
+Days are calendar days in the device's local time zone. `tz=None` means the system's
+local time, looked up for each instant (so a daylight-saving change is handled by the
+C library); tests pass a `zoneinfo.ZoneInfo`. Consecutive days are found by date
+arithmetic, never by counting 86,400-second steps, which breaks on 23- and 25-hour days.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Iterable
+
+from device.logdb import SessionRecord
+
+# A session shorter than this that was interrupted (power, crash) does not make a day count.
+SHORT_INTERRUPTED_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Overview:
+    """For the idle and summary screens."""
+
+    streak_days: int                       # 0 when the last counted day is before yesterday
+    minutes_this_week: float               # week starts on Monday
+    sessions_this_week: int
+    last_session_wall: float | None        # Unix seconds of its start; None = never
+    last_session_minutes: float | None
+    last_session_text: str | None          # e.g. "Yesterday, 8 min", for `IdleView.last_session`
+
+
+@dataclass(frozen=True)
+class WeekStats:
+    week_start: date                       # a Monday
+    sessions: int
+    minutes: float
+
+
+def local_day(wall: float, tz: tzinfo | None = None) -> date:
+    return datetime.fromtimestamp(wall, tz).date()
+
+
+def counts_toward_streak(session: SessionRecord) -> bool:
+    """Every session counts, except an interrupted (or still open) one under a minute."""
+    if session.outcome in ("completed", "ended_early"):
+        return True
+    return session.active_seconds >= SHORT_INTERRUPTED_SECONDS
+
+
+def week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
+             tz: tzinfo | None = None) -> Overview:
+    """Reads only as far back as it needs: the streak's start or this week's start."""
+    today = local_day(now_wall, tz)
+    this_week = week_start(today)
+    streak, streak_day, streak_done = 0, None, False
+    minutes, count = 0.0, 0
+    last = None
+    for session in sessions_newest_first:
+        # A clock set back after a session must not put that session "in the future".
+        day = min(local_day(session.wall_start, tz), today)
+        if last is None:
+            last = session
+        if day >= this_week:
+            minutes += session.active_seconds / 60
+            count += 1
+        if not streak_done and counts_toward_streak(session):
+            if streak_day is None:
+                alive = day >= today - timedelta(days=1)
+                streak, streak_day, streak_done = (1, day, False) if alive else (0, day, True)
+            elif day == streak_day - timedelta(days=1):
+                streak, streak_day = streak + 1, day
+            elif day < streak_day:
+                streak_done = True
+        if streak_done and day < this_week:
+            break
+    return Overview(
+        streak_days=streak,
+        minutes_this_week=minutes,
+        sessions_this_week=count,
+        last_session_wall=None if last is None else last.wall_start,
+        last_session_minutes=None if last is None else last.active_seconds / 60,
+        last_session_text=None if last is None else describe_last(last, now_wall, tz),
+    )
+
+
+def describe_last(session: SessionRecord, now_wall: float, tz: tzinfo | None = None) -> str:
+    """"Today, 8 min" / "Yesterday, 8 min" / "Mon, 8 min" / "3 Mar, 8 min"."""
+    started = datetime.fromtimestamp(session.wall_start, tz)
+    days_ago = (local_day(now_wall, tz) - started.date()).days
+    if days_ago <= 0:
+        when = "Today"
+    elif days_ago == 1:
+        when = "Yesterday"
+    elif days_ago < 7:
+        when = started.strftime("%a")
+    else:
+        when = f"{started.day} {started.strftime('%b')}"
+    return f"{when}, {format_minutes(session.active_seconds)}"
+
+
+def format_minutes(seconds: float) -> str:
+    """Whole minutes for anything a minute or longer; seconds below that."""
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    return f"{int(round(seconds / 60))} min"
+
+
+def weekly(sessions: Iterable[SessionRecord], now_wall: float, tz: tzinfo | None = None,
+           weeks: int = 8) -> list[WeekStats]:
+    """Sessions and minutes for each of the last `weeks` weeks, oldest first (empty weeks too)."""
+    current = week_start(local_day(now_wall, tz))
+    starts = [current - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
+    totals = {start: [0, 0.0] for start in starts}
+    for session in sessions:
+        bucket = totals.get(week_start(local_day(session.wall_start, tz)))
+        if bucket is not None:
+            bucket[0] += 1
+            bucket[1] += session.active_seconds / 60
+    return [WeekStats(start, *totals[start]) for start in starts]
+
+
+def zone_minutes(sessions: Iterable[SessionRecord]) -> list[tuple[str, float]]:
+    """Minutes actually done per zone id, most first."""
+    totals: dict[str, float] = defaultdict(float)
+    for session in sessions:
+        for zone in session.zones:
+            totals[zone.zone_id] += zone.done_seconds / 60
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+
+def longest_streak(sessions: Iterable[SessionRecord], tz: tzinfo | None = None) -> int:
+    days = sorted({local_day(s.wall_start, tz) for s in sessions if counts_toward_streak(s)})
+    best = run = 0
+    previous = None
+    for day in days:
+        run = run + 1 if previous is not None and day - previous == timedelta(days=1) else 1
+        best, previous = max(best, run), day
+    return best

@@ -1,0 +1,368 @@
+"""The session log's SQLite file: schema, migrations, health check, repair, and reading.
+
+Kept apart from the recorder (`device.sessionlog`) so the CLI can read the same file
+without recovering or rewriting anything while the device is running a session.
+
+Schema changes are forward migrations in `MIGRATIONS`: entry *n* turns version *n* into
+version *n + 1* (`PRAGMA user_version`). Adding version 2 is appending one tuple of
+statements. A column added later must have a default, so that rows salvaged from an
+older file (see `salvage`) can be copied with only the columns both versions share.
+
+Sync (issue 5): `sessions.seq` is the device-side sequence the host asks "what comes
+after". It is NULL while a session is open and is given (or given again) in the same
+transaction that finalises the session, always above every seq given before
+(`MAX(seq) + 1`, and rows are never deleted). So a session that was still open during
+a sync gets a seq above everything that sync saw, and the next sync picks it up. The
+host keeps one "last seq" per (device_id, log_id): `log_id` is new whenever a fresh
+file is started (first start, or after repair), because seqs of a repaired file start
+again from 1; the host then asks from 0 and de-duplicates by session id.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+OUTCOMES = ("completed", "ended_early", "interrupted")
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    # Version 1.
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE sessions (
+            id TEXT NOT NULL UNIQUE,            -- random UUID
+            seq INTEGER UNIQUE,                 -- sync sequence; NULL while open
+            device_id TEXT NOT NULL,
+            routine_name TEXT NOT NULL,
+            routine_hash TEXT NOT NULL,         -- hash of the routine file's exact content
+            intensity INTEGER NOT NULL,
+            wall_start REAL NOT NULL,           -- Unix seconds, as the wall clock said
+            wall_end REAL,                      -- NULL while open
+            wall_checkpoint REAL,               -- last write; the end of an interrupted session
+            wall_trusted INTEGER NOT NULL,      -- 1: the clock was synchronised at the start
+            boot_id TEXT NOT NULL,              -- with mono_start, lets sync correct the date
+            mono_start REAL NOT NULL,
+            active_seconds REAL NOT NULL DEFAULT 0,  -- pauses excluded
+            outcome TEXT CHECK (outcome IN ('completed', 'ended_early', 'interrupted'))
+        )""",
+        "CREATE INDEX sessions_by_start ON sessions (wall_start)",
+        """CREATE TABLE zones (
+            session_id TEXT NOT NULL REFERENCES sessions (id),
+            position INTEGER NOT NULL,
+            zone_id TEXT NOT NULL,
+            planned_seconds REAL NOT NULL,
+            done_seconds REAL NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (session_id, position)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE sync_acks (
+            host_id TEXT PRIMARY KEY,
+            log_id TEXT NOT NULL,
+            acked_seq INTEGER NOT NULL,
+            acked_wall REAL NOT NULL
+        ) WITHOUT ROWID""",
+    ),
+]
+
+SESSION_COLUMNS = (
+    "id", "seq", "device_id", "routine_name", "routine_hash", "intensity", "wall_start",
+    "wall_end", "wall_checkpoint", "wall_trusted", "boot_id", "mono_start",
+    "active_seconds", "outcome",
+)
+ZONE_COLUMNS = ("session_id", "position", "zone_id", "planned_seconds", "done_seconds", "skipped")
+
+# SQLite primary result codes (the low byte of `sqlite_errorcode`).
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT = 5, 8, 10, 11
+SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 13, 14, 26
+
+
+class NewerSchemaError(Exception):
+    """The file was written by newer firmware; we must not write to it."""
+
+
+@dataclass(frozen=True)
+class ZoneProgress:
+    zone_id: str
+    planned_seconds: float
+    done_seconds: float = 0.0
+    skipped: bool = False
+
+
+@dataclass
+class SessionRecord:
+    """One session as stored; `outcome` is None while the session is open."""
+
+    id: str
+    device_id: str
+    routine_name: str
+    routine_hash: str
+    intensity: int
+    wall_start: float
+    wall_trusted: bool
+    boot_id: str
+    mono_start: float
+    active_seconds: float = 0.0
+    outcome: str | None = None
+    wall_end: float | None = None
+    wall_checkpoint: float | None = None
+    seq: int | None = None
+    zones: tuple[ZoneProgress, ...] = field(default_factory=tuple)
+
+    def as_dict(self) -> dict:
+        """Every field, zones included, in JSON-ready types."""
+        return {
+            "id": self.id, "seq": self.seq, "device_id": self.device_id,
+            "routine_name": self.routine_name, "routine_hash": self.routine_hash,
+            "intensity": self.intensity, "wall_start": self.wall_start, "wall_end": self.wall_end,
+            "wall_trusted": self.wall_trusted, "boot_id": self.boot_id,
+            "mono_start": self.mono_start, "active_seconds": self.active_seconds,
+            "outcome": self.outcome,
+            "zones": [
+                {"zone_id": z.zone_id, "planned_seconds": z.planned_seconds,
+                 "done_seconds": z.done_seconds, "skipped": z.skipped}
+                for z in self.zones
+            ],
+        }
+
+
+def error_code(error: sqlite3.Error) -> int | None:
+    code = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def is_corruption(error: sqlite3.Error) -> bool:
+    """Only these mean "the file is damaged"; I/O, read-only and full leave it alone."""
+    return error_code(error) in (SQLITE_CORRUPT, SQLITE_NOTADB)
+
+
+def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+    """Open with the durability settings the device relies on.
+
+    Autocommit mode (`isolation_level=None`): transactions are explicit, so each one is
+    exactly one commit (one WAL fsync). A short busy timeout, because the caller may be
+    the pacing loop and only a reader (the CLI) can be in the way.
+    """
+    target = Path(path).absolute()
+    if read_only:
+        connection = sqlite3.connect(f"{target.as_uri()}?mode=ro", uri=True,
+                                     isolation_level=None, check_same_thread=False, timeout=0.25)
+    else:
+        connection = sqlite3.connect(target, isolation_level=None,
+                                     check_same_thread=False, timeout=0.25)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = FULL")
+        # Keep the WAL file from growing without bound on a small card.
+        connection.execute("PRAGMA journal_size_limit = 1048576")
+    connection.execute("PRAGMA foreign_keys = ON")
+    return connection
+
+
+def is_healthy(connection: sqlite3.Connection) -> bool:
+    """`PRAGMA quick_check`; raises for I/O trouble, False for a damaged file."""
+    try:
+        return connection.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+    except sqlite3.DatabaseError as error:
+        if is_corruption(error):
+            return False
+        raise
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    return connection.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(connection: sqlite3.Connection, migrations: list[tuple[str, ...]] = MIGRATIONS) -> int:
+    """Bring the file to the latest version, one transaction per step; returns the version.
+
+    `user_version` lives in the file header and is written in the same transaction as the
+    step, so a power cut leaves either the old or the new version, never half of one.
+    """
+    version = schema_version(connection)
+    if version > len(migrations):
+        raise NewerSchemaError(f"log schema version {version} is newer than {len(migrations)}")
+    for step in range(version, len(migrations)):
+        with transaction(connection):
+            for statement in migrations[step]:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {step + 1}")
+    return len(migrations)
+
+
+class transaction:
+    """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` if the block raised."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.connection.execute("BEGIN IMMEDIATE")
+        return self.connection
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is None:
+            self.connection.execute("COMMIT")
+            return
+        try:
+            self.connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back (e.g. after SQLITE_FULL); keep the first error
+
+
+def get_meta(connection: sqlite3.Connection, key: str) -> str | None:
+    row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def set_meta(connection: sqlite3.Connection, key: str, value: str) -> None:
+    connection.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+# --- Repair -----------------------------------------------------------------------------
+
+def move_aside(path: Path, wall_time: Callable[[], float] = time.time) -> Path:
+    """Rename a damaged file (and its -wal/-shm) to `NAME.corrupt-YYYYmmddTHHMMSSZ`.
+
+    Never deleted: it is the person's history, and a later tool may read more of it.
+    The -wal goes with it because it may hold the newest sessions.
+    """
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall_time()))
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    counter = 1
+    while target.exists():
+        counter += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.replace(companion, target.with_name(target.name + suffix))
+    os.replace(path, target)
+    _sync_directory(path.parent)
+    return target
+
+
+def _sync_directory(folder: Path) -> None:
+    """Make a rename survive a power cut (the directory entry must reach the card)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def salvage(damaged: Path, fresh: sqlite3.Connection, *, max_errors: int = 64) -> int:
+    """Copy every session (with its zones) still readable from `damaged`; returns the count.
+
+    Walks the rows by rowid and jumps over unreadable stretches (doubling the jump), so one
+    bad page costs the rows on it, not the rest of the file. Seqs are given afresh (the
+    caller starts a new log_id); the device id is kept if it can be read.
+    """
+    try:
+        source = sqlite3.connect(f"{damaged.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 0
+    try:
+        try:
+            available = {row[1] for row in source.execute("PRAGMA table_info(sessions)")}
+            device_id = get_meta(source, "device_id") if _has_table(source, "meta") else None
+        except sqlite3.DatabaseError:
+            return 0
+        columns = [c for c in SESSION_COLUMNS if c in available and c != "seq"]
+        if "id" not in columns:
+            return 0
+        copied = 0
+        with transaction(fresh):
+            if device_id:
+                set_meta(fresh, "device_id", device_id)
+            for row in _readable_rows(source, columns, max_errors):
+                session = dict(zip(columns, row))
+                if session.get("outcome") is not None:
+                    session["seq"] = fresh.execute(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions").fetchone()[0]
+                names = ", ".join(session)
+                fresh.execute(f"INSERT OR IGNORE INTO sessions ({names}) VALUES "
+                              f"({', '.join('?' * len(session))})", tuple(session.values()))
+                try:
+                    zones = source.execute(
+                        f"SELECT {', '.join(ZONE_COLUMNS)} FROM zones WHERE session_id = ?",
+                        (session["id"],)).fetchall()
+                except sqlite3.DatabaseError:
+                    zones = []  # keep the session even if its zones are gone
+                fresh.executemany(f"INSERT OR IGNORE INTO zones ({', '.join(ZONE_COLUMNS)}) "
+                                  f"VALUES ({', '.join('?' * len(ZONE_COLUMNS))})", zones)
+                copied += 1
+        return copied
+    finally:
+        source.close()
+
+
+def _has_table(connection: sqlite3.Connection, name: str) -> bool:
+    return connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _readable_rows(source: sqlite3.Connection, columns: list[str], max_errors: int) -> Iterator[tuple]:
+    query = f"SELECT rowid, {', '.join(columns)} FROM sessions WHERE rowid > ? ORDER BY rowid LIMIT 1"
+    after, jump, errors = 0, 1, 0
+    while errors < max_errors:
+        try:
+            row = source.execute(query, (after,)).fetchone()
+        except sqlite3.DatabaseError:
+            errors += 1
+            after += jump
+            jump *= 2
+            continue
+        if row is None:
+            return
+        jump = 1
+        after = row[0]
+        yield row[1:]
+
+
+# --- Reading ----------------------------------------------------------------------------
+
+def read_sessions(connection: sqlite3.Connection, *, since: float | None = None,
+                  limit: int | None = None) -> list[SessionRecord]:
+    """Sessions newest first (by start), with their zones; `since` is Unix seconds."""
+    where, params = ("WHERE wall_start >= ?", [since]) if since is not None else ("", [])
+    limit_sql = "LIMIT ?" if limit is not None else ""
+    if limit is not None:
+        params.append(limit)
+    chosen = f"SELECT * FROM sessions {where} ORDER BY wall_start DESC, rowid DESC {limit_sql}"
+    rows = connection.execute(
+        f"SELECT {', '.join(SESSION_COLUMNS)} FROM ({chosen})"
+        " ORDER BY wall_start DESC, rowid DESC", params).fetchall()
+    zones: dict[str, list[ZoneProgress]] = {}
+    zone_rows = connection.execute(
+        f"SELECT z.session_id, z.zone_id, z.planned_seconds, z.done_seconds, z.skipped"
+        f" FROM zones AS z JOIN ({chosen}) AS s ON z.session_id = s.id"
+        " ORDER BY z.session_id, z.position", params)
+    for session_id, zone_id, planned, done, skipped in zone_rows:
+        zones.setdefault(session_id, []).append(ZoneProgress(zone_id, planned, done, bool(skipped)))
+    return [_record(row, zones.get(row[0], ())) for row in rows]
+
+
+def read_open_sessions(connection: sqlite3.Connection) -> list[SessionRecord]:
+    rows = connection.execute(
+        f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE outcome IS NULL").fetchall()
+    result = []
+    for row in rows:
+        zones = connection.execute(
+            "SELECT zone_id, planned_seconds, done_seconds, skipped FROM zones"
+            " WHERE session_id = ? ORDER BY position", (row[0],)).fetchall()
+        result.append(_record(row, [ZoneProgress(z, p, d, bool(s)) for z, p, d, s in zones]))
+    return result
+
+
+def _record(row: tuple, zones) -> SessionRecord:
+    values = dict(zip(SESSION_COLUMNS, row))
+    values["wall_trusted"] = bool(values["wall_trusted"])
+    return SessionRecord(**values, zones=tuple(zones))

@@ -1,0 +1,469 @@
+"""The session recorder the app calls while a routine runs.
+
+    log = SessionLog.open(state_dir() / "sessions.db")
+    sid = log.begin("daily", routine_hash, intensity=3, planned=[("neck", 60), ...],
+                    mono_start=clock.now(), wall_start=time.time())
+    log.checkpoint(sid, zones=[ZoneProgress("neck", 60, 60, False), ...], active_seconds=61.0)
+    log.finish(sid, "completed", zones=[...], active_seconds=480.0, wall_end=time.time())
+    log.overview(time.time())      # streak, minutes this week, last session
+    log.take_notices()             # e.g. ["Disk full: log kept"], once each
+    log.close()
+
+Nothing here raises into the pacing loop for disk trouble. Every call first updates the
+session kept in memory, then writes everything not yet written in one transaction. If
+the card is full, read-only or failing, the write is rolled back, the session stays in
+memory, a short notice is queued for the screen, and the next call tries again.
+
+Writes are kept small for the SD card: one transaction (one WAL fsync) per call, only the
+zone rows that changed, and nothing at all when a checkpoint changes nothing.
+The methods are safe to call from a worker thread if the app prefers not to wait for
+the card inside its loop.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import tzinfo
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from device import history, logdb
+from device.history import Overview
+from device.logdb import SessionRecord, ZoneProgress
+
+__all__ = ["SessionLog", "ZoneProgress", "SessionRecord", "Overview", "kernel_clock_synced"]
+
+BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+NOTICE_REPAIRED = "Log repaired"
+NOTICE_FULL = "Disk full: log kept"
+NOTICE_READ_ONLY = "Log read-only: kept"
+NOTICE_ERROR = "Log error: kept"
+NOTICE_NEWER = "Log is newer: kept"
+NOTICE_SAVED = "Log saved"
+
+
+def kernel_clock_synced() -> bool:
+    """Whether an NTP client has disciplined the system clock (no subprocess, ~10 µs).
+
+    Same test as systemd-timedated's NTPSynchronized: `adjtimex()` reports a maximum
+    error under 16 s. The kernel starts at 16 s and lets it grow when nobody corrects
+    the clock; STA_UNSYNC alone is not enough because chrony leaves it set unless
+    `rtcsync` is on.
+    """
+    class TimexStart(ctypes.Structure):
+        # Only the leading fields; the buffer below is bigger than any ABI's struct timex.
+        _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long),
+                    ("freq", ctypes.c_long), ("maxerror", ctypes.c_long)]
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        buffer = ctypes.create_string_buffer(512)  # modes = 0: read only
+        if libc.adjtimex(buffer) < 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    return TimexStart.from_buffer(buffer).maxerror < 16_000_000
+
+
+def read_boot_id(path: Path = BOOT_ID_PATH) -> str:
+    try:
+        return path.read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+class SessionLog:
+    """Sessions kept crash-safe in SQLite; see the module docstring."""
+
+    def __init__(self, path: Path, *, tz: tzinfo | None, wall_time: Callable[[], float],
+                 boot_id: str, clock_synced: Callable[[], bool],
+                 connect: Callable[[Path], object]) -> None:
+        self.path = Path(path)
+        self.tz = tz
+        self.boot_id = boot_id
+        self._wall_time = wall_time
+        self._clock_synced = clock_synced
+        self._connect = connect
+        self._lock = threading.RLock()
+        self._db = None
+        self._notices: list[str] = []
+        self._failing_notice: str | None = None
+        self._device_id: str | None = None
+        self._log_id: str | None = None
+        self._clock_set_by_host = False
+        # Sessions not yet fully written, by id, and what the file already holds of them.
+        self._unsaved: dict[str, SessionRecord] = {}
+        self._stored: dict[str, SessionRecord] = {}
+        self._finalised: set[str] = set()
+        self.transactions = 0   # commits that wrote session data (one WAL fsync each)
+
+    # --- Opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, tz: tzinfo | None = None,
+             wall_time: Callable[[], float] = time.time,
+             boot_id_path: Path = BOOT_ID_PATH,
+             clock_synced: Callable[[], bool] = kernel_clock_synced,
+             connect: Callable[[Path], object] = logdb.connect) -> "SessionLog":
+        """Open (creating, checking, migrating, repairing, recovering); never raises for disk trouble.
+
+        `connect(path)` returns a `sqlite3.Connection`; tests pass one that refuses writes.
+        """
+        log = cls(path, tz=tz, wall_time=wall_time, boot_id=read_boot_id(boot_id_path),
+                  clock_synced=clock_synced, connect=connect)
+        with log._lock:
+            log._try_open()
+        return log
+
+    def _try_open(self) -> bool:
+        """Get a usable, migrated, recovered file; False (with a notice) if not possible now."""
+        if self._db is not None:
+            return True
+        if self._failing_notice == NOTICE_NEWER:
+            return False  # newer firmware's file: retrying cannot help until an update
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._open_checked()
+            self._db = db
+            self._load_identity()
+            self._recover_open_sessions()
+        except (logdb.sqlite3.Error, OSError, logdb.NewerSchemaError) as error:
+            self._drop_connection()
+            self._failed(error)
+            return False
+        return True
+
+    def _open_checked(self):
+        db = self._connect(self.path)
+        try:
+            healthy = logdb.is_healthy(db)
+            if healthy:
+                logdb.migrate(db)
+                return db
+        except logdb.sqlite3.DatabaseError as error:
+            if not logdb.is_corruption(error):
+                db.close()
+                raise
+        except BaseException:
+            db.close()
+            raise
+        db.close()
+        return self._repair()
+
+    def _repair(self):
+        """Move the damaged file aside, start a fresh one, copy over what can be read."""
+        aside = logdb.move_aside(self.path, self._wall_time)
+        db = self._connect(self.path)
+        logdb.migrate(db)
+        try:
+            logdb.salvage(aside, db)
+        except logdb.sqlite3.DatabaseError:
+            pass  # what was copied before the error is committed or rolled back as a whole
+        self._notify(NOTICE_REPAIRED)
+        return db
+
+    def _load_identity(self) -> None:
+        """Device id: made once, kept forever. Log id: new with every fresh file (see logdb)."""
+        db = self._db
+        device_id = logdb.get_meta(db, "device_id")
+        log_id = logdb.get_meta(db, "log_id")
+        if device_id is None or log_id is None:
+            with logdb.transaction(db):
+                if device_id is None:
+                    device_id = self._device_id or str(uuid.uuid4())
+                    logdb.set_meta(db, "device_id", device_id)
+                if log_id is None:
+                    log_id = str(uuid.uuid4())
+                    logdb.set_meta(db, "log_id", log_id)
+        self._device_id, self._log_id = device_id, log_id
+        self._clock_set_by_host = logdb.get_meta(db, "clock_set_boot_id") == self.boot_id
+
+    def _recover_open_sessions(self) -> None:
+        """Sessions left open by a power cut or crash end as `interrupted`, with what they reached."""
+        # Skip our own sessions: the file may be reopened after an I/O error mid-session.
+        ours = self._unsaved.keys() | self._stored.keys()
+        leftovers = [s for s in logdb.read_open_sessions(self._db) if s.id not in ours]
+        if not leftovers:
+            return
+        with logdb.transaction(self._db):
+            for session in leftovers:
+                self._db.execute(
+                    "UPDATE sessions SET outcome = 'interrupted',"
+                    " wall_end = COALESCE(wall_checkpoint, wall_start + active_seconds),"
+                    " seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions) WHERE id = ?",
+                    (session.id,))
+        self.transactions += 1
+
+    # --- Recording ----------------------------------------------------------------------
+
+    def begin(self, routine_name: str, routine_hash: str, intensity: int,
+              planned: Iterable[tuple[str, float]], *, mono_start: float,
+              wall_start: float) -> str:
+        """Record a session's start (written at once); returns its id."""
+        with self._lock:
+            session = SessionRecord(
+                id=str(uuid.uuid4()), device_id=self._device_id or "", routine_name=routine_name,
+                routine_hash=routine_hash, intensity=int(intensity), wall_start=float(wall_start),
+                wall_trusted=self._wall_trusted(), boot_id=self.boot_id,
+                mono_start=float(mono_start), wall_checkpoint=float(wall_start),
+                zones=tuple(ZoneProgress(zone_id, float(seconds)) for zone_id, seconds in planned),
+            )
+            self._unsaved[session.id] = session
+            self._write()
+            return session.id
+
+    def checkpoint(self, session_id: str, zones: Sequence[ZoneProgress], active_seconds: float) -> None:
+        """Progress at a zone change: a power cut after this loses only the zone under way."""
+        with self._lock:
+            self._update(session_id, zones=tuple(zones), active_seconds=float(active_seconds),
+                         wall_checkpoint=self._wall_time())
+            self._write()
+
+    def finish(self, session_id: str, outcome: str, zones: Sequence[ZoneProgress],
+               active_seconds: float, wall_end: float) -> None:
+        """Close the session as `completed` or `ended_early`."""
+        if outcome not in ("completed", "ended_early"):
+            raise ValueError(f"outcome must be 'completed' or 'ended_early', got {outcome!r}")
+        with self._lock:
+            self._update(session_id, zones=tuple(zones), active_seconds=float(active_seconds),
+                         outcome=outcome, wall_end=float(wall_end), wall_checkpoint=float(wall_end))
+            self._write()
+
+    def flush(self) -> bool:
+        """Try again to write what is kept in memory; True when nothing is left unsaved."""
+        with self._lock:
+            self._write()
+            return not self._unsaved
+
+    def _update(self, session_id: str, **changes) -> None:
+        current = self._unsaved.get(session_id) or self._stored.get(session_id)
+        if current is None:
+            raise KeyError(f"no session {session_id!r} was begun in this log")
+        if current.outcome is not None:
+            raise ValueError(f"session {session_id!r} is already finished")
+        updated = replace(current, **changes)
+        if updated != self._stored.get(session_id):
+            self._unsaved[session_id] = updated
+        else:
+            self._unsaved.pop(session_id, None)  # back to what the file holds: nothing to write
+
+    def _write(self) -> None:
+        if not self._unsaved or not self._try_open():
+            return
+        try:
+            with logdb.transaction(self._db):
+                for session in self._unsaved.values():
+                    self._write_session(session)
+        except logdb.sqlite3.Error as error:
+            self._failed(error)
+            if error_is_fatal_for_connection(error):
+                self._drop_connection()
+            return
+        self.transactions += 1
+        for session in self._unsaved.values():
+            if session.outcome is None:
+                self._stored[session.id] = session
+            else:
+                self._stored.pop(session.id, None)  # finished: nothing more to compare with
+        self._unsaved.clear()
+        if self._failing_notice is not None:
+            self._failing_notice = None
+            self._notify(NOTICE_SAVED)
+
+    def _write_session(self, session: SessionRecord) -> None:
+        db, before = self._db, self._stored.get(session.id)
+        if before is None:
+            row = session.as_dict()
+            row["device_id"], row["wall_checkpoint"] = self._device_id, session.wall_checkpoint
+            row.pop("zones"), row.pop("seq")
+            db.execute(f"INSERT INTO sessions ({', '.join(row)}) VALUES "
+                       f"({', '.join('?' * len(row))})", tuple(row.values()))
+            previous_zones: tuple[ZoneProgress, ...] = ()
+        else:
+            db.execute("UPDATE sessions SET active_seconds = ?, wall_checkpoint = ?, outcome = ?,"
+                       " wall_end = ? WHERE id = ?",
+                       (session.active_seconds, session.wall_checkpoint, session.outcome,
+                        session.wall_end, session.id))
+            previous_zones = before.zones
+        changed = [(session.id, position, zone.zone_id, zone.planned_seconds, zone.done_seconds,
+                    int(zone.skipped))
+                   for position, zone in enumerate(session.zones)
+                   if position >= len(previous_zones) or previous_zones[position] != zone]
+        db.executemany(
+            "INSERT INTO zones (session_id, position, zone_id, planned_seconds, done_seconds, skipped)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (session_id, position) DO UPDATE SET"
+            " zone_id = excluded.zone_id, planned_seconds = excluded.planned_seconds,"
+            " done_seconds = excluded.done_seconds, skipped = excluded.skipped", changed)
+        if session.outcome is not None:
+            # Given when the session is final, so a sync that saw it open picks it up later.
+            db.execute("UPDATE sessions SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions)"
+                       " WHERE id = ?", (session.id,))
+
+    def _wall_trusted(self) -> bool:
+        if self._clock_set_by_host:
+            return True
+        try:
+            return bool(self._clock_synced())
+        except Exception:  # a probe must never stop a session from starting
+            return False
+
+    # --- Trouble ------------------------------------------------------------------------
+
+    def _failed(self, error: Exception) -> None:
+        notice = notice_for(error)
+        if notice != self._failing_notice:
+            self._failing_notice = notice
+            self._notify(notice)
+
+    def _notify(self, notice: str) -> None:
+        self._notices.append(notice)
+
+    def _drop_connection(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except logdb.sqlite3.Error:
+                pass
+        self._db = None
+
+    # --- Reading ------------------------------------------------------------------------
+
+    @property
+    def notices(self) -> list[str]:
+        """Messages not yet taken, oldest first (a copy)."""
+        return list(self._notices)
+
+    def take_notices(self) -> list[str]:
+        """Messages for the screen, each given once."""
+        with self._lock:
+            taken, self._notices = self._notices, []
+            return taken
+
+    @property
+    def has_unsaved(self) -> bool:
+        return bool(self._unsaved)
+
+    @property
+    def device_id(self) -> str | None:
+        return self._device_id
+
+    @property
+    def log_id(self) -> str | None:
+        return self._log_id
+
+    def sessions(self, *, since: float | None = None, limit: int | None = None) -> list[SessionRecord]:
+        """Newest first, including sessions only kept in memory; empty if the file is unreadable."""
+        with self._lock:
+            stored: list[SessionRecord] = []
+            if self._try_open():
+                try:
+                    stored = logdb.read_sessions(self._db, since=since, limit=limit)
+                except logdb.sqlite3.Error as error:
+                    self._failed(error)
+            merged = {s.id: s for s in stored}
+            merged.update({s.id: s for s in self._unsaved.values()
+                           if since is None or s.wall_start >= since})
+            ordered = sorted(merged.values(), key=lambda s: s.wall_start, reverse=True)
+            return ordered if limit is None else ordered[:limit]
+
+    def overview(self, now_wall: float) -> Overview:
+        """Streak, minutes this week and the last session, for the idle and summary screens."""
+        with self._lock:
+            return history.overview(self._sessions_for_overview(now_wall), now_wall, self.tz)
+
+    def _sessions_for_overview(self, now_wall: float) -> list[SessionRecord]:
+        # The last 400 days are plenty for any streak a screen shows, and keep this fast.
+        since = now_wall - 400 * 86400
+        return self.sessions(since=since)
+
+    # --- Sync hooks (issue 5) -----------------------------------------------------------
+
+    def sessions_after(self, seq: int, limit: int = 500) -> list[SessionRecord]:
+        """Finalised sessions with a seq above `seq`, lowest first."""
+        with self._lock:
+            if not self._try_open():
+                return []
+            ids = [row[0] for row in self._db.execute(
+                "SELECT id FROM sessions WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))]
+            by_id = {s.id: s for s in logdb.read_sessions(self._db) if s.id in set(ids)}
+            return [by_id[i] for i in ids]
+
+    def acknowledge(self, host_id: str, seq: int) -> bool:
+        """Store the last seq a host confirmed; False if it could not be written now."""
+        with self._lock:
+            if not self._try_open():
+                return False
+            try:
+                with logdb.transaction(self._db):
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO sync_acks (host_id, log_id, acked_seq, acked_wall)"
+                        " VALUES (?, ?, ?, ?)", (host_id, self._log_id, seq, self._wall_time()))
+            except logdb.sqlite3.Error as error:
+                self._failed(error)
+                return False
+            return True
+
+    def last_acknowledged(self, host_id: str) -> int:
+        """The host's last confirmed seq in this log (0 if none, or if it was for an older file)."""
+        with self._lock:
+            if not self._try_open():
+                return 0
+            row = self._db.execute("SELECT log_id, acked_seq FROM sync_acks WHERE host_id = ?",
+                                   (host_id,)).fetchone()
+            return row[1] if row is not None and row[0] == self._log_id else 0
+
+    def note_clock_set_by_host(self) -> None:
+        """The host set the wall clock: trust it for the rest of this boot."""
+        with self._lock:
+            self._clock_set_by_host = True
+            if self._try_open():
+                try:
+                    with logdb.transaction(self._db):
+                        logdb.set_meta(self._db, "clock_set_boot_id", self.boot_id)
+                except logdb.sqlite3.Error as error:
+                    self._failed(error)
+
+    # --- Lifetime -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Write what can be written and close the file; safe to call twice."""
+        with self._lock:
+            if self._unsaved:
+                self._write()
+            self._drop_connection()
+
+    def __enter__(self) -> "SessionLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def notice_for(error: Exception) -> str:
+    if isinstance(error, logdb.NewerSchemaError):
+        return NOTICE_NEWER
+    if isinstance(error, logdb.sqlite3.Error):
+        code = logdb.error_code(error)
+        if code == logdb.SQLITE_FULL:
+            return NOTICE_FULL
+        if code == logdb.SQLITE_READONLY:
+            return NOTICE_READ_ONLY
+    if isinstance(error, OSError):
+        if error.errno == errno.ENOSPC:
+            return NOTICE_FULL
+        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return NOTICE_READ_ONLY
+    return NOTICE_ERROR
+
+
+def error_is_fatal_for_connection(error: Exception) -> bool:
+    """After I/O or corruption errors, reopen (and re-check) rather than reuse the connection."""
+    code = logdb.error_code(error) if isinstance(error, logdb.sqlite3.Error) else None
+    return code in (logdb.SQLITE_IOERR, logdb.SQLITE_CORRUPT, logdb.SQLITE_NOTADB,
+                    logdb.SQLITE_CANTOPEN)
