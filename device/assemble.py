@@ -1,0 +1,40 @@
+"""The composition root: builds the app from a config and a set of parts, real or simulated."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from device.app import App, Timeouts
+from device.gestures import GestureRecognizer
+from device.haptics import HapticPlayer, MotorLevels
+
+LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
+
+
+def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display, trace: Callable[..., None],
+              session_log=None, notices=(), routine_name: str | None = None) -> App:
+    """Wire the app; `display` needs `push/next_deadline/retry/close`."""
+    from device.display import Frame
+    from device.screens import render
+
+    haptics = HapticPlayer(
+        set_motor,
+        levels=MotorLevels(config.motor.min_duty, config.motor.max_duty, config.motor.kick_ms / 1000),
+        enabled=config.motor.haptics,
+        on_play=lambda pattern: trace("haptic", pattern=pattern),
+    )
+    gestures = GestureRecognizer(hold_seconds=config.button.hold_seconds,
+                                 double_window=config.button.double_press_ms / 1000,
+                                 long_hold_seconds=LONG_HOLD_SECONDS)
+    wanted = routine_name or config.session.routine
+    names = [routine.name for routine in routines]
+    timeouts = config.timeouts
+    return App(
+        routines=routines, clock=clock, haptics=haptics, display=display,
+        render=render, make_frame=Frame, gestures=gestures,
+        timeouts=Timeouts(timeouts.dim_after, timeouts.off_after,
+                          timeouts.summary_return, timeouts.pause_limit),
+        intensity=config.session.intensity,
+        routine_index=names.index(wanted) if wanted in names else 0,
+        session_log=session_log, trace=trace, notices=notices,
+    )

@@ -1,0 +1,124 @@
+"""The `facepace` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from device import __version__
+from device.errors import ConfigError, FacepaceError, RoutineError
+
+EXIT_CONFIG = 78   # EX_CONFIG: systemd's RestartPreventExitStatus stops a restart loop on a bad config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facepace", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"facepace {__version__}")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="config file (default: /etc/facepace/config.toml if it exists)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every event")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the firmware on a Raspberry Pi")
+    run.set_defaults(func=_run)
+
+    sim = commands.add_parser("sim", help="run the firmware on simulated parts")
+    sim.add_argument("--headless", action="store_true", help="no terminal UI: play the script and exit")
+    sim.add_argument("--routine", dest="routine_name", metavar="NAME|FILE",
+                     help="routine to select (a name or a .toml file)")
+    sim.add_argument("--speed", metavar="X", help="time runs X times faster, or 'max' (virtual time)")
+    sim.add_argument("--script", metavar="T:GESTURE,...",
+                     help="gestures at simulated seconds, e.g. 1:press,40:double,95:hold")
+    sim.add_argument("--frames", type=Path, metavar="DIR", help="save every frame sent to the display")
+    sim.add_argument("--trace", type=Path, metavar="FILE", help="write events as JSON lines")
+    sim.set_defaults(func=_sim)
+
+    for module in _optional_command_modules():
+        module.register(commands)
+    return parser
+
+
+def _optional_command_modules():
+    """Command groups that live in their own modules."""
+    import importlib
+
+    for name in ("device.cli_routines", "device.cli_log"):
+        try:
+            yield importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+
+
+def load_settings(args):
+    """Config and routines for the app: (config, routines, notices for the screen)."""
+    from device.config import load_config
+    from device.paths import DEVICE_CONFIG, routines_dir
+    from device.routines import load_library
+
+    config_path = args.config if args.config is not None else (DEVICE_CONFIG if DEVICE_CONFIG.exists() else None)
+    config = load_config(config_path)
+    library = load_library(routines_dir(config_path))
+    notices = []
+    for error in library.errors:
+        for problem in error.problems:
+            print(f"facepace: skipped routine: {problem}", file=sys.stderr)
+        notices.append(f"Bad routine: {Path(error.problems[0].split(':', 1)[0]).name}")
+    return config, config_path, list(library.routines), notices
+
+
+def select_routine(routines: list, wanted: str | None, user_dir) -> str | None:
+    """`--routine NAME|FILE`: put that routine in the list (a file replaces its namesake); returns its name."""
+    from device.routines import find_routine
+
+    if wanted is None:
+        return None
+    routine = find_routine(wanted, user_dir)
+    position = next((i for i, known in enumerate(routines) if known.name == routine.name), len(routines))
+    routines[position:position + 1] = [routine]
+    return routine.name
+
+
+def _sim(args) -> int:
+    from device import sim
+
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    from device.paths import routines_dir
+
+    config, config_path, routines, notices = load_settings(args)
+    args.routine_name = select_routine(routines, args.routine_name, routines_dir(config_path))
+    return sim.main(args, config, routines, notices, session_log=None)
+
+
+def _run(args) -> int:
+    from device import firmware
+
+    config, _, routines, notices = load_settings(args)
+    return firmware.main(config, routines, notices)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    if args.verbose:
+        logging.getLogger().setLevel(logging.DEBUG)
+    try:
+        return args.func(args)
+    except ConfigError as error:
+        print(f"facepace: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RoutineError as error:
+        for problem in error.problems:
+            print(f"facepace: {problem}", file=sys.stderr)
+        return 1
+    except FacepaceError as error:
+        print(f"facepace: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""`facepace sim`: the same application on simulated parts.
+
+The button and motor are gpiozero devices on gpiozero's MockFactory (told the
+time by the simulator's clock); the OLED is the real adafruit driver on a fake
+I2C bus that decodes what the panel would show. Only the pins and the bus are fake.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device.app import ButtonEdge, Stop
+from device.assemble import build_app
+from device.clock import ScaledClock, VirtualClock
+from device.errors import FacepaceError
+from device.trace import Trace, fan_out
+
+GESTURES = ("press", "double", "hold")
+TAP_SECONDS = 0.12      # how long a scripted finger stays down for a press
+TAP_GAP_SECONDS = 0.1   # between the two presses of a double
+
+
+def parse_script(text: str) -> list[tuple[float, str]]:
+    """"1:press,40:double,95:hold" → [(1.0, "press"), ...], sorted by time."""
+    steps = []
+    for position, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
+        at, sep, gesture = item.partition(":")
+        try:
+            seconds = float(at)
+        except ValueError:
+            seconds = math.nan
+        if not sep or not math.isfinite(seconds) or seconds < 0 or gesture not in GESTURES:
+            raise FacepaceError(
+                f"--script item {position} {item!r}: expected SECONDS:GESTURE with GESTURE one of "
+                f"{', '.join(GESTURES)}, e.g. 1:press,40:double,95:hold")
+        steps.append((seconds, gesture))
+    return sorted(steps)
+
+
+def parse_speed(text: str) -> float | None:
+    """A positive number, or "max" (virtual time: as fast as the machine goes)."""
+    if text == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and speed > 0):
+        raise FacepaceError(f"--speed must be a positive number or 'max', got {text!r}")
+    return speed
+
+
+@dataclass
+class Simulator:
+    """Simulated parts plus the app; `run_headless()` or the terminal UI drive it."""
+
+    config: object
+    routines: list
+    speed: float | None = None            # None: virtual time
+    routine_name: str | None = None
+    frames_dir: Path | None = None
+    trace_path: Path | None = None
+    session_log: object = None
+    notices: list = field(default_factory=list)
+    on_frame: object = None               # extra callback for each frame sent (terminal UI)
+    on_motor: object = None
+
+    def __post_init__(self) -> None:
+        from device.display import ResilientDisplay
+        from drivers.button import PushButton
+        from drivers.fake_i2c import FakeSSD1306Bus
+        from drivers.mockpins import ClockedMockFactory
+        from drivers.motor import VibrationMotor
+        from drivers.oled import OledDisplay
+
+        self.clock = VirtualClock() if self.speed is None else ScaledClock(self.speed)
+        self.events: queue.Queue = queue.Queue()
+        self.pins = ClockedMockFactory(self.clock)
+        config = self.config
+        self.button = PushButton(config.button.pin, pin_factory=self.pins,
+                                 bounce_seconds=config.button.bounce_ms / 1000,
+                                 on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.clock.now())))
+        self.motor = VibrationMotor(config.motor.pin, frequency=config.motor.frequency, pin_factory=self.pins)
+        self.bus = FakeSSD1306Bus(address=config.display.address)
+        self.trace = Trace.to_file(self.clock, self.trace_path) if self.trace_path else None
+        self.frames_sent = 0
+        if self.frames_dir:
+            self.frames_dir.mkdir(parents=True, exist_ok=True)
+        self.display = ResilientDisplay(
+            lambda: OledDisplay(self.bus, address=config.display.address, rotation=config.display.rotation),
+            self.clock, on_sent=self._frame_sent)
+        motor_set = self.motor.set
+        if self.on_motor:
+            def motor_set(duty, _set=self.motor.set):
+                _set(duty)
+                self.on_motor(duty)
+        self.app = build_app(config, self.routines, clock=self.clock, set_motor=motor_set,
+                             display=self.display, trace=fan_out(self.trace),
+                             session_log=self.session_log, notices=self.notices,
+                             routine_name=self.routine_name)
+        self._scripted_left = 0
+
+    # -- the finger ------------------------------------------------------------------
+
+    def schedule(self, at: float, gesture: str) -> None:
+        """Press the (mock) button pin at `at` simulated seconds as `gesture` needs."""
+        pin = self.button.pin
+        hold = self.config.button.hold_seconds
+        if gesture == "press":
+            downs = [(at, at + TAP_SECONDS)]
+        elif gesture == "double":
+            second = at + TAP_SECONDS + TAP_GAP_SECONDS
+            downs = [(at, at + TAP_SECONDS), (second, second + TAP_SECONDS)]
+        else:
+            downs = [(at, at + hold + 0.2)]
+        self._scripted_left += 1
+        for number, (down, up) in enumerate(downs):
+            self.clock.call_at(down, pin.drive_low)
+            last = number == len(downs) - 1
+            self.clock.call_at(up, self._release_and_count if last else pin.drive_high)
+
+    def _release_and_count(self) -> None:
+        self.button.pin.drive_high()
+        self._scripted_left -= 1
+
+    # -- running -----------------------------------------------------------------------
+
+    def finished(self) -> bool:
+        """Headless: done once the script has played and a session's summary was shown."""
+        app = self.app
+        if self._scripted_left or app.gestures.next_deadline() is not None:
+            return False
+        return app.summary_shown or (app.state == "idle" and app.pacer is None)
+
+    def run_headless(self, script: list[tuple[float, str]]) -> int:
+        for at, gesture in script:
+            self.schedule(at, gesture)
+        self.app.run(self.events, until=self.finished)
+        return 0 if self.app.summary_shown else 1
+
+    def stop(self) -> None:
+        self.events.put(Stop("simulator closed"))
+
+    def close(self) -> None:
+        self.clock.close()
+        self.motor.close()
+        self.button.close()
+        self.display.close()
+        if self.trace:
+            self.trace.close()
+
+    def _frame_sent(self, frame) -> None:
+        self.frames_sent += 1
+        if self.trace:
+            self.trace("frame", number=self.frames_sent, brightness=frame.brightness)
+        if self.frames_dir:
+            frame.image.save(self.frames_dir / f"{self.frames_sent:06d}.png")
+        if self.on_frame:
+            self.on_frame(self.bus.image(), self.bus)
+
+
+def main(args, config, routines, notices, session_log=None) -> int:
+    """Entry for `facepace sim` (argument parsing lives in device.cli)."""
+    script = parse_script(args.script) if args.script else []
+    speed = parse_speed(args.speed) if args.speed else (None if args.headless else 1.0)
+    if args.headless:
+        if not script:
+            script = [(1.0, "press")]
+        sim = Simulator(config, routines, speed=speed, routine_name=args.routine_name,
+                        frames_dir=args.frames, trace_path=args.trace, session_log=session_log,
+                        notices=notices)
+        try:
+            code = sim.run_headless(script)
+        finally:
+            sim.close()
+        if code:
+            print("facepace sim: the script ended before a session finished and showed its summary",
+                  file=sys.stderr)
+        return code
+    from device.sim_terminal import run_terminal
+    return run_terminal(config, routines, speed=speed or 1.0, routine_name=args.routine_name,
+                        frames_dir=args.frames, trace_path=args.trace, session_log=session_log,
+                        notices=notices, script=script)

@@ -1,0 +1,41 @@
+"""Event trace: one JSON object per line, `t` = the clock's seconds when it happened."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, TextIO
+
+
+class Trace:
+    def __init__(self, clock, stream: TextIO) -> None:
+        self._clock = clock
+        self._stream = stream
+
+    @classmethod
+    def to_file(cls, clock, path: Path) -> "Trace":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(clock, open(path, "w", encoding="utf-8", buffering=1))
+
+    def __call__(self, event: str, **fields) -> None:
+        record = {"t": round(self._clock.now(), 6), "event": event, **fields}
+        self._stream.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def fan_out(*sinks: Callable[..., None] | None) -> Callable[..., None]:
+    """One trace callable that feeds every given sink."""
+    live = [sink for sink in sinks if sink is not None]
+
+    def emit(event: str, **fields) -> None:
+        for sink in live:
+            sink(event, **fields)
+
+    return emit
+
+
+def read_trace(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream if line.strip()]
