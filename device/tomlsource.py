@@ -164,8 +164,8 @@ class Problems:
     def messages(self) -> list[str]:
         return [message for _, _, message in sorted(self._found)]
 
-    def __bool__(self) -> bool:
-        return bool(self._found)
+    def __len__(self) -> int:
+        return len(self._found)
 
 
 class LineMap:
