@@ -19,6 +19,7 @@ from device.fonts import Box, Font
 from device.views import IdleView, OffView, PausedView, SummaryView, View, ZoneView
 
 WIDTH, HEIGHT = 128, 64
+LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
 ERROR_BAR_HEIGHT = 11
 
 # Largest first: a title takes the biggest face it fits in.
@@ -49,7 +50,7 @@ class Label:
         left, top, right, bottom = self.font.ink(self.text)
         return (x + left, y + top, x + right, y + bottom)
 
-    def draw(self, canvas: ImageDraw.ImageDraw, fill: int = 1) -> None:
+    def draw(self, canvas: ImageDraw.ImageDraw, fill: int = LIT) -> None:
         canvas.text(self.origin(), self.text, font=self.font.face, fill=fill)
 
 
@@ -61,10 +62,10 @@ class ProgressBar:
 
     def draw(self, canvas: ImageDraw.ImageDraw) -> None:
         left, top, right, bottom = self.area
-        canvas.rectangle((left, top, right - 1, bottom - 1), outline=1)
+        canvas.rectangle((left, top, right - 1, bottom - 1), outline=LIT)
         filled = round((right - left - 2) * min(1.0, max(0.0, self.fraction)))
         if filled:
-            canvas.rectangle((left + 1, top + 1, left + filled, bottom - 2), fill=1)
+            canvas.rectangle((left + 1, top + 1, left + filled, bottom - 2), fill=LIT)
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,9 @@ class LevelBars:
             bar_top = bottom - 1 - (bottom - top - 1) * (step + 1) // self.steps
             box = (x, bar_top, x + pitch - 3, bottom - 1)
             if step < self.level:
-                canvas.rectangle(box, fill=1)
+                canvas.rectangle(box, fill=LIT)
             else:
-                canvas.rectangle(box, outline=1)
+                canvas.rectangle(box, outline=LIT)
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,8 @@ class PauseIcon:
     def draw(self, canvas: ImageDraw.ImageDraw) -> None:
         left, top, right, bottom = self.area
         bar = (right - left) * 2 // 5
-        canvas.rectangle((left, top, left + bar - 1, bottom - 1), fill=1)
-        canvas.rectangle((right - bar, top, right - 1, bottom - 1), fill=1)
+        canvas.rectangle((left, top, left + bar - 1, bottom - 1), fill=LIT)
+        canvas.rectangle((right - bar, top, right - 1, bottom - 1), fill=LIT)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class ErrorBar:
 
     def draw(self, canvas: ImageDraw.ImageDraw) -> None:
         left, top, right, bottom = self.area
-        canvas.rectangle((left, top, right - 1, bottom - 1), fill=1)
+        canvas.rectangle((left, top, right - 1, bottom - 1), fill=LIT)
 
 
 Item = Label | ProgressBar | LevelBars | PauseIcon | ErrorBar
@@ -302,7 +303,7 @@ def render(view: View, *, error: str | None = None, width: int = WIDTH, height: 
             item.draw(canvas)
     for item in items:
         if isinstance(item, Label):
-            item.draw(canvas, fill=0 if item.name == "error" else 1)
+            item.draw(canvas, fill=0 if item.name == "error" else LIT)
         elif not isinstance(item, ErrorBar):
             item.draw(canvas)
     return image

@@ -1,0 +1,156 @@
+"""Screens: pixels against reference PNGs, and proof that text fits the 128x64 panel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from PIL import Image, ImageDraw
+
+from device import screens
+from device.routines import load_library
+from device.screens import clock, fits, render
+from device.terminal_view import to_blocks
+from device.views import IdleView, OffView, PausedView, SummaryView, ZoneView
+from tests.conftest import same_pixels
+
+IDLE = IdleView("Daily glow", 8 * 60 + 10, routine_number=1, routine_count=4, intensity=3,
+                last_session="Yesterday, 8 min")
+ZONE = ZoneView("Jawline", "Knuckles chin to ear,\nfirm pressure", zone_remaining=27.3,
+                zone_seconds=45, zone_number=3, zone_count=8, side="left")
+PAUSED = PausedView("Cheeks", session_remaining=5 * 60 + 12.2, pause_remaining=250)
+SUMMARY = SummaryView("Daily glow", active_seconds=8 * 60 + 5, zones_done=7, zones_skipped=1,
+                      completed=True, streak="3 days in a row")
+SCREENS = {"idle": IDLE, "zone": ZONE, "paused": PAUSED, "summary": SUMMARY, "off": OffView()}
+
+# The widest strings the routine limits allow: 12-character title, two 21-character cue lines.
+WORST_ZONE = ZoneView("W" * 12, "W" * 21 + "\n" + "W" * 21, zone_remaining=600, zone_seconds=600,
+                      zone_number=10, zone_count=10, side="right")
+
+
+@pytest.mark.parametrize("name", SCREENS)
+def test_screen_matches_reference(name, reference_image):
+    reference_image(name, render(SCREENS[name]))
+
+
+def test_error_bar_matches_reference(reference_image):
+    reference_image("error", render(ZONE, error="Bad routine: x.toml"))
+
+
+@pytest.mark.parametrize("view", SCREENS.values(), ids=SCREENS)
+def test_frames_are_one_bit_panel_sized(view):
+    image = render(view)
+    assert (image.mode, image.size) == ("1", (128, 64))
+    assert image.getextrema() == (0, 255), "pixels must be 0 or 255 (nothing lit, or a stray value)"
+
+
+@pytest.mark.parametrize("view", SCREENS.values(), ids=SCREENS)
+def test_sample_screens_fit(view):
+    assert fits(view) == []
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (600, "10:00"), (61, "1:01"), (60.0, "1:00"), (59.999, "1:00"), (2.1, "0:03"), (2.0, "0:02"),
+    (0.01, "0:01"), (0.0, "0:00"), (-0.5, "0:00"),
+])
+def test_countdown_rounds_up_so_zero_shows_only_at_the_end(seconds, shown):
+    assert clock(seconds) == shown
+
+
+def test_countdown_changes_the_frame_every_second():
+    frames = [render(ZoneView("Cheeks", "Circles", left, 30, 1, 1)) for left in (12.5, 12.0, 11.5)]
+    assert same_pixels(frames[0], frames[0].copy())
+    assert not same_pixels(frames[0], frames[1]), "13 s and 12 s look the same"
+
+
+def test_progress_bar_fills_as_the_zone_runs():
+    def lit(remaining: float) -> int:
+        bar = render(ZoneView("Cheeks", "Circles", remaining, 40, 1, 1)).crop((0, 60, 128, 64))
+        return bar.histogram()[255]
+
+    assert lit(40) < lit(30) < lit(10) < lit(0)
+
+
+def test_worst_case_zone_text_fits():
+    assert fits(WORST_ZONE) == []
+
+
+def test_every_countdown_up_to_ten_minutes_fits():
+    for seconds in range(0, 601):
+        assert fits(replace(WORST_ZONE, zone_remaining=seconds)) == [], seconds
+
+
+@pytest.mark.parametrize(("view", "complaint"), [
+    (ZoneView("W" * 13, "x", 5, 5, 1, 1), "zone title"),
+    (ZoneView("Neck", "W" * 22, 5, 5, 1, 1), "cue"),
+    (ZoneView("Neck", "one\ntwo\nthree", 5, 5, 1, 1), "cue line 2"),
+    (IdleView("Routine", 60, 1, 1, 3, "W" * 22), "last session"),
+    (IdleView("W" * 40, 60, 1, 1, 3), "routine title"),
+    (SummaryView("Daily", 60, 1, 0, True, streak="W" * 22), "streak"),
+])
+def test_fits_reports_text_that_does_not_fit(view, complaint):
+    problems = fits(view)
+    assert any(problem.startswith(complaint) for problem in problems), problems
+
+
+def test_long_text_is_shortened_not_clipped():
+    image = render(IdleView("Routine", 60, 1, 1, 3, "a very long phrase about the last session"))
+    assert image.getbbox()[2] <= 128
+    assert "shortened" in " ".join(fits(IdleView("Routine", 60, 1, 1, 3, "W" * 30)))
+
+
+@pytest.mark.parametrize("view", [IDLE, PAUSED, SUMMARY, OffView(),
+                                  ZoneView("Neck", "Stroke down", 20, 30, 1, 6)],
+                         ids=["idle", "paused", "summary", "off", "zone"])
+@pytest.mark.parametrize("error", ["Display retry", "Bad routine: x.toml", "Disk full: log kept"])
+def test_error_bar_keeps_every_screen_readable(view, error):
+    assert fits(view, error=error) == []
+    bar = render(view, error=error).crop((0, 64 - screens.ERROR_BAR_HEIGHT, 128, 64))
+    unlit = bar.histogram()[0]
+    assert 0 < unlit < 128 * screens.ERROR_BAR_HEIGHT // 2, "the bar is lit with dark text"
+
+
+def test_error_bar_gives_up_a_second_cue_line_not_the_countdown():
+    problems = fits(ZONE, error="Display retry")
+    assert problems and all(problem.startswith("cue line 1") for problem in problems)
+
+
+def test_text_outside_latin1_does_not_crash_the_bitmap_font():
+    render(ZoneView("Neck", "Sweep \u2192 up \u2026 \u201cgently\u201d", 5, 5, 1, 1), error="Fehler: \u00fcber \u2603")
+
+
+def test_builtin_routines_fit_every_screen():
+    library = load_library(None)
+    routines = library.routines
+    assert len(routines) >= 4 and not library.errors
+    problems = []
+    for number, routine in enumerate(routines, 1):
+        idle = IdleView(routine.title, routine.total_seconds, number, len(routines), 5, "Yesterday, 8 min")
+        problems += [f"{routine.title}: {problem}" for problem in fits(idle)]
+        zones = routine.active_zones
+        for index, zone in enumerate(zones, 1):
+            for side in ("left", "right") if zone.sides == 2 else (None,):
+                view = ZoneView(zone.title, zone.cue, zone.seconds, zone.seconds, index, len(zones), side)
+                problems += [f"{routine.title} / {zone.id}: {problem}" for problem in fits(view)]
+                problems += [f"{routine.title} / {zone.id}: {problem}"
+                             for problem in fits(PausedView(zone.title, 3600, 300))]
+    assert problems == []
+
+
+def test_terminal_view_draws_two_pixel_rows_per_character():
+    image = Image.new("1", (4, 4), 0)
+    draw = ImageDraw.Draw(image)
+    draw.point([(0, 0), (1, 1), (2, 0), (2, 1), (3, 3)], fill=1)
+    assert to_blocks(image) == "\n".join([
+        "┌────┐",
+        "│▀▄█ │",
+        "│   ▄│",
+        "└────┘",
+    ])
+
+
+def test_terminal_view_of_a_frame_is_128_columns_by_32_lines():
+    lines = to_blocks(render(ZONE)).split("\n")
+    assert len(lines) == 32 + 2
+    assert {len(line) for line in lines} == {128 + 2}
+    assert "█" in "".join(lines)
