@@ -180,18 +180,19 @@ def _zone(view: ZoneView, width: int, bottom: int) -> list[Item]:
     count_top = bar_top - 2 - big.line_height
     items.append(label("countdown", clock(view.zone_remaining), big, line_box(big, 0, count_top, 78)))
     items.append(label("zone number", f"{view.zone_number}/{view.zone_count}", small,
-                       line_box(small, 80, count_top, width), align="right"))
+                       line_box(small, 80, count_top + 1, width), align="right"))
     if view.side:
         items.append(label("side", view.side.upper(), small,
-                           line_box(small, 80, count_top + 10, width), align="right"))
+                           line_box(small, 80, count_top + 11, width), align="right"))
     done = 1 - view.zone_remaining / view.zone_seconds if view.zone_seconds > 0 else 1.0
     items.append(ProgressBar("zone progress", (0, bar_top, width, bottom), done))
     cue_lines = wrapped(small.printable(view.cue), small, width)
-    room = (count_top - 17) // 10
+    cue_top = 17  # one row below the largest title's descenders
+    room = (count_top - cue_top) // 10
     for index, line in enumerate(cue_lines[:room]):
         last = index == room - 1 and len(cue_lines) > room
         wanted = " / ".join(cue_lines[index:]) if last else line
-        box = line_box(small, 0, 17 + 10 * index, width)
+        box = line_box(small, 0, cue_top + 10 * index, width)
         items.append(Label(f"cue line {index + 1}", line, small, box, wanted=wanted))
     return items
 
