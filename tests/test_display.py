@@ -1,0 +1,291 @@
+"""Frames reach the panel, and a failing panel never stops the caller (device/display.py)."""
+
+from __future__ import annotations
+
+import errno
+import threading
+
+import pytest
+from PIL import Image, ImageDraw
+
+from device.clock import MonotonicClock, VirtualClock
+from device.display import DisplayWorker, Frame, ResilientDisplay
+from device.errors import NoHardwareError
+from drivers.fake_i2c import FakeSSD1306Bus
+from drivers.oled import OledDisplay
+
+LOOSE_CABLE = OSError(errno.EREMOTEIO, "Remote I/O error")
+WAIT = 5.0  # seconds: only a guard so a broken worker fails the test instead of hanging it
+
+
+def picture(label: str) -> Image.Image:
+    image = Image.new("1", (128, 64), 0)
+    ImageDraw.Draw(image).text((4, 4), label, fill=255)
+    return image
+
+
+def same_picture(a: Image.Image, b: Image.Image) -> bool:
+    return a.size == b.size and a.tobytes() == b.tobytes()
+
+
+class Recorder:
+    """Collects the ResilientDisplay callbacks."""
+
+    def __init__(self) -> None:
+        self.sent: list[Frame] = []
+        self.statuses: list[tuple[bool, str]] = []
+
+    def on_sent(self, frame: Frame) -> None:
+        self.sent.append(frame)
+
+    def on_status(self, ok: bool, message: str) -> None:
+        self.statuses.append((ok, message))
+
+
+@pytest.fixture
+def bus() -> FakeSSD1306Bus:
+    return FakeSSD1306Bus()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def display(bus, clock, recorder):
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), clock, dim_contrast=9,
+                                 on_sent=recorder.on_sent, on_status=recorder.on_status)
+    yield resilient
+    resilient.close()
+
+
+# -- frames ---------------------------------------------------------------------------------
+
+def test_frame_rejects_unknown_brightness_and_non_1_bit_images():
+    with pytest.raises(ValueError, match="normal, dim, off"):
+        Frame(picture("x"), "bright")
+    with pytest.raises(ValueError, match='mode "1"'):
+        Frame(Image.new("L", (128, 64)), "normal")
+
+
+# -- ResilientDisplay -----------------------------------------------------------------------
+
+def test_a_pushed_frame_reaches_the_panel_once(bus, display, recorder):
+    frame = Frame(picture("4:59"), "normal")
+    display.push(frame)
+    assert same_picture(bus.image(), frame.image)
+    assert recorder.sent == [frame]
+    bus.reset_counters()
+    display.push(Frame(picture("4:59"), "normal"))  # equal pixels, a new object
+    assert bus.bytes_written == 0
+    assert recorder.sent == [frame]
+
+
+def test_the_constructor_does_not_touch_the_panel(bus, clock):
+    opened = []
+    ResilientDisplay(lambda: opened.append(1) or OledDisplay(bus), clock)
+    assert opened == [] and bus.transactions == 0
+
+
+def test_brightness_is_contrast_and_power(bus, display, recorder):
+    image = picture("idle")
+    display.push(Frame(image, "dim"))
+    assert bus.contrast == 9 and bus.powered
+    display.push(Frame(image, "off"))
+    assert not bus.powered and bus.image().getbbox() is None
+    display.push(Frame(picture("woken"), "normal"))
+    assert bus.powered and bus.contrast == 255
+    assert same_picture(bus.image(), picture("woken"))
+    assert [frame.brightness for frame in recorder.sent] == ["dim", "off", "normal"]
+
+
+def test_failure_is_reported_once_and_retried_with_doubling_backoff(bus, clock, display, recorder):
+    display.push(Frame(picture("a"), "normal"))
+    bus.fail_with(LOOSE_CABLE)
+    display.push(Frame(picture("b"), "normal"))  # must not raise
+    assert recorder.statuses == [(False, "display not answering: [Errno 121] Remote I/O error")]
+    delays = []
+    for _ in range(9):
+        delays.append(display.next_deadline() - clock.now())
+        clock.advance_to(display.next_deadline())
+        display.retry()
+    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert len(recorder.statuses) == 1 and len(recorder.sent) == 1
+
+
+def test_pushes_while_failing_keep_only_the_newest_and_leave_the_bus_alone(bus, clock, display, recorder):
+    bus.fail_with(LOOSE_CABLE)
+    display.push(Frame(picture("a"), "normal"))
+    attempts = bus.failed_transactions
+    display.push(Frame(picture("b"), "normal"))
+    display.push(Frame(picture("c"), "dim"))
+    assert bus.failed_transactions == attempts
+    bus.recover()
+    clock.advance_to(display.next_deadline())
+    display.retry()
+    assert [same_picture(frame.image, picture("c")) for frame in recorder.sent] == [True]
+    assert same_picture(bus.image(), picture("c")) and bus.contrast == 9
+    assert recorder.statuses[-1] == (True, "display back")
+    assert display.next_deadline() is None
+
+
+def test_retry_before_its_time_does_nothing(bus, clock, display):
+    bus.fail_with(LOOSE_CABLE)
+    display.push(Frame(picture("a"), "normal"))
+    bus.recover()
+    clock.advance(0.49)
+    display.retry()
+    assert bus.image().getbbox() is None
+    assert display.next_deadline() == 0.5
+
+
+def test_reinit_after_a_power_glitch_restores_the_exact_picture(bus, clock, display):
+    display.push(Frame(picture("before"), "normal"))
+    bus.fail_with(LOOSE_CABLE)
+    bus.reset_controller(garbage=True)  # the panel lost power: registers reset, RAM is noise
+    display.push(Frame(picture("after"), "dim"))
+    bus.recover()
+    clock.advance_to(display.next_deadline())
+    display.retry()
+    assert same_picture(bus.image(), picture("after"))
+    assert bus.powered and bus.contrast == 9 and bus.com_scan_reversed
+
+
+def test_backoff_starts_again_after_a_recovery(bus, clock, display):
+    bus.fail_with(LOOSE_CABLE)
+    display.push(Frame(picture("a"), "normal"))
+    clock.advance_to(display.next_deadline())
+    display.retry()  # second failure: next wait is 1 s
+    bus.recover()
+    clock.advance_to(display.next_deadline())
+    display.retry()
+    bus.fail_with(LOOSE_CABLE)
+    display.push(Frame(picture("b"), "normal"))
+    assert display.next_deadline() - clock.now() == 0.5
+
+
+def test_a_panel_missing_at_start_is_retried(bus, clock, display, recorder):
+    bus.fail_with(LOOSE_CABLE)  # the probe in OledDisplay's constructor fails
+    display.push(Frame(picture("a"), "normal"))
+    assert recorder.statuses and not display.is_ok
+    bus.recover()
+    clock.advance_to(display.next_deadline())
+    display.retry()
+    assert display.is_ok and same_picture(bus.image(), picture("a"))
+
+
+def test_no_hardware_is_reported_once_and_never_retried(clock, recorder):
+    def no_bus():
+        raise NoHardwareError("no I2C bus 1")
+
+    display = ResilientDisplay(no_bus, clock, on_status=recorder.on_status)
+    display.push(Frame(picture("a"), "normal"))
+    display.push(Frame(picture("b"), "normal"))
+    assert recorder.statuses == [(False, "no I2C bus 1")]
+    assert display.next_deadline() is None
+
+
+def test_close_clears_the_panel_once_and_ignores_later_frames(bus, display, recorder):
+    display.push(Frame(picture("a"), "normal"))
+    display.close()
+    assert not bus.powered and bus.gddram() == bytes(1024)
+    bus.reset_counters()
+    display.close()
+    display.push(Frame(picture("b"), "normal"))
+    assert bus.transactions == 0 and len(recorder.sent) == 1
+
+
+# -- DisplayWorker --------------------------------------------------------------------------
+
+class Gate:
+    """Holds the bus inside its next data write until released: a slow panel, without sleeps."""
+
+    def __init__(self, bus: FakeSSD1306Bus) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.armed = False
+        bus.before_write = self._before_write
+
+    def _before_write(self, payload: bytes) -> None:
+        if self.armed and payload[:1] == b"\x40":
+            self.armed = False
+            self.entered.set()
+            self.release.wait(WAIT)
+
+
+class SentEvents(Recorder):
+    """A Recorder that also signals when a frame with a given label has been sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = threading.Condition()
+
+    def on_sent(self, frame: Frame) -> None:
+        with self.changed:
+            super().on_sent(frame)
+            self.changed.notify_all()
+
+    def on_status(self, ok: bool, message: str) -> None:
+        with self.changed:
+            super().on_status(ok, message)
+            self.changed.notify_all()
+
+    def wait_for(self, predicate) -> bool:
+        with self.changed:
+            return self.changed.wait_for(predicate, WAIT)
+
+
+def test_worker_sends_only_the_newest_of_the_frames_pushed_while_the_panel_is_busy(bus):
+    events = SentEvents()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), on_sent=events.on_sent)
+    gate = Gate(bus)
+    warm_up, slow, stale, newest = (Frame(picture(label), "normal") for label in ("w", "a", "b", "c"))
+    with DisplayWorker(resilient) as worker:
+        worker.push(warm_up)  # opens and initialises the panel
+        assert events.wait_for(lambda: warm_up in events.sent)
+        gate.armed = True
+        worker.push(slow)
+        assert gate.entered.wait(WAIT)  # the worker is stuck in the bus with frame "a"
+        worker.push(stale)
+        worker.push(newest)
+        gate.release.set()
+        assert events.wait_for(lambda: newest in events.sent)
+        assert events.sent == [warm_up, slow, newest]
+        assert same_picture(bus.image(), newest.image)
+
+
+def test_worker_retries_a_failed_panel_on_its_own(bus):
+    events = SentEvents()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), first_retry=0.01,
+                                 on_sent=events.on_sent, on_status=events.on_status)
+    frame = Frame(picture("a"), "normal")
+    with DisplayWorker(resilient) as worker:
+        assert worker.next_deadline() is None
+        bus.fail_with(LOOSE_CABLE)
+        worker.push(frame)
+        assert events.wait_for(lambda: events.statuses)
+        bus.recover()
+        assert events.wait_for(lambda: frame in events.sent)
+        assert events.statuses[-1] == (True, "display back")
+        assert same_picture(bus.image(), frame.image)
+
+
+def test_worker_close_stops_the_thread_and_clears_the_panel(bus):
+    events = SentEvents()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), on_sent=events.on_sent)
+    worker = DisplayWorker(resilient)
+    frame = Frame(picture("a"), "normal")
+    worker.push(frame)
+    assert events.wait_for(lambda: frame in events.sent)
+    worker.close()
+    assert not worker._thread.is_alive()
+    assert not bus.powered and bus.gddram() == bytes(1024)
+    worker.close()
+    worker.push(Frame(picture("b"), "normal"))
+    assert events.sent == [frame]
