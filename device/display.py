@@ -127,7 +127,6 @@ class ResilientDisplay:
         try:
             if self._panel is None:
                 self._panel = self._open_panel()
-                self._on_panel = None  # a fresh controller shows nothing of ours
             sent = frame is not None and self._show(frame)
         except OSError as error:
             self._failed(error)
@@ -180,7 +179,7 @@ class ResilientDisplay:
 
     def _drop_panel(self) -> None:
         panel, self._panel = self._panel, None
-        self._on_panel = None
+        self._on_panel = None  # the next panel is opened afresh and shows nothing of ours
         if panel is not None:
             panel.close()  # swallows OSError; releases the bus if the panel owns it
 
