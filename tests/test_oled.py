@@ -366,3 +366,49 @@ def test_page_conversion_agrees_with_adafruit_for_any_image(noise):
     panel = OledDisplay(FakeSSD1306Bus())
     panel.ssd1306.image(picture)
     assert b"".join(pages_of(picture)) == bytes(panel.ssd1306.buffer[1:])
+
+
+class LinuxI2COnFakeBus:
+    """Stands in for Blinka's /dev/i2c-N backend, forwarding to a FakeSSD1306Bus."""
+
+    MASTER = 0
+    bus = None
+
+    def __init__(self, bus_num, mode=MASTER, baudrate=None):
+        self.bus_num = bus_num
+
+    def writeto(self, address, buffer, *, stop=True):
+        with_lock(self.bus, lambda: self.bus.writeto(address, buffer))
+
+    def readfrom_into(self, address, buffer, *, stop=True):
+        with_lock(self.bus, lambda: self.bus.readfrom_into(address, buffer))
+
+
+def with_lock(bus, action):
+    assert bus.try_lock()
+    try:
+        action()
+    finally:
+        bus.unlock()
+
+
+def test_open_i2c_display_opens_the_numbered_bus_with_blinka_and_owns_it(monkeypatch, bus):
+    busio = pytest.importorskip("busio")
+    generic_linux = pytest.importorskip("adafruit_blinka.microcontroller.generic_linux.i2c")
+
+    class ExistingPath:
+        def __init__(self, path):
+            self.path = path
+
+        def exists(self):
+            return True
+
+    monkeypatch.setattr("drivers.oled.Path", ExistingPath)
+    monkeypatch.setattr(generic_linux, "I2C", LinuxI2COnFakeBus)
+    LinuxI2COnFakeBus.bus = bus
+    display = open_i2c_display(3, 0x3C, 180)
+    assert isinstance(display._i2c, busio.I2C) and display._i2c._i2c.bus_num == 3
+    display.show(picture_with_corner_mark())
+    assert same_picture(bus.image().rotate(180), picture_with_corner_mark())
+    display.close()
+    assert not hasattr(display._i2c, "_i2c")  # busio.I2C.deinit() dropped the backend
