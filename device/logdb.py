@@ -271,10 +271,16 @@ def salvage(damaged: Path, fresh: sqlite3.Connection, *, max_errors: int = 64) -
         return 0
     try:
         try:
+            # Lets SQLite read a file shorter than its header says (a truncated file);
+            # the connection is read-only, so nothing is written through it.
+            source.execute("PRAGMA writable_schema = ON")
             available = {row[1] for row in source.execute("PRAGMA table_info(sessions)")}
-            device_id = get_meta(source, "device_id") if _has_table(source, "meta") else None
         except sqlite3.DatabaseError:
             return 0
+        try:
+            device_id = get_meta(source, "device_id") if _has_table(source, "meta") else None
+        except sqlite3.DatabaseError:
+            device_id = None  # found again below from the sessions themselves
         columns = [c for c in SESSION_COLUMNS if c in available and c != "seq"]
         if "id" not in columns:
             return 0
@@ -299,6 +305,12 @@ def salvage(damaged: Path, fresh: sqlite3.Connection, *, max_errors: int = 64) -
                 fresh.executemany(f"INSERT OR IGNORE INTO zones ({', '.join(ZONE_COLUMNS)}) "
                                   f"VALUES ({', '.join('?' * len(ZONE_COLUMNS))})", zones)
                 copied += 1
+            if not device_id:
+                # Every session carries the device id: take it from them.
+                row = fresh.execute("SELECT device_id FROM sessions GROUP BY device_id"
+                                    " ORDER BY COUNT(*) DESC LIMIT 1").fetchone()
+                if row is not None:
+                    set_meta(fresh, "device_id", row[0])
         return copied
     finally:
         source.close()

@@ -140,20 +140,24 @@ class SessionLog:
         return True
 
     def _open_checked(self):
-        db = self._connect(self.path)
+        """A connection to a healthy, migrated file; repairs a damaged one first."""
+        db = None
         try:
-            healthy = logdb.is_healthy(db)
-            if healthy:
+            db = self._connect(self.path)  # may already fail on a damaged header or schema
+            if logdb.is_healthy(db):
                 logdb.migrate(db)
                 return db
         except logdb.sqlite3.DatabaseError as error:
-            if not logdb.is_corruption(error):
+            if db is not None:
                 db.close()
+            if not logdb.is_corruption(error):
                 raise
         except BaseException:
-            db.close()
+            if db is not None:
+                db.close()
             raise
-        db.close()
+        else:
+            db.close()
         return self._repair()
 
     def _repair(self):

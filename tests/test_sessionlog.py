@@ -1,0 +1,508 @@
+"""The session log store: schema, migrations, recovery, repair, disk trouble, write counts."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from device import logdb
+from device.sessionlog import (NOTICE_ERROR, NOTICE_FULL, NOTICE_NEWER, NOTICE_READ_ONLY, NOTICE_REPAIRED,
+                               NOTICE_SAVED, SessionLog, ZoneProgress, kernel_clock_synced,
+                               read_boot_id)
+
+REPO = Path(__file__).resolve().parents[1]
+BOOT_ID = "0b7f7a0e-1111-4222-8333-444455556666"
+START = 1_717_000_000.0  # 2024-05-29, a fixed wall clock for every test
+PLAN = [("neck", 60.0), ("jaw", 45.0), ("cheeks", 60.0)]
+
+
+class FakeWall:
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Connections:
+    """A `connect` for SessionLog that keeps every connection and every statement it ran."""
+
+    def __init__(self, setup=None, read_only=False) -> None:
+        self.opened: list[sqlite3.Connection] = []
+        self.statements: list[str] = []
+        self.setup = setup
+        self.read_only = read_only
+
+    def __call__(self, path: Path) -> sqlite3.Connection:
+        connection = logdb.connect(path, read_only=self.read_only)
+        connection.set_trace_callback(self.statements.append)
+        if self.setup:
+            self.setup(connection)
+        self.opened.append(connection)
+        return connection
+
+    @property
+    def last(self) -> sqlite3.Connection:
+        return self.opened[-1]
+
+    def commits(self) -> int:
+        return sum(1 for s in self.statements if s.strip().upper() == "COMMIT")
+
+
+@pytest.fixture
+def boot_id_path(tmp_path: Path) -> Path:
+    path = tmp_path / "boot_id"
+    path.write_text(BOOT_ID + "\n")
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "sessions.db"
+
+
+@pytest.fixture
+def open_log(db_path: Path, boot_id_path: Path):
+    logs = []
+
+    def opener(**options) -> SessionLog:
+        options.setdefault("wall_time", FakeWall())
+        options.setdefault("clock_synced", lambda: True)
+        log = SessionLog.open(options.pop("path", db_path), boot_id_path=boot_id_path, **options)
+        logs.append(log)
+        return log
+
+    yield opener
+    for log in logs:
+        log.close()
+
+
+def progress(done: list[float], skipped: tuple[int, ...] = ()) -> list[ZoneProgress]:
+    return [ZoneProgress(zone, planned, done[i] if i < len(done) else 0.0, i in skipped)
+            for i, (zone, planned) in enumerate(PLAN)]
+
+
+def run_session(log: SessionLog, start: float = START, outcome: str = "completed") -> str:
+    sid = log.begin("daily", "sha256:abc", 3, PLAN, mono_start=100.0, wall_start=start)
+    log.checkpoint(sid, progress([60.0]), active_seconds=60.0)
+    log.checkpoint(sid, progress([60.0, 20.0], skipped=(1,)), active_seconds=80.0)
+    log.finish(sid, outcome, progress([60.0, 20.0, 60.0], skipped=(1,)), active_seconds=140.0,
+               wall_end=start + 150)
+    return sid
+
+
+def raw(db_path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(db_path)
+
+
+# --- Schema and identity ------------------------------------------------------------------
+
+def test_fresh_file_has_the_latest_schema_and_durable_settings(open_log, db_path):
+    connections = Connections()
+    log = open_log(connect=connections)
+    db = connections.last
+    assert logdb.schema_version(db) == len(logdb.MIGRATIONS) >= 1
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
+    assert columns == set(logdb.SESSION_COLUMNS)
+    zone_columns = {row[1] for row in db.execute("PRAGMA table_info(zones)")}
+    assert zone_columns == set(logdb.ZONE_COLUMNS)
+    assert {row[1] for row in db.execute("PRAGMA table_info(sync_acks)")} == {
+        "host_id", "log_id", "acked_seq", "acked_wall"}
+    assert log.take_notices() == []
+
+
+def test_device_id_is_made_once_and_kept(open_log):
+    first = open_log()
+    device_id = first.device_id
+    first.close()
+    assert open_log().device_id == device_id
+    assert len(device_id) == 36
+
+
+def test_a_session_is_stored_with_every_field(open_log):
+    log = open_log()
+    sid = run_session(log)
+    log.close()
+    (session,) = open_log().sessions()
+    assert session.id == sid and len(sid) == 36
+    assert (session.routine_name, session.routine_hash, session.intensity) == ("daily", "sha256:abc", 3)
+    assert (session.wall_start, session.wall_end, session.active_seconds) == (START, START + 150, 140.0)
+    assert (session.boot_id, session.mono_start, session.wall_trusted) == (BOOT_ID, 100.0, True)
+    assert session.outcome == "completed" and session.seq == 1
+    assert session.zones == (ZoneProgress("neck", 60.0, 60.0, False),
+                             ZoneProgress("jaw", 45.0, 20.0, True),
+                             ZoneProgress("cheeks", 60.0, 60.0, False))
+
+
+def test_untrusted_clock_is_recorded(open_log):
+    log = open_log(clock_synced=lambda: False)
+    run_session(log)
+    assert log.sessions()[0].wall_trusted is False
+    log.note_clock_set_by_host()
+    run_session(log, start=START + 1000)
+    assert log.sessions()[0].wall_trusted is True
+
+
+def test_a_broken_clock_probe_does_not_stop_a_session(open_log):
+    def probe():
+        raise OSError("no adjtimex here")
+
+    log = open_log(clock_synced=probe)
+    run_session(log)
+    assert log.sessions()[0].wall_trusted is False
+
+
+def test_finish_rejects_an_unknown_outcome(open_log):
+    log = open_log()
+    sid = log.begin("daily", "h", 3, PLAN, mono_start=0.0, wall_start=START)
+    with pytest.raises(ValueError, match="outcome"):
+        log.finish(sid, "interrupted", progress([]), 0.0, START)
+
+
+# --- Migrations ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("version", range(len(logdb.MIGRATIONS)))
+def test_opening_migrates_from_every_earlier_version(open_log, db_path, version):
+    db_path.parent.mkdir(parents=True)
+    old = logdb.connect(db_path)
+    assert logdb.migrate(old, logdb.MIGRATIONS[:version]) == version
+    old.close()
+    log = open_log()
+    run_session(log)
+    assert logdb.schema_version(raw(db_path)) == len(logdb.MIGRATIONS)
+    assert len(log.sessions()) == 1
+
+
+def test_a_later_migration_keeps_the_sessions_already_stored(open_log, db_path):
+    log = open_log()
+    sid = run_session(log)
+    log.close()
+    version_2 = ("ALTER TABLE sessions ADD COLUMN note TEXT NOT NULL DEFAULT ''",)
+    db = logdb.connect(db_path)
+    assert logdb.migrate(db, logdb.MIGRATIONS + [version_2]) == len(logdb.MIGRATIONS) + 1
+    assert db.execute("SELECT id, note, outcome FROM sessions").fetchall() == [(sid, "", "completed")]
+
+
+def test_a_failing_migration_step_leaves_the_file_at_the_previous_version(db_path):
+    db_path.parent.mkdir(parents=True)
+    db = logdb.connect(db_path)
+    logdb.migrate(db)
+    broken = ("CREATE TABLE extra (x)", "THIS IS NOT SQL")
+    with pytest.raises(sqlite3.OperationalError):
+        logdb.migrate(db, logdb.MIGRATIONS + [broken])
+    assert logdb.schema_version(db) == len(logdb.MIGRATIONS)
+    assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'extra'").fetchall()
+
+
+def test_a_file_from_newer_firmware_is_left_alone_and_sessions_kept_in_memory(open_log, db_path):
+    db_path.parent.mkdir(parents=True)
+    db = logdb.connect(db_path)
+    logdb.migrate(db)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    log = open_log()
+    assert log.take_notices() == [NOTICE_NEWER]
+    run_session(log)
+    assert len(log.sessions()) == 1 and log.has_unsaved
+    assert logdb.schema_version(raw(db_path)) == 99
+    assert raw(db_path).execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
+    assert not list(db_path.parent.glob("*.corrupt-*"))
+
+
+# --- Recovery of sessions left open ----------------------------------------------------------
+
+CRASHING_CHILD = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from device.sessionlog import SessionLog, ZoneProgress
+    log = SessionLog.open(Path(sys.argv[1]), boot_id_path=Path(sys.argv[2]),
+                          wall_time=lambda: 1_717_000_100.0)
+    sid = log.begin("daily", "h", 4, [("neck", 60.0), ("jaw", 45.0)], mono_start=5.0,
+                    wall_start=1_717_000_000.0)
+    log.checkpoint(sid, [ZoneProgress("neck", 60.0, 60.0), ZoneProgress("jaw", 45.0)], 61.5)
+    print(sid, flush=True)
+    time.sleep(60)
+""")
+
+
+def test_a_killed_session_is_recovered_as_interrupted_with_its_progress(open_log, db_path,
+                                                                         boot_id_path):
+    db_path.parent.mkdir(parents=True)
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_CHILD, str(db_path), str(boot_id_path)],
+                             cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        sid = child.stdout.readline().strip()
+        assert sid, "the child did not start its session"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=10)
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    log = open_log()
+    (session,) = log.sessions()
+    assert (session.id, session.outcome, session.active_seconds) == (sid, "interrupted", 61.5)
+    assert session.wall_end == 1_717_000_100.0  # the last checkpoint: when it was last alive
+    assert session.zones == (ZoneProgress("neck", 60.0, 60.0), ZoneProgress("jaw", 45.0, 0.0))
+    assert session.seq == 1
+    assert raw(db_path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_session_open_during_a_sync_gets_a_later_seq_when_it_ends(open_log, db_path):
+    log = open_log()
+    first = run_session(log)
+    open_sid = log.begin("quick", "h", 2, PLAN[:1], mono_start=0.0, wall_start=START + 500)
+    seen_by_sync = log.sessions_after(0)
+    assert [s.id for s in seen_by_sync] == [first]          # open sessions have no seq yet
+    log._drop_connection()  # the power goes: the session never finishes
+    log = open_log()
+    later = log.sessions_after(seen_by_sync[-1].seq)
+    assert [(s.id, s.outcome) for s in later] == [(open_sid, "interrupted")]
+    assert later[0].seq > seen_by_sync[-1].seq
+
+
+def test_acknowledged_seq_is_stored_per_host_and_per_file(open_log):
+    log = open_log()
+    run_session(log)
+    assert log.last_acknowledged("laptop") == 0
+    assert log.acknowledge("laptop", 1)
+    assert log.last_acknowledged("laptop") == 1
+    assert log.last_acknowledged("phone") == 0
+
+
+# --- Damaged files --------------------------------------------------------------------------
+
+def fill(open_log, count: int) -> tuple[str, list[str]]:
+    log = open_log()
+    ids = [run_session(log, start=START + 1000 * i) for i in range(count)]
+    device_id = log.device_id
+    log.close()
+    return device_id, ids
+
+
+def aside_copy(db_path: Path) -> Path:
+    (aside,) = [p for p in db_path.parent.glob("sessions.db.corrupt-*")
+                if not p.name.endswith(("-wal", "-shm"))]
+    return aside
+
+
+def assert_repaired(log: SessionLog, db_path: Path, original_ids: list[str], device_id: str) -> list:
+    assert log.take_notices() == [NOTICE_REPAIRED]
+    aside = aside_copy(db_path)
+    assert aside.name.startswith("sessions.db.corrupt-20240529T")
+    assert raw(db_path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    salvaged = log.sessions()
+    assert {s.id for s in salvaged} <= set(original_ids)
+    for session in salvaged:  # whatever came back came back whole
+        if session.zones:
+            assert len(session.zones) == len(PLAN)
+    assert log.device_id == device_id
+    run_session(log, start=START + 10**6)  # and the fresh file takes new sessions
+    assert len(log.sessions()) == len(salvaged) + 1
+    return salvaged
+
+
+def test_a_truncated_file_is_moved_aside_and_what_is_readable_is_kept(open_log, db_path):
+    device_id, ids = fill(open_log, 150)
+    size = db_path.stat().st_size
+    with open(db_path, "r+b") as damaged:
+        damaged.truncate(size // 2)
+    log = open_log()
+    salvaged = assert_repaired(log, db_path, ids, device_id)
+    assert 0 < len(salvaged) < len(ids)
+    assert aside_copy(db_path).stat().st_size == size // 2  # kept as it was, not deleted or rewritten
+
+
+def test_random_bytes_in_the_middle_are_repaired(open_log, db_path):
+    device_id, ids = fill(open_log, 150)
+    size = db_path.stat().st_size
+    noise = random.Random(4).randbytes(8192)
+    with open(db_path, "r+b") as damaged:
+        damaged.seek(size // 2 // 4096 * 4096)
+        damaged.write(noise)
+    log = open_log()
+    salvaged = assert_repaired(log, db_path, ids, device_id)
+    assert len(salvaged) >= len(ids) // 3
+
+
+def test_a_file_that_is_not_a_database_is_replaced(open_log, db_path):
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(random.Random(1).randbytes(20000))
+    log = open_log()
+    assert log.take_notices() == [NOTICE_REPAIRED]
+    run_session(log)
+    assert len(log.sessions()) == 1
+    assert aside_copy(db_path).stat().st_size == 20000
+
+
+def test_repair_gives_a_new_log_id_so_the_host_starts_again(open_log, db_path):
+    log = open_log()
+    run_session(log)
+    old_log_id = log.log_id
+    log.acknowledge("laptop", 1)
+    log.close()
+    with open(db_path, "r+b") as damaged:
+        damaged.truncate(db_path.stat().st_size - 4096)
+    log = open_log()
+    assert log.take_notices() == [NOTICE_REPAIRED]
+    assert log.log_id != old_log_id
+    assert log.last_acknowledged("laptop") == 0
+
+
+def test_move_aside_never_overwrites_an_earlier_copy(tmp_path):
+    for content in (b"first", b"second"):
+        (tmp_path / "sessions.db").write_bytes(content)
+        logdb.move_aside(tmp_path / "sessions.db", lambda: START)
+    kept = sorted(p.read_bytes() for p in tmp_path.glob("sessions.db.corrupt-*"))
+    assert kept == [b"first", b"second"]
+
+
+# --- Disk trouble ----------------------------------------------------------------------------
+
+def test_read_only_storage_keeps_the_session_in_memory_and_writes_it_later(open_log, db_path):
+    connections = Connections(setup=lambda db: db.execute("PRAGMA query_only = 1"))
+    open_log().close()  # the file exists, but from now on SQLite refuses to write it
+    log = open_log(connect=connections)
+    sid = log.begin("daily", "h", 3, PLAN, mono_start=0.0, wall_start=START)
+    log.checkpoint(sid, progress([60.0]), active_seconds=60.0)
+    assert log.take_notices() == [NOTICE_READ_ONLY]  # once, not at every write
+    assert [s.id for s in log.sessions()] == [sid] and log.has_unsaved
+    assert log.overview(START + 100).minutes_this_week == 1.0
+    assert raw(db_path).execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
+
+    connections.last.execute("PRAGMA query_only = 0")  # the storage is writable again
+    log.finish(sid, "completed", progress([60.0, 45.0, 60.0]), active_seconds=165.0, wall_end=START + 170)
+    assert log.take_notices() == [NOTICE_SAVED] and not log.has_unsaved
+    stored = raw(db_path).execute("SELECT outcome, active_seconds, seq FROM sessions").fetchall()
+    assert stored == [("completed", 165.0, 1)]
+
+
+def test_a_state_folder_that_cannot_be_opened_is_retried_on_later_calls(open_log, db_path):
+    # mode=ro on a file that does not exist: SQLite cannot open it at all.
+    log = open_log(connect=Connections(read_only=True))
+    assert log.take_notices() == [NOTICE_ERROR]
+    sid = run_session(log)
+    assert log.has_unsaved and [s.id for s in log.sessions()] == [sid]
+    log._connect = logdb.connect  # the folder became writable
+    assert log.flush()
+    assert raw(db_path).execute("SELECT id FROM sessions").fetchall() == [(sid,)]
+
+
+def test_disk_full_keeps_the_session_and_writes_it_when_space_returns(open_log, db_path):
+    connections = Connections()
+    log = open_log(connect=connections)
+    db = connections.last
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages}")  # the file may not grow: "disk full"
+    many_zones = [(f"zone{i}", 30.0) for i in range(300)]  # needs new pages
+    sid = log.begin("long", "h", 3, many_zones, mono_start=0.0, wall_start=START)
+    zones = [ZoneProgress(z, s, 30.0) for z, s in many_zones]
+    log.checkpoint(sid, zones[:10] + [ZoneProgress(z, s) for z, s in many_zones[10:]], 300.0)
+    assert log.take_notices() == [NOTICE_FULL] and log.has_unsaved
+
+    db.execute("PRAGMA max_page_count = 1000000")
+    log.finish(sid, "completed", zones, active_seconds=9000.0, wall_end=START + 9000)
+    assert log.take_notices() == [NOTICE_SAVED]
+    log.close()
+    (session,) = open_log().sessions()
+    assert session.outcome == "completed" and len(session.zones) == 300
+    assert all(z.done_seconds == 30.0 for z in session.zones)
+
+
+def test_storage_refused_by_the_kernel_is_survived(tmp_path, boot_id_path):
+    """A real EACCES from the kernel, not a simulation: run as an unprivileged user."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user")
+    folder = Path(os.path.realpath("/tmp")) / f"facepace-ro-{os.getpid()}"
+    folder.mkdir(mode=0o755)
+    try:
+        SessionLog.open(folder / "sessions.db", boot_id_path=boot_id_path).close()
+        os.chmod(folder / "sessions.db", 0o444)
+        boot_copy = folder / "boot_id"
+        boot_copy.write_text(BOOT_ID)
+        script = textwrap.dedent(f"""
+            import os
+            from pathlib import Path
+            from device.sessionlog import SessionLog, ZoneProgress  # import while still root
+            os.setgid(65534); os.setuid(65534)
+            log = SessionLog.open(Path({str(folder / 'sessions.db')!r}),
+                                  boot_id_path=Path({str(boot_copy)!r}))
+            sid = log.begin("daily", "h", 3, [("neck", 60.0)], mono_start=0.0, wall_start=1.7e9)
+            log.finish(sid, "completed", [ZoneProgress("neck", 60.0, 60.0)], 60.0, 1.7e9 + 60)
+            print(log.take_notices(), log.has_unsaved, len(log.sessions()))
+        """)
+        result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                                text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"[{NOTICE_READ_ONLY!r}] True 1"
+    finally:
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()
+
+
+# --- Writes per session (SD card wear) ----------------------------------------------------------
+
+def test_one_transaction_per_zone_change_and_nothing_for_a_repeat(open_log):
+    connections = Connections()
+    log = open_log(connect=connections)
+    before = connections.commits()
+    zones_plan = [(f"z{i}", 60.0) for i in range(8)]
+    sid = log.begin("daily", "h", 3, zones_plan, mono_start=0.0, wall_start=START)
+    for reached in range(1, 8):
+        zones = [ZoneProgress(z, s, 60.0 if i < reached else 0.0) for i, (z, s) in enumerate(zones_plan)]
+        log.checkpoint(sid, zones, active_seconds=60.0 * reached)
+        log.checkpoint(sid, zones, active_seconds=60.0 * reached)  # nothing new: nothing written
+    log.finish(sid, "completed", [ZoneProgress(z, s, 60.0) for z, s in zones_plan], 480.0, START + 480)
+    # begin + 7 zone changes + finish
+    assert connections.commits() - before == 9
+    zone_writes = [s for s in connections.statements if s.startswith("INSERT INTO zones")]
+    assert len(zone_writes) == 8 + 7 + 1  # each zone row written at the start, then only when it changed
+
+
+def test_writes_do_not_block_readers_of_the_same_file(open_log, db_path):
+    log = open_log()
+    run_session(log)
+    reader = logdb.connect(db_path, read_only=True)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM sessions").fetchone()
+    run_session(log, start=START + 1000)  # the CLI reading at the same time must not stop this
+    assert not log.take_notices()
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT COUNT(*) FROM sessions").fetchone() == (2,)
+
+
+# --- Notices and probes ------------------------------------------------------------------------
+
+def test_notices_are_given_once(open_log, db_path):
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"not a database" * 100)
+    log = open_log()
+    assert log.notices == [NOTICE_REPAIRED]
+    assert log.take_notices() == [NOTICE_REPAIRED]
+    assert log.take_notices() == [] and log.notices == []
+
+
+def test_boot_id_comes_from_the_given_file(boot_id_path, tmp_path):
+    assert read_boot_id(boot_id_path) == BOOT_ID
+    assert read_boot_id(tmp_path / "missing") == "unknown"
+
+
+def test_kernel_clock_probe_answers_without_raising():
+    assert kernel_clock_synced() in (True, False)
+
+
+def test_close_is_safe_twice_and_as_a_context_manager(open_log, db_path, boot_id_path):
+    with SessionLog.open(db_path, boot_id_path=boot_id_path) as log:
+        run_session(log)
+    log.close()
+    assert len(open_log().sessions()) == 1
