@@ -177,7 +177,7 @@ def _zone(problems: Problems, index: int, table: dict[str, Any]) -> Zone | None:
                           f"got {values['seconds']}")
     if len(problems) > count_before:
         return None
-    values["cue"] = "\n".join(line.strip() for line in values["cue"].strip().split("\n"))
+    values["cue"] = "\n".join(_cue_lines(values["cue"]))
     values["title"] = values["title"].strip()
     return Zone(**values)
 
@@ -197,7 +197,7 @@ def _zone_text_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
                                f"at most {ZONE_TITLE_MAX_CHARS} fit the screen"))
     cue = values.get("cue")
     if cue is not None:
-        lines = [line.strip() for line in cue.strip().split("\n")]
+        lines = _cue_lines(cue)
         if len(lines) > CUE_MAX_LINES:
             found.append(("cue", f"cue has {len(lines)} lines; at most {CUE_MAX_LINES}"))
         for number, line in enumerate(lines[:CUE_MAX_LINES], start=1):
@@ -205,6 +205,11 @@ def _zone_text_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
                 found.append(("cue", f"cue line {number} {toml_repr(line)} is {len(line)} characters; "
                                      f"at most {CUE_LINE_MAX_CHARS} fit the screen"))
     return found
+
+
+def _cue_lines(cue: str) -> list[str]:
+    """The lines as shown: a multi-line TOML string's surrounding blank lines and indents go."""
+    return [line.strip() for line in cue.strip().split("\n")]
 
 
 class RoutineLibrary(NamedTuple):
