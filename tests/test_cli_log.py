@@ -1,0 +1,172 @@
+"""`facepace log` and `facepace stats`, through a parser built the way device/cli.py builds it."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from device import cli_log, logdb
+from device.sessionlog import SessionLog, ZoneProgress
+
+# Wall times in UTC; the tests run with TZ=UTC so "local" output is predictable.
+MAY_6 = datetime.fromisoformat("2024-05-06T08:00:00+00:00").timestamp()   # a Monday
+DAY = 86400.0
+
+
+@pytest.fixture
+def state(tmp_path: Path, monkeypatch) -> Path:
+    monkeypatch.setenv("FACEPACE_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield tmp_path / "state"
+    monkeypatch.undo()
+    time.tzset()
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="facepace")
+    cli_log.register(main.add_subparsers(dest="command", required=True))
+    return main
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    args = parser().parse_args(argv)
+    code = args.func(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def record(log: SessionLog, routine: str, start: float, outcome: str = "completed",
+           done=(60.0, 45.0), skipped=(False, False)) -> str:
+    plan = [("neck", 60.0), ("jaw", 45.0)]
+    sid = log.begin(routine, f"hash-{routine}", 3, plan, mono_start=1.0, wall_start=start)
+    zones = [ZoneProgress(z, p, d, s) for (z, p), d, s in zip(plan, done, skipped)]
+    log.finish(sid, outcome, zones, active_seconds=sum(done), wall_end=start + sum(done) + 5)
+    return sid
+
+
+@pytest.fixture
+def three_sessions(state: Path, tmp_path: Path) -> list[str]:
+    boot = tmp_path / "boot_id"
+    boot.write_text("boot-1")
+    with SessionLog.open(state / "sessions.db", boot_id_path=boot, clock_synced=lambda: True) as log:
+        return [record(log, "daily", MAY_6),
+                record(log, "quick", MAY_6 + DAY, "ended_early", done=(60.0, 10.0), skipped=(False, True)),
+                record(log, "evening", MAY_6 + 2 * DAY)]
+
+
+def test_log_prints_a_table_newest_first(three_sessions, capsys):
+    code, out, _ = run(["log"], capsys)
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0].split() == ["Started", "Routine", "Active", "Zones", "Int", "Outcome"]
+    assert [line.split()[2] for line in lines[1:]] == ["evening", "quick", "daily"]
+    assert lines[1].startswith("2024-05-08 08:00 ")
+    assert "1:10" in lines[2] and "1/2 1 skip" in lines[2] and lines[2].endswith("ended_early")
+
+
+def test_log_json_has_every_field_with_zones(three_sessions, capsys):
+    code, out, _ = run(["log", "--json"], capsys)
+    sessions = json.loads(out)
+    assert code == 0 and [s["id"] for s in sessions] == three_sessions[::-1]
+    newest = sessions[0]
+    assert set(newest) == {"id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
+                           "wall_start", "wall_end", "wall_trusted", "boot_id", "mono_start",
+                           "active_seconds", "outcome", "zones", "start_local", "end_local"}
+    assert newest["start_local"] == "2024-05-08T08:00:00+00:00"
+    assert (newest["boot_id"], newest["wall_trusted"], newest["seq"]) == ("boot-1", True, 3)
+    assert sessions[1]["zones"] == [
+        {"zone_id": "neck", "planned_seconds": 60.0, "done_seconds": 60.0, "skipped": False},
+        {"zone_id": "jaw", "planned_seconds": 45.0, "done_seconds": 10.0, "skipped": True}]
+
+
+def test_log_csv_has_one_row_per_zone(three_sessions, capsys):
+    code, out, _ = run(["log", "--csv"], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 6
+    assert set(cli_log.CSV_SESSION_FIELDS + cli_log.CSV_ZONE_FIELDS) == set(rows[0])
+    quick = [r for r in rows if r["routine_name"] == "quick"]
+    assert [(r["zone_id"], r["zone_done_seconds"], r["zone_skipped"]) for r in quick] == [
+        ("neck", "60.0", "False"), ("jaw", "10.0", "True")]
+    assert quick[0]["outcome"] == "ended_early" and quick[0]["routine_hash"] == "hash-quick"
+
+
+def test_since_and_limit_choose_sessions(three_sessions, capsys):
+    _, out, _ = run(["log", "--json", "--since", "2024-05-07"], capsys)
+    assert [s["routine_name"] for s in json.loads(out)] == ["evening", "quick"]
+    _, out, _ = run(["log", "--json", "--limit", "1"], capsys)
+    assert [s["routine_name"] for s in json.loads(out)] == ["evening"]
+    _, out, _ = run(["log", "--json", "--since", "2024-05-09"], capsys)
+    assert json.loads(out) == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["log", "--since", "yesterday"], "expected a date like 2024-03-31, got 'yesterday'"),
+    (["log", "--limit", "0"], "expected a whole number of at least 1, got '0'"),
+    (["log", "--json", "--csv"], "not allowed with argument"),
+])
+def test_bad_options_say_what_is_expected(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parser().parse_args(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_no_log_yet_prints_a_line_and_creates_nothing(state, capsys):
+    assert run(["log"], capsys)[:2] == (0, "No sessions yet.\n")
+    assert run(["log", "--json"], capsys)[1] == "[]\n"
+    assert not state.exists()
+
+
+def test_reading_does_not_close_a_session_that_is_still_running(state, tmp_path, capsys):
+    log = SessionLog.open(state / "sessions.db", boot_id_path=tmp_path / "none")
+    sid = log.begin("daily", "h", 3, [("neck", 60.0)], mono_start=0.0, wall_start=MAY_6)
+    code, out, _ = run(["log", "--json"], capsys)
+    assert code == 0 and [(s["id"], s["outcome"]) for s in json.loads(out)] == [(sid, None)]
+    assert run(["log"], capsys)[1].splitlines()[1].endswith("open")
+    log.finish(sid, "completed", [ZoneProgress("neck", 60.0, 60.0)], 60.0, MAY_6 + 60)
+    log.close()
+
+
+def test_a_damaged_log_is_reported_and_left_for_the_device_to_repair(state, capsys):
+    state.mkdir(parents=True)
+    (state / "sessions.db").write_bytes(b"garbage" * 1000)
+    code, out, err = run(["log"], capsys)
+    assert code == 1 and out == ""
+    assert str(state / "sessions.db") in err and "repairs it" in err
+    assert (state / "sessions.db").read_bytes() == b"garbage" * 1000
+
+
+def test_stats_prints_streak_weeks_and_zones(three_sessions, capsys, monkeypatch):
+    monkeypatch.setattr(cli_log.time, "time", lambda: MAY_6 + 2 * DAY + 3600)
+    code, out, _ = run(["stats"], capsys)
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0] == "Streak: 3 days (longest 3 days)"
+    assert lines[1] == "Sessions: 3"
+    week_rows = lines[lines.index("Week of      Sessions  Minutes") + 1:][:8]
+    assert week_rows[0].split() == ["2024-03-18", "0", "0"]
+    assert week_rows[-1].split() == ["2024-05-06", "3", "5"]   # 105 + 70 + 105 s = 4.7 min
+    zones = lines[lines.index("Zone             Minutes") + 1:]
+    assert [z.split()[0] for z in zones] == ["neck", "jaw"]
+
+
+def test_stats_json(three_sessions, capsys, monkeypatch):
+    monkeypatch.setattr(cli_log.time, "time", lambda: MAY_6 + 5 * DAY)
+    code, out, _ = run(["stats", "--json"], capsys)
+    stats = json.loads(out)
+    assert code == 0 and stats["streak_days"] == 0 and stats["longest_streak_days"] == 3
+    assert len(stats["weeks"]) == 8 and stats["weeks"][-1] == {
+        "week_start": "2024-05-06", "sessions": 3, "minutes": 4.67}
+    assert stats["zones"] == [{"zone_id": "neck", "minutes": 3.0}, {"zone_id": "jaw", "minutes": 1.67}]
+
+
+def test_stats_on_an_empty_log(state, capsys):
+    code, out, _ = run(["stats"], capsys)
+    assert code == 0 and out.startswith("Streak: 0 days") and "(none yet)" in out
