@@ -42,10 +42,6 @@ class TomlSource:
     data: dict[str, Any]
     lines: LineMap
 
-    def where(self, *key_path: str | int) -> str:
-        """"FILE:LINE" for a key path, for the start of a message."""
-        return f"{self.path}:{self.lines.line_of(key_path)}"
-
 
 def read_toml(path: Path) -> TomlSource:
     """Read and parse `path`; raise `TomlReadError` (FILE:LINE: ...) if that fails."""
