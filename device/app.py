@@ -31,6 +31,14 @@ class ButtonEdge:
 
 
 @dataclass(frozen=True)
+class DisplayStatus:
+    """The display stopped answering (ok=False) or came back; sent from the display's thread."""
+
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class Stop:
     """Ask the loop to shut down cleanly (SIGTERM, end of a simulation)."""
 
@@ -104,7 +112,8 @@ class App:
     # -- the loop --------------------------------------------------------------------
 
     def run(self, events: queue.Queue, *, until: Callable[[], bool] | None = None) -> None:
-        """Serve events until stopped (or `until()` is true); the motor is off when this returns."""
+        """Serve events until stopped (or `until()` is true). If anything goes wrong, the motor
+        is turned off before the error goes on up."""
         try:
             while not self.stopped:
                 self.step(self.clock.now())
@@ -113,10 +122,13 @@ class App:
                 event = self.clock.wait(events, self.next_deadline())
                 if isinstance(event, ButtonEdge):
                     self.on_edge(event.pressed, event.at)
+                elif isinstance(event, DisplayStatus):
+                    self.on_display_status(event.ok, event.message)
                 elif isinstance(event, Stop):
                     self.shutdown(event.reason)
-        finally:
+        except BaseException:
             self.haptics.stop()
+            raise
 
     def step(self, now: float) -> None:
         for gesture in self.gestures.due(now):
@@ -175,6 +187,12 @@ class App:
         if action is not None:
             action(now)
         self.gestures.double_enabled = self.state in ("idle", "running")
+
+    def on_display_status(self, ok: bool, message: str) -> None:
+        """A dead screen must not go unnoticed: the person feels the error pattern."""
+        self._trace("display", ok=ok, message=message)
+        if not ok:
+            self.haptics.play("error", self.clock.now(), person_level=self.intensity)
 
     # -- actions -----------------------------------------------------------------------
 

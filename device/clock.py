@@ -89,16 +89,17 @@ class VirtualClock:
         heapq.heappush(self._timers, (when, next(self._order), callback))
 
     def wait(self, events: queue.Queue, deadline: float | None):
-        while events.empty():
+        """Like the real clocks: an event if there is one, else None at the deadline. A timer
+        that comes first runs, and the wait returns early so the loop sees the new time."""
+        if events.empty():
             next_timer = self._timers[0][0] if self._timers else None
             if next_timer is not None and (deadline is None or next_timer <= deadline):
                 self._run_next_timer()
-                continue
-            if deadline is None:
+            elif deadline is None:
                 raise RuntimeError("VirtualClock.wait with nothing scheduled would wait forever")
-            self._now = max(self._now, deadline)
-            return None
-        return events.get_nowait()
+            else:
+                self._now = max(self._now, deadline)
+        return None if events.empty() else events.get_nowait()
 
     def _run_next_timer(self) -> None:
         when, _, callback = heapq.heappop(self._timers)

@@ -8,7 +8,7 @@ import signal
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-from device.app import ButtonEdge, Stop
+from device.app import ButtonEdge, DisplayStatus, Stop
 from device.assemble import build_app
 from device.clock import MonotonicClock
 from device.errors import NoHardwareError
@@ -45,7 +45,7 @@ def main(config, routines, notices, session_log=None) -> int:
     with ExitStack() as stack:
         display = stack.enter_context(closing(DisplayWorker(ResilientDisplay(
             lambda: open_i2c_display(config.display.bus, config.display.address, config.display.rotation),
-            clock))))
+            clock, on_status=lambda ok, message: events.put(DisplayStatus(ok, message))))))
         button = stack.enter_context(PushButton(
             config.button.pin, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))

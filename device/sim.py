@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.app import ButtonEdge, Stop
+from device.app import ButtonEdge, DisplayStatus, Stop
 from device.assemble import build_app
 from device.clock import ScaledClock, VirtualClock
 from device.errors import FacepaceError
@@ -92,7 +92,8 @@ class Simulator:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
         self.display = ResilientDisplay(
             lambda: OledDisplay(self.bus, address=config.display.address, rotation=config.display.rotation),
-            self.clock, on_sent=self._frame_sent)
+            self.clock, on_sent=self._frame_sent,
+            on_status=lambda ok, message: self.events.put(DisplayStatus(ok, message)))
         motor_set = self.motor.set
         if self.on_motor:
             def motor_set(duty, _set=self.motor.set):
@@ -132,7 +133,7 @@ class Simulator:
     def finished(self) -> bool:
         """Headless: done once the script has played and a session's summary was shown."""
         app = self.app
-        if self._scripted_left or app.gestures.next_deadline() is not None:
+        if self._scripted_left or app.gestures.next_deadline() is not None or app.haptics.busy:
             return False
         return app.summary_shown or (app.state == "idle" and app.pacer is None)
 

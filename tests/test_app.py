@@ -1,0 +1,247 @@
+"""The whole device loop on simulated parts: gpiozero mock pins, the real OLED driver on a
+decoding fake I2C bus, and the virtual clock. Assertions are on pins and on the panel."""
+
+import textwrap
+
+import pytest
+from PIL import ImageChops
+
+from device.config import Config
+from device.routines import load_library, load_routine
+from device.screens import render
+from device.sim import Simulator
+from device.trace import read_trace
+
+ROUTINE = """
+title = "Test routine"
+
+[[zones]]
+id = "neck"
+title = "Neck"
+cue = "Down to collarbone"
+seconds = 20
+tempo = 30
+intensity = 2
+sides = 1
+
+[[zones]]
+id = "jaw"
+title = "Jawline"
+cue = "Chin to ear"
+seconds = 40
+tempo = 0
+intensity = 4
+sides = 2
+
+[[zones]]
+id = "brow"
+title = "Brows"
+cue = "Out to temples"
+seconds = 30
+tempo = 20
+intensity = 3
+sides = 1
+enabled = false
+
+[[zones]]
+id = "end"
+title = "Collarbone"
+cue = "Light, downward"
+seconds = 15
+tempo = 0
+intensity = 1
+sides = 1
+"""
+
+
+@pytest.fixture
+def routine(tmp_path):
+    path = tmp_path / "test.toml"
+    path.write_text(textwrap.dedent(ROUTINE))
+    return load_routine(path)
+
+
+@pytest.fixture
+def make_sim(tmp_path, routine):
+    made = []
+
+    def make(config=Config(), routines=None, routine_name="test", **options):
+        sim = Simulator(config, routines or [routine] + list(load_library(None).routines),
+                        trace_path=tmp_path / f"trace{len(made)}.jsonl", routine_name=routine_name,
+                        **options)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()
+
+
+def events(sim, *names):
+    sim.trace.close()
+    return [e for e in read_trace(sim.trace_path) if not names or e["event"] in names]
+
+
+def run_until(sim, predicate):
+    sim.app.run(sim.events, until=predicate)
+
+
+def run_to(sim, seconds):
+    """Run the device until the simulated clock reads `seconds` (a timer makes sure time gets there)."""
+    sim.clock.call_at(seconds, lambda: None)
+    sim.app.run(sim.events, until=lambda: sim.clock.now() >= seconds)
+
+
+def test_whole_routine_follows_the_plan_exactly(make_sim):
+    sim = make_sim()
+    assert sim.run_headless([(1.0, "press")]) == 0
+    trace = events(sim)
+    start = next(e["t"] for e in trace if e["event"] == "session_start")
+    starts = [(e["t"] - start, e["id"]) for e in trace if e["event"] == "zone_start"]
+    assert starts == [(0.0, "neck"), (20.0, "jaw"), (60.0, "end")]   # the disabled zone is left out
+    end = next(e for e in trace if e["event"] == "session_end")
+    assert end["t"] - start == 75.0 and end["reason"] == "completed"
+    ticks = [round(e["t"] - start, 6) for e in trace if e["event"] == "haptic" and e["pattern"] == "tick"]
+    assert ticks == [2.0 * n for n in range(1, 10)]            # 30/min in the 20 s neck zone
+    switch = [e["t"] - start for e in trace if e["event"] == "haptic" and e["pattern"] == "switch_side"]
+    assert switch == [40.0]
+    assert sim.app.state == "summary"
+    assert sim.motor.duty == 0.0
+
+
+def test_panel_shows_exactly_the_rendered_screen(make_sim):
+    sim = make_sim()
+    sim.schedule(1.0, "press")
+    run_to(sim, 6.0)
+    expected = render(sim.app.view(sim.clock.now()))
+    assert ImageChops.difference(sim.bus.image(), expected).getbbox() is None
+    assert sim.app.view(sim.clock.now()).zone_title == "Neck"
+
+
+def test_click_is_felt_on_the_press_edge(make_sim):
+    sim = make_sim()
+    sim.schedule(3.0, "press")
+    run_to(sim, 3.01)
+    on = [(t, v) for t, v in sim.motor.pin.timeline() if v]
+    assert on[0] == (3.0, 1.0)            # same instant as the button pin went low
+
+
+def test_pause_stops_motor_and_shifts_plan(make_sim):
+    sim = make_sim()
+    sim.schedule(1.0, "press")      # start (recognised at 1.47)
+    sim.schedule(10.0, "press")     # pause (recognised at 10.47)
+    sim.schedule(100.0, "press")    # resume (recognised at 100.12: no double press while paused)
+    run_until(sim, lambda: sim.app.state == "paused")
+    paused_at = sim.clock.now()
+    run_to(sim, 50.0)
+    assert sim.app.state == "paused" and sim.motor.duty == 0.0
+    moved = [t for t, v in sim.motor.pin.timeline() if paused_at < t < 50.0]
+    assert moved == []
+    assert sim.run_headless([]) == 0
+    trace = events(sim)
+    pause = next(e["t"] for e in trace if e["event"] == "pause")
+    resume = next(e["t"] for e in trace if e["event"] == "resume")
+    start = next(e["t"] for e in trace if e["event"] == "session_start")
+    end = next(e["t"] for e in trace if e["event"] == "session_end")
+    assert end == pytest.approx(start + 75.0 + (resume - pause))
+
+
+def test_double_press_skips_and_hold_ends_early(make_sim):
+    sim = make_sim()
+    assert sim.run_headless([(1.0, "press"), (5.0, "double"), (30.0, "hold")]) == 0
+    trace = events(sim, "zone_end", "session_end")
+    assert [(e.get("id"), e["reason"]) for e in trace] == [
+        ("neck", "skipped"), ("jaw", "ended"), (None, "ended_early")]
+    assert sim.app.summary.zones_skipped == 1 and sim.app.summary.zones_done == 0
+    assert not sim.app.summary.completed
+
+
+def test_idle_double_selects_next_routine_and_hold_cycles_intensity(make_sim):
+    sim = make_sim()
+    first = sim.app.routine.name
+    sim.schedule(1.0, "double")
+    sim.schedule(3.0, "hold")
+    run_to(sim, 8.0)
+    assert sim.app.routine.name != first
+    assert sim.app.intensity == 4
+    level_taps = [t for t, v in sim.motor.pin.timeline() if t >= 4.5 and v == 1.0]
+    assert len(level_taps) == 4           # four taps say "level 4" with eyes closed
+
+
+def test_summary_returns_to_idle_by_itself(make_sim):
+    sim = make_sim()
+    sim.schedule(1.0, "press")
+    run_until(sim, lambda: sim.app.state == "summary")
+    ended = sim.clock.now()
+    run_until(sim, lambda: sim.app.state == "idle")
+    assert sim.clock.now() == pytest.approx(ended + 30.0)
+
+
+def test_screen_dims_then_turns_off_and_wake_press_does_nothing_else(make_sim):
+    sim = make_sim()
+    run_to(sim, 61.0)
+    assert sim.bus.powered and sim.bus.contrast < 255
+    run_to(sim, 301.0)
+    assert not sim.bus.powered
+    routine = sim.app.routine.name
+    sim.schedule(302.0, "press")
+    run_to(sim, 305.0)
+    assert sim.bus.powered and sim.bus.contrast == 255
+    assert sim.app.state == "idle" and sim.app.routine.name == routine
+
+
+def test_long_pause_ends_session(make_sim):
+    sim = make_sim()
+    sim.schedule(1.0, "press")
+    sim.schedule(5.0, "press")
+    run_until(sim, lambda: sim.app.state == "summary")
+    assert sim.app.summary.completed is False
+    end = events(sim, "session_end")[0]
+    pause = 5.47
+    assert end["reason"] == "ended_early" and end["t"] == pytest.approx(pause + 300.0)
+
+
+def test_failing_display_never_stops_pacing(make_sim):
+    healthy = make_sim()
+    healthy.run_headless([(1.0, "press")])
+    plan = [(e["t"], e["event"]) for e in events(healthy, "zone_start", "session_end")]
+
+    sim = make_sim()
+    sim.schedule(1.0, "press")
+    run_to(sim, 10.0)
+    sim.bus.fail_with(OSError(121, "Remote I/O error"))
+    run_to(sim, 40.0)
+    sim.bus.recover()
+    assert sim.run_headless([]) == 0
+    trace = events(sim)
+    assert [(e["t"], e["event"]) for e in trace if e["event"] in ("zone_start", "session_end")] == plan
+    errors = [e["t"] for e in trace if e["event"] == "haptic" and e["pattern"] == "error"]
+    assert errors and 10.0 < errors[0] < 12.0      # felt, since it can't be seen
+    assert not [e for e in trace if e["event"] == "frame" and 11.0 < e["t"] < 40.0]
+    expected = render(sim.app.view(sim.clock.now()))
+    assert ImageChops.difference(sim.bus.image(), expected).getbbox() is None
+
+
+def test_motor_off_when_the_loop_crashes(make_sim):
+    sim = make_sim()
+    sim.schedule(1.0, "press")
+    run_to(sim, 1.6)   # zone-start pattern is buzzing
+    assert sim.motor.duty > 0
+
+    def boom(*_):
+        raise RuntimeError("bug")
+    sim.app.gestures.due = boom
+    with pytest.raises(RuntimeError):
+        sim.app.run(sim.events)
+    assert sim.motor.duty == 0.0
+
+
+def test_stop_closes_session_and_shows_off(make_sim):
+    sim = make_sim()
+    sim.schedule(1.0, "press")
+    run_to(sim, 5.0)
+    sim.stop()
+    sim.app.run(sim.events)
+    assert sim.app.stopped and sim.motor.duty == 0.0
+    assert events(sim, "session_end")[0]["reason"] == "ended_early"
+    assert not sim.bus.powered
