@@ -182,7 +182,9 @@ do_install() {
     put "$SOURCE/docs/appliance.md" "$OPT/docs/appliance.md" 0644
     for unit in $UNITS; do put "$SOURCE/systemd/$unit" "$ROOT/etc/systemd/system/$unit" 0644; done
     put "$SOURCE/systemd/90-facepace.rules" "$ROOT/etc/udev/rules.d/90-facepace.rules" 0644
-    echo i2c-dev | put_text "$ROOT/etc/modules-load.d/facepace.conf" 0644
+    # Loaded early so their device majors ("i2c", "ttyGS") exist when facepace.service starts:
+    # systemd resolves DeviceAllow=char-* names from /proc/devices once, at start.
+    printf 'i2c-dev\nusb_f_acm\n' | put_text "$ROOT/etc/modules-load.d/facepace.conf" 0644
 
     # Defaults only for a new device: a person's own settings are never overwritten.
     if [ ! -e "$ROOT/etc/facepace/config.toml" ]; then

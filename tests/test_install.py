@@ -102,7 +102,7 @@ def test_install_lays_out_the_appliance(fake_root, fakes):
                  "facepace-poweroff.path", "facepace-poweroff.service"):
         assert (etc / "systemd" / "system" / unit).read_text() == (REPO / "systemd" / unit).read_text()
     assert (etc / "udev" / "rules.d" / "90-facepace.rules").exists()
-    assert (etc / "modules-load.d" / "facepace.conf").read_text() == "i2c-dev\n"
+    assert (etc / "modules-load.d" / "facepace.conf").read_text() == "i2c-dev\nusb_f_acm\n"
     for script in ("facepace-gadget.sh", "facepace-export.sh"):
         assert os.access(fake_root / "opt" / "facepace" / "libexec" / script, os.X_OK)
     defaults = REPO / "device" / "defaults" / "config.toml"
