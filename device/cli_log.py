@@ -12,7 +12,7 @@ import json
 import sqlite3
 import sys
 import time
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime
 from pathlib import Path
 
 from device import history, logdb, paths
@@ -21,7 +21,8 @@ from device.logdb import SessionRecord
 DB_NAME = "sessions.db"
 
 CSV_SESSION_FIELDS = ("id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
-                      "wall_start", "wall_end", "start_local", "end_local", "wall_trusted",
+                      "wall_start", "wall_end", "wall_checkpoint", "start_local", "end_local",
+                      "wall_trusted",
                       "boot_id", "mono_start", "active_seconds", "outcome")
 CSV_ZONE_FIELDS = ("zone_position", "zone_id", "zone_planned_seconds", "zone_done_seconds",
                    "zone_skipped")
@@ -66,20 +67,23 @@ class LogUnreadable(Exception):
     pass
 
 
-def load(*, since: date | None = None, limit: int | None = None, tz: tzinfo | None = None,
-         db_path: Path | None = None) -> list[SessionRecord]:
-    """Sessions newest first; [] when there is no log yet (nothing is created)."""
+def load(*, since: date | None = None, limit: int | None = None, as_json: bool = False,
+         db_path: Path | None = None) -> list:
+    """Sessions newest first (records, or JSON texts); [] when there is no log yet.
+
+    Nothing is created: the CLI may run before the device ever has.
+    """
     path = db_path or paths.state_dir() / DB_NAME
     if not path.exists():
         return []
-    since_wall = None if since is None else datetime(since.year, since.month, since.day,
-                                                      tzinfo=tz).timestamp()
+    since_wall = None if since is None else datetime(since.year, since.month, since.day).timestamp()
     try:
         connection = logdb.connect(path, read_only=True)
     except sqlite3.Error as error:
         raise LogUnreadable(f"{path}: cannot open the session log ({error})") from None
     try:
-        return logdb.read_sessions(connection, since=since_wall, limit=limit)
+        reader = logdb.read_sessions_json if as_json else logdb.read_sessions
+        return reader(connection, since=since_wall, limit=limit)
     except sqlite3.Error as error:
         raise LogUnreadable(f"{path}: cannot read the session log ({error}); the device "
                             "repairs it the next time it starts") from None
@@ -87,37 +91,37 @@ def load(*, since: date | None = None, limit: int | None = None, tz: tzinfo | No
         connection.close()
 
 
-def run_log(args, *, tz: tzinfo | None = None, out=None) -> int:
-    out = out or sys.stdout
+def run_log(args) -> int:
+    """Times are shown in the system's local time zone (TZ)."""
+    out = sys.stdout
     try:
-        sessions = load(since=args.since, limit=args.limit, tz=tz)
+        sessions = load(since=args.since, limit=args.limit, as_json=args.json)
     except LogUnreadable as error:
         print(f"facepace: {error}", file=sys.stderr)
         return 1
     if args.json:
-        json.dump([_with_local_times(s, tz) for s in sessions], out, indent=1)
-        out.write("\n")
+        # One session per line: a valid JSON array that is still readable.
+        out.write("[\n" + ",\n".join(sessions) + "\n]\n" if sessions else "[]\n")
     elif args.csv:
-        write_csv(sessions, out, tz)
+        write_csv(sessions, out)
     elif not sessions:
         print("No sessions yet.", file=out)
     else:
-        out.write(format_table(sessions, tz))
+        out.write(format_table(sessions))
     return 0
 
 
-def run_stats(args, *, tz: tzinfo | None = None, out=None, now_wall: float | None = None) -> int:
-    out = out or sys.stdout
-    now_wall = time.time() if now_wall is None else now_wall
+def run_stats(args) -> int:
+    out, now_wall = sys.stdout, time.time()
     try:
-        sessions = load(tz=tz)
+        sessions = load()
     except LogUnreadable as error:
         print(f"facepace: {error}", file=sys.stderr)
         return 1
-    summary = history.overview(sessions, now_wall, tz)
-    weeks = history.weekly(sessions, now_wall, tz)
+    summary = history.overview(sessions, now_wall)
+    weeks = history.weekly(sessions, now_wall)
     zones = history.zone_minutes(sessions)
-    longest = history.longest_streak(sessions, tz)
+    longest = history.longest_streak(sessions)
     if args.json:
         json.dump({
             "streak_days": summary.streak_days, "longest_streak_days": longest,
@@ -139,25 +143,26 @@ def run_stats(args, *, tz: tzinfo | None = None, out=None, now_wall: float | Non
 
 # --- Formatting ------------------------------------------------------------------------
 
-def _local(wall: float | None, tz: tzinfo | None) -> str | None:
+def _local(wall: float | None) -> str | None:
     if wall is None:
         return None
-    return datetime.fromtimestamp(wall, tz).astimezone(tz).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(wall).astimezone().isoformat(timespec="seconds")
 
 
-def _with_local_times(session: SessionRecord, tz: tzinfo | None) -> dict:
+def session_fields(session: SessionRecord) -> dict:
+    """Every field, with local times: what `log --json` gives for each session."""
     fields = session.as_dict()
-    fields["start_local"] = _local(session.wall_start, tz)
-    fields["end_local"] = _local(session.wall_end, tz)
+    fields["start_local"] = _local(session.wall_start)
+    fields["end_local"] = _local(session.wall_end)
     return fields
 
 
-def write_csv(sessions: list[SessionRecord], out, tz: tzinfo | None) -> None:
+def write_csv(sessions: list[SessionRecord], out) -> None:
     """One row per zone, the session's fields repeated; a session without zones gets one row."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_SESSION_FIELDS + CSV_ZONE_FIELDS)
     for session in sessions:
-        fields = _with_local_times(session, tz)
+        fields = session_fields(session)
         head = [fields[name] for name in CSV_SESSION_FIELDS]
         zones = fields["zones"] or [None]
         for position, zone in enumerate(zones):
@@ -166,11 +171,11 @@ def write_csv(sessions: list[SessionRecord], out, tz: tzinfo | None) -> None:
             writer.writerow(head + tail)
 
 
-def format_table(sessions: list[SessionRecord], tz: tzinfo | None) -> str:
+def format_table(sessions: list[SessionRecord]) -> str:
     """A row per session; `?` after the date when the clock was not synchronised."""
     lines = [f"{'Started':<17} {'Routine':<14} {'Active':>6}  {'Zones':<11} {'Int':>3}  Outcome"]
     for s in sessions:
-        started = datetime.fromtimestamp(s.wall_start, tz).strftime("%Y-%m-%d %H:%M")
+        started = datetime.fromtimestamp(s.wall_start).strftime("%Y-%m-%d %H:%M")
         started += " " if s.wall_trusted else "?"
         done = sum(1 for z in s.zones if not z.skipped and z.done_seconds > 0)
         skipped = sum(1 for z in s.zones if z.skipped)

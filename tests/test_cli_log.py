@@ -78,13 +78,33 @@ def test_log_json_has_every_field_with_zones(three_sessions, capsys):
     assert code == 0 and [s["id"] for s in sessions] == three_sessions[::-1]
     newest = sessions[0]
     assert set(newest) == {"id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
-                           "wall_start", "wall_end", "wall_trusted", "boot_id", "mono_start",
+                           "wall_start", "wall_end", "wall_checkpoint", "wall_trusted", "boot_id",
+                           "mono_start",
                            "active_seconds", "outcome", "zones", "start_local", "end_local"}
     assert newest["start_local"] == "2024-05-08T08:00:00+00:00"
     assert (newest["boot_id"], newest["wall_trusted"], newest["seq"]) == ("boot-1", True, 3)
     assert sessions[1]["zones"] == [
         {"zone_id": "neck", "planned_seconds": 60.0, "done_seconds": 60.0, "skipped": False},
         {"zone_id": "jaw", "planned_seconds": 45.0, "done_seconds": 10.0, "skipped": True}]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/St_Johns", "UTC"])
+def test_json_built_by_sqlite_matches_the_records(state, tmp_path, monkeypatch, zone):
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    with SessionLog.open(state / "sessions.db", boot_id_path=tmp_path / "none",
+                         wall_time=lambda: MAY_6 + 1.5) as log:
+        record(log, "daily", MAY_6 - 120 * DAY, done=(12.25, 0.0), skipped=(False, True))
+        record(log, "quick", MAY_6 + 0.5)
+        log.begin("open", "h", 5, [("neck", 60.0)], mono_start=2.5, wall_start=MAY_6 + DAY)
+        sessions = log.sessions()
+    path = state / "sessions.db"
+    from_sqlite = [json.loads(text) for text in cli_log.load(as_json=True, db_path=path)]
+    assert from_sqlite == [cli_log.session_fields(s) for s in sessions]
+    summer, winter = {"Europe/Berlin": ("+02:00", "+01:00"), "America/St_Johns": ("-02:30", "-03:30"),
+                      "UTC": ("+00:00", "+00:00")}[zone]
+    assert from_sqlite[0]["start_local"].endswith(summer) and from_sqlite[0]["end_local"] is None
+    assert from_sqlite[-1]["start_local"].endswith(winter)
 
 
 def test_log_csv_has_one_row_per_zone(three_sessions, capsys):
