@@ -344,19 +344,24 @@ def _readable_rows(source: sqlite3.Connection, columns: list[str], max_errors: i
 # --- Reading ----------------------------------------------------------------------------
 
 def read_sessions(connection: sqlite3.Connection, *, since: float | None = None,
-                  limit: int | None = None) -> list[SessionRecord]:
-    """Sessions newest first (by start), with their zones; `since` is Unix seconds."""
-    where, params = ("WHERE wall_start >= ?", [since]) if since is not None else ("", [])
+                  limit: int | None = None, after_seq: int | None = None) -> list[SessionRecord]:
+    """Sessions with their zones: newest first (by start), `since` in Unix seconds;
+    or, with `after_seq`, the finalised sessions above that seq, lowest seq first (sync)."""
+    if after_seq is not None:
+        where, params, order = "WHERE seq > ?", [after_seq], "seq"
+    elif since is not None:
+        where, params, order = "WHERE wall_start >= ?", [since], "wall_start DESC, rowid DESC"
+    else:
+        where, params, order = "", [], "wall_start DESC, rowid DESC"
     limit_sql = "LIMIT ?" if limit is not None else ""
     if limit is not None:
         params.append(limit)
-    chosen = f"SELECT * FROM sessions {where} ORDER BY wall_start DESC, rowid DESC {limit_sql}"
+    chosen = f"SELECT * FROM sessions {where} ORDER BY {order} {limit_sql}"
     rows = connection.execute(
-        f"SELECT {', '.join(SESSION_COLUMNS)} FROM ({chosen})"
-        " ORDER BY wall_start DESC, rowid DESC", params).fetchall()
+        f"SELECT {', '.join(SESSION_COLUMNS)} FROM ({chosen}) ORDER BY {order}", params).fetchall()
     zones: dict[str, list[ZoneProgress]] = {}
     zone_columns = "z.session_id, z.zone_id, z.planned_seconds, z.done_seconds, z.skipped"
-    if since is None and limit is None:  # every session: skip the join (a third faster)
+    if not where and limit is None:  # every session: skip the join (a third faster)
         zone_rows = connection.execute(
             f"SELECT {zone_columns} FROM zones AS z ORDER BY z.session_id, z.position")
     else:

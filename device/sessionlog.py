@@ -100,7 +100,6 @@ class SessionLog:
         # Sessions not yet fully written, by id, and what the file already holds of them.
         self._unsaved: dict[str, SessionRecord] = {}
         self._stored: dict[str, SessionRecord] = {}
-        self._finalised: set[str] = set()
         self.transactions = 0   # commits that wrote session data (one WAL fsync each)
 
     # --- Opening ------------------------------------------------------------------------
@@ -393,10 +392,11 @@ class SessionLog:
         with self._lock:
             if not self._try_open():
                 return []
-            ids = [row[0] for row in self._db.execute(
-                "SELECT id FROM sessions WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))]
-            by_id = {s.id: s for s in logdb.read_sessions(self._db) if s.id in set(ids)}
-            return [by_id[i] for i in ids]
+            try:
+                return logdb.read_sessions(self._db, after_seq=seq, limit=limit)
+            except logdb.sqlite3.Error as error:
+                self._failed(error)
+                return []
 
     def acknowledge(self, host_id: str, seq: int) -> bool:
         """Store the last seq a host confirmed; False if it could not be written now."""

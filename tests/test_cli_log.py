@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from device import cli_log, logdb
+from device import cli_log
 from device.sessionlog import SessionLog, ZoneProgress
 
 # Wall times in UTC; the tests run with TZ=UTC so "local" output is predictable.

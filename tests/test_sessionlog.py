@@ -506,3 +506,23 @@ def test_close_is_safe_twice_and_as_a_context_manager(open_log, db_path, boot_id
         run_session(log)
     log.close()
     assert len(open_log().sessions()) == 1
+
+
+def test_sessions_after_a_seq_come_lowest_first_with_their_zones(open_log):
+    log = open_log()
+    ids = [run_session(log, start=START + 1000 * i) for i in range(3)]
+    later = log.sessions_after(1, limit=5)
+    assert [(s.id, s.seq) for s in later] == [(ids[1], 2), (ids[2], 3)]
+    assert all(len(s.zones) == len(PLAN) for s in later)
+    assert [s.seq for s in log.sessions_after(0, limit=1)] == [1]
+
+
+def test_overview_uses_the_logs_time_zone(open_log):
+    from zoneinfo import ZoneInfo
+    # 23:30 UTC on two evenings: in Auckland (UTC+12) the second one is "today" at 11:30.
+    log = open_log(tz=ZoneInfo("Pacific/Auckland"))
+    run_session(log, start=START)              # 2024-05-29 16:26 UTC = 30 May 04:26 NZ
+    run_session(log, start=START + 86400)      # 31 May 04:26 NZ
+    summary = log.overview(START + 86400 + 3600)
+    assert (summary.streak_days, summary.last_session_text) == (2, "Today, 2 min")
+    assert summary.minutes_this_week == pytest.approx(2 * 140 / 60)
