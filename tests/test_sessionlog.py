@@ -519,7 +519,7 @@ def test_sessions_after_a_seq_come_lowest_first_with_their_zones(open_log):
 
 def test_overview_uses_the_logs_time_zone(open_log):
     from zoneinfo import ZoneInfo
-    # 23:30 UTC on two evenings: in Auckland (UTC+12) the second one is "today" at 11:30.
+    # Two sessions a day apart, counted on Auckland days (UTC+12), not UTC ones.
     log = open_log(tz=ZoneInfo("Pacific/Auckland"))
     run_session(log, start=START)              # 2024-05-29 16:26 UTC = 30 May 04:26 NZ
     run_session(log, start=START + 86400)      # 31 May 04:26 NZ
