@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,41 @@ def test_udevadm_verify_when_available():
     result = subprocess.run(["udevadm", "verify", str(SYSTEMD_DIR / "90-facepace.rules")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# prctl(PR_SET_MDWE=65, PR_MDWE_REFUSE_EXEC_GAIN=1)
+FIRMWARE_STACK = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:
+    raise SystemExit(99)  # kernel without PR_SET_MDWE (Linux < 6.3)
+import mmap
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    raise SystemExit("W+X memory was still allowed: the check below would prove nothing")
+except PermissionError:
+    pass
+from PIL import Image, ImageDraw, ImageFont
+image = Image.new("1", (128, 64))
+ImageDraw.Draw(image).text((0, 0), "Cheeks 1:23", font=ImageFont.load_default(), fill=1)
+from gpiozero import Button, PWMOutputDevice
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+factory = MockFactory(pin_class=MockPWMPin)
+Button(17, pin_factory=factory, bounce_time=0.02)
+PWMOutputDevice(18, pin_factory=factory).value = 0.5
+import adafruit_ssd1306, serial, sqlite3
+sqlite3.connect(":memory:").execute("create table t (x)")
+assert ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 7)() == 7  # libffi closures
+import device.cli
+"""
+
+
+def test_python_stack_runs_with_memory_deny_write_execute():
+    """MemoryDenyWriteExecute=yes kills a process that maps W+X memory. The kernel's PR_SET_MDWE
+    (same rule: no W+X mappings, no making memory executable later) lets us check the firmware's
+    libraries here. lgpio and blinka's Pi back-ends can only be checked on a Pi."""
+    result = subprocess.run([sys.executable, "-c", FIRMWARE_STACK], capture_output=True, text=True,
+                            timeout=120, cwd=SYSTEMD_DIR.parent)
+    if result.returncode == 99:
+        pytest.skip("kernel has no PR_SET_MDWE (needs Linux 6.3+)")
+    assert result.returncode == 0, result.stderr
