@@ -32,7 +32,8 @@ def _pulses(*timings_ms: int) -> tuple[tuple[float, float], ...]:
 
 
 PATTERNS: dict[str, Pattern] = {p.name: p for p in (
-    Pattern("click", _pulses(30), 2, "button felt at once on the press, before the gesture is known",
+    # The click outranks everything: a press must be felt at once, even over a cue.
+    Pattern("click", _pulses(30), 9, "button felt at once on the press, before the gesture is known",
             full_strength=True),
     Pattern("tick", _pulses(70), 1, "one stroke, at the zone's tempo and intensity", scaled_by_zone=True),
     Pattern("zone_start", _pulses(350, 120, 90), 3, "long-short: next zone, move on"),

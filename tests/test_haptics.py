@@ -86,3 +86,12 @@ def test_every_pattern_ends_off():
     for p in PATTERNS.values():
         steps = steps_for(p, 0.0, 0.5, 0.025)
         assert not steps or steps[-1][1] == 0.0
+
+
+def test_click_is_felt_even_over_a_cue(rig):
+    clock, motor, player, played = rig
+    player.play("zone_start", 0.0)
+    clock.advance_to(0.1)
+    player.due(0.1)
+    assert player.play("click", 0.1)
+    assert motor.duty == 1.0 and played == ["zone_start", "click"]
