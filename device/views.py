@@ -17,6 +17,8 @@ class IdleView:
     routine_count: int
     intensity: int                  # the person's level, 1..5
     last_session: str | None = None  # already phrased, e.g. "Yesterday, 8 min"; None = never
+    streak_days: int = 0            # calendar days in a row with a session (0 = none running)
+    minutes_this_week: float = 0.0  # since Monday
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,24 @@ class SummaryView:
 
 
 @dataclass(frozen=True)
+class SyncView:
+    """A computer is pulling the log over USB (never shown over a running session)."""
+
+    sent: int
+    total: int
+    done: bool = False              # True: "Synced <total>"
+
+
+@dataclass(frozen=True)
+class PowerOffView:
+    """The button is still held in idle: power off when `seconds_left` reaches 0."""
+
+    seconds_left: float
+
+
+@dataclass(frozen=True)
 class OffView:
     """Shown briefly on shutdown before the panel is turned off."""
 
 
-View = IdleView | ZoneView | PausedView | SummaryView | OffView
+View = IdleView | ZoneView | PausedView | SummaryView | SyncView | PowerOffView | OffView
