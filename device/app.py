@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 import math
 import queue
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from device.gestures import GestureRecognizer
 from device.haptics import HapticPlayer, level_pattern
 from device.pacing import Cue, Pacer
+from device.recording import NullRecorder, streak_phrase
 from device.views import IdleView, OffView, PausedView, SummaryView, ZoneView
 
 log = logging.getLogger("facepace")
@@ -53,32 +54,11 @@ class Timeouts:
     pause_limit: float = 300.0
 
 
-class NullLog:
-    """Stands in where no session log is wired (the sessions are then not kept)."""
-
-    notices: list = []
-
-    def begin(self, **session):
-        return None
-
-    def checkpoint(self, session_id, **progress):
-        pass
-
-    def finish(self, session_id, **outcome):
-        pass
-
-    def last_session_text(self, now_wall: float | None = None):
-        return None
-
-    def close(self):
-        pass
-
-
 class App:
     def __init__(self, *, routines: Sequence, clock, haptics: HapticPlayer, display,
                  render: Callable, make_frame: Callable, gestures: GestureRecognizer,
                  timeouts: Timeouts = Timeouts(), intensity: int = 3, routine_index: int = 0,
-                 session_log=None, trace: Callable[..., None] | None = None,
+                 recorder=None, trace: Callable[..., None] | None = None,
                  notices: Sequence[str] = ()) -> None:
         if not routines:
             raise ValueError("no routines to offer")
@@ -92,11 +72,10 @@ class App:
         self.timeouts = timeouts
         self.intensity = intensity
         self.routine_index = routine_index % len(self.routines)
-        self.session_log = session_log or NullLog()
+        self.recorder = recorder or NullRecorder()
         self._trace = trace or (lambda event, **fields: None)
         self.state = "idle"
         self.pacer: Pacer | None = None
-        self.session_id = None
         self.summary: SummaryView | None = None
         self.summary_shown = False
         self.sessions_ended = 0
@@ -213,8 +192,7 @@ class App:
         self.state = "running"
         self.summary = None
         self.summary_shown = False
-        self.session_id = self.session_log.begin(
-            routine=routine, intensity=self.intensity, started_mono=now)
+        self.recorder.begin(routine, self.intensity, now)
         self._trace("session_start", routine=routine.name)
         log.info("session start: %s at intensity %d", routine.name, self.intensity)
         self._handle_cues(self.pacer.due(now))
@@ -272,7 +250,7 @@ class App:
                                   zone_intensity=zone.intensity)
             elif cue.kind == "zone_end":
                 self._trace("zone_end", index=cue.zone_index, id=zone.id, reason=cue.reason)
-                self.session_log.checkpoint(self.session_id, pacer=self.pacer, now=cue.at)
+                self.recorder.checkpoint(self.pacer, cue.at)
             elif cue.kind == "session_end":
                 self._end(cue)
 
@@ -283,7 +261,7 @@ class App:
             self.haptics.play("session_done", cue.at, person_level=self.intensity)
         else:
             self.haptics.stop()
-        self.session_log.finish(self.session_id, pacer=pacer, now=cue.at, outcome=cue.reason)
+        self.recorder.finish(pacer, cue.at, cue.reason)
         self.summary = SummaryView(
             routine_title=self.routine.title,
             active_seconds=pacer.active_seconds(cue.at),
@@ -305,6 +283,8 @@ class App:
         log.warning("%s", message)
 
     def _expire_timeouts(self, now: float) -> None:
+        for message in self.recorder.take_notices():
+            self.notify(message)
         if self._summary_until is not None and now >= self._summary_until and self.state == "summary":
             self.back_to_idle(now)
         if self._notices and self._notice_until is None:
@@ -337,13 +317,18 @@ class App:
             return PausedView(zone_title=pacer.zone.title,
                               session_remaining=math.ceil(pacer.session_remaining(now)),
                               pause_remaining=math.ceil(pacer.paused_at + pacer.pause_limit - now))
+        overview = self.recorder.overview
         if self.state == "summary":
-            return self.summary
+            if overview is None:
+                return self.summary
+            return replace(self.summary, streak=streak_phrase(overview.streak_days))
         routine = self.routine
         return IdleView(routine_title=routine.title, routine_seconds=routine.total_seconds,
                         routine_number=self.routine_index + 1, routine_count=len(self.routines),
                         intensity=self.intensity,
-                        last_session=self.session_log.last_session_text())
+                        last_session=overview.last_session_text if overview else None,
+                        streak_days=overview.streak_days if overview else 0,
+                        minutes_this_week=overview.minutes_this_week if overview else 0.0)
 
     def _next_countdown_change(self, now: float) -> float | None:
         pacer = self.pacer

@@ -12,7 +12,7 @@ LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
 
 
 def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display, trace: Callable[..., None],
-              session_log=None, notices=(), routine_name: str | None = None) -> App:
+              recorder=None, notices=(), routine_name: str | None = None) -> App:
     """Wire the app; `display` needs `push/next_deadline/retry/close`."""
     from device.display import Frame
     from device.screens import render
@@ -36,5 +36,15 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
                           timeouts.summary_return, timeouts.pause_limit),
         intensity=config.session.intensity,
         routine_index=names.index(wanted) if wanted in names else 0,
-        session_log=session_log, trace=trace, notices=notices,
+        recorder=recorder, trace=trace, notices=notices,
     )
+
+
+def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool):
+    """The session log in `state_dir` (created if needed), wrapped for the app."""
+    from device.recording import SessionRecorder
+    from device.sessionlog import SessionLog
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return SessionRecorder(SessionLog.open(state_dir / "sessions.db"), wall_time=wall_time,
+                           threaded=threaded)

@@ -85,11 +85,11 @@ def _sim(args) -> int:
     from device import sim
 
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    from device.paths import routines_dir
+    from device.paths import routines_dir, state_dir
 
     config, config_path, routines, notices = load_settings(args)
     args.routine_name = select_routine(routines, args.routine_name, routines_dir(config_path))
-    return sim.main(args, config, routines, notices, session_log=None)
+    return sim.main(args, config, routines, notices, state_dir=state_dir())
 
 
 def _run(args) -> int:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import time
 from contextlib import ExitStack, closing
 from pathlib import Path
 
 from device.app import ButtonEdge, DisplayStatus, Stop
-from device.assemble import build_app
+from device.assemble import build_app, open_recorder
 from device.clock import MonotonicClock
 from device.errors import NoHardwareError
+from device.paths import state_dir
 
 log = logging.getLogger("facepace")
 
@@ -31,7 +33,7 @@ def require_raspberry_pi(model_file: Path = PI_MODEL, gpio_chip: Path = GPIO_CHI
     return model
 
 
-def main(config, routines, notices, session_log=None) -> int:
+def main(config, routines, notices) -> int:
     from device.display import DisplayWorker, ResilientDisplay
     from drivers.button import PushButton
     from drivers.motor import VibrationMotor
@@ -46,13 +48,15 @@ def main(config, routines, notices, session_log=None) -> int:
         display = stack.enter_context(closing(DisplayWorker(ResilientDisplay(
             lambda: open_i2c_display(config.display.bus, config.display.address, config.display.rotation),
             clock, on_status=lambda ok, message: events.put(DisplayStatus(ok, message))))))
+        recorder = open_recorder(state_dir(), wall_time=time.time, threaded=True)
+        stack.callback(recorder.close)
         button = stack.enter_context(PushButton(
             config.button.pin, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
         # Entered last so it closes first: the motor is off before anything else shuts down.
         motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency))
         app = build_app(config, routines, clock=clock, set_motor=motor.set, display=display,
-                        trace=_log_event, session_log=session_log, notices=notices)
+                        trace=_log_event, recorder=recorder, notices=notices)
         app.run(events)
     return 0
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import queue
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from device.app import ButtonEdge, DisplayStatus, Stop
-from device.assemble import build_app
+from device.assemble import build_app, open_recorder
 from device.clock import ScaledClock, VirtualClock
 from device.errors import FacepaceError
 from device.trace import Trace, fan_out
@@ -64,7 +65,7 @@ class Simulator:
     routine_name: str | None = None
     frames_dir: Path | None = None
     trace_path: Path | None = None
-    session_log: object = None
+    state_dir: Path | None = None         # where the session log goes; None: not kept
     notices: list = field(default_factory=list)
     on_frame: object = None               # extra callback for each frame sent (terminal UI)
     on_motor: object = None
@@ -99,9 +100,15 @@ class Simulator:
             def motor_set(duty, _set=self.motor.set):
                 _set(duty)
                 self.on_motor(duty)
+        self.recorder = None
+        if self.state_dir is not None:
+            wall_origin, clock_origin = time.time(), self.clock.now()
+            # Simulated sessions are dated on simulated time, so durations add up.
+            self.recorder = open_recorder(self.state_dir, threaded=self.speed is not None,
+                                          wall_time=lambda: wall_origin + self.clock.now() - clock_origin)
         self.app = build_app(config, self.routines, clock=self.clock, set_motor=motor_set,
                              display=self.display, trace=fan_out(self.trace),
-                             session_log=self.session_log, notices=self.notices,
+                             recorder=self.recorder, notices=self.notices,
                              routine_name=self.routine_name)
         self._scripted_left = 0
 
@@ -149,6 +156,8 @@ class Simulator:
     def close(self) -> None:
         self.clock.close()
         self.motor.close()
+        if self.recorder:
+            self.recorder.close()
         self.button.close()
         self.display.close()
         if self.trace:
@@ -164,7 +173,7 @@ class Simulator:
             self.on_frame(self.bus.image(), self.bus)
 
 
-def main(args, config, routines, notices, session_log=None) -> int:
+def main(args, config, routines, notices, state_dir=None) -> int:
     """Entry for `facepace sim` (argument parsing lives in device.cli)."""
     script = parse_script(args.script) if args.script else []
     speed = parse_speed(args.speed) if args.speed else (None if args.headless else 1.0)
@@ -172,7 +181,7 @@ def main(args, config, routines, notices, session_log=None) -> int:
         if not script:
             script = [(1.0, "press")]
         sim = Simulator(config, routines, speed=speed, routine_name=args.routine_name,
-                        frames_dir=args.frames, trace_path=args.trace, session_log=session_log,
+                        frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
                         notices=notices)
         try:
             code = sim.run_headless(script)
@@ -184,5 +193,5 @@ def main(args, config, routines, notices, session_log=None) -> int:
         return code
     from device.sim_terminal import run_terminal
     return run_terminal(config, routines, speed=speed or 1.0, routine_name=args.routine_name,
-                        frames_dir=args.frames, trace_path=args.trace, session_log=session_log,
+                        frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
                         notices=notices, script=script)

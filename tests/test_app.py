@@ -67,6 +67,7 @@ def make_sim(tmp_path, routine):
 
     def make(config=Config(), routines=None, routine_name="test", **options):
         sim = Simulator(config, routines or [routine] + list(load_library(None).routines),
+                        state_dir=tmp_path / "state",
                         trace_path=tmp_path / f"trace{len(made)}.jsonl", routine_name=routine_name,
                         **options)
         made.append(sim)
@@ -245,3 +246,29 @@ def test_stop_closes_session_and_shows_off(make_sim):
     assert sim.app.stopped and sim.motor.duty == 0.0
     assert events(sim, "session_end")[0]["reason"] == "ended_early"
     assert not sim.bus.powered
+
+
+def test_sessions_are_logged_with_their_zones(make_sim, tmp_path):
+    from device.sessionlog import SessionLog
+
+    sim = make_sim()
+    assert sim.run_headless([(1.0, "press"), (25.0, "double")]) == 0
+    sim.close()
+    with SessionLog.open(tmp_path / "state" / "sessions.db") as log:
+        [session] = log.sessions()
+    assert session.routine_name == "test" and session.outcome == "completed"
+    assert [(z.zone_id, z.planned_seconds, z.skipped) for z in session.zones] == [
+        ("neck", 20, False), ("jaw", 40, True), ("end", 15, False)]
+    assert [round(z.done_seconds, 2) for z in session.zones] == [20.0, 3.75, 15.0]   # the double press lands at 25.22; jaw began at 21.47
+    assert session.active_seconds == pytest.approx(38.75)
+
+
+def test_idle_and_summary_show_history(make_sim):
+    sim = make_sim()
+    sim.run_headless([(1.0, "press")])
+    assert sim.app.view(sim.clock.now()).streak == "Day 1 of a streak"
+    sim.schedule(sim.clock.now() + 1, "press")
+    run_to(sim, sim.clock.now() + 3)
+    idle = sim.app.view(sim.clock.now())
+    assert idle.streak_days == 1 and idle.minutes_this_week == pytest.approx(75 / 60)
+    assert idle.last_session.startswith("Today")

@@ -1,0 +1,122 @@
+"""Records the running session in the session log, off the pacing loop.
+
+An SD card's fsync can take tens of milliseconds, and a cue must never wait for
+it: on the device the writes go to one worker thread, in order. The loop only
+takes a snapshot of the progress (cheap) and hands it over. Under the virtual
+clock (tests, the simulator at full speed) the writes happen inline, so runs stay
+deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from device.sessionlog import Overview, SessionLog, ZoneProgress
+
+log = logging.getLogger("facepace.log")
+
+
+def progress(pacer, now: float) -> list[ZoneProgress]:
+    """Every zone's planned and done seconds so far, from the pacing plan."""
+    zones = []
+    for index, result in enumerate(pacer.results):
+        done = result.done_seconds
+        if result.outcome == "not_reached" and index == pacer.index and pacer.ended is None:
+            done = max(0.0, min(result.planned_seconds, pacer.active_seconds(now)
+                                - sum(r.done_seconds for r in pacer.results[:index])))
+        zones.append(ZoneProgress(result.zone_id, result.planned_seconds, done, result.skipped))
+    return zones
+
+
+class SessionRecorder:
+    def __init__(self, session_log: SessionLog, *, wall_time: Callable[[], float],
+                 threaded: bool = True) -> None:
+        self._log = session_log
+        self._wall_time = wall_time
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log") if threaded else None
+        self._session_id: str | None = None
+        self.overview: Overview | None = None
+        self._submit(self._refresh_overview)
+
+    def begin(self, routine, intensity: int, started_mono: float) -> None:
+        planned = [(zone.id, zone.seconds) for zone in routine.active_zones]
+        self._submit(self._begin, routine.name, routine.content_hash, intensity, planned,
+                     started_mono, self._wall_time())
+
+    def checkpoint(self, pacer, now: float) -> None:
+        self._submit(self._checkpoint, progress(pacer, now), pacer.active_seconds(now))
+
+    def finish(self, pacer, now: float, outcome: str) -> None:
+        self._submit(self._finish, outcome, progress(pacer, now), pacer.active_seconds(now),
+                     self._wall_time())
+
+    def take_notices(self) -> list[str]:
+        return self._log.take_notices()
+
+    def close(self) -> None:
+        """Write what is pending, then close the log; safe to call twice."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        self._log.close()
+
+    # -- on the worker -------------------------------------------------------------------
+
+    def _submit(self, job, *args) -> None:
+        if self._executor is None:
+            self._run(job, *args)
+        else:
+            self._executor.submit(self._run, job, *args)
+
+    @staticmethod
+    def _run(job, *args) -> None:
+        try:
+            job(*args)
+        except Exception:   # the log must never take the device down; SessionLog keeps the data
+            log.exception("session log call failed")
+
+    def _begin(self, name, content_hash, intensity, planned, mono_start, wall_start) -> None:
+        self._session_id = self._log.begin(name, content_hash, intensity, planned,
+                                           mono_start=mono_start, wall_start=wall_start)
+
+    def _checkpoint(self, zones, active_seconds) -> None:
+        if self._session_id is not None:
+            self._log.checkpoint(self._session_id, zones, active_seconds)
+
+    def _finish(self, outcome, zones, active_seconds, wall_end) -> None:
+        if self._session_id is not None:
+            self._log.finish(self._session_id, outcome, zones, active_seconds, wall_end)
+            self._session_id = None
+        self._refresh_overview()
+
+    def _refresh_overview(self) -> None:
+        self.overview = self._log.overview(self._wall_time())
+
+
+class NullRecorder:
+    """Where no session log is wired: nothing is kept."""
+
+    overview = None
+
+    def begin(self, routine, intensity, started_mono):
+        pass
+
+    def checkpoint(self, pacer, now):
+        pass
+
+    def finish(self, pacer, now, outcome):
+        pass
+
+    def take_notices(self):
+        return []
+
+    def close(self):
+        pass
+
+
+def streak_phrase(days: int) -> str | None:
+    if days <= 0:
+        return None
+    return "Day 1 of a streak" if days == 1 else f"{days} days in a row"
