@@ -1,0 +1,86 @@
+"""Dates on a device without a real-time clock, corrected from the host's UTC.
+
+A Pi without an RTC may boot with a date that is hours or years off. Durations are
+always right (monotonic clock); only the dates can be wrong. When a host syncs it sends
+its UTC time, and the device:
+
+1. keeps `HostWallClock.offset`, so its own idea of real time is right for the rest of
+   this boot. The firmware runs without CAP_SYS_TIME (see systemd/facepace.service), so
+   the system clock itself is not set: the app and the session log read time through
+   this object instead of `time.time()`.
+2. fixes sessions recorded earlier in this boot with an untrusted clock: their real start
+   is `host_utc - (monotonic_now - mono_start)`, the same boot's monotonic clock on both
+   sides of the subtraction, so the answer is exact to the link's latency.
+3. leaves sessions from earlier boots with an untrusted clock as they are, and reports
+   them as `estimated`: their monotonic clock is gone, so no honest fix exists.
+
+What was changed is kept in `sync_date_fixes` (the original start too), so a fixed date
+can always be told from one the clock gave, and the change can be undone.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from typing import Callable
+
+FIXES_TABLE = """CREATE TABLE IF NOT EXISTS sync_date_fixes (
+    session_id TEXT PRIMARY KEY,
+    wall_start_before REAL NOT NULL,   -- what the untrusted clock said
+    shift REAL NOT NULL,               -- seconds added to wall_start/wall_end/wall_checkpoint
+    fixed_wall REAL NOT NULL           -- host UTC when the fix was made
+) WITHOUT ROWID"""
+
+
+class HostWallClock:
+    """Wall-clock seconds: the system clock plus the last correction a host gave.
+
+    Thread-safe: the sync thread sets it, the app's loop reads it.
+    """
+
+    def __init__(self, *, system_time: Callable[[], float] = time.time) -> None:
+        self._system_time = system_time
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        self.set_by_host = False
+
+    @property
+    def offset(self) -> float:
+        with self._lock:
+            return self._offset
+
+    def time(self) -> float:
+        return self._system_time() + self.offset
+
+    def set_from_host(self, host_utc: float) -> float:
+        """Take the host's time as the truth from now on; returns the correction in seconds."""
+        with self._lock:
+            self._offset = host_utc - self._system_time()
+            self.set_by_host = True
+            return self._offset
+
+
+def fix_dates(db: sqlite3.Connection, *, boot_id: str, host_utc: float,
+              monotonic_now: float) -> tuple[int, int]:
+    """Fix this boot's untrusted finished sessions; returns (fixed, still estimated).
+
+    Open sessions are left alone: their end is not known yet, and the next sync after
+    they finish fixes them. A mono_start ahead of `monotonic_now` cannot come from this
+    boot's clock (a simulator's virtual clock, say), so such a session is not touched.
+    """
+    db.execute(FIXES_TABLE)
+    rows = db.execute(
+        "SELECT id, wall_start, mono_start FROM sessions WHERE wall_trusted = 0 AND boot_id = ?"
+        " AND outcome IS NOT NULL AND mono_start <= ?", (boot_id, monotonic_now)).fetchall()
+    for session_id, wall_start, mono_start in rows:
+        shift = (host_utc - (monotonic_now - mono_start)) - wall_start
+        db.execute(
+            "UPDATE sessions SET wall_start = wall_start + ?1, wall_end = wall_end + ?1,"
+            " wall_checkpoint = wall_checkpoint + ?1, wall_trusted = 1 WHERE id = ?2",
+            (shift, session_id))
+        db.execute("INSERT OR REPLACE INTO sync_date_fixes VALUES (?, ?, ?, ?)",
+                   (session_id, wall_start, shift, host_utc))
+    estimated = db.execute("SELECT COUNT(*) FROM sessions WHERE wall_trusted = 0"
+                           " AND outcome IS NOT NULL").fetchone()[0]
+    return len(rows), estimated

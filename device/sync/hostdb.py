@@ -1,0 +1,223 @@
+"""The computer's database of synced sessions: several devices in one file.
+
+Sessions are keyed by (device_id, id), so a batch received twice (a lost ACK, a
+repaired device log that numbers its sessions again) is never stored twice. Each batch
+is stored, together with the new cursor, in one transaction: after a cut at any byte
+the database holds whole batches and the cursor that goes with them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import platformdirs
+
+from device.logdb import SessionRecord, ZoneProgress
+from device.sync.protocol import DATE_QUALITIES, SESSION_FIELDS
+
+DB_NAME = "synced.db"
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE devices (
+            device_id TEXT PRIMARY KEY,
+            firmware TEXT,
+            last_sync_wall REAL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE cursors (           -- last seq stored, per device log file
+            device_id TEXT NOT NULL,
+            log_id TEXT NOT NULL,
+            last_seq INTEGER NOT NULL,
+            PRIMARY KEY (device_id, log_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE sessions (
+            device_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            routine_name TEXT NOT NULL,
+            routine_hash TEXT NOT NULL,
+            intensity INTEGER NOT NULL,
+            wall_start REAL NOT NULL,
+            wall_end REAL,
+            wall_checkpoint REAL,
+            wall_trusted INTEGER NOT NULL,
+            boot_id TEXT NOT NULL,
+            mono_start REAL NOT NULL,
+            active_seconds REAL NOT NULL,
+            outcome TEXT,
+            date_quality TEXT NOT NULL,     -- clock, host (fixed at sync) or estimated
+            PRIMARY KEY (device_id, id)
+        )""",
+        "CREATE INDEX sessions_by_start ON sessions (wall_start)",
+        """CREATE TABLE zones (
+            device_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            zone_id TEXT NOT NULL,
+            planned_seconds REAL NOT NULL,
+            done_seconds REAL NOT NULL,
+            skipped INTEGER NOT NULL,
+            PRIMARY KEY (device_id, session_id, position)
+        ) WITHOUT ROWID""",
+    ),
+]
+
+_SESSION_COLUMNS = SESSION_FIELDS[:-1]          # everything but zones
+_UPSERT = (f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES"
+           f" ({', '.join('?' * len(_SESSION_COLUMNS))}) ON CONFLICT (device_id, id) DO UPDATE SET "
+           + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c not in ("device_id", "id")))
+
+
+class HostDbError(Exception):
+    """The host database cannot be used (message says which file and why)."""
+
+
+class BadSession(ValueError):
+    """A session from the device does not have the shape protocol version 1 promises."""
+
+
+def default_path() -> Path:
+    return Path(platformdirs.user_data_dir("facepace", appauthor=False)) / DB_NAME
+
+
+class HostDb:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as error:
+            raise HostDbError(f"{self.path}: cannot open the sync database ({error})") from None
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> "HostDb":
+        return cls(path or default_path())
+
+    def close(self) -> None:
+        db, self._db = getattr(self, "_db", None), None
+        if db is not None:
+            db.close()
+
+    def __enter__(self) -> "HostDb":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise HostDbError(f"{self.path} was written by a newer facepace; update it")
+        for step in range(version, len(MIGRATIONS)):
+            self._db.execute("BEGIN IMMEDIATE")
+            for statement in MIGRATIONS[step]:
+                self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {step + 1}")
+            self._db.execute("COMMIT")
+
+    # --- Identity and cursors -----------------------------------------------------------
+
+    @property
+    def host_id(self) -> str:
+        """This database's id: the device keeps one acknowledged seq per host id."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'host_id'").fetchone()
+        if row is not None:
+            return row[0]
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('host_id', ?)", (str(uuid.uuid4()),))
+        return self.host_id
+
+    def cursor(self, device_id: str, log_id: str) -> int:
+        row = self._db.execute("SELECT last_seq FROM cursors WHERE device_id = ? AND log_id = ?",
+                               (device_id, log_id)).fetchone()
+        return 0 if row is None else row[0]
+
+    def note_device(self, device_id: str, firmware: str, wall: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO devices VALUES (?, ?, ?)", (device_id, firmware, wall))
+
+    # --- Storing ------------------------------------------------------------------------
+
+    def store_batch(self, device_id: str, log_id: str, fields: list[str], sessions: list,
+                    last_seq: int) -> tuple[int, int]:
+        """Store sessions and move the cursor, all or nothing; returns (new, already had)."""
+        if list(fields) != list(SESSION_FIELDS):
+            raise BadSession(f"unexpected session fields {fields!r}")
+        rows = [check_session(values, device_id) for values in sessions]
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [row[0] for row, _ in rows]
+            had = {r[0] for r in db.execute(
+                f"SELECT id FROM sessions WHERE device_id = ? AND id IN ({', '.join('?' * len(ids))})",
+                [device_id, *ids])} if ids else set()
+            db.executemany(_UPSERT, [row for row, _ in rows])
+            # A session seen before may come with fixed dates: its zones are replaced whole.
+            db.executemany("DELETE FROM zones WHERE device_id = ? AND session_id = ?",
+                           [(device_id, i) for i in had])
+            db.executemany("INSERT INTO zones VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           [(device_id, row[0], position, *zone)
+                            for row, zones in rows for position, zone in enumerate(zones)])
+            db.execute("INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (device_id, log_id)"
+                       " DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+                       (device_id, log_id, last_seq))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return len(rows) - len(had), len(had)
+
+    # --- Reading ------------------------------------------------------------------------
+
+    def sessions(self, *, device_id: str | None = None) -> list[tuple[SessionRecord, str]]:
+        """(record, date_quality) pairs, newest first."""
+        where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
+        zones: dict[tuple[str, str], list[ZoneProgress]] = {}
+        for dev, sid, zone_id, planned, done, skipped in self._db.execute(
+                "SELECT device_id, session_id, zone_id, planned_seconds, done_seconds, skipped"
+                f" FROM zones {where} ORDER BY device_id, session_id, position", params):
+            zones.setdefault((dev, sid), []).append(ZoneProgress(zone_id, planned, done, bool(skipped)))
+        result = []
+        for row in self._db.execute(f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions {where}"
+                                    " ORDER BY wall_start DESC, device_id, id", params):
+            values = dict(zip(_SESSION_COLUMNS, row))
+            quality = values.pop("date_quality")
+            values["wall_trusted"] = bool(values["wall_trusted"])
+            record = SessionRecord(**values, zones=tuple(zones.get((row[2], row[0]), ())))
+            result.append((record, quality))
+        return result
+
+    def devices(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT device_id FROM devices ORDER BY device_id")]
+
+
+def check_session(values, device_id: str) -> tuple[tuple, list[tuple]]:
+    """One session row from a BATCH, checked; (session columns, zone rows)."""
+    if not isinstance(values, list) or len(values) != len(SESSION_FIELDS):
+        raise BadSession("a session has the wrong number of fields")
+    session = dict(zip(SESSION_FIELDS, values))
+    kinds = {"id": str, "device_id": str, "routine_name": str, "routine_hash": str, "boot_id": str,
+             "seq": int, "intensity": int, "wall_trusted": bool, "date_quality": str, "zones": list}
+    for name, kind in kinds.items():
+        if not isinstance(session[name], kind) or (kind is int and isinstance(session[name], bool)):
+            raise BadSession(f"session field {name!r} has the wrong type")
+    for name in ("wall_start", "mono_start", "active_seconds"):
+        if isinstance(session[name], bool) or not isinstance(session[name], (int, float)):
+            raise BadSession(f"session field {name!r} must be a number")
+    if session["device_id"] != device_id:
+        raise BadSession(f"session {session['id']} belongs to device {session['device_id']}")
+    if session["date_quality"] not in DATE_QUALITIES:
+        raise BadSession(f"unknown date quality {session['date_quality']!r}")
+    zones = []
+    for zone in session["zones"]:
+        if not (isinstance(zone, list) and len(zone) == 4 and isinstance(zone[0], str)
+                and isinstance(zone[3], bool)):
+            raise BadSession(f"session {session['id']} has a malformed zone")
+        zones.append((zone[0], zone[1], zone[2], int(zone[3])))
+    row = tuple(int(v) if isinstance(v, bool) else v
+                for name, v in session.items() if name != "zones")
+    return row, zones

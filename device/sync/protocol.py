@@ -1,0 +1,118 @@
+"""Messages of the sync protocol: types, JSON payloads, and checks on what arrives.
+
+Every payload is a UTF-8 JSON object. Requests carry `rid`, a number the host picks;
+the reply repeats it, so a host that re-sends a request after a lost reply can tell a
+stale answer from the one it is waiting for. Everything received is untrusted: the
+`field`/`integer`/... helpers turn anything unexpected into a `ProtocolError` whose
+code goes back in an ERROR reply.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from device.sync.frames import Frame, encode
+
+PROTOCOL_VERSION = 1
+
+HELLO, WELCOME = 0x01, 0x02
+SET_CLOCK, CLOCK_SET = 0x03, 0x04
+PULL, BATCH = 0x05, 0x06
+ACK, ACKED = 0x07, 0x08
+BYE = 0x09
+ERROR = 0x7F
+
+NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", SET_CLOCK: "SET_CLOCK", CLOCK_SET: "CLOCK_SET",
+         PULL: "PULL", BATCH: "BATCH", ACK: "ACK", ACKED: "ACKED", BYE: "BYE", ERROR: "ERROR"}
+HOST_REQUESTS = frozenset({HELLO, SET_CLOCK, PULL, ACK, BYE})
+
+# Error codes (docs/sync-protocol.md lists what each means and what the host does).
+E_BAD_CRC = "bad_crc"
+E_TOO_LARGE = "too_large"
+E_UNKNOWN_TYPE = "unknown_type"
+E_BAD_PAYLOAD = "bad_payload"
+E_VERSION = "version"
+E_NO_HELLO = "no_hello"
+E_LOG = "log_unavailable"
+E_INTERNAL = "internal"
+
+# The session fields a BATCH carries, in this order; `zones` is a list of
+# [zone_id, planned_seconds, done_seconds, skipped].
+SESSION_FIELDS = ("id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
+                  "wall_start", "wall_end", "wall_checkpoint", "wall_trusted", "boot_id",
+                  "mono_start", "active_seconds", "outcome", "date_quality", "zones")
+DATE_QUALITIES = ("clock", "host", "estimated")
+MAX_BATCH_SESSIONS = 500
+MAX_BATCH_BYTES = 60 * 1024      # below the frame limit, with room for the envelope
+MIN_UTC, MAX_UTC = 1_577_836_800.0, 4_102_444_800.0   # 2020-01-01 .. 2100-01-01
+
+
+class ProtocolError(Exception):
+    """The other side sent something we cannot accept; `code` goes in the ERROR reply."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Message:
+    type: int
+    body: dict
+
+    @property
+    def name(self) -> str:
+        return NAMES.get(self.type, f"0x{self.type:02x}")
+
+    @property
+    def rid(self) -> Any:
+        return self.body.get("rid")
+
+
+def pack(message_type: int, **body) -> bytes:
+    """One frame's bytes for a message; compact JSON keeps batches small."""
+    payload = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    return encode(message_type, payload)
+
+
+def unpack(frame: Frame, *, accepted: frozenset[int] | None = None) -> Message:
+    if accepted is not None and frame.type not in accepted:
+        raise ProtocolError(E_UNKNOWN_TYPE, f"message type 0x{frame.type:02x} is not accepted here")
+    try:
+        body = json.loads(frame.payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # RecursionError: deeply nested arrays are a cheap way to attack a JSON parser.
+        raise ProtocolError(E_BAD_PAYLOAD, "payload is not UTF-8 JSON") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(E_BAD_PAYLOAD, "payload must be a JSON object")
+    return Message(frame.type, body)
+
+
+def integer(body: dict, key: str, low: int, high: int) -> int:
+    value = body.get(key)
+    # bool is an int in Python; `true` is not a sequence number.
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ProtocolError(E_BAD_PAYLOAD, f"'{key}' must be a whole number {low}..{high}, got {value!r}")
+    return value
+
+
+def number(body: dict, key: str, low: float, high: float) -> float:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise ProtocolError(E_BAD_PAYLOAD, f"'{key}' must be a number {low}..{high}, got {value!r}")
+    return float(value)
+
+
+def text(body: dict, key: str, max_length: int = 200) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        raise ProtocolError(E_BAD_PAYLOAD, f"'{key}' must be text of 1..{max_length} characters")
+    return value
+
+
+def request_id(body: dict) -> int:
+    return integer(body, "rid", 0, 2**53)

@@ -1,0 +1,147 @@
+"""What the sync server may see and change in the device's session log, and nothing more.
+
+Reads go through a read-only connection of their own (WAL lets it read while the
+firmware writes a session), fetching one batch per query: the server never loads the
+whole log. Acknowledgements go through `SessionLog` itself. Date fixes need a short
+write transaction on a second connection; SQLite's busy timeout makes the session
+recorder wait the few milliseconds it takes, never fail.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Callable
+
+from device import logdb
+from device.sessionlog import SessionLog, kernel_clock_synced
+from device.sync import clockfix
+from device.sync.protocol import SESSION_FIELDS
+
+_COLUMNS = ", ".join(f"s.{name}" for name in logdb.SESSION_COLUMNS)
+
+
+class LogUnavailable(Exception):
+    """The session log cannot be read now (missing, locked, damaged)."""
+
+
+class SyncSource:
+    """One connection's view of the log; `close()` is safe to call twice."""
+
+    def __init__(self, log: SessionLog, *, wall_clock: clockfix.HostWallClock | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.log = log
+        self.wall_clock = wall_clock
+        self._monotonic = monotonic
+        try:
+            self._db = logdb.connect(log.path, read_only=True)
+            self.log_id = logdb.get_meta(self._db, "log_id")
+            self.device_id = logdb.get_meta(self._db, "device_id")
+        except sqlite3.Error as error:
+            self.close()
+            raise LogUnavailable(f"cannot read the session log: {error}") from None
+        if not self.log_id or not self.device_id:
+            self.close()
+            raise LogUnavailable("the session log has no identity yet")
+
+    def close(self) -> None:
+        db, self._db = getattr(self, "_db", None), None
+        if db is not None:
+            db.close()
+
+    def __enter__(self) -> "SyncSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- Handshake ----------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.wall_clock.time() if self.wall_clock is not None else time.time()
+
+    def clock_trusted(self) -> bool:
+        return bool(self.wall_clock is not None and self.wall_clock.set_by_host) or kernel_clock_synced()
+
+    def last_seq(self) -> int:
+        return self._query("SELECT COALESCE(MAX(seq), 0) FROM sessions")[0][0]
+
+    def count_after(self, seq: int) -> int:
+        return self._query("SELECT COUNT(*) FROM sessions WHERE seq > ?", (seq,))[0][0]
+
+    def acknowledged(self, host_id: str) -> int:
+        return self.log.last_acknowledged(host_id)
+
+    # --- Batches ------------------------------------------------------------------------
+
+    def batch_after(self, seq: int, *, max_sessions: int, max_bytes: int) -> tuple[list[bytes], int]:
+        """(sessions as JSON arrays in SESSION_FIELDS order, seq of the last one), oldest first.
+
+        Stops before `max_bytes` of JSON (but always gives at least one session, so a sync
+        can never stall on one large session).
+        """
+        fixes = "s.id IN (SELECT session_id FROM sync_date_fixes)" if self._has_fixes() else "0"
+        quality = f"CASE WHEN {fixes} THEN 'host' WHEN s.wall_trusted THEN 'clock' ELSE 'estimated' END"
+        rows = self._query(f"SELECT {_COLUMNS}, {quality} FROM sessions AS s WHERE s.seq > ?"
+                           " ORDER BY s.seq LIMIT ?", (seq, max_sessions))
+        if not rows:
+            return [], seq
+        zones: dict[str, list] = {}
+        for session_id, *zone in self._query(
+                "SELECT session_id, zone_id, planned_seconds, done_seconds, skipped FROM zones"
+                " WHERE session_id IN (SELECT id FROM sessions WHERE seq > ? ORDER BY seq LIMIT ?)"
+                " ORDER BY session_id, position", (seq, max_sessions)):
+            zone[3] = bool(zone[3])
+            zones.setdefault(session_id, []).append(zone)
+        trusted = SESSION_FIELDS.index("wall_trusted")
+        encoded, size, last = [], 0, seq
+        for row in rows:
+            values = list(row)
+            values[trusted] = bool(values[trusted])
+            values.append(zones.get(row[0], []))
+            item = json.dumps(values, separators=(",", ":")).encode()
+            if encoded and size + len(item) + 1 > max_bytes:
+                break
+            encoded.append(item)
+            size += len(item) + 1
+            last = row[1]
+        return encoded, last
+
+    def _has_fixes(self) -> bool:
+        return bool(self._query("SELECT 1 FROM sqlite_master WHERE name = 'sync_date_fixes'"))
+
+    def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        if self._db is None:
+            raise LogUnavailable("the sync connection is closed")
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as error:
+            raise LogUnavailable(f"cannot read the session log: {error}") from None
+
+    # --- Changes ------------------------------------------------------------------------
+
+    def acknowledge(self, host_id: str, seq: int) -> bool:
+        return self.log.acknowledge(host_id, seq)
+
+    def set_clock(self, host_utc: float) -> tuple[int, int, float]:
+        """Take the host's time; returns (sessions fixed, sessions estimated, correction)."""
+        offset = host_utc - self.now()
+        if self.wall_clock is not None:
+            offset = self.wall_clock.set_from_host(host_utc)
+            # Only now are new sessions' dates right: the app reads this same clock.
+            self.log.note_clock_set_by_host()
+        try:
+            writer = logdb.connect(self.log.path)
+        except sqlite3.Error as error:
+            raise LogUnavailable(f"cannot fix dates in the session log: {error}") from None
+        try:
+            with logdb.transaction(writer):
+                fixed, estimated = clockfix.fix_dates(
+                    writer, boot_id=self.log.boot_id, host_utc=host_utc,
+                    monotonic_now=self._monotonic())
+        except sqlite3.Error as error:
+            raise LogUnavailable(f"cannot fix dates in the session log: {error}") from None
+        finally:
+            writer.close()
+        return fixed, estimated, offset

@@ -1,0 +1,95 @@
+"""A serial link in a box, for tests and benchmarks: two pseudo-terminals and a bridge.
+
+    with PtyLink(seed=7) as link:
+        link.device_port, link.host_port    # paths for pyserial on each end
+        link.faults = Faults(cut_after=5000, flip_every=2000, noise_every=3000)
+
+Each end is a real tty that pyserial opens as it would /dev/ttyGS0 or /dev/ttyACM0.
+The bridge thread copies bytes between the two pty masters and can damage them the way
+a USB cable being pulled, or a noisy link, would: stop forwarding after some bytes,
+flip bits, and add noise between or inside frames.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import threading
+import tty
+from dataclasses import dataclass
+
+
+@dataclass
+class Faults:
+    cut_after: int | None = None    # bytes forwarded (both ways) before the cable is "pulled"
+    flip_every: int | None = None   # on average, one flipped bit per this many bytes
+    noise_every: int | None = None  # on average, a burst of 1-16 random bytes per this many bytes
+
+
+class PtyLink:
+    def __init__(self, *, seed: int = 0) -> None:
+        self.faults = Faults()
+        self.forwarded = 0
+        self._random = random.Random(seed)
+        self._device_master, self._device_slave = os.openpty()
+        self._host_master, self._host_slave = os.openpty()
+        for fd in (self._device_slave, self._host_slave):
+            tty.setraw(fd)   # no echo or line editing before pyserial opens the port
+        self.device_port = os.ttyname(self._device_slave)
+        self.host_port = os.ttyname(self._host_slave)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pty-bridge", daemon=True)
+        self._thread.start()
+
+    def set_faults(self, faults: Faults) -> None:
+        """New faults from now on (and the cable plugged back in)."""
+        self.faults, self.forwarded = faults, 0
+
+    def close(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._thread.join(timeout=2)
+        for fd in (self._device_master, self._device_slave, self._host_master, self._host_slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "PtyLink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        other = {self._device_master: self._host_master, self._host_master: self._device_master}
+        while not self._stopping.is_set():
+            try:
+                ready, _, _ = select.select(list(other), [], [], 0.05)
+                for fd in ready:
+                    data = os.read(fd, 65536)
+                    data = self._damage(data)
+                    if data:
+                        os.write(other[fd], data)
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                raise
+
+    def _damage(self, data: bytes) -> bytes:
+        faults, rng = self.faults, self._random
+        if faults.cut_after is not None:
+            room = max(0, faults.cut_after - self.forwarded)
+            data = data[:room]
+        self.forwarded += len(data)
+        if not data or (faults.flip_every is None and faults.noise_every is None):
+            return data
+        damaged = bytearray(data)
+        if faults.flip_every and rng.random() < len(data) / faults.flip_every:
+            damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+        if faults.noise_every and rng.random() < len(data) / faults.noise_every:
+            at = rng.randrange(len(damaged) + 1)
+            damaged[at:at] = rng.randbytes(rng.randint(1, 16))
+        return bytes(damaged)
