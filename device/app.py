@@ -229,8 +229,8 @@ class App:
         if self.pacer is not None and not self.pacer.ended:
             self._handle_cues(self.pacer.end_early(now))
             self.haptics.stop()
+        # Closing the display afterwards clears it and turns the panel off.
         self.display.push(self._make_frame(self._render(OffView()), "normal"))
-        self.display.push(self._make_frame(self._render(OffView()), "off"))
         self.stopped = True
         log.info("stopped: %s", reason)
 

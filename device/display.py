@@ -221,7 +221,7 @@ class DisplayWorker:
         """Nothing to do: the worker thread retries on its own."""
 
     def close(self) -> None:
-        """Stop the thread (after the frame it is sending, if any) and close the panel."""
+        """Stop the thread after it has sent the newest frame, then close the panel."""
         if self._closed:
             return
         self._closed = True
@@ -246,15 +246,18 @@ class DisplayWorker:
             while True:
                 with self._wake:
                     frame = self._next_job(display, clock, speed)
-                    if self._stopping:
-                        return
+                    stopping = self._stopping
+                    if stopping:  # the last frame pushed (the "Off" screen) still goes out
+                        frame, self._newest = frame or self._newest, None
                 try:
                     if frame is not None:
                         display.push(frame)
-                    else:
+                    elif not stopping:
                         display.retry()
                 except Exception:  # a bad frame must not kill the display for good
                     log.exception("display worker: frame dropped")
+                if stopping:
+                    return
         finally:
             display.close()
 

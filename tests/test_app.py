@@ -11,6 +11,7 @@ from device.routines import load_library, load_routine
 from device.screens import render
 from device.sim import Simulator
 from device.trace import read_trace
+from device.views import OffView
 
 ROUTINE = """
 title = "Test routine"
@@ -245,6 +246,8 @@ def test_stop_closes_session_and_shows_off(make_sim):
     sim.app.run(sim.events)
     assert sim.app.stopped and sim.motor.duty == 0.0
     assert events(sim, "session_end")[0]["reason"] == "ended_early"
+    assert ImageChops.difference(sim.bus.image(), render(OffView())).getbbox() is None
+    sim.close()
     assert not sim.bus.powered
 
 

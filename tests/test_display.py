@@ -289,3 +289,23 @@ def test_worker_close_stops_the_thread_and_clears_the_panel(bus):
     worker.close()
     worker.push(Frame(picture("b"), "normal"))
     assert events.sent == [frame]
+
+
+def test_worker_close_still_sends_the_last_frame_pushed(bus):
+    """The "Off" screen pushed just before shutdown must reach the panel before it is cleared."""
+    events = SentEvents()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), on_sent=events.on_sent)
+    gate = Gate(bus)
+    first, last = Frame(picture("a"), "normal"), Frame(picture("off"), "normal")
+    worker = DisplayWorker(resilient)
+    worker.push(Frame(picture("w"), "normal"))
+    assert events.wait_for(lambda: len(events.sent) == 1)
+    gate.armed = True
+    worker.push(first)
+    assert gate.entered.wait(WAIT)       # the worker is busy on the bus with "a"
+    worker.push(last)
+    closer = threading.Thread(target=worker.close)
+    closer.start()
+    gate.release.set()
+    closer.join(WAIT)
+    assert [f for f in events.sent][-1] is last
