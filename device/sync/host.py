@@ -76,7 +76,7 @@ class Link:
     def __init__(self, port: serial.SerialBase, *, timeout: float = 5.0, resend_after: float = 0.5) -> None:
         self.port = port
         self.timeout = timeout
-        self.resend_after = min(resend_after, timeout)
+        self.resend_after = min(resend_after, timeout / 3)
         self._decoder = FrameDecoder()
         self._rids = itertools.count(int(time.time()) % 100_000 * 1000)
         self.resends = 0

@@ -87,6 +87,7 @@ class SyncServer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._conversation: _Conversation | None = None
+        self.serving = threading.Event()   # set while the port is open
         self.syncs = 0     # completed syncs (BYE), for tests and the journal
 
     # --- Lifetime -----------------------------------------------------------------------
@@ -126,6 +127,7 @@ class SyncServer:
                 continue
             announced_missing = False
             logger.info("serving sync on %s", self.port)
+            self.serving.set()
             try:
                 self._serve(link)
             except (serial.SerialException, OSError) as error:
@@ -133,6 +135,7 @@ class SyncServer:
             except Exception:  # never let the device's sync thread die
                 logger.exception("sync server error; reopening %s", self.port)
             finally:
+                self.serving.clear()
                 self._end_conversation(None)
                 try:
                     link.close()

@@ -1,0 +1,271 @@
+"""End to end over real pseudo-terminals: `facepace sync-serve` on one end, `facepace sync` on the other."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from device import logdb
+from device.sessionlog import SessionLog, read_boot_id
+from device.sync import protocol as p
+from device.sync.frames import FrameDecoder, Frame, encode
+from device.sync.hostdb import HostDb
+from device.sync.server import SyncServer
+from device.sync.testing import PtyLink, ZONES, record_sessions
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def facepace() -> list[str]:
+    """The real CLI: `facepace` once the lead has wired the sync commands, else their module."""
+    from device import cli
+    try:
+        cli.build_parser().parse_args(["sync-serve", "--port", "x"])
+    except SystemExit:
+        return [sys.executable, "-m", "device.cli_sync"]
+    return [sys.executable, "-m", "device.cli"]
+
+
+def device_log(state: Path, **options) -> SessionLog:
+    options.setdefault("clock_synced", lambda: True)
+    return SessionLog.open(state / "sessions.db", **options)
+
+
+class Device:
+    """`facepace sync-serve` in a child process, on one end of a pty link."""
+
+    def __init__(self, state: Path, port: str) -> None:
+        env = dict(os.environ, FACEPACE_STATE_DIR=str(state), PYTHONPATH=str(REPO))
+        self.process = subprocess.Popen(facepace() + ["sync-serve", "--port", port], env=env,
+                                        cwd=REPO, stderr=subprocess.PIPE, text=True)
+
+    def stop(self) -> str:
+        self.process.terminate()
+        try:
+            return self.process.communicate(timeout=5)[1]
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+
+def host_sync(port: str, db: Path, *extra: str, timeout: float = 5.0) -> subprocess.CompletedProcess:
+    return subprocess.run(facepace() + ["sync", "--port", port, "--db", str(db),
+                                        "--timeout", str(timeout), *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+def device_sessions(state: Path) -> dict[str, dict]:
+    connection = logdb.connect(state / "sessions.db", read_only=True)
+    try:
+        return {s.id: s.as_dict() for s in logdb.read_sessions(connection) if s.outcome}
+    finally:
+        connection.close()
+
+
+def host_sessions(db: Path, device_id: str | None = None) -> dict[str, dict]:
+    with HostDb.open(db) as host:
+        return {record.id: record.as_dict() for record, _ in host.sessions(device_id=device_id)}
+
+
+@pytest.fixture
+def link():
+    with PtyLink() as pty:
+        yield pty
+
+
+def test_first_sync_copies_every_session_field_for_field_then_nothing_is_new(tmp_path, link):
+    state = tmp_path / "device"
+    with device_log(state) as log:
+        record_sessions(log, 40)
+        device_id = log.device_id
+    device = Device(state, link.device_port)
+    try:
+        first = host_sync(link.host_port, tmp_path / "host.db")
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip() == f"40 new, 0 already had, device {device_id}"
+        assert host_sessions(tmp_path / "host.db") == device_sessions(state)
+
+        again = host_sync(link.host_port, tmp_path / "host.db")
+        assert again.stdout.strip() == f"0 new, 0 already had, device {device_id}"
+
+        # A host that lost its cursor asks from the start: nothing is stored twice.
+        with sqlite3.connect(tmp_path / "host.db") as raw:
+            raw.execute("DELETE FROM cursors")
+        lost = host_sync(link.host_port, tmp_path / "host.db")
+        assert lost.stdout.strip() == f"0 new, 40 already had, device {device_id}"
+        assert host_sessions(tmp_path / "host.db") == device_sessions(state)
+    finally:
+        device.stop()
+
+
+def test_new_sessions_recorded_during_a_sync_arrive_next_time(tmp_path, link):
+    state = tmp_path / "device"
+    log = device_log(state)
+    record_sessions(log, 600)
+    device = Device(state, link.device_port)
+    try:
+        syncing = subprocess.Popen(facepace() + ["sync", "--port", link.host_port, "--db",
+                                                 str(tmp_path / "host.db")],
+                                   cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The device keeps recording while it is being synced: the recorder must never fail.
+        record_sessions(log, 5, first_wall=1_800_000_000.0, seed=9)
+        out, err = syncing.communicate(timeout=60)
+        assert syncing.returncode == 0, err
+        assert log.take_notices() == [] and not log.has_unsaved
+        result = host_sync(link.host_port, tmp_path / "host.db")
+        assert result.returncode == 0, result.stderr
+        assert host_sessions(tmp_path / "host.db") == device_sessions(state)
+        assert len(device_sessions(state)) == 605
+    finally:
+        device.stop()
+        log.close()
+
+
+def test_several_devices_into_one_database_and_history(tmp_path):
+    ids = []
+    with PtyLink() as first, PtyLink() as second:
+        devices = []
+        for number, pty in enumerate((first, second)):
+            state = tmp_path / f"device{number}"
+            with device_log(state) as log:
+                record_sessions(log, 3 + number, seed=number)
+                ids.append(log.device_id)
+            devices.append(Device(state, pty.device_port))
+        try:
+            for pty in (first, second):
+                assert host_sync(pty.host_port, tmp_path / "host.db").returncode == 0
+        finally:
+            for device in devices:
+                device.stop()
+    assert len(host_sessions(tmp_path / "host.db", ids[0])) == 3
+    assert len(host_sessions(tmp_path / "host.db", ids[1])) == 4
+    listing = subprocess.run(facepace() + ["history", "--json", "--db", str(tmp_path / "host.db")],
+                             cwd=REPO, capture_output=True, text=True, check=True)
+    items = json.loads(listing.stdout)
+    assert sorted(item["device_id"] for item in items) == sorted([ids[0]] * 3 + [ids[1]] * 4)
+    assert {item["date_quality"] for item in items} == {"clock"}
+    table = subprocess.run(facepace() + ["history", "--db", str(tmp_path / "host.db")],
+                           cwd=REPO, capture_output=True, text=True, check=True)
+    assert len(table.stdout.splitlines()) == 1 + 7
+
+
+def test_dates_from_an_untrusted_clock_are_fixed_or_marked_estimated(tmp_path, link):
+    state = tmp_path / "device"
+    boot = tmp_path / "boot_id"
+    boot.write_text(read_boot_id() + "\n")   # this boot: its monotonic clock is the server's
+    with device_log(state, boot_id_path=boot, clock_synced=lambda: False) as log:
+        wrong = 978_307_200.0  # 2001: a Pi that booted without a clock
+        this_boot = log.begin("quick", "h", 2, ZONES[:2], mono_start=time.monotonic() - 7200,
+                              wall_start=wrong)
+        log.finish(this_boot, "completed", [], active_seconds=150, wall_end=wrong + 180)
+    boot.write_text("an-earlier-boot\n")
+    with device_log(state, boot_id_path=boot, clock_synced=lambda: False) as log:
+        earlier = log.begin("quick", "h", 2, ZONES[:2], mono_start=50.0, wall_start=wrong - 86400)
+        log.finish(earlier, "completed", [], active_seconds=150, wall_end=wrong - 86400 + 180)
+    device = Device(state, link.device_port)
+    try:
+        result = host_sync(link.host_port, tmp_path / "host.db")
+    finally:
+        device.stop()
+    assert result.returncode == 0, result.stderr
+    assert "1 with estimated dates" in result.stdout
+    with HostDb.open(tmp_path / "host.db") as host:
+        synced = {record.id: (record, quality) for record, quality in host.sessions()}
+    fixed, quality = synced[this_boot]
+    assert quality == "host" and fixed.wall_trusted
+    assert abs(fixed.wall_start - (time.time() - 7200)) < 30
+    assert fixed.wall_end - fixed.wall_start == pytest.approx(180)
+    estimated, quality = synced[earlier]
+    assert quality == "estimated" and not estimated.wall_trusted
+    assert estimated.wall_start == wrong - 86400
+    # The device's own log holds the fixed date too (its streaks must agree).
+    assert host_sessions(tmp_path / "host.db") == device_sessions(state)
+
+
+# --- The device side on its own: untrusted input, a port that comes and goes --------------
+
+class Talk:
+    """A raw pyserial end for sending hand-made frames to the server."""
+
+    def __init__(self, port: str) -> None:
+        self.port = serial.Serial(port, timeout=0.05)
+        self.decoder = FrameDecoder()
+
+    def send(self, data: bytes, wait: float = 3.0) -> dict:
+        self.port.write(data)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            for item in self.decoder.feed(self.port.read(4096)):
+                if isinstance(item, Frame):
+                    return {"type": item.type, **json.loads(item.payload)}
+        raise AssertionError("no reply")
+
+
+@pytest.fixture
+def served(tmp_path, link):
+    statuses = []
+    with device_log(tmp_path / "device") as log:
+        record_sessions(log, 3)
+        with SyncServer(link.device_port, log, on_status=statuses.append, idle_timeout=0.5,
+                        reopen_delay=0.05) as server:
+            assert server.serving.wait(5)   # pyserial empties the input when it opens
+            talk = Talk(link.host_port)
+            yield talk, server, statuses
+            talk.port.close()
+
+
+def test_the_server_refuses_what_is_not_the_protocol(served):
+    talk, _, _ = served
+    assert talk.send(p.pack(p.PULL, rid=1, after=0, limit=5))["code"] == p.E_NO_HELLO
+    assert talk.send(encode(0x42, b"{}"))["code"] == p.E_UNKNOWN_TYPE
+    assert talk.send(encode(p.HELLO, b"\xff"))["code"] == p.E_BAD_PAYLOAD
+    assert talk.send(encode(p.HELLO, b"[" * 50_000))["code"] == p.E_BAD_PAYLOAD
+    damaged = bytearray(p.pack(p.HELLO, rid=2, protocol=1, host_id="h"))
+    damaged[-1] ^= 1
+    assert talk.send(bytes(damaged))["code"] == p.E_BAD_CRC
+    refused = talk.send(p.pack(p.HELLO, rid=3, protocol=2, host_id="h"))
+    assert refused["code"] == p.E_VERSION and "protocol 1" in refused["message"]
+    welcome = talk.send(bytes(range(256)) + p.pack(p.HELLO, rid=4, protocol=1, host_id="h"))
+    assert welcome["type"] == p.WELCOME and welcome["rid"] == 4
+    # An ACK for more than was offered would let a host hide sessions from others: refused.
+    assert talk.send(p.pack(p.ACK, rid=5, seq=10))["code"] == p.E_BAD_PAYLOAD
+    batch = talk.send(p.pack(p.PULL, rid=6, after=0, limit=2))
+    assert [row[1] for row in batch["sessions"]] == [1, 2] and batch["remaining"] == 1
+    assert talk.send(p.pack(p.ACK, rid=7, seq=2))["recorded"] is True
+
+
+def test_a_silent_host_is_dropped_and_the_screen_told(served):
+    talk, _, statuses = served
+    talk.send(p.pack(p.HELLO, rid=1, protocol=1, host_id="h"))
+    talk.send(p.pack(p.PULL, rid=2, after=0, limit=1))
+    time.sleep(1.0)  # idle_timeout is 0.5 s
+    assert statuses[-1].state == "failed" and statuses[-1].text == "Sync timed out"
+    assert statuses[0].text == "Syncing 0/3"
+    assert talk.send(p.pack(p.PULL, rid=3, after=0, limit=1))["code"] == p.E_NO_HELLO
+
+
+def test_the_port_may_appear_later_and_vanish(tmp_path, link):
+    where = tmp_path / "ttyGS0"
+    with device_log(tmp_path / "device") as log:
+        record_sessions(log, 2)
+        with SyncServer(str(where), log, reopen_delay=0.05) as server:
+            time.sleep(0.3)          # no port yet: the thread waits, it does not die
+            where.symlink_to(link.device_port)
+            with HostDb.open(tmp_path / "host.db") as db:
+                from device.sync import host
+                port = host.open_device(link.host_port)
+                try:
+                    assert host.sync(port, db, timeout=3).new == 2
+                finally:
+                    port.close()
+            assert server.syncs == 1
+        assert server._thread is None   # close() joined the thread
