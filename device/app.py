@@ -18,11 +18,12 @@ from device.gestures import GestureRecognizer
 from device.haptics import HapticPlayer, level_pattern
 from device.pacing import Cue, Pacer
 from device.recording import NullRecorder, streak_phrase
-from device.views import IdleView, OffView, PausedView, SummaryView, ZoneView
+from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
 
 log = logging.getLogger("facepace")
 
 NOTICE_SECONDS = 6.0
+POWER_OFF_WARNING = 5.0    # seconds of warning on screen before the long hold powers off
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,22 @@ class DisplayStatus:
 
     ok: bool
     message: str = ""
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """From the USB sync server's thread: sessions sent so far."""
+
+    sent: int
+    total: int
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for the notice line, from another thread (e.g. the USB-drive export)."""
+
+    message: str
 
 
 @dataclass(frozen=True)
@@ -59,7 +76,8 @@ class App:
                  render: Callable, make_frame: Callable, gestures: GestureRecognizer,
                  timeouts: Timeouts = Timeouts(), intensity: int = 3, routine_index: int = 0,
                  recorder=None, trace: Callable[..., None] | None = None,
-                 notices: Sequence[str] = ()) -> None:
+                 notices: Sequence[str] = (), services: Sequence = (),
+                 request_power_off: Callable[[], None] | None = None) -> None:
         if not routines:
             raise ValueError("no routines to offer")
         self.routines = list(routines)
@@ -74,6 +92,10 @@ class App:
         self.routine_index = routine_index % len(self.routines)
         self.recorder = recorder or NullRecorder()
         self._trace = trace or (lambda event, **fields: None)
+        self.services = list(services)       # each has next_deadline() and poll(now)
+        self._request_power_off = request_power_off
+        self.powering_off = False
+        self.sync_progress: SyncView | None = None
         self.state = "idle"
         self.pacer: Pacer | None = None
         self.summary: SummaryView | None = None
@@ -86,7 +108,7 @@ class App:
         self._notices: list[str] = list(notices)
         self._notice_until: float | None = None
         self._last_frame_key = None
-        self._screen_key = None
+        self._sync_shown_until: float | None = None
 
     # -- the loop --------------------------------------------------------------------
 
@@ -103,6 +125,10 @@ class App:
                     self.on_edge(event.pressed, event.at)
                 elif isinstance(event, DisplayStatus):
                     self.on_display_status(event.ok, event.message)
+                elif isinstance(event, SyncProgress):
+                    self.show_sync(event.sent, event.total, event.done)
+                elif isinstance(event, Notice):
+                    self.notify(event.message)
                 elif isinstance(event, Stop):
                     self.shutdown(event.reason)
         except BaseException:
@@ -119,12 +145,18 @@ class App:
         retry_at = self.display.next_deadline()
         if retry_at is not None and retry_at <= now:
             self.display.retry()
+        for service in self.services:
+            service.poll(now)
         self._refresh(now)
 
     def next_deadline(self) -> float | None:
         deadlines = [self.gestures.next_deadline(), self.haptics.next_deadline(),
-                     self.display.next_deadline(), self._summary_until, self._notice_until]
+                     self.display.next_deadline(), self._summary_until, self._notice_until,
+                     self._sync_shown_until,
+                     *(service.next_deadline() for service in self.services)]
         now = self.clock.now()
+        if self.state == "idle" and (held := self.gestures.held_for(now)) is not None:
+            deadlines.append(now + (1 - (held % 1)))   # the power-off countdown ticks each second
         if self.pacer is not None:
             deadlines.append(self.pacer.next_deadline())
             deadlines.append(self._next_countdown_change(now))
@@ -156,6 +188,7 @@ class App:
             ("idle", "press"): self.start_session,
             ("idle", "double"): self.next_routine,
             ("idle", "hold"): self.next_intensity,
+            ("idle", "long_hold"): self.power_off,
             ("running", "press"): self.pause,
             ("running", "double"): self.skip_zone,
             ("running", "hold"): self.end_session,
@@ -185,6 +218,24 @@ class App:
     def next_intensity(self, now: float) -> None:
         self.intensity = self.intensity % 5 + 1
         self.haptics.play(level_pattern(self.intensity), now, person_level=self.intensity)
+
+    def power_off(self, now: float) -> None:
+        """Ten seconds' hold in idle: a clean power-off. The 1.5 s hold on the way there
+        changed the intensity, which the person did not mean: put it back."""
+        self.intensity = (self.intensity - 2) % 5 + 1
+        self.powering_off = True
+        self._trace("power_off")
+        log.warning("power off requested by a 10 s hold")
+        if self._request_power_off is not None:
+            self._request_power_off()   # the system stops us with SIGTERM shortly
+        else:
+            self.shutdown("power off")
+
+    def show_sync(self, sent: int, total: int, done: bool) -> None:
+        """Progress of a USB sync, shown only while nothing is running (never over a session)."""
+        self.sync_progress = SyncView(sent, total, done)
+        if done:
+            self._sync_shown_until = self.clock.now() + NOTICE_SECONDS
 
     def start_session(self, now: float) -> None:
         routine = self.routine
@@ -283,6 +334,8 @@ class App:
         log.warning("%s", message)
 
     def _expire_timeouts(self, now: float) -> None:
+        if self._sync_shown_until is not None and now >= self._sync_shown_until:
+            self.sync_progress = self._sync_shown_until = None
         for message in self.recorder.take_notices():
             self.notify(message)
         if self._summary_until is not None and now >= self._summary_until and self.state == "summary":
@@ -295,7 +348,7 @@ class App:
 
     @property
     def brightness(self) -> str:
-        if self.state != "idle":
+        if self.state != "idle" or self.sync_progress is not None or self.powering_off:
             return "normal"
         idle_for = self.clock.now() - self._idle_since
         if idle_for >= self.timeouts.off_after:
@@ -317,6 +370,15 @@ class App:
             return PausedView(zone_title=pacer.zone.title,
                               session_remaining=math.ceil(pacer.session_remaining(now)),
                               pause_remaining=math.ceil(pacer.paused_at + pacer.pause_limit - now))
+        if self.state == "idle":
+            if self.powering_off:
+                return PowerOffView(0)
+            held = self.gestures.held_for(now)
+            limit = self.gestures.long_hold_seconds
+            if held is not None and limit is not None and held >= limit - POWER_OFF_WARNING:
+                return PowerOffView(max(0.0, math.ceil(limit - held)))
+            if self.sync_progress is not None:
+                return self.sync_progress
         overview = self.recorder.overview
         if self.state == "summary":
             if overview is None:

@@ -12,7 +12,8 @@ LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
 
 
 def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display, trace: Callable[..., None],
-              recorder=None, notices=(), routine_name: str | None = None) -> App:
+              recorder=None, notices=(), routine_name: str | None = None, services=(),
+              request_power_off=None) -> App:
     """Wire the app; `display` needs `push/next_deadline/retry/close`."""
     from device.display import Frame
     from device.screens import render
@@ -36,7 +37,8 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
                           timeouts.summary_return, timeouts.pause_limit),
         intensity=config.session.intensity,
         routine_index=names.index(wanted) if wanted in names else 0,
-        recorder=recorder, trace=trace, notices=notices,
+        recorder=recorder, trace=trace, notices=notices, services=services,
+        request_power_off=request_power_off,
     )
 
 

@@ -9,11 +9,11 @@ import time
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-from device.app import ButtonEdge, DisplayStatus, Stop
+from device.app import ButtonEdge, DisplayStatus, Notice, Stop
 from device.assemble import build_app, open_recorder
 from device.clock import MonotonicClock
 from device.errors import NoHardwareError
-from device.paths import state_dir
+from device.paths import runtime_dir, state_dir
 
 log = logging.getLogger("facepace")
 
@@ -33,32 +33,69 @@ def require_raspberry_pi(model_file: Path = PI_MODEL, gpio_chip: Path = GPIO_CHI
     return model
 
 
+OFF_SCREEN_SECONDS = 0.5   # how long "Off" stays up before the panel is cleared
+
+
 def main(config, routines, notices) -> int:
-    from device.display import DisplayWorker, ResilientDisplay
-    from drivers.button import PushButton
-    from drivers.motor import VibrationMotor
+    """`facepace run` on the real pins and I2C bus."""
     from drivers.oled import open_i2c_display
 
     model = require_raspberry_pi()
     log.info("starting on %s", model)
-    clock = MonotonicClock()
+    display = config.display
+    return serve(config, routines, notices,
+                 open_panel=lambda: open_i2c_display(display.bus, display.address, display.rotation))
+
+
+def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None) -> int:
+    """Run until SIGTERM. Tests pass gpiozero mock pins and a fake I2C panel; all else is real."""
+    from device.display import DisplayWorker, ResilientDisplay
+    from device.export_status import ExportStatusWatcher
+    from device.sdnotify import Notifier
+    from device.watchdog import WatchdogFeeder
+    from drivers.button import PushButton
+    from drivers.motor import VibrationMotor
+
+    clock = clock or MonotonicClock()
     events: queue.Queue = queue.Queue()
+    notifier = Notifier.from_environment()
     signal.signal(signal.SIGTERM, lambda *_: events.put(Stop("SIGTERM")))
+
+    def display_status(ok: bool, message: str) -> None:
+        notifier.ready()            # a dead panel must not keep the device from starting
+        events.put(DisplayStatus(ok, message))
+
     with ExitStack() as stack:
+        stack.callback(notifier.close)
         display = stack.enter_context(closing(DisplayWorker(ResilientDisplay(
-            lambda: open_i2c_display(config.display.bus, config.display.address, config.display.rotation),
-            clock, on_status=lambda ok, message: events.put(DisplayStatus(ok, message))))))
+            open_panel, clock, on_sent=lambda frame: notifier.ready(), on_status=display_status))))
         recorder = open_recorder(state_dir(), wall_time=time.time, threaded=True)
         stack.callback(recorder.close)
         button = stack.enter_context(PushButton(
-            config.button.pin, bounce_seconds=config.button.bounce_ms / 1000,
+            config.button.pin, bounce_seconds=config.button.bounce_ms / 1000, pin_factory=pin_factory,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
         # Entered last so it closes first: the motor is off before anything else shuts down.
-        motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency))
+        motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency,
+                                                   pin_factory=pin_factory))
+        services = [WatchdogFeeder(notifier, clock),
+                    ExportStatusWatcher(runtime_dir() / "export-status", lambda m: events.put(Notice(m)))]
         app = build_app(config, routines, clock=clock, set_motor=motor.set, display=display,
-                        trace=_log_event, recorder=recorder, notices=notices)
+                        trace=_log_event, recorder=recorder, notices=notices, services=services,
+                        request_power_off=request_power_off)
         app.run(events)
+        notifier.stopping()
+        time.sleep(OFF_SCREEN_SECONDS)
+    log.info("stopped cleanly")
     return 0
+
+
+def request_power_off(folder: Path | None = None) -> None:
+    """Ask the root helper unit (facepace-poweroff.path) to power the Pi off; we don't run as root."""
+    folder = folder or runtime_dir()
+    try:
+        (folder / "poweroff").touch()
+    except OSError as error:
+        log.error("cannot request power off in %s: %s", folder, error)
 
 
 def _log_event(event: str, **fields) -> None:

@@ -76,6 +76,12 @@ class GestureRecognizer:
             deadlines.append(self._released_at + self.double_window)
         return min(deadlines, default=None)
 
+    def held_for(self, now: float) -> float | None:
+        """How long the button has been down in a press that counts, or None."""
+        if self._down_at is None or self._ignore_press:
+            return None
+        return now - self._down_at
+
     def _reset(self) -> None:
         self._down_at = self._released_at = None
         self._held = self._long_held = self._ignore_press = False

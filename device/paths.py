@@ -22,3 +22,9 @@ def state_dir() -> Path:
 def routines_dir(config_path: Path | None) -> Path | None:
     """User routines live in a `routines` folder next to the config file."""
     return None if config_path is None else config_path.parent / "routines"
+
+
+def runtime_dir() -> Path:
+    """systemd's `$RUNTIME_DIRECTORY` (/run/facepace): the power-off request and export status."""
+    value = os.environ.get("RUNTIME_DIRECTORY") or os.environ.get("FACEPACE_RUNTIME_DIR")
+    return Path(value.split(":")[0]) if value else Path("/run/facepace")

@@ -30,3 +30,7 @@ class WatchdogFeeder:
         if now >= self._due:
             self._notifier.watchdog()
             self._due = now + self.interval
+
+    def poll(self, now: float) -> None:
+        """The app's service hook: called on every pass of the loop."""
+        self.tick()

@@ -1,0 +1,49 @@
+"""The export unit's status file becomes a notice, once per new result."""
+
+import os
+
+from device.export_status import ExportStatusWatcher, message_for
+
+
+def write(path, text):
+    tmp = path.with_name(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)   # as the export script does: a new inode every time
+
+
+def test_done_says_safe_to_remove_only_after_unmount(tmp_path):
+    path = tmp_path / "export-status"
+    shown = []
+    watcher = ExportStatusWatcher(path, shown.append)
+    watcher.poll(0.0)
+    write(path, "state=exporting\ndevice=sda1\n")
+    watcher.poll(1.0)
+    write(path, "state=done\ndevice=sda1\nsessions=12\n")
+    watcher.poll(2.0)
+    watcher.poll(3.0)
+    assert shown == ["Exporting to USB drive", "Exported 12 - safe to remove"]
+
+
+def test_polls_at_its_interval(tmp_path):
+    path = tmp_path / "export-status"
+    shown = []
+    watcher = ExportStatusWatcher(path, shown.append, interval=1.0)
+    watcher.poll(0.0)
+    assert watcher.next_deadline() == 1.0
+    write(path, "state=failed\nerror=drive removed during export\n")
+    watcher.poll(0.5)
+    assert shown == []
+    watcher.poll(1.0)
+    assert shown == ["Export failed: drive removed during export"]
+
+
+def test_a_result_from_before_start_is_not_news(tmp_path):
+    path = tmp_path / "export-status"
+    write(path, "state=done\nsessions=3\n")
+    shown = []
+    ExportStatusWatcher(path, shown.append).poll(0.0)
+    assert shown == []
+
+
+def test_unknown_state_is_ignored():
+    assert message_for({"state": "weird"}) is None
