@@ -5,6 +5,7 @@ FACEPACE_TEST_PRESS_AT=S presses the button S seconds after start (starts a sess
 FACEPACE_TEST_HANG_AFTER=S makes the main loop hang S seconds after start (a deliberate bug).
 """
 
+import logging
 import os
 import sys
 import threading
@@ -21,6 +22,7 @@ from drivers.oled import OledDisplay
 
 
 def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")  # as `facepace run`
     clock = MonotonicClock()
     pins = ClockedMockFactory(clock)
     bus = FakeSSD1306Bus()
