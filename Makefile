@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Tools some tests use to check the systemd units and shell scripts (they skip, saying so, without them).
+SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck
+# Played when `make run` has no terminal: the daily routine at 60x, with a pause and a skip.
+DEMO_SCRIPT := 1:press,90:press,100:press,200:double
 
-.PHONY: run test bench clean
+.PHONY: run test bench system-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +22,27 @@ run: $(STAMP)
 	@if [ -t 0 ]; then \
 		$(BIN)/facepace sim; \
 	else \
-		$(BIN)/facepace sim --headless --routine daily --speed 60 --script "1:press"; \
+		$(BIN)/facepace sim --headless --routine daily --speed 60 --script "$(DEMO_SCRIPT)" \
+			--frames out/frames --trace out/trace.jsonl && \
+		echo "facepace: simulated daily routine done; frames in out/frames, events in out/trace.jsonl"; \
 	fi
 
-test: $(STAMP)
+# Installs missing tools with apt when we are root; otherwise the tests that need them skip.
+system-tools:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+		command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing:$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+			|| echo "could not install$$missing; those tests will skip"; \
+	elif [ -n "$$missing" ]; then echo "not installed:$$missing (those tests will skip)"; fi
+
+test: $(STAMP) system-tools
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info out
