@@ -8,7 +8,7 @@ SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck
 # Played when `make run` has no terminal: the daily routine at 60x, with a pause and a skip.
 DEMO_SCRIPT := 1:press,90:press,100:press,200:double
 
-.PHONY: run test bench system-tools clean
+.PHONY: run test bench screens system-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: $(STAMP) system-tools
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The README's pictures of the screens, from the simulator.
+screens: $(STAMP)
+	$(BIN)/python docs/make_screens.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info out

@@ -44,7 +44,7 @@ def _optional_command_modules():
     """Command groups that live in their own modules."""
     import importlib
 
-    for name in ("device.cli_routines", "device.cli_log"):
+    for name in ("device.cli_routines", "device.cli_log", "device.cli_sync"):
         try:
             yield importlib.import_module(name)
         except ModuleNotFoundError as error:

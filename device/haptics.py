@@ -41,8 +41,18 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
     Pattern("session_done", _pulses(120, 120, 120, 120, 600), 4, "short-short-long: routine finished"),
     Pattern("level", (), 3, "n taps for intensity level n (hold in idle)"),
     Pattern("error", _pulses(300, 100, 300, 100, 300, 100, 300), 5,
-            "four long buzzes: something needs attention (display or log)"),
+            "four long buzzes: the screen stopped answering; pacing goes on by feel"),
 )}
+
+
+def rhythm_text(pattern: Pattern) -> str:
+    """ "350 on, 120 off, 90 on" (milliseconds): the rhythm as the README's haptic table shows it."""
+    parts = []
+    for on, off in pattern.pulses:
+        parts.append(f"{round(on * 1000)} on")
+        if off:
+            parts.append(f"{round(off * 1000)} off")
+    return ", ".join(parts)
 
 
 def level_pattern(level: int) -> Pattern:
