@@ -156,6 +156,14 @@ def test_several_devices_into_one_database_and_history(tmp_path):
     table = subprocess.run(facepace() + ["history", "--db", str(tmp_path / "host.db")],
                            cwd=REPO, capture_output=True, text=True, check=True)
     assert len(table.stdout.splitlines()) == 1 + 7
+    rows = subprocess.run(facepace() + ["history", "--csv", "--db", str(tmp_path / "host.db")],
+                          cwd=REPO, capture_output=True, text=True, check=True)
+    assert len(rows.stdout.splitlines()) == 1 + 7 * len(ZONES)
+    picture = subprocess.run(facepace() + ["report", "--out", str(tmp_path / "report.png"),
+                                           "--db", str(tmp_path / "host.db")],
+                             cwd=REPO, capture_output=True, text=True)
+    assert picture.returncode == 0, picture.stderr
+    assert (tmp_path / "report.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_dates_from_an_untrusted_clock_are_fixed_or_marked_estimated(tmp_path, link):
@@ -269,3 +277,38 @@ def test_the_port_may_appear_later_and_vanish(tmp_path, link):
                     port.close()
             assert server.syncs == 1
         assert server._thread is None   # close() joined the thread
+
+
+def test_the_host_says_what_to_do_on_silence_and_on_another_version(tmp_path, link):
+    from device.sync import host
+
+    port = host.open_device(link.host_port)
+    try:
+        with HostDb.open(tmp_path / "host.db") as db:
+            started = time.monotonic()
+            with pytest.raises(host.SyncError, match="no answer from the device within 0.6 s"):
+                host.sync(port, db, timeout=0.6)
+            assert time.monotonic() - started < 2
+
+            # A device from the future: it answers, but with protocol 2.
+            device_end = serial.Serial(link.device_port, timeout=0.05)
+            decoder = FrameDecoder()
+
+            def newer_device():
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    for item in decoder.feed(device_end.read(4096)):
+                        if isinstance(item, Frame):
+                            rid = json.loads(item.payload)["rid"]
+                            device_end.write(p.pack(p.WELCOME, rid=rid, protocol=2, device_id="d"))
+                            return
+
+            import threading
+            answering = threading.Thread(target=newer_device)
+            answering.start()
+            with pytest.raises(host.SyncError, match="protocol 2.*update facepace"):
+                host.sync(port, db, timeout=3)
+            answering.join()
+            device_end.close()
+    finally:
+        port.close()
