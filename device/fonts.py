@@ -66,8 +66,9 @@ def sans(size: int) -> Font:
 
 
 @cache
-def digits(size: int) -> Font:
-    """The sans face measured for numbers only: no room kept for ascenders or descenders."""
+def digits(size: int, others: str = ":") -> Font:
+    """The sans face measured for numbers (and `others`) only: no room kept for other
+    ascenders or descenders, so a big number sits tight against its neighbours."""
     face = sans(size).face
-    _, top, _, bottom = face.getbbox("0123456789:")
+    _, top, _, bottom = face.getbbox("0123456789" + others)
     return Font(face, cap_top=top, line_height=bottom - top)

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from device import fonts
 from device.fonts import Box, Font
-from device.views import IdleView, OffView, PausedView, SummaryView, View, ZoneView
+from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, View, ZoneView
 
 WIDTH, HEIGHT = 128, 64
 LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
@@ -24,7 +24,11 @@ ERROR_BAR_HEIGHT = 11
 
 # Largest first: a title takes the biggest face it fits in.
 TITLE_SIZES = (16, 14, 12, 11)
+COUNT_SIZES = (28, 24, 20, 16)
 ELLIPSIS = ".."
+ROW_GAP = 4  # pixels between two texts on one row
+SMALL_PITCH = 11  # rows from one small-font line to the next: 9 of ink, 2 blank
+PAUSE_WARNING_SECONDS = 60  # the paused screen says when the pause will end the session
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,32 @@ class PauseIcon:
 
 
 @dataclass(frozen=True)
+class Icon:
+    """A small bitmap drawn from rows of "#" (lit) and "." (dark), its top-left at the area's."""
+
+    name: str
+    area: Box
+    rows: tuple[str, ...]
+
+    def draw(self, canvas: ImageDraw.ImageDraw) -> None:
+        left, top, _, _ = self.area
+        canvas.point([(left + x, top + y) for y, row in enumerate(self.rows)
+                      for x, pixel in enumerate(row) if pixel == "#"], fill=LIT)
+
+
+# The streak's flame, as tall as a line of the small font.
+FLAME = ("..#....",
+         "..##...",
+         ".###.#.",
+         ".######",
+         "#######",
+         "###.###",
+         "##...##",
+         ".#...#.",
+         "..###..")
+
+
+@dataclass(frozen=True)
 class ErrorBar:
     name: str
     area: Box
@@ -112,19 +142,24 @@ class ErrorBar:
         canvas.rectangle((left, top, right - 1, bottom - 1), fill=LIT)
 
 
-Item = Label | ProgressBar | LevelBars | PauseIcon | ErrorBar
+Item = Label | ProgressBar | LevelBars | PauseIcon | Icon | ErrorBar
 
 
 # --- text helpers ---------------------------------------------------------------------------
 
 def clock(seconds: float) -> str:
     """m:ss, rounded up, so a countdown shows 0:00 only once its time is over."""
-    whole = max(0, math.ceil(seconds - 1e-6))
+    whole = seconds_left(seconds)
     return f"{whole // 60}:{whole % 60:02d}"
 
 
 def minutes(seconds: float) -> str:
     return f"{max(1, round(seconds / 60))} min"
+
+
+def seconds_left(seconds: float) -> int:
+    """Whole seconds, rounded up, never below zero."""
+    return max(0, math.ceil(seconds - 1e-6))
 
 
 def shortened(text: str, font: Font, width: int) -> str:
@@ -198,27 +233,30 @@ def _zone(view: ZoneView, width: int, bottom: int) -> list[Item]:
 
 
 def _idle(view: IdleView, width: int, bottom: int) -> list[Item]:
-    small, length_font = fonts.small(), fonts.sans(16)
+    small, length_font = fonts.small(), fonts.digits(16, " min")
     number = f"{view.routine_number}/{view.routine_count}"
     number_left = width - small.width(number)
     items: list[Item] = [label("routine number", number, small, line_box(small, number_left, 0, width))]
     items.extend(_routine_title(view.routine_title, number_left - 4, width))
     items.append(label("routine length", minutes(view.routine_seconds), length_font,
-                       line_box(length_font, 0, 23, 80)))
-    items.append(LevelBars("intensity", (width - 33, 22, width, 35), view.intensity))
-    last = "No sessions yet"
+                       line_box(length_font, 0, 19, 80)))
+    items.append(LevelBars("intensity", (width - 33, 18, width, 30), view.intensity))
+    rows = [_history(view)]
     if view.last_session:
         last = f"Last: {view.last_session}"
-        if small.width(last) > width:
-            last = view.last_session
-    items.append(label("last session", last, small, line_box(small, 0, 41, width), shorten=True))
-    hint_top = bottom - small.line_height
-    if hint_top >= 52:  # the error bar, when shown, takes the hint's row
-        items.append(label("hint", "press: start", small, line_box(small, 0, hint_top, 76)))
-        if view.routine_count > 1:
-            items.append(label("hint next", "2x: next", small, line_box(small, 80, hint_top, width),
-                               align="right"))
-    return items
+        rows.append(("last session", last if small.width(last) <= width else view.last_session))
+    if rows_room(31, bottom) > len(rows):  # the error bar, when shown, takes the hints' row
+        rows.append(("hint", "press: start", "2x: next" if view.routine_count > 1 else ""))
+    return items + text_rows(rows, width, bottom)
+
+
+def _history(view: IdleView) -> tuple:
+    """The idle screen's history row: the streak beside a flame, this week's minutes at the right."""
+    week = round(view.minutes_this_week) or (1 if view.minutes_this_week > 0 else 0)
+    if view.streak_days > 0:
+        days = f"{view.streak_days} day" + ("s" if view.streak_days > 1 else "")
+        return ("history", days, f"{week} min/wk" if week else "", FLAME)
+    return ("history", f"{week} min this week" if week else "Start a streak today")
 
 
 def _routine_title(title: str, first_width: int, width: int) -> list[Item]:
@@ -239,35 +277,106 @@ def _routine_title(title: str, first_width: int, width: int) -> list[Item]:
 
 
 def _paused(view: PausedView, width: int, bottom: int) -> list[Item]:
-    small, heading, big = fonts.small(), fonts.sans(16), fonts.digits(28)
+    heading, big = fonts.sans(16), fonts.digits(28)
     items: list[Item] = [
         label("heading", "Paused", heading, line_box(heading, 0, 0, 100)),
         PauseIcon("pause icon", (width - 10, 1, width, 13)),
-        label("session remaining", clock(view.session_remaining), big, line_box(big, 0, 19, 80)),
-        label("remaining label", "left", small, line_box(small, 84, 29, width), align="right"),
+        *_big_number("session remaining", clock(view.session_remaining), "left", 19, width),
     ]
-    if bottom - 2 * 10 >= 42:
-        items.append(label("hint press", "press: resume", small, line_box(small, 0, bottom - 19, width)))
-        items.append(label("hint hold", "hold: end", small, line_box(small, 0, bottom - 9, width)))
-    else:  # above the error bar there is room for one line only
-        items.append(label("hints", "press:resume hold:end", small, line_box(small, 0, bottom - 10, width)))
-    return items
+    room = rows_room(41, bottom)
+    near_the_limit = view.pause_remaining <= PAUSE_WARNING_SECONDS
+    if room >= 2 and not near_the_limit:
+        rows = [("hint press", "press: resume"), ("hint hold", "hold: end")]
+    else:  # one row says what the button does; the other, if there is one, when the pause ends
+        rows = [("hints", "press:resume hold:end")]
+        if near_the_limit and room >= 2:
+            rows.insert(0, ("pause limit", f"Session ends in {clock(view.pause_remaining)}"))
+    return items + text_rows(rows, width, bottom)
 
 
 def _summary(view: SummaryView, width: int, bottom: int) -> list[Item]:
-    small, heading, big = fonts.small(), fonts.sans(16), fonts.digits(24)
+    heading = fonts.sans(16)
     zones = f"{view.zones_done} done, {view.zones_skipped} skipped" if view.zones_skipped \
         else f"{view.zones_done} zones done"
     items: list[Item] = [
         label("outcome", "Well done" if view.completed else "Ended early", heading,
               line_box(heading, 0, 0, width)),
-        label("time spent", clock(view.active_seconds), big, line_box(big, 0, 20, 80)),
-        label("time label", "spent", small, line_box(small, 84, 27, width), align="right"),
-        label("zones", zones, small, line_box(small, 0, 41, width), shorten=True),
+        *_big_number("time spent", clock(view.active_seconds), "spent", 20, width, sizes=(24,)),
     ]
-    if view.streak and bottom >= 52 + small.line_height:
-        items.append(label("streak", view.streak, small, line_box(small, 0, 52, width), shorten=True))
+    rows = [("zones", zones)] + ([("streak", view.streak)] if view.streak else [])
+    # Above the error bar the streak, the encouraging last line, stays; the zone count gives way.
+    return items + text_rows(rows[max(0, len(rows) - rows_room(40, bottom)):], width, bottom)
+
+
+def _sync(view: SyncView, width: int, bottom: int) -> list[Item]:
+    heading = fonts.sans(16)
+    if view.done and not view.total:
+        return [label("heading", "Up to date", heading, line_box(heading, 0, 0, width)),
+                *text_rows([("unplug", "safe to unplug")], width, bottom)]
+    if view.done:
+        return [label("heading", "Synced", heading, line_box(heading, 0, 0, width)),
+                *_big_number("count", str(view.total), "sessions", 19, width),
+                *text_rows([("unplug", "safe to unplug")], width, bottom)]
+    done = view.sent / view.total if view.total else 1.0
+    return [label("heading", "Syncing", heading, line_box(heading, 0, 0, width)),
+            *_big_number("count", f"{view.sent}/{view.total}", "sessions", 19, width),
+            ProgressBar("sync progress", (0, bottom - 4, width, bottom), done)]
+
+
+def _power_off(view: PowerOffView, width: int, bottom: int) -> list[Item]:
+    heading = fonts.sans(16)
+    seconds = seconds_left(view.seconds_left)
+    if not seconds:
+        top = (bottom - heading.line_height) // 2
+        return [label("powering off", "Powering off\u2026", heading, line_box(heading, 0, top, width),
+                      align="center")]
+    return [label("heading", "Power off in", heading, line_box(heading, 0, 0, width)),
+            *_big_number("seconds left", str(seconds), "", 19, width),
+            *text_rows([("hint", "release to cancel")], width, bottom)]
+
+
+def _big_number(name: str, text: str, unit: str, top: int, width: int,
+                sizes: Iterable[int] = COUNT_SIZES) -> list[Label]:
+    """A number in the largest digits that fit beside its small `unit` (dropped if they cannot)."""
+    small = fonts.small()
+    room = width - small.width(unit) - ROW_GAP if unit else width
+    candidates = [fonts.digits(size, ":/" if "/" in text else ":") for size in sizes]
+    font = next((font for font in candidates if font.width(text) <= room), None)
+    if font is None:  # no room for the unit: the number takes the whole row
+        unit, room = "", width
+        font = next((font for font in candidates if font.width(text) <= room), candidates[-1])
+    items = [label(name, text, font, line_box(font, 0, top, room))]
+    if unit:  # the unit's descenders end on the number's baseline
+        unit_top = top + font.line_height - small.line_height
+        items.append(label(f"{name} unit", unit, small, line_box(small, room + ROW_GAP, unit_top, width),
+                           align="right"))
     return items
+
+
+def text_rows(rows: list[tuple], width: int, bottom: int) -> list[Item]:
+    """Small-font rows stacked up from `bottom`, the last row lowest. A row is
+    (name, text[, right text[, icon]]): the right text keeps to the right edge, the icon
+    stands before the text."""
+    small = fonts.small()
+    items: list[Item] = []
+    for index, (name, text, *extra) in enumerate(reversed(rows)):
+        right, icon = (extra + ["", None])[:2]
+        top = bottom - small.line_height - SMALL_PITCH * index
+        left, edge = 0, width
+        if icon:
+            items.append(Icon(f"{name} icon", (0, top, len(icon[0]), top + len(icon)), icon))
+            left = len(icon[0]) + 3
+        if right:
+            edge = width - small.width(right) - ROW_GAP
+            items.append(label(f"{name} right", right, small, line_box(small, edge + ROW_GAP, top, width),
+                               align="right"))
+        items.append(label(name, text, small, line_box(small, left, top, edge), shorten=True))
+    return items
+
+
+def rows_room(top: int, bottom: int) -> int:
+    """How many small-font rows fit between `top` and `bottom`."""
+    return max(0, (bottom - top - fonts.small().line_height) // SMALL_PITCH + 1)
 
 
 def _off(view: OffView, width: int, bottom: int) -> list[Item]:
@@ -276,7 +385,8 @@ def _off(view: OffView, width: int, bottom: int) -> list[Item]:
     return [label("off", "Off", font, line_box(font, 0, top, width), align="center")]
 
 
-_LAYOUTS = {IdleView: _idle, ZoneView: _zone, PausedView: _paused, SummaryView: _summary, OffView: _off}
+_LAYOUTS = {IdleView: _idle, ZoneView: _zone, PausedView: _paused, SummaryView: _summary,
+            SyncView: _sync, PowerOffView: _power_off, OffView: _off}
 
 
 def layout(view: View, *, error: str | None = None, width: int = WIDTH, height: int = HEIGHT) -> list[Item]:

@@ -9,19 +9,24 @@ from PIL import Image, ImageDraw
 
 from device import screens
 from device.routines import load_library
-from device.screens import clock, fits, render
+from device.screens import FLAME, Icon, Label, clock, fits, layout, render
 from device.terminal_view import to_blocks
-from device.views import IdleView, OffView, PausedView, SummaryView, ZoneView
+from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
 from tests.conftest import same_pixels
 
 IDLE = IdleView("Daily glow", 8 * 60 + 10, routine_number=1, routine_count=4, intensity=3,
-                last_session="Yesterday, 8 min")
+                last_session="Yesterday, 8 min", streak_days=3, minutes_this_week=42)
 ZONE = ZoneView("Jawline", "Knuckles chin to ear,\nfirm pressure", zone_remaining=27.3,
                 zone_seconds=45, zone_number=3, zone_count=8, side="left")
 PAUSED = PausedView("Cheeks", session_remaining=5 * 60 + 12.2, pause_remaining=250)
 SUMMARY = SummaryView("Daily glow", active_seconds=8 * 60 + 5, zones_done=7, zones_skipped=1,
                       completed=True, streak="3 days in a row")
-SCREENS = {"idle": IDLE, "zone": ZONE, "paused": PAUSED, "summary": SUMMARY, "off": OffView()}
+SCREENS = {"idle": IDLE, "idle_first_time": IdleView("Daily glow", 490, 1, 4, 3),
+           "zone": ZONE, "paused": PAUSED, "paused_near_limit": replace(PAUSED, pause_remaining=45),
+           "summary": SUMMARY, "sync": SyncView(12, 40), "synced": SyncView(40, 40, done=True),
+           "power_off": PowerOffView(4), "powering_off": PowerOffView(0), "off": OffView()}
+NOTICES = ["Log repaired", "Disk full: log kept", "Bad routine: x.toml", "Display retry",
+           "Exported 12 - remove"]
 
 # The widest strings the routine limits allow: 12-character title, two 21-character cue lines.
 WORST_ZONE = ZoneView("W" * 12, "W" * 21 + "\n" + "W" * 21, zone_remaining=600, zone_seconds=600,
@@ -99,10 +104,11 @@ def test_long_text_is_shortened_not_clipped():
     assert "shortened" in " ".join(fits(IdleView("Routine", 60, 1, 1, 3, "W" * 30)))
 
 
-@pytest.mark.parametrize("view", [IDLE, PAUSED, SUMMARY, OffView(),
-                                  ZoneView("Neck", "Stroke down", 20, 30, 1, 6)],
-                         ids=["idle", "paused", "summary", "off", "zone"])
-@pytest.mark.parametrize("error", ["Display retry", "Bad routine: x.toml", "Disk full: log kept"])
+ERROR_SCREENS = {**SCREENS, "zone": ZoneView("Neck", "Stroke down", 20, 30, 1, 6)}
+
+
+@pytest.mark.parametrize("view", ERROR_SCREENS.values(), ids=ERROR_SCREENS)
+@pytest.mark.parametrize("error", NOTICES)
 def test_error_bar_keeps_every_screen_readable(view, error):
     assert fits(view, error=error) == []
     bar = render(view, error=error).crop((0, 64 - screens.ERROR_BAR_HEIGHT, 128, 64))
@@ -154,3 +160,103 @@ def test_terminal_view_of_a_frame_is_128_columns_by_32_lines():
     assert len(lines) == 32 + 2
     assert {len(line) for line in lines} == {128 + 2}
     assert "█" in "".join(lines)
+
+
+# --- history on idle, sync, power-off, the pause limit, notices -------------------------------
+
+def texts(view, *, error: str | None = None) -> list[str]:
+    return [item.text for item in layout(view, error=error) if isinstance(item, Label)]
+
+
+def test_idle_shows_streak_week_and_last_session():
+    shown = texts(IDLE)
+    assert {"3 days", "42 min/wk", "Yesterday, 8 min", "press: start"} <= set(shown), shown
+    assert any(isinstance(item, Icon) and item.rows == FLAME for item in layout(IDLE))
+
+
+@pytest.mark.parametrize(("streak", "week", "last", "wanted"), [
+    (1, 3, "Today, 3 min", ["1 day", "3 min/wk", "Last: Today, 3 min"]),
+    (2, 0, "Yesterday, 8 min", ["2 days", "Yesterday, 8 min"]),
+    (0, 8, "Mon, 8 min", ["8 min this week", "Last: Mon, 8 min"]),
+    (0, 0.2, "Mon, 0 min", ["1 min this week"]),
+    (0, 0, None, ["Start a streak today"]),
+])
+def test_idle_history_row(streak, week, last, wanted):
+    shown = texts(replace(IDLE, streak_days=streak, minutes_this_week=week, last_session=last))
+    assert set(wanted) <= set(shown) and "0 min/wk" not in shown, shown
+
+
+@pytest.mark.parametrize("error", [None, "Disk full: log kept"])
+@pytest.mark.parametrize("streak", [0, 1, 9, 10, 99, 100, 999])
+@pytest.mark.parametrize("week", [0, 0.4, 9, 99, 999, 9999])
+def test_idle_history_fits_up_to_999_days_and_9999_minutes(streak, week, error):
+    view = IdleView("Evening unwind", 600 * 60, 10, 10, 5, "Yesterday, 120 min",
+                    streak_days=streak, minutes_this_week=week)
+    assert fits(view, error=error) == []
+
+
+def test_idle_error_bar_takes_the_hints_not_the_history():
+    shown = texts(IDLE, error="Log repaired")
+    assert {"3 days", "42 min/wk", "Yesterday, 8 min"} <= set(shown) and "press: start" not in shown
+
+
+@pytest.mark.parametrize("error", [None, "Log repaired"])
+def test_summary_ends_with_the_streak_even_above_the_error_bar(error):
+    labels = [item for item in layout(SUMMARY, error=error) if isinstance(item, Label) and item.name != "error"]
+    assert max(labels, key=lambda item: item.area[1]).text == "3 days in a row"
+
+
+@pytest.mark.parametrize(("view", "wanted"), [
+    (SyncView(12, 40), ["Syncing", "12/40", "sessions"]),
+    (SyncView(40, 40, done=True), ["Synced", "40", "sessions", "safe to unplug"]),
+    (SyncView(0, 0, done=True), ["Up to date", "safe to unplug"]),
+    (PowerOffView(3.2), ["Power off in", "4", "release to cancel"]),
+    (PowerOffView(0), ["Powering off\u2026"]),
+])
+def test_sync_and_power_off_texts(view, wanted):
+    assert set(wanted) <= set(texts(view)), texts(view)
+
+
+@pytest.mark.parametrize("error", [None, "Disk full: log kept"])
+@pytest.mark.parametrize("view", [SyncView(0, 1), SyncView(99999, 99999), SyncView(12345, 99999),
+                                  SyncView(99999, 99999, done=True), SyncView(0, 0, done=True)])
+def test_sync_fits_up_to_99999_sessions(view, error):
+    assert fits(view, error=error) == []
+
+
+def test_sync_bar_fills_as_sessions_are_sent():
+    def lit(sent: int) -> int:
+        return render(SyncView(sent, 40)).crop((0, 60, 128, 64)).histogram()[255]
+
+    assert lit(0) < lit(10) < lit(30) < lit(40)
+
+
+@pytest.mark.parametrize("error", [None, "Display retry"])
+def test_power_off_countdown_fits_from_ten_seconds_to_zero(error):
+    for tenths in range(0, 101):
+        assert fits(PowerOffView(tenths / 10), error=error) == [], tenths / 10
+
+
+@pytest.mark.parametrize(("left", "warning"), [
+    (300, None), (61, None), (60, "Session ends in 1:00"), (45, "Session ends in 0:45"), (1, "Session ends in 0:01"),
+])
+def test_paused_warns_only_in_the_last_minute(left, warning):
+    shown = [text for text in texts(replace(PAUSED, pause_remaining=left)) if text.startswith("Session ends")]
+    assert shown == ([warning] if warning else [])
+
+
+@pytest.mark.parametrize("error", [None, "Log repaired"])
+def test_paused_keeps_the_button_hints_near_the_limit(error):
+    for left in range(0, 301, 5):
+        view = replace(PAUSED, pause_remaining=left)
+        assert fits(view, error=error) == [], left
+        assert any(text.startswith("press") for text in texts(view, error=error)), left
+
+
+def test_notice_limit_is_21_characters():
+    assert fits(IDLE, error="W" * 21) == []
+    assert "shortened" in " ".join(fits(IDLE, error="W" * 22))
+
+
+def test_long_notice_ends_in_an_ellipsis_within_the_bar():
+    assert texts(IDLE, error="Exported 12 - safe to remove")[-1] == "Exported 12 - safe.."
