@@ -48,5 +48,5 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool):
     from device.sessionlog import SessionLog
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    return SessionRecorder(SessionLog.open(state_dir / "sessions.db"), wall_time=wall_time,
-                           threaded=threaded)
+    session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time)
+    return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded)

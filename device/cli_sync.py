@@ -146,6 +146,7 @@ def run_export(args) -> int:
     except export.ExportError as error:
         return _fail(str(error))
     print(f"Exported {written.sessions} sessions to {written.folder}")
+    print(f"sessions={written.sessions}")   # read by systemd/facepace-export.sh for the screen
     return 0
 
 

@@ -9,7 +9,7 @@ import time
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-from device.app import ButtonEdge, DisplayStatus, Notice, Stop
+from device.app import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
 from device.assemble import build_app, open_recorder
 from device.clock import MonotonicClock
 from device.errors import NoHardwareError
@@ -52,6 +52,8 @@ def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None
     from device.display import DisplayWorker, ResilientDisplay
     from device.export_status import ExportStatusWatcher
     from device.sdnotify import Notifier
+    from device.sync.clockfix import HostWallClock
+    from device.sync.server import SyncServer
     from device.watchdog import WatchdogFeeder
     from drivers.button import PushButton
     from drivers.motor import VibrationMotor
@@ -69,8 +71,13 @@ def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None
         stack.callback(notifier.close)
         display = stack.enter_context(closing(DisplayWorker(ResilientDisplay(
             open_panel, clock, on_sent=lambda frame: notifier.ready(), on_status=display_status))))
-        recorder = open_recorder(state_dir(), wall_time=time.time, threaded=True)
+        # The Pi has no real-time clock: a computer that syncs tells us the date.
+        wall_clock = HostWallClock()
+        recorder = open_recorder(state_dir(), wall_time=wall_clock.time, threaded=True)
         stack.callback(recorder.close)
+        sync = SyncServer(config.sync.port, recorder.session_log, wall_clock=wall_clock,
+                          on_status=lambda status: _put_if(events, sync_event(status)))
+        stack.enter_context(closing(sync.start()))
         button = stack.enter_context(PushButton(
             config.button.pin, bounce_seconds=config.button.bounce_ms / 1000, pin_factory=pin_factory,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
@@ -87,6 +94,20 @@ def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None
         time.sleep(OFF_SCREEN_SECONDS)
     log.info("stopped cleanly")
     return 0
+
+
+def sync_event(status):
+    """A SyncStatus from the sync thread, as an event for the app's loop."""
+    if status.state == "syncing":
+        return SyncProgress(status.sent, status.total)
+    if status.state == "synced":
+        return SyncProgress(status.sent, status.sent, done=True)
+    return Notice(status.text) if status.text else None
+
+
+def _put_if(events: queue.Queue, event) -> None:
+    if event is not None:
+        events.put(event)
 
 
 def request_power_off(folder: Path | None = None) -> None:

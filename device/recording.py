@@ -55,6 +55,11 @@ class SessionRecorder:
     def take_notices(self) -> list[str]:
         return self._log.take_notices()
 
+    @property
+    def session_log(self) -> SessionLog:
+        """For the USB sync server, which reads the same log on its own thread."""
+        return self._log
+
     def close(self) -> None:
         """Write what is pending, then close the log; safe to call twice."""
         if self._executor is not None:
