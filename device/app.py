@@ -47,6 +47,7 @@ class SyncProgress:
     sent: int
     total: int
     done: bool = False
+    to_drive: bool = False   # the USB-drive export, rather than a computer's sync
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class App:
                 elif isinstance(event, DisplayStatus):
                     self.on_display_status(event.ok, event.message)
                 elif isinstance(event, SyncProgress):
-                    self.show_sync(event.sent, event.total, event.done)
+                    self.show_sync(event.sent, event.total, event.done, event.to_drive)
                 elif isinstance(event, Notice):
                     self.notify(event.message)
                 elif isinstance(event, Stop):
@@ -231,9 +232,9 @@ class App:
         else:
             self.shutdown("power off")
 
-    def show_sync(self, sent: int, total: int, done: bool) -> None:
-        """Progress of a USB sync, shown only while nothing is running (never over a session)."""
-        self.sync_progress = SyncView(sent, total, done)
+    def show_sync(self, sent: int, total: int, done: bool, to_drive: bool = False) -> None:
+        """Progress of a USB sync or export, shown only in idle (never over a session)."""
+        self.sync_progress = SyncView(sent, total, done, to_drive)
         if done:
             self._sync_shown_until = self.clock.now() + NOTICE_SECONDS
 

@@ -1,4 +1,4 @@
-"""Shows the result of a USB-drive export on the notice line.
+"""Shows the progress and result of a USB-drive export.
 
 The export runs in its own root unit (it mounts the drive), which reports through a small
 key=value file it replaces atomically: state=exporting|done|failed, sessions=, error=.
@@ -22,21 +22,28 @@ def read_status(path: Path) -> dict[str, str]:
     return fields
 
 
-def message_for(status: dict[str, str]) -> str | None:
+def event_for(status: dict[str, str]):
+    """The app event for a status: the "Exported n, safe to remove" screen, or a notice."""
+    from device.app import Notice, SyncProgress
+
     state = status.get("state")
     if state == "exporting":
-        return "Exporting to USB drive"
+        return Notice("Exporting to USB")
     if state == "done":
-        return f"Exported {status.get('sessions') or '?'} - safe to remove"
+        try:
+            sessions = int(status.get("sessions", ""))
+        except ValueError:
+            sessions = 0
+        return SyncProgress(sessions, sessions, done=True, to_drive=True)
     if state == "failed":
-        return f"Export failed: {status.get('error') or 'see log'}"
+        return Notice(f"Export failed: {status.get('error') or 'see log'}")
     return None
 
 
 class ExportStatusWatcher:
-    def __init__(self, path: Path, notify: Callable[[str], None], *, interval: float = 1.0) -> None:
+    def __init__(self, path: Path, send: Callable[[object], None], *, interval: float = 1.0) -> None:
         self.path = path
-        self._notify = notify
+        self._send = send
         self._interval = interval
         self._next: float | None = None
         self._seen = self._identity()   # an old result from before this start is not news
@@ -53,11 +60,11 @@ class ExportStatusWatcher:
             return
         self._seen = identity
         try:
-            message = message_for(read_status(self.path))
+            event = event_for(read_status(self.path))
         except OSError:
             return
-        if message:
-            self._notify(message)
+        if event is not None:
+            self._send(event)
 
     def _identity(self):
         try:

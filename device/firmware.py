@@ -85,7 +85,7 @@ def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None
         motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency,
                                                    pin_factory=pin_factory))
         services = [WatchdogFeeder(notifier, clock),
-                    ExportStatusWatcher(runtime_dir() / "export-status", lambda m: events.put(Notice(m)))]
+                    ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
         app = build_app(config, routines, clock=clock, set_motor=motor.set, display=display,
                         trace=_log_event, recorder=recorder, notices=notices, services=services,
                         request_power_off=request_power_off)

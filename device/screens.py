@@ -314,9 +314,10 @@ def _sync(view: SyncView, width: int, bottom: int) -> list[Item]:
         return [label("heading", "Up to date", heading, line_box(heading, 0, 0, width)),
                 *text_rows([("unplug", "safe to unplug")], width, bottom)]
     if view.done:
-        return [label("heading", "Synced", heading, line_box(heading, 0, 0, width)),
+        title, hint = ("Exported", "safe to remove") if view.to_drive else ("Synced", "safe to unplug")
+        return [label("heading", title, heading, line_box(heading, 0, 0, width)),
                 *_big_number("count", str(view.total), "sessions", 19, width),
-                *text_rows([("unplug", "safe to unplug")], width, bottom)]
+                *text_rows([("unplug", hint)], width, bottom)]
     done = view.sent / view.total if view.total else 1.0
     return [label("heading", "Syncing", heading, line_box(heading, 0, 0, width)),
             *_big_number("count", f"{view.sent}/{view.total}", "sessions", 19, width),

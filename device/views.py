@@ -56,6 +56,7 @@ class SyncView:
     sent: int
     total: int
     done: bool = False              # True: "Synced <total>"
+    to_drive: bool = False          # an export to a USB drive: "Exported <total>, safe to remove"
 
 
 @dataclass(frozen=True)

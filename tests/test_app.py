@@ -275,3 +275,49 @@ def test_idle_and_summary_show_history(make_sim):
     idle = sim.app.view(sim.clock.now())
     assert idle.streak_days == 1 and idle.minutes_this_week == pytest.approx(75 / 60)
     assert idle.last_session.startswith("Today")
+
+
+def test_ten_second_hold_in_idle_warns_then_powers_off(make_sim):
+    from device.views import PowerOffView
+
+    requests = []
+    sim = make_sim()
+    sim.app._request_power_off = lambda: requests.append(sim.clock.now())
+    pin = sim.button.pin
+    sim.clock.call_at(1.0, pin.drive_low)
+    run_to(sim, 4.0)
+    assert not isinstance(sim.app.view(4.0), PowerOffView)     # 1.5 s hold cycles intensity only
+    assert sim.app.intensity == 4
+    run_to(sim, 7.2)
+    assert sim.app.view(7.2) == PowerOffView(4)                # the warning counts down
+    assert ImageChops.difference(sim.bus.image(), render(PowerOffView(4))).getbbox() is None
+    run_to(sim, 11.5)
+    assert requests == [11.0]
+    assert sim.app.intensity == 3                              # the hold on the way is undone
+    assert sim.app.view(11.5) == PowerOffView(0)
+
+
+def test_release_before_ten_seconds_cancels_power_off(make_sim):
+    requests = []
+    sim = make_sim()
+    sim.app._request_power_off = lambda: requests.append(sim.clock.now())
+    sim.clock.call_at(1.0, sim.button.pin.drive_low)
+    sim.clock.call_at(9.0, sim.button.pin.drive_high)
+    run_to(sim, 20.0)
+    assert requests == [] and sim.app.state == "idle"
+    assert type(sim.app.view(20.0)).__name__ == "IdleView"
+
+
+def test_sync_progress_shows_in_idle_but_never_over_a_session(make_sim):
+    from device.app import SyncProgress
+    from device.views import SyncView
+
+    sim = make_sim()
+    sim.events.put(SyncProgress(3, 10))
+    run_to(sim, 0.5)
+    assert sim.app.view(0.5) == SyncView(3, 10)
+    sim.schedule(1.0, "press")
+    run_to(sim, 3.0)
+    sim.events.put(SyncProgress(5, 10))
+    run_to(sim, 4.0)
+    assert type(sim.app.view(4.0)).__name__ == "ZoneView"

@@ -1,8 +1,9 @@
-"""The export unit's status file becomes a notice, once per new result."""
+"""The export unit's status file becomes screen events, once per new result."""
 
 import os
 
-from device.export_status import ExportStatusWatcher, message_for
+from device.app import Notice, SyncProgress
+from device.export_status import ExportStatusWatcher, event_for
 
 
 def write(path, text):
@@ -21,7 +22,7 @@ def test_done_says_safe_to_remove_only_after_unmount(tmp_path):
     write(path, "state=done\ndevice=sda1\nsessions=12\n")
     watcher.poll(2.0)
     watcher.poll(3.0)
-    assert shown == ["Exporting to USB drive", "Exported 12 - safe to remove"]
+    assert shown == [Notice("Exporting to USB"), SyncProgress(12, 12, done=True, to_drive=True)]
 
 
 def test_polls_at_its_interval(tmp_path):
@@ -30,11 +31,11 @@ def test_polls_at_its_interval(tmp_path):
     watcher = ExportStatusWatcher(path, shown.append, interval=1.0)
     watcher.poll(0.0)
     assert watcher.next_deadline() == 1.0
-    write(path, "state=failed\nerror=drive removed during export\n")
+    write(path, "state=failed\nerror=drive removed\n")
     watcher.poll(0.5)
     assert shown == []
     watcher.poll(1.0)
-    assert shown == ["Export failed: drive removed during export"]
+    assert shown == [Notice("Export failed: drive removed")]
 
 
 def test_a_result_from_before_start_is_not_news(tmp_path):
@@ -46,4 +47,4 @@ def test_a_result_from_before_start_is_not_news(tmp_path):
 
 
 def test_unknown_state_is_ignored():
-    assert message_for({"state": "weird"}) is None
+    assert event_for({"state": "weird"}) is None

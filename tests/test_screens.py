@@ -23,7 +23,7 @@ SUMMARY = SummaryView("Daily glow", active_seconds=8 * 60 + 5, zones_done=7, zon
                       completed=True, streak="3 days in a row")
 SCREENS = {"idle": IDLE, "idle_first_time": IdleView("Daily glow", 490, 1, 4, 3),
            "zone": ZONE, "paused": PAUSED, "paused_near_limit": replace(PAUSED, pause_remaining=45),
-           "summary": SUMMARY, "sync": SyncView(12, 40), "synced": SyncView(40, 40, done=True),
+           "summary": SUMMARY, "sync": SyncView(12, 40), "synced": SyncView(40, 40, done=True), "exported": SyncView(12, 12, done=True, to_drive=True),
            "power_off": PowerOffView(4), "powering_off": PowerOffView(0), "off": OffView()}
 NOTICES = ["Log repaired", "Disk full: log kept", "Bad routine: x.toml", "Display retry",
            "Exported 12 - remove"]
