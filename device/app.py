@@ -78,7 +78,8 @@ class App:
                  timeouts: Timeouts = Timeouts(), intensity: int = 3, routine_index: int = 0,
                  recorder=None, trace: Callable[..., None] | None = None,
                  notices: Sequence[str] = (), services: Sequence = (),
-                 request_power_off: Callable[[], None] | None = None) -> None:
+                 request_power_off: Callable[[], None] | None = None,
+                 on_choice: Callable[[int, str], None] | None = None) -> None:
         if not routines:
             raise ValueError("no routines to offer")
         self.routines = list(routines)
@@ -95,6 +96,7 @@ class App:
         self._trace = trace or (lambda event, **fields: None)
         self.services = list(services)       # each has next_deadline() and poll(now)
         self._request_power_off = request_power_off
+        self._on_choice = on_choice          # the person changed intensity or routine: keep it
         self.powering_off = False
         self.sync_progress: SyncView | None = None
         self.state = "idle"
@@ -215,15 +217,22 @@ class App:
 
     def next_routine(self, now: float) -> None:
         self.routine_index = (self.routine_index + 1) % len(self.routines)
+        self._keep_choices()
 
     def next_intensity(self, now: float) -> None:
         self.intensity = self.intensity % 5 + 1
         self.haptics.play(level_pattern(self.intensity), now, person_level=self.intensity)
+        self._keep_choices()
+
+    def _keep_choices(self) -> None:
+        if self._on_choice is not None:
+            self._on_choice(self.intensity, self.routine.name)
 
     def power_off(self, now: float) -> None:
         """Ten seconds' hold in idle: a clean power-off. The 1.5 s hold on the way there
         changed the intensity, which the person did not mean: put it back."""
         self.intensity = (self.intensity - 2) % 5 + 1
+        self._keep_choices()
         self.powering_off = True
         self._trace("power_off")
         log.warning("power off requested by a 10 s hold")

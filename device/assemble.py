@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
+
+from device.choices import Choices, load_choices, save_choices
 
 from device.app import App, Timeouts
 from device.gestures import GestureRecognizer
@@ -13,8 +16,11 @@ LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
 
 def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display, trace: Callable[..., None],
               recorder=None, notices=(), routine_name: str | None = None, services=(),
-              request_power_off=None) -> App:
-    """Wire the app; `display` needs `push/next_deadline/retry/close`."""
+              request_power_off=None, choices_file: Path | None = None) -> App:
+    """Wire the app; `display` needs `push/next_deadline/retry/close`.
+
+    The person's last intensity and routine come from `choices_file` when there is one,
+    else from the config; `routine_name` (the simulator's --routine) beats both."""
     from device.display import Frame
     from device.screens import render
 
@@ -27,7 +33,12 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     gestures = GestureRecognizer(hold_seconds=config.button.hold_seconds,
                                  double_window=config.button.double_press_ms / 1000,
                                  long_hold_seconds=LONG_HOLD_SECONDS)
-    wanted = routine_name or config.session.routine
+    choices = Choices(config.session.intensity, config.session.routine)
+    on_choice = None
+    if choices_file is not None:
+        choices = load_choices(choices_file, choices)
+        on_choice = lambda intensity, routine: save_choices(choices_file, Choices(intensity, routine))
+    wanted = routine_name or choices.routine
     names = [routine.name for routine in routines]
     timeouts = config.timeouts
     return App(
@@ -35,10 +46,10 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
         render=render, make_frame=Frame, gestures=gestures,
         timeouts=Timeouts(timeouts.dim_after, timeouts.off_after,
                           timeouts.summary_return, timeouts.pause_limit),
-        intensity=config.session.intensity,
+        intensity=choices.intensity,
         routine_index=names.index(wanted) if wanted in names else 0,
         recorder=recorder, trace=trace, notices=notices, services=services,
-        request_power_off=request_power_off,
+        request_power_off=request_power_off, on_choice=on_choice,
     )
 
 

@@ -88,7 +88,7 @@ def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None
                     ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
         app = build_app(config, routines, clock=clock, set_motor=motor.set, display=display,
                         trace=_log_event, recorder=recorder, notices=notices, services=services,
-                        request_power_off=request_power_off)
+                        request_power_off=request_power_off, choices_file=state_dir() / "choices.json")
         app.run(events)
         notifier.stopping()
         time.sleep(OFF_SCREEN_SECONDS)

@@ -109,6 +109,7 @@ class Simulator:
         self.app = build_app(config, self.routines, clock=self.clock, set_motor=motor_set,
                              display=self.display, trace=fan_out(self.trace),
                              recorder=self.recorder, notices=self.notices,
+                             choices_file=self.state_dir / "choices.json" if self.state_dir else None,
                              routine_name=self.routine_name)
         self._scripted_left = 0
 

@@ -321,3 +321,15 @@ def test_sync_progress_shows_in_idle_but_never_over_a_session(make_sim):
     sim.events.put(SyncProgress(5, 10))
     run_to(sim, 4.0)
     assert type(sim.app.view(4.0)).__name__ == "ZoneView"
+
+
+def test_intensity_and_routine_choice_survive_a_restart(make_sim):
+    sim = make_sim(routine_name=None)
+    assert (sim.app.intensity, sim.app.routine.name) == (3, "daily")
+    sim.schedule(1.0, "double")     # next routine
+    sim.schedule(3.0, "hold")       # intensity 4
+    run_to(sim, 6.0)
+    chosen = sim.app.routine.name
+    sim.close()
+    again = make_sim(routine_name=None)
+    assert (again.app.intensity, again.app.routine.name) == (4, chosen)

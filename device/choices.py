@@ -1,0 +1,48 @@
+"""The person's own choices — intensity and selected routine — kept across restarts.
+
+A small JSON file in the state folder, replaced atomically. The config only gives the
+defaults for a first start; what the person picked on the device wins after that. A
+missing, unreadable or odd file just means the defaults, and a failed write is logged,
+never raised: these are conveniences, not data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger("facepace")
+
+
+@dataclass(frozen=True)
+class Choices:
+    intensity: int
+    routine: str
+
+
+def load_choices(path: Path, default: Choices) -> Choices:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        intensity, routine = data["intensity"], data["routine"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+    if not (isinstance(intensity, int) and 1 <= intensity <= 5 and isinstance(routine, str)):
+        return default
+    return Choices(intensity, routine)
+
+
+def save_choices(path: Path, choices: Choices) -> bool:
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as stream:
+            json.dump(asdict(choices), stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+        return True
+    except OSError as error:
+        log.warning("could not keep the choice of %s: %s", choices, error)
+        return False
