@@ -4,7 +4,8 @@ import importlib
 import sys
 import time
 
-MODULES = ["bench.device_bench", "bench.oled_traffic", "bench.log_bench", "bench.sync_bench"]
+MODULES = ["bench.device_bench", "bench.oled_traffic", "bench.log_bench", "bench.sync_bench",
+           "bench.crash_drill"]
 
 
 def main() -> int:

@@ -224,7 +224,44 @@ def oled_traffic_real_frames() -> list[dict]:
 
 
 def run() -> list[dict]:
-    return pacing_error() + press_to_click() + startup() + cpu_per_minute() + oled_traffic_real_frames()
+    return (pacing_error() + press_to_click() + startup() + cpu_per_minute() + oled_traffic_real_frames()
+            + sigterm_to_exit())
+
+
+
+def sigterm_to_exit(runs: int = 3) -> list[dict]:
+    """`facepace run` (mock pins, fake panel) mid-session: SIGTERM to process exit, all steps done."""
+    import signal
+    import socket
+
+    child_script = Path(__file__).parent.parent / "tests" / "firmware_child.py"
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as folder:
+            notify = Path(folder) / "notify"
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(str(notify))
+            sock.settimeout(20)
+            (Path(folder) / "run").mkdir()
+            env = dict(os.environ, NOTIFY_SOCKET=str(notify), FACEPACE_STATE_DIR=str(Path(folder) / "state"),
+                       RUNTIME_DIRECTORY=str(Path(folder) / "run"), FACEPACE_TEST_PRESS_AT="0.2",
+                       PYTHONPATH=str(Path(__file__).parent.parent))
+            child = subprocess.Popen([sys.executable, str(child_script)], env=env,
+                                     stderr=subprocess.DEVNULL)
+            try:
+                while b"READY=1" not in sock.recv(4096):
+                    pass
+                time.sleep(1.5)                 # into the session
+                started = time.perf_counter()
+                child.send_signal(signal.SIGTERM)
+                child.wait(10)
+                times.append(time.perf_counter() - started)
+            finally:
+                child.kill()
+                sock.close()
+    worst = max(times)
+    return [row("SIGTERM to exit (session closed, Off shown)", f"max {worst * 1000:.0f} ms over {runs}",
+                "< 2 s", worst < 2)]
 
 
 if __name__ == "__main__":
