@@ -122,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:   # `facepace log | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception:
+        # A bug: log it with its traceback (the journal on the device); exiting non-zero gets the
+        # service restarted, and the next start recovers the session as interrupted.
+        logging.getLogger("facepace").exception("crashed")
+        return 1
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ def main(config, routines, notices) -> int:
                  open_panel=lambda: open_i2c_display(display.bus, display.address, display.rotation))
 
 
-def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None) -> int:
-    """Run until SIGTERM. Tests pass gpiozero mock pins and a fake I2C panel; all else is real."""
+def serve(config, routines, notices, *, open_panel) -> int:
+    """Run until SIGTERM (or a bug): the firmware loop with its threads, log and systemd hooks."""
     from device.display import DisplayWorker, ResilientDisplay
     from device.export_status import ExportStatusWatcher
     from device.sdnotify import Notifier
@@ -58,7 +58,7 @@ def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None
     from drivers.button import PushButton
     from drivers.motor import VibrationMotor
 
-    clock = clock or MonotonicClock()
+    clock = MonotonicClock()
     events: queue.Queue = queue.Queue()
     notifier = Notifier.from_environment()
     signal.signal(signal.SIGTERM, lambda *_: events.put(Stop("SIGTERM")))
@@ -79,11 +79,10 @@ def serve(config, routines, notices, *, open_panel, pin_factory=None, clock=None
                           on_status=lambda status: _put_if(events, sync_event(status)))
         stack.enter_context(closing(sync.start()))
         button = stack.enter_context(PushButton(
-            config.button.pin, bounce_seconds=config.button.bounce_ms / 1000, pin_factory=pin_factory,
+            config.button.pin, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
         # Entered last so it closes first: the motor is off before anything else shuts down.
-        motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency,
-                                                   pin_factory=pin_factory))
+        motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency))
         services = [WatchdogFeeder(notifier, clock),
                     ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
         app = build_app(config, routines, clock=clock, set_motor=motor.set, display=display,

@@ -1,53 +1,68 @@
-"""Runs `device.firmware.serve` as `facepace run` would, on gpiozero mock pins and a fake I2C panel.
+"""Runs the real `facepace run` command with only the hardware swapped for fakes:
+gpiozero's mock pins (as its default pin factory) and a fake I2C panel under the real driver.
 
-Started by tests/test_firmware.py in a child process so that SIGTERM and $NOTIFY_SOCKET are real.
+Started by tests/test_firmware.py and the SIGTERM benchmark in a child process, so that
+SIGTERM, $NOTIFY_SOCKET and the exit code are real.
 FACEPACE_TEST_PRESS_AT=S presses the button S seconds after start (starts a session);
-FACEPACE_TEST_HANG_AFTER=S makes the main loop hang S seconds after start (a deliberate bug).
+FACEPACE_TEST_HANG_AFTER=S makes the main loop hang S seconds after start (a deliberate bug);
+FACEPACE_TEST_CRASH_AFTER=S makes the main loop raise S seconds after start (another bug).
 """
 
-import logging
 import os
 import sys
 import threading
 import time
 
+from gpiozero import Device
+
 from device import app as app_module
+from device import cli, firmware
 from device.clock import MonotonicClock
 from device.config import Config
-from device.firmware import serve
-from device.routines import load_library
+from drivers import oled
 from drivers.fake_i2c import FakeSSD1306Bus
 from drivers.mockpins import ClockedMockFactory
-from drivers.oled import OledDisplay
+
+STARTED = time.monotonic()
 
 
-def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")  # as `facepace run`
-    clock = MonotonicClock()
-    pins = ClockedMockFactory(clock)
+def fake_hardware() -> None:
+    Device.pin_factory = ClockedMockFactory(MonotonicClock())
     bus = FakeSSD1306Bus()
-    started = clock.now()
-    hang_after = float(os.environ.get("FACEPACE_TEST_HANG_AFTER", "0"))
-    if hang_after:
-        real_step = app_module.App.step
+    oled.open_i2c_display = lambda bus_number, address, rotation: oled.OledDisplay(bus, rotation=rotation)
+    firmware.require_raspberry_pi = lambda: "Raspberry Pi (mock pins, fake panel)"
 
-        def step(self, now):
-            if now - started > hang_after:
-                threading.Event().wait()      # stuck for good, as a deadlock would be
-            real_step(self, now)
-        app_module.App.step = step
-    press_at = float(os.environ.get("FACEPACE_TEST_PRESS_AT", "0"))
-    if press_at:
-        def press():
-            time.sleep(press_at)
-            pin = pins.pin(Config().button.pin)
-            pin.drive_low()
-            time.sleep(0.1)
-            pin.drive_high()
-        threading.Thread(target=press, daemon=True).start()
-    return serve(Config(), list(load_library(None).routines), [],
-                 open_panel=lambda: OledDisplay(bus), pin_factory=pins, clock=clock)
+
+def misbehave(after: float, problem) -> None:
+    real_step = app_module.App.step
+
+    def step(self, now):
+        if time.monotonic() - STARTED > after:
+            problem()
+        real_step(self, now)
+    app_module.App.step = step
+
+
+def crash():
+    raise RuntimeError("deliberate bug for the test")
+
+
+def press_later(delay: float) -> None:
+    def press():
+        time.sleep(delay)
+        pin = Device.pin_factory.pin(Config().button.pin)
+        pin.drive_low()
+        time.sleep(0.1)
+        pin.drive_high()
+    threading.Thread(target=press, daemon=True).start()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    fake_hardware()
+    if os.environ.get("FACEPACE_TEST_HANG_AFTER"):
+        misbehave(float(os.environ["FACEPACE_TEST_HANG_AFTER"]), lambda: threading.Event().wait())
+    if os.environ.get("FACEPACE_TEST_CRASH_AFTER"):
+        misbehave(float(os.environ["FACEPACE_TEST_CRASH_AFTER"]), crash)
+    if os.environ.get("FACEPACE_TEST_PRESS_AT"):
+        press_later(float(os.environ["FACEPACE_TEST_PRESS_AT"]))
+    sys.exit(cli.main(["run"]))

@@ -114,3 +114,19 @@ def test_facepace_run_on_this_machine_says_no_gpio(tmp_path):
                             env=dict(os.environ, FACEPACE_STATE_DIR=str(tmp_path)))
     assert result.returncode == 1
     assert "no GPIO found" in result.stderr and "facepace sim" in result.stderr
+
+
+def test_a_crash_turns_the_motor_off_logs_and_exits_non_zero_then_recovers(tmp_path, notify_socket):
+    notify_path, sock = notify_socket
+    child = start(tmp_path, notify_path, FACEPACE_TEST_PRESS_AT="0.2", FACEPACE_TEST_CRASH_AFTER="1.5")
+    try:
+        assert child.wait(timeout=RECEIVE_LIMIT) == 1      # non-zero: systemd restarts it
+    finally:
+        child.kill()
+        stderr = child.communicate()[1]
+    assert "ERROR facepace: crashed" in stderr and "Traceback" in stderr
+    assert "deliberate bug for the test" in stderr
+    # The next start finds the session left open and keeps it as interrupted.
+    with SessionLog.open(tmp_path / "state" / "sessions.db") as log:
+        [session] = log.sessions()
+    assert session.outcome == "interrupted"
