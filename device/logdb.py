@@ -4,7 +4,7 @@ Kept apart from the recorder (`device.sessionlog`) so the CLI can read the same 
 without recovering or rewriting anything while the device is running a session.
 
 Schema changes are forward migrations in `MIGRATIONS`: entry *n* turns version *n* into
-version *n + 1* (`PRAGMA user_version`). Adding version 2 is appending one tuple of
+version *n + 1* (`PRAGMA user_version`). Adding a version is appending one tuple of
 statements. A column added later must have a default, so that rows salvaged from an
 older file (see `salvage`) can be copied with only the columns both versions share.
 
@@ -25,7 +25,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 OUTCOMES = ("completed", "ended_early", "interrupted")
 
@@ -66,6 +66,18 @@ MIGRATIONS: list[tuple[str, ...]] = [
             acked_wall REAL NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # Version 2: date fixes made at a sync (device.sync.clockfix), so a corrected date can
+    # be told from one the clock gave and undone. Firmware before version 2 created this
+    # very table on its own at its first sync, hence IF NOT EXISTS: such files keep it
+    # and its rows.
+    (
+        """CREATE TABLE IF NOT EXISTS sync_date_fixes (
+            session_id TEXT PRIMARY KEY,
+            wall_start_before REAL NOT NULL,   -- what the untrusted clock said
+            shift REAL NOT NULL,               -- seconds added to wall_start/wall_end/wall_checkpoint
+            fixed_wall REAL NOT NULL           -- host UTC when the fix was made
+        ) WITHOUT ROWID""",
+    ),
 ]
 
 SESSION_COLUMNS = (
@@ -74,6 +86,8 @@ SESSION_COLUMNS = (
     "active_seconds", "outcome",
 )
 ZONE_COLUMNS = ("session_id", "position", "zone_id", "planned_seconds", "done_seconds", "skipped")
+DATE_FIX_COLUMNS = ("session_id", "wall_start_before", "shift", "fixed_wall")
+_POSITION = ZONE_COLUMNS.index("position")
 
 # SQLite primary result codes (the low byte of `sqlite_errorcode`).
 SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT = 5, 8, 10, 11
@@ -286,6 +300,9 @@ def salvage(damaged: Path, fresh: sqlite3.Connection, *, max_errors: int = 64) -
         columns = [c for c in SESSION_COLUMNS if c in available and c != "seq"]
         if "id" not in columns:
             return 0
+        # Copied with the columns both versions share (see the module docstring); zones
+        # have had the same columns since version 1.
+        fix_columns = _shared_columns(source, "sync_date_fixes", DATE_FIX_COLUMNS)
         copied = 0
         with transaction(fresh):
             if device_id:
@@ -298,14 +315,14 @@ def salvage(damaged: Path, fresh: sqlite3.Connection, *, max_errors: int = 64) -
                 names = ", ".join(session)
                 fresh.execute(f"INSERT OR IGNORE INTO sessions ({names}) VALUES "
                               f"({', '.join('?' * len(session))})", tuple(session.values()))
-                try:
-                    zones = source.execute(
-                        f"SELECT {', '.join(ZONE_COLUMNS)} FROM zones WHERE session_id = ?",
-                        (session["id"],)).fetchall()
-                except sqlite3.DatabaseError:
-                    zones = []  # keep the session even if its zones are gone
-                fresh.executemany(f"INSERT OR IGNORE INTO zones ({', '.join(ZONE_COLUMNS)}) "
-                                  f"VALUES ({', '.join('?' * len(ZONE_COLUMNS))})", zones)
+                # The session is kept even if these rows are gone. Without its date-fix
+                # row a fixed session still has its fixed dates; only the note of the fix is lost.
+                zones = _session_rows(source, "zones", ZONE_COLUMNS, session["id"])
+                if sorted(zone[_POSITION] for zone in zones) != list(range(len(zones))):
+                    zones = []  # a damaged page hid some of them: no zones rather than some
+                _insert(fresh, "zones", ZONE_COLUMNS, zones)
+                _insert(fresh, "sync_date_fixes", fix_columns,
+                        _session_rows(source, "sync_date_fixes", fix_columns, session["id"]))
                 copied += 1
             if not device_id:
                 # Every session carries the device id: take it from them.
@@ -316,6 +333,34 @@ def salvage(damaged: Path, fresh: sqlite3.Connection, *, max_errors: int = 64) -
         return copied
     finally:
         source.close()
+
+
+def _shared_columns(source: sqlite3.Connection, table: str, columns: tuple[str, ...]) -> list[str]:
+    """Which of `columns` the damaged file's `table` has; none if it has no such table."""
+    try:
+        available = {row[1] for row in source.execute(f"PRAGMA table_info({table})")}
+    except sqlite3.DatabaseError:
+        return []
+    return [c for c in columns if c in available]
+
+
+def _session_rows(source: sqlite3.Connection, table: str, columns: Sequence[str],
+                  session_id: str) -> list[tuple]:
+    """One session's rows of `table` in the damaged file; none if they cannot be read."""
+    if "session_id" not in columns:
+        return []
+    try:
+        return source.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE session_id = ?",
+                              (session_id,)).fetchall()
+    except sqlite3.DatabaseError:
+        return []
+
+
+def _insert(fresh: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+    if not rows:
+        return
+    fresh.executemany(f"INSERT OR IGNORE INTO {table} ({', '.join(columns)})"
+                      f" VALUES ({', '.join('?' * len(columns))})", rows)
 
 
 def _has_table(connection: sqlite3.Connection, name: str) -> bool:

@@ -118,6 +118,8 @@ def test_fresh_file_has_the_latest_schema_and_durable_settings(open_log, db_path
     assert zone_columns == set(logdb.ZONE_COLUMNS)
     assert {row[1] for row in db.execute("PRAGMA table_info(sync_acks)")} == {
         "host_id", "log_id", "acked_seq", "acked_wall"}
+    fix_columns = [row[1] for row in db.execute("PRAGMA table_info(sync_date_fixes)")]
+    assert fix_columns == list(logdb.DATE_FIX_COLUMNS)
     assert log.take_notices() == []
 
 
@@ -181,6 +183,56 @@ def test_opening_migrates_from_every_earlier_version(open_log, db_path, version)
     run_session(log)
     assert logdb.schema_version(raw(db_path)) == len(logdb.MIGRATIONS)
     assert len(log.sessions()) == 1
+
+
+# What firmware before schema version 2 created by itself at its first sync.
+AD_HOC_FIXES_TABLE = """CREATE TABLE IF NOT EXISTS sync_date_fixes (
+    session_id TEXT PRIMARY KEY,
+    wall_start_before REAL NOT NULL,   -- what the untrusted clock said
+    shift REAL NOT NULL,               -- seconds added to wall_start/wall_end/wall_checkpoint
+    fixed_wall REAL NOT NULL           -- host UTC when the fix was made
+) WITHOUT ROWID"""
+
+
+def table_shapes(path: Path) -> dict[str, list[tuple]]:
+    """Every table's columns (name, type, not null, default, key), by table name."""
+    db = raw(path)
+    names = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {name: [row[1:] for row in db.execute(f"PRAGMA table_info({name})")] for name in names}
+
+
+@pytest.mark.parametrize("version", range(len(logdb.MIGRATIONS)))
+def test_every_earlier_version_ends_with_the_schema_of_a_fresh_file(open_log, db_path, tmp_path,
+                                                                     version):
+    fresh = tmp_path / "fresh" / "sessions.db"
+    open_log(path=fresh).close()
+    db_path.parent.mkdir(parents=True)
+    old = logdb.connect(db_path)
+    logdb.migrate(old, logdb.MIGRATIONS[:version])
+    old.close()
+    open_log().close()
+    assert table_shapes(db_path) == table_shapes(fresh)
+    assert "sync_date_fixes" in table_shapes(fresh)
+
+
+def test_a_version_1_file_with_the_sync_s_own_fixes_table_keeps_its_fixes(open_log, db_path):
+    log = open_log()
+    sid = run_session(log)
+    log.close()
+    db = logdb.connect(db_path)
+    with logdb.transaction(db):
+        db.execute("DROP TABLE sync_date_fixes")
+        db.execute("PRAGMA user_version = 1")
+    with logdb.transaction(db):  # what the version-1 sync did, outside the migrations
+        db.execute(AD_HOC_FIXES_TABLE)
+        db.execute("INSERT INTO sync_date_fixes VALUES (?, ?, ?, ?)", (sid, START - 3600, 3600.0, START))
+    db.close()
+    log = open_log()
+    assert log.take_notices() == []
+    assert logdb.schema_version(raw(db_path)) == len(logdb.MIGRATIONS)
+    fixes = raw(db_path).execute(
+        f"SELECT {', '.join(logdb.DATE_FIX_COLUMNS)} FROM sync_date_fixes").fetchall()
+    assert fixes == [(sid, START - 3600, 3600.0, START)]
 
 
 def test_a_later_migration_keeps_the_sessions_already_stored(open_log, db_path):
@@ -356,6 +408,48 @@ def test_repair_gives_a_new_log_id_so_the_host_starts_again(open_log, db_path):
     assert log.take_notices() == [NOTICE_REPAIRED]
     assert log.log_id != old_log_id
     assert log.last_acknowledged("laptop") == 0
+
+
+def test_salvage_copies_the_date_fixes_of_the_sessions_it_copies(open_log, db_path, tmp_path):
+    device_id, ids = fill(open_log, 3)
+    db = logdb.connect(db_path)
+    with logdb.transaction(db):
+        db.executemany("INSERT INTO sync_date_fixes VALUES (?, ?, ?, ?)",
+                       [(sid, START - 60, 60.0 + n, START + 5000) for n, sid in enumerate(ids[:2])])
+    db.close()
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh) == 3
+    columns = ", ".join(logdb.DATE_FIX_COLUMNS)
+    assert (fresh.execute(f"SELECT {columns} FROM sync_date_fixes ORDER BY shift").fetchall()
+            == raw(db_path).execute(f"SELECT {columns} FROM sync_date_fixes ORDER BY shift").fetchall())
+    assert fresh.execute("SELECT COUNT(*) FROM sync_date_fixes").fetchone() == (2,)
+
+
+def test_salvage_copies_a_sessions_zones_whole_or_not_at_all(open_log, db_path, tmp_path):
+    device_id, ids = fill(open_log, 2)
+    db = logdb.connect(db_path)
+    # What a damaged page can do: the first zone rows of a session are gone, the rest readable.
+    db.execute("DELETE FROM zones WHERE session_id = ? AND position = 0", (ids[0],))
+    db.close()
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh) == 2
+    counts = dict(fresh.execute("SELECT session_id, COUNT(*) FROM zones GROUP BY session_id"))
+    assert counts == {ids[1]: len(PLAN)}
+    assert fresh.execute("SELECT COUNT(*) FROM sessions").fetchone() == (2,)
+
+
+def test_salvage_from_a_file_without_date_fixes_copies_the_sessions(open_log, db_path, tmp_path):
+    device_id, ids = fill(open_log, 2)
+    db = logdb.connect(db_path)
+    db.execute("DROP TABLE sync_date_fixes")  # a version-1 file whose sync never ran
+    db.close()
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh) == 2
+    assert fresh.execute("SELECT COUNT(*) FROM zones").fetchone() == (2 * len(PLAN),)
+    assert fresh.execute("SELECT COUNT(*) FROM sync_date_fixes").fetchone() == (0,)
 
 
 def test_move_aside_never_overwrites_an_earlier_copy(tmp_path):

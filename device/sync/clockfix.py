@@ -14,8 +14,9 @@ its UTC time, and the device:
 3. leaves sessions from earlier boots with an untrusted clock as they are, and reports
    them as `estimated`: their monotonic clock is gone, so no honest fix exists.
 
-What was changed is kept in `sync_date_fixes` (the original start too), so a fixed date
-can always be told from one the clock gave, and the change can be undone.
+What was changed is kept in the log's `sync_date_fixes` table (schema in
+`device.logdb.MIGRATIONS`; the original start too), so a fixed date can always be told
+from one the clock gave, and the change can be undone.
 """
 
 from __future__ import annotations
@@ -24,13 +25,6 @@ import sqlite3
 import threading
 import time
 from typing import Callable
-
-FIXES_TABLE = """CREATE TABLE IF NOT EXISTS sync_date_fixes (
-    session_id TEXT PRIMARY KEY,
-    wall_start_before REAL NOT NULL,   -- what the untrusted clock said
-    shift REAL NOT NULL,               -- seconds added to wall_start/wall_end/wall_checkpoint
-    fixed_wall REAL NOT NULL           -- host UTC when the fix was made
-) WITHOUT ROWID"""
 
 
 class HostWallClock:
@@ -69,7 +63,6 @@ def fix_dates(db: sqlite3.Connection, *, boot_id: str, host_utc: float,
     they finish fixes them. A mono_start ahead of `monotonic_now` cannot come from this
     boot's clock (a simulator's virtual clock, say), so such a session is not touched.
     """
-    db.execute(FIXES_TABLE)
     rows = db.execute(
         "SELECT id, wall_start, mono_start FROM sessions WHERE wall_trusted = 0 AND boot_id = ?"
         " AND outcome IS NOT NULL AND mono_start <= ?", (boot_id, monotonic_now)).fetchall()

@@ -81,7 +81,7 @@ class SyncSource:
         Stops before `max_bytes` of JSON (but always gives at least one session, so a sync
         can never stall on one large session).
         """
-        fixes = "s.id IN (SELECT session_id FROM sync_date_fixes)" if self._has_fixes() else "0"
+        fixes = "s.id IN (SELECT session_id FROM sync_date_fixes)"
         quality = f"CASE WHEN {fixes} THEN 'host' WHEN s.wall_trusted THEN 'clock' ELSE 'estimated' END"
         rows = self._query(f"SELECT {_COLUMNS}, {quality} FROM sessions AS s WHERE s.seq > ?"
                            " ORDER BY s.seq LIMIT ?", (seq, max_sessions))
@@ -107,9 +107,6 @@ class SyncSource:
             size += len(item) + 1
             last = row[1]
         return encoded, last
-
-    def _has_fixes(self) -> bool:
-        return bool(self._query("SELECT 1 FROM sqlite_master WHERE name = 'sync_date_fixes'"))
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         if self._db is None:
