@@ -79,7 +79,8 @@ class App:
                  recorder=None, trace: Callable[..., None] | None = None,
                  notices: Sequence[str] = (), services: Sequence = (),
                  request_power_off: Callable[[], None] | None = None,
-                 on_choice: Callable[[int, str], None] | None = None) -> None:
+                 on_choice: Callable[[int, str], None] | None = None,
+                 button_is_pressed: Callable[[], bool] | None = None) -> None:
         if not routines:
             raise ValueError("no routines to offer")
         self.routines = list(routines)
@@ -97,6 +98,7 @@ class App:
         self.services = list(services)       # each has next_deadline() and poll(now)
         self._request_power_off = request_power_off
         self._on_choice = on_choice          # the person changed intensity or routine: keep it
+        self._button_is_pressed = button_is_pressed   # the pin's level, to double-check a long hold
         self.powering_off = False
         self.sync_progress: SyncView | None = None
         self.state = "idle"
@@ -115,7 +117,7 @@ class App:
 
     # -- the loop --------------------------------------------------------------------
 
-    def run(self, events: queue.Queue, *, until: Callable[[], bool] | None = None) -> None:
+    def run(self, events: queue.SimpleQueue, *, until: Callable[[], bool] | None = None) -> None:
         """Serve events until stopped (or `until()` is true). If anything goes wrong, the motor
         is turned off before the error goes on up."""
         try:
@@ -158,8 +160,12 @@ class App:
                      self._sync_shown_until,
                      *(service.next_deadline() for service in self.services)]
         now = self.clock.now()
-        if self.state == "idle" and (held := self.gestures.held_for(now)) is not None:
-            deadlines.append(now + (1 - (held % 1)))   # the power-off countdown ticks each second
+        held = self.gestures.held_for(now) if self.state == "idle" else None
+        limit = self.gestures.long_hold_seconds
+        if held is not None and limit is not None:
+            warn_from = limit - POWER_OFF_WARNING
+            # the power-off warning appears, then counts down each second
+            deadlines.append(self.clock.now() + (warn_from - held if held < warn_from else 1 - (held % 1)))
         if self.pacer is not None:
             deadlines.append(self.pacer.next_deadline())
             deadlines.append(self._next_countdown_change(now))
@@ -231,6 +237,10 @@ class App:
     def power_off(self, now: float) -> None:
         """Ten seconds' hold in idle: a clean power-off. The 1.5 s hold on the way there
         changed the intensity, which the person did not mean: put it back."""
+        if self._button_is_pressed is not None and not self._button_is_pressed():
+            log.warning("long hold ignored: the button is not down (a release edge was lost)")
+            self.gestures.forget()
+            return
         self.intensity = (self.intensity - 2) % 5 + 1
         self._keep_choices()
         self.powering_off = True
@@ -331,6 +341,7 @@ class App:
             completed=completed,
         )
         self.state = "summary"
+        self.gestures.forget_pending_press()   # a press meant for the zone must not skip the summary
         self.sessions_ended += 1
         self._summary_until = cue.at + self.timeouts.summary_return
         self._trace("session_end", reason=cue.reason)
@@ -349,6 +360,7 @@ class App:
         for message in self.recorder.take_notices():
             self.notify(message)
         if self._summary_until is not None and now >= self._summary_until and self.state == "summary":
+            self.gestures.forget_pending_press()
             self.back_to_idle(now)
         if self._notices and self._notice_until is None:
             self._notice_until = now + NOTICE_SECONDS

@@ -16,7 +16,8 @@ LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
 
 def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display, trace: Callable[..., None],
               recorder=None, notices=(), routine_name: str | None = None, services=(),
-              request_power_off=None, choices_file: Path | None = None) -> App:
+              request_power_off=None, choices_file: Path | None = None,
+              button_is_pressed=None) -> App:
     """Wire the app; `display` needs `push/next_deadline/retry/close`.
 
     The person's last intensity and routine come from `choices_file` when there is one,
@@ -50,6 +51,7 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
         routine_index=names.index(wanted) if wanted in names else 0,
         recorder=recorder, trace=trace, notices=notices, services=services,
         request_power_off=request_power_off, on_choice=on_choice,
+        button_is_pressed=button_is_pressed,
     )
 
 

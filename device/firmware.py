@@ -59,7 +59,7 @@ def serve(config, routines, notices, *, open_panel) -> int:
     from drivers.motor import VibrationMotor
 
     clock = MonotonicClock()
-    events: queue.Queue = queue.Queue()
+    events: queue.SimpleQueue = queue.SimpleQueue()  # put() is safe in a signal handler
     notifier = Notifier.from_environment()
     signal.signal(signal.SIGTERM, lambda *_: events.put(Stop("SIGTERM")))
 
@@ -87,7 +87,8 @@ def serve(config, routines, notices, *, open_panel) -> int:
                     ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
         app = build_app(config, routines, clock=clock, set_motor=motor.set, display=display,
                         trace=_log_event, recorder=recorder, notices=notices, services=services,
-                        request_power_off=request_power_off, choices_file=state_dir() / "choices.json")
+                        request_power_off=request_power_off, choices_file=state_dir() / "choices.json",
+                        button_is_pressed=lambda: button.is_pressed)
         app.run(events)
         notifier.stopping()
         time.sleep(OFF_SCREEN_SECONDS)
@@ -104,7 +105,7 @@ def sync_event(status):
     return Notice(status.text) if status.text else None
 
 
-def _put_if(events: queue.Queue, event) -> None:
+def _put_if(events: queue.SimpleQueue, event) -> None:
     if event is not None:
         events.put(event)
 

@@ -76,6 +76,14 @@ class GestureRecognizer:
             deadlines.append(self._released_at + self.double_window)
         return min(deadlines, default=None)
 
+    def forget_pending_press(self) -> None:
+        """Drop a single press still waiting out the double-press window (the screen changed)."""
+        self._released_at = None
+
+    def forget(self) -> None:
+        """Start over: as if the button were up and nothing were pending."""
+        self._reset()
+
     def held_for(self, now: float) -> float | None:
         """How long the button has been down in a press that counts, or None."""
         if self._down_at is None or self._ignore_press:

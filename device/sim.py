@@ -79,7 +79,7 @@ class Simulator:
         from drivers.oled import OledDisplay
 
         self.clock = VirtualClock() if self.speed is None else ScaledClock(self.speed)
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.SimpleQueue = queue.SimpleQueue()  # put() is safe in a signal handler
         self.pins = ClockedMockFactory(self.clock)
         config = self.config
         self.button = PushButton(config.button.pin, pin_factory=self.pins,
@@ -110,6 +110,7 @@ class Simulator:
                              display=self.display, trace=fan_out(self.trace),
                              recorder=self.recorder, notices=self.notices,
                              choices_file=self.state_dir / "choices.json" if self.state_dir else None,
+                             button_is_pressed=lambda: self.button.is_pressed,
                              routine_name=self.routine_name)
         self._scripted_left = 0
 

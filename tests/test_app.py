@@ -333,3 +333,23 @@ def test_intensity_and_routine_choice_survive_a_restart(make_sim):
     sim.close()
     again = make_sim(routine_name=None)
     assert (again.app.intensity, again.app.routine.name) == (4, chosen)
+
+
+def test_a_press_meant_for_the_last_zone_does_not_skip_the_summary(make_sim):
+    sim = make_sim()
+    sim.schedule(1.0, "press")                  # start, recognised at 1.47; ends at 76.47
+    sim.schedule(76.2, "press")                 # released at 76.32, would be recognised at 76.67
+    run_to(sim, 80.0)
+    assert sim.app.state == "summary"
+
+
+def test_long_hold_with_a_lost_release_edge_does_not_power_off(make_sim):
+    requests = []
+    sim = make_sim()
+    sim.app._request_power_off = lambda: requests.append(sim.clock.now())
+    pin = sim.button.pin
+    sim.clock.call_at(1.0, pin.drive_low)
+    # The release happens on the pin but its edge never reaches the app (as a bounce filter can do).
+    sim.clock.call_at(2.0, lambda: setattr(pin, "_state", True))
+    run_to(sim, 15.0)
+    assert requests == [] and sim.app.state == "idle"
