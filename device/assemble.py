@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -62,4 +64,18 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool):
 
     state_dir.mkdir(parents=True, exist_ok=True)
     session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time)
+    if session_log.device_id:
+        write_device_id(state_dir / "device-id", session_log.device_id)
     return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded)
+
+
+def write_device_id(path: Path, device_id: str) -> None:
+    """The USB gadget script names the device by this file (its USB serial number)."""
+    try:
+        if path.exists() and path.read_text().strip() == device_id:
+            return
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(device_id + "\n")
+        os.replace(temporary, path)
+    except OSError as error:   # not fatal: the gadget falls back to the Pi's serial number
+        logging.getLogger("facepace").warning("cannot write %s: %s", path, error)

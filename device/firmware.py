@@ -69,8 +69,10 @@ def serve(config, routines, notices, *, open_panel) -> int:
 
     with ExitStack() as stack:
         stack.callback(notifier.close)
+        # A hung bus must not hold up the stop past systemd's TimeoutStopSec: wait 1 s at most.
         display = stack.enter_context(closing(DisplayWorker(ResilientDisplay(
-            open_panel, clock, on_sent=lambda frame: notifier.ready(), on_status=display_status))))
+            open_panel, clock, on_sent=lambda frame: notifier.ready(), on_status=display_status),
+            join_timeout=1.0)))
         # The Pi has no real-time clock: a computer that syncs tells us the date.
         wall_clock = HostWallClock()
         recorder = open_recorder(state_dir(), wall_time=wall_clock.time, threaded=True)

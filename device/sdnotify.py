@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Mapping
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,8 @@ class Notifier:
         self._watchdog_usec = watchdog_usec
         self._socket: socket.socket | None = None
         self._ready_sent = False
+        # The display thread and the main loop both call in (READY comes from whichever is first).
+        self._lock = threading.Lock()
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Notifier:
@@ -54,9 +57,10 @@ class Notifier:
 
     def ready(self) -> None:
         """READY=1, once: systemd treats the service as started from then on."""
-        if self._ready_sent:
-            return
-        self._ready_sent = True
+        with self._lock:
+            if self._ready_sent:
+                return
+            self._ready_sent = True
         self.notify("READY=1")
 
     def watchdog(self) -> None:
@@ -76,19 +80,21 @@ class Notifier:
         if address.startswith("@"):
             address = "\0" + address[1:]
         try:
-            if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            # MSG_DONTWAIT: a full socket queue must never block the main loop.
-            self._socket.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, address)
+            with self._lock:
+                if self._socket is None:
+                    self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                # MSG_DONTWAIT: a full socket queue must never block the main loop.
+                self._socket.sendto("\n".join(fields).encode(), socket.MSG_DONTWAIT, address)
         except OSError as error:
             # Never let a notification failure stop the device: if systemd is really gone the
             # watchdog (or the missing READY) is what reports it.
             log.warning("sd_notify to %s failed: %s", self.address, error)
 
     def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
 
     def __enter__(self) -> Notifier:
         return self

@@ -353,3 +353,13 @@ def test_long_hold_with_a_lost_release_edge_does_not_power_off(make_sim):
     sim.clock.call_at(2.0, lambda: setattr(pin, "_state", True))
     run_to(sim, 15.0)
     assert requests == [] and sim.app.state == "idle"
+
+
+def test_the_device_id_is_written_for_the_usb_gadget(make_sim, tmp_path):
+    from device.sessionlog import SessionLog
+
+    sim = make_sim()
+    sim.close()
+    with SessionLog.open(tmp_path / "state" / "sessions.db") as log:
+        device_id = log.device_id
+    assert (tmp_path / "state" / "device-id").read_text() == device_id + "\n"
