@@ -65,7 +65,7 @@ def load_settings(args):
     notices = []
     for error in library.errors:
         for problem in error.problems:
-            print(f"facepace: skipped routine: {problem}", file=sys.stderr)
+            logging.getLogger("facepace").warning("skipped routine: %s", problem)
         notices.append(f"Bad routine: {Path(error.problems[0].split(':', 1)[0]).name}")
     return config, config_path, list(library.routines), notices
 
