@@ -39,9 +39,10 @@ def record_session(log: SessionLog, start: float) -> None:
     for index in range(1, len(ZONES)):
         done[index - 1] = ZONES[index - 1][1]
         zones = [ZoneProgress(z, p, d) for (z, p), d in zip(ZONES, done)]
-        log.checkpoint(sid, zones, active_seconds=sum(done))
+        log.checkpoint(sid, zones, active_seconds=sum(done), mono_now=start + sum(done))
     zones = [ZoneProgress(z, p, p) for z, p in ZONES]
-    log.finish(sid, "completed", zones, active_seconds=sum(p for _, p in ZONES), wall_end=start + 600)
+    log.finish(sid, "completed", zones, active_seconds=sum(p for _, p in ZONES), wall_end=start + 600,
+               mono_end=start + 600)
 
 
 def writes_per_session(sessions: int = 20) -> tuple[float, float]:
@@ -115,7 +116,7 @@ def build_log(path: Path, sessions: int) -> None:
                 f"INSERT INTO sessions ({', '.join(logdb.SESSION_COLUMNS)}) VALUES "
                 f"({', '.join('?' * len(logdb.SESSION_COLUMNS))})",
                 (sid, number + 1, device_id, "daily", "sha256:bench", 3, start, start + 600,
-                 start + 600, 1, "boot", 100.0, 510.0, "completed"))
+                 start + 600, 1, "boot", 100.0, 510.0, "completed", 700.0))
             connection.executemany(
                 "INSERT INTO zones VALUES (?, ?, ?, ?, ?, 0)",
                 [(sid, position, zone, planned, planned) for position, (zone, planned) in enumerate(ZONES)])

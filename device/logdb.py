@@ -25,7 +25,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 OUTCOMES = ("completed", "ended_early", "interrupted")
 
@@ -78,15 +78,25 @@ MIGRATIONS: list[tuple[str, ...]] = [
             fixed_wall REAL NOT NULL           -- host UTC when the fix was made
         ) WITHOUT ROWID""",
     ),
+    # Version 3: the monotonic end, so a sync corrects a session's end from its own offset
+    # (a session that spans a sync has an untrusted start but a trusted end). Set at the
+    # start, at every checkpoint and at the finish: an interrupted session's is its last
+    # checkpoint's. NULL for sessions recorded before version 3.
+    (
+        "ALTER TABLE sessions ADD COLUMN mono_end REAL",
+        # From now on `shift` moves wall_start only; end_shift moves wall_end and
+        # wall_checkpoint. NULL: a fix made before version 3, which moved them by `shift`.
+        "ALTER TABLE sync_date_fixes ADD COLUMN end_shift REAL",
+    ),
 ]
 
 SESSION_COLUMNS = (
     "id", "seq", "device_id", "routine_name", "routine_hash", "intensity", "wall_start",
     "wall_end", "wall_checkpoint", "wall_trusted", "boot_id", "mono_start",
-    "active_seconds", "outcome",
+    "active_seconds", "outcome", "mono_end",
 )
 ZONE_COLUMNS = ("session_id", "position", "zone_id", "planned_seconds", "done_seconds", "skipped")
-DATE_FIX_COLUMNS = ("session_id", "wall_start_before", "shift", "fixed_wall")
+DATE_FIX_COLUMNS = ("session_id", "wall_start_before", "shift", "fixed_wall", "end_shift")
 _POSITION = ZONE_COLUMNS.index("position")
 
 # SQLite primary result codes (the low byte of `sqlite_errorcode`).
@@ -124,25 +134,15 @@ class SessionRecord:
     outcome: str | None = None
     wall_end: float | None = None
     wall_checkpoint: float | None = None
+    mono_end: float | None = None    # monotonic time of the end, or of the last checkpoint
     seq: int | None = None
     zones: tuple[ZoneProgress, ...] = field(default_factory=tuple)
 
     def as_dict(self) -> dict:
-        """Every field, zones included, in JSON-ready types."""
-        return {
-            "id": self.id, "seq": self.seq, "device_id": self.device_id,
-            "routine_name": self.routine_name, "routine_hash": self.routine_hash,
-            "intensity": self.intensity, "wall_start": self.wall_start, "wall_end": self.wall_end,
-            "wall_checkpoint": self.wall_checkpoint,
-            "wall_trusted": self.wall_trusted, "boot_id": self.boot_id,
-            "mono_start": self.mono_start, "active_seconds": self.active_seconds,
-            "outcome": self.outcome,
-            "zones": [
-                {"zone_id": z.zone_id, "planned_seconds": z.planned_seconds,
-                 "done_seconds": z.done_seconds, "skipped": z.skipped}
-                for z in self.zones
-            ],
-        }
+        """Every field (SESSION_COLUMNS), zones included, in JSON-ready types."""
+        fields = {name: getattr(self, name) for name in SESSION_COLUMNS}
+        fields["zones"] = [zone._asdict() for zone in self.zones]
+        return fields
 
 
 def error_code(error: sqlite3.Error) -> int | None:
@@ -388,19 +388,33 @@ def _readable_rows(source: sqlite3.Connection, columns: list[str], max_errors: i
 
 # --- Reading ----------------------------------------------------------------------------
 
+NEWEST_FIRST = "wall_start DESC, rowid DESC"
+
+
 def read_sessions(connection: sqlite3.Connection, *, since: float | None = None,
                   limit: int | None = None, after_seq: int | None = None) -> list[SessionRecord]:
     """Sessions with their zones: newest first (by start), `since` in Unix seconds;
-    or, with `after_seq`, the finalised sessions above that seq, lowest seq first (sync)."""
+    or, with `after_seq`, the finalised sessions above that seq, lowest seq first.
+
+    `after_seq` is how the device reads by sequence (the sync's batches): it walks the
+    seq index, so a batch costs the same however long the log is.
+    """
     if after_seq is not None:
-        where, params, order = "WHERE seq > ?", [after_seq], "seq"
-    elif since is not None:
-        where, params, order = "WHERE wall_start >= ?", [since], "wall_start DESC, rowid DESC"
-    else:
-        where, params, order = "", [], "wall_start DESC, rowid DESC"
+        return _read(connection, "WHERE seq > ?", [after_seq], "seq", limit)
+    if since is not None:
+        return _read(connection, "WHERE wall_start >= ?", [since], NEWEST_FIRST, limit)
+    return _read(connection, "", [], NEWEST_FIRST, limit)
+
+
+def read_open_sessions(connection: sqlite3.Connection) -> list[SessionRecord]:
+    return _read(connection, "WHERE outcome IS NULL", [], "rowid", None)
+
+
+def _read(connection: sqlite3.Connection, where: str, params: list, order: str,
+          limit: int | None) -> list[SessionRecord]:
     limit_sql = "LIMIT ?" if limit is not None else ""
     if limit is not None:
-        params.append(limit)
+        params = [*params, limit]
     chosen = f"SELECT * FROM sessions {where} ORDER BY {order} {limit_sql}"
     rows = connection.execute(
         f"SELECT {', '.join(SESSION_COLUMNS)} FROM ({chosen}) ORDER BY {order}", params).fetchall()
@@ -415,7 +429,7 @@ def read_sessions(connection: sqlite3.Connection, *, since: float | None = None,
             " ORDER BY z.session_id, z.position", params)
     for session_id, zone_id, planned, done, skipped in zone_rows:
         zones.setdefault(session_id, []).append(ZoneProgress(zone_id, planned, done, bool(skipped)))
-    return [_record(row, zones.get(row[0], ())) for row in rows]
+    return [record_from_row(row, zones.get(row[0], ())) for row in rows]
 
 
 def read_sessions_json(connection: sqlite3.Connection, *, since: float | None = None,
@@ -453,19 +467,8 @@ def _local_iso(column: str) -> str:
             f" || (SELECT printf('%+03d:%02d', m / 60, abs(m) % 60) FROM (SELECT {minutes} AS m)))")
 
 
-def read_open_sessions(connection: sqlite3.Connection) -> list[SessionRecord]:
-    rows = connection.execute(
-        f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions WHERE outcome IS NULL").fetchall()
-    result = []
-    for row in rows:
-        zones = connection.execute(
-            "SELECT zone_id, planned_seconds, done_seconds, skipped FROM zones"
-            " WHERE session_id = ? ORDER BY position", (row[0],)).fetchall()
-        result.append(_record(row, [ZoneProgress(z, p, d, bool(s)) for z, p, d, s in zones]))
-    return result
-
-
-def _record(row: tuple, zones) -> SessionRecord:
+def record_from_row(row: Sequence, zones: Iterable[ZoneProgress]) -> SessionRecord:
+    """A row of SESSION_COLUMNS (in that order) from any session table, as a record."""
     values = dict(zip(SESSION_COLUMNS, row))
     values["wall_trusted"] = bool(values["wall_trusted"])
     return SessionRecord(**values, zones=tuple(zones))

@@ -46,11 +46,11 @@ class SessionRecorder:
                      started_mono, self._wall_time())
 
     def checkpoint(self, pacer, now: float) -> None:
-        self._submit(self._checkpoint, progress(pacer, now), pacer.active_seconds(now))
+        self._submit(self._checkpoint, progress(pacer, now), pacer.active_seconds(now), now)
 
     def finish(self, pacer, now: float, outcome: str) -> None:
         self._submit(self._finish, outcome, progress(pacer, now), pacer.active_seconds(now),
-                     self._wall_time())
+                     self._wall_time(), now)
 
     def take_notices(self) -> list[str]:
         return self._log.take_notices()
@@ -86,13 +86,14 @@ class SessionRecorder:
         self._session_id = self._log.begin(name, content_hash, intensity, planned,
                                            mono_start=mono_start, wall_start=wall_start)
 
-    def _checkpoint(self, zones, active_seconds) -> None:
+    def _checkpoint(self, zones, active_seconds, mono_now) -> None:
         if self._session_id is not None:
-            self._log.checkpoint(self._session_id, zones, active_seconds)
+            self._log.checkpoint(self._session_id, zones, active_seconds, mono_now=mono_now)
 
-    def _finish(self, outcome, zones, active_seconds, wall_end) -> None:
+    def _finish(self, outcome, zones, active_seconds, wall_end, mono_end) -> None:
         if self._session_id is not None:
-            self._log.finish(self._session_id, outcome, zones, active_seconds, wall_end)
+            self._log.finish(self._session_id, outcome, zones, active_seconds, wall_end,
+                             mono_end=mono_end)
             self._session_id = None
         self._refresh_overview()
 

@@ -3,8 +3,10 @@
     log = SessionLog.open(state_dir() / "sessions.db")
     sid = log.begin("daily", routine_hash, intensity=3, planned=[("neck", 60), ...],
                     mono_start=clock.now(), wall_start=time.time())
-    log.checkpoint(sid, zones=[ZoneProgress("neck", 60, 60, False), ...], active_seconds=61.0)
-    log.finish(sid, "completed", zones=[...], active_seconds=480.0, wall_end=time.time())
+    log.checkpoint(sid, zones=[ZoneProgress("neck", 60, 60, False), ...], active_seconds=61.0,
+                   mono_now=clock.now())
+    log.finish(sid, "completed", zones=[...], active_seconds=480.0, wall_end=time.time(),
+               mono_end=clock.now())
     log.overview(time.time())      # streak, minutes this week, last session
     log.take_notices()             # e.g. ["Disk full: log kept"], once each
     log.close()
@@ -215,27 +217,34 @@ class SessionLog:
                 routine_hash=routine_hash, intensity=int(intensity), wall_start=float(wall_start),
                 wall_trusted=self._wall_trusted(), boot_id=self.boot_id,
                 mono_start=float(mono_start), wall_checkpoint=float(wall_start),
+                mono_end=float(mono_start),
                 zones=tuple(ZoneProgress(zone_id, float(seconds)) for zone_id, seconds in planned),
             )
             self._unsaved[session.id] = session
             self._write()
             return session.id
 
-    def checkpoint(self, session_id: str, zones: Sequence[ZoneProgress], active_seconds: float) -> None:
-        """Progress at a zone change: a power cut after this loses only the zone under way."""
+    def checkpoint(self, session_id: str, zones: Sequence[ZoneProgress], active_seconds: float,
+                   *, mono_now: float) -> None:
+        """Progress at a zone change: a power cut after this loses only the zone under way.
+
+        `mono_now` is the app's monotonic clock (the one `mono_start` came from): if the
+        session never finishes, this is its end, which a sync can date.
+        """
         with self._lock:
             self._update(session_id, zones=tuple(zones), active_seconds=float(active_seconds),
-                         wall_checkpoint=self._wall_time())
+                         wall_checkpoint=self._wall_time(), mono_end=float(mono_now))
             self._write()
 
     def finish(self, session_id: str, outcome: str, zones: Sequence[ZoneProgress],
-               active_seconds: float, wall_end: float) -> None:
-        """Close the session as `completed` or `ended_early`."""
+               active_seconds: float, wall_end: float, *, mono_end: float) -> None:
+        """Close the session as `completed` or `ended_early`; `mono_end` is on `mono_start`'s clock."""
         if outcome not in ("completed", "ended_early"):
             raise ValueError(f"outcome must be 'completed' or 'ended_early', got {outcome!r}")
         with self._lock:
             self._update(session_id, zones=tuple(zones), active_seconds=float(active_seconds),
-                         outcome=outcome, wall_end=float(wall_end), wall_checkpoint=float(wall_end))
+                         outcome=outcome, wall_end=float(wall_end), wall_checkpoint=float(wall_end),
+                         mono_end=float(mono_end))
             self._write()
 
     def flush(self) -> bool:
@@ -283,16 +292,16 @@ class SessionLog:
         db, before = self._db, self._stored.get(session.id)
         if before is None:
             row = session.as_dict()
-            row["device_id"], row["wall_checkpoint"] = self._device_id, session.wall_checkpoint
+            row["device_id"] = self._device_id
             row.pop("zones"), row.pop("seq")
             db.execute(f"INSERT INTO sessions ({', '.join(row)}) VALUES "
                        f"({', '.join('?' * len(row))})", tuple(row.values()))
             previous_zones: tuple[ZoneProgress, ...] = ()
         else:
             db.execute("UPDATE sessions SET active_seconds = ?, wall_checkpoint = ?, outcome = ?,"
-                       " wall_end = ? WHERE id = ?",
+                       " wall_end = ?, mono_end = ? WHERE id = ?",
                        (session.active_seconds, session.wall_checkpoint, session.outcome,
-                        session.wall_end, session.id))
+                        session.wall_end, session.mono_end, session.id))
             previous_zones = before.zones
         changed = [(session.id, position, zone.zone_id, zone.planned_seconds, zone.done_seconds,
                     int(zone.skipped))
@@ -386,17 +395,6 @@ class SessionLog:
         return self.sessions(since=since)
 
     # --- Sync hooks (issue 5) -----------------------------------------------------------
-
-    def sessions_after(self, seq: int, limit: int = 500) -> list[SessionRecord]:
-        """Finalised sessions with a seq above `seq`, lowest first."""
-        with self._lock:
-            if not self._try_open():
-                return []
-            try:
-                return logdb.read_sessions(self._db, after_seq=seq, limit=limit)
-            except logdb.sqlite3.Error as error:
-                self._failed(error)
-                return []
 
     def acknowledge(self, host_id: str, seq: int) -> bool:
         """Store the last seq a host confirmed; False if it could not be written now."""

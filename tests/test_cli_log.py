@@ -48,7 +48,8 @@ def record(log: SessionLog, routine: str, start: float, outcome: str = "complete
     plan = [("neck", 60.0), ("jaw", 45.0)]
     sid = log.begin(routine, f"hash-{routine}", 3, plan, mono_start=1.0, wall_start=start)
     zones = [ZoneProgress(z, p, d, s) for (z, p), d, s in zip(plan, done, skipped)]
-    log.finish(sid, outcome, zones, active_seconds=sum(done), wall_end=start + sum(done) + 5)
+    log.finish(sid, outcome, zones, active_seconds=sum(done), wall_end=start + sum(done) + 5,
+               mono_end=1.0 + sum(done) + 5)
     return sid
 
 
@@ -79,7 +80,7 @@ def test_log_json_has_every_field_with_zones(three_sessions, capsys):
     newest = sessions[0]
     assert set(newest) == {"id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
                            "wall_start", "wall_end", "wall_checkpoint", "wall_trusted", "boot_id",
-                           "mono_start",
+                           "mono_start", "mono_end",
                            "active_seconds", "outcome", "zones", "start_local", "end_local"}
     assert newest["start_local"] == "2024-05-08T08:00:00+00:00"
     assert (newest["boot_id"], newest["wall_trusted"], newest["seq"]) == ("boot-1", True, 3)
@@ -150,7 +151,7 @@ def test_reading_does_not_close_a_session_that_is_still_running(state, tmp_path,
     code, out, _ = run(["log", "--json"], capsys)
     assert code == 0 and [(s["id"], s["outcome"]) for s in json.loads(out)] == [(sid, None)]
     assert run(["log"], capsys)[1].splitlines()[1].endswith("open")
-    log.finish(sid, "completed", [ZoneProgress("neck", 60.0, 60.0)], 60.0, MAY_6 + 60)
+    log.finish(sid, "completed", [ZoneProgress("neck", 60.0, 60.0)], 60.0, MAY_6 + 60, mono_end=60.0)
     log.close()
 
 

@@ -92,10 +92,10 @@ def progress(done: list[float], skipped: tuple[int, ...] = ()) -> list[ZoneProgr
 
 def run_session(log: SessionLog, start: float = START, outcome: str = "completed") -> str:
     sid = log.begin("daily", "sha256:abc", 3, PLAN, mono_start=100.0, wall_start=start)
-    log.checkpoint(sid, progress([60.0]), active_seconds=60.0)
-    log.checkpoint(sid, progress([60.0, 20.0], skipped=(1,)), active_seconds=80.0)
+    log.checkpoint(sid, progress([60.0]), active_seconds=60.0, mono_now=160.0)
+    log.checkpoint(sid, progress([60.0, 20.0], skipped=(1,)), active_seconds=80.0, mono_now=185.0)
     log.finish(sid, outcome, progress([60.0, 20.0, 60.0], skipped=(1,)), active_seconds=140.0,
-               wall_end=start + 150)
+               wall_end=start + 150, mono_end=250.0)
     return sid
 
 
@@ -140,6 +140,7 @@ def test_a_session_is_stored_with_every_field(open_log):
     assert (session.routine_name, session.routine_hash, session.intensity) == ("daily", "sha256:abc", 3)
     assert (session.wall_start, session.wall_end, session.active_seconds) == (START, START + 150, 140.0)
     assert (session.boot_id, session.mono_start, session.wall_trusted) == (BOOT_ID, 100.0, True)
+    assert session.mono_end == 250.0
     assert session.outcome == "completed" and session.seq == 1
     assert session.zones == (ZoneProgress("neck", 60.0, 60.0, False),
                              ZoneProgress("jaw", 45.0, 20.0, True),
@@ -168,7 +169,7 @@ def test_finish_rejects_an_unknown_outcome(open_log):
     log = open_log()
     sid = log.begin("daily", "h", 3, PLAN, mono_start=0.0, wall_start=START)
     with pytest.raises(ValueError, match="outcome"):
-        log.finish(sid, "interrupted", progress([]), 0.0, START)
+        log.finish(sid, "interrupted", progress([]), 0.0, START, mono_end=1.0)
 
 
 # --- Migrations ---------------------------------------------------------------------------
@@ -215,24 +216,67 @@ def test_every_earlier_version_ends_with_the_schema_of_a_fresh_file(open_log, db
     assert "sync_date_fixes" in table_shapes(fresh)
 
 
-def test_a_version_1_file_with_the_sync_s_own_fixes_table_keeps_its_fixes(open_log, db_path):
-    log = open_log()
-    sid = run_session(log)
-    log.close()
+V1_SESSION_COLUMNS = [c for c in logdb.SESSION_COLUMNS if c != "mono_end"]
+
+
+def old_file(db_path: Path, version: int, *sessions: tuple) -> sqlite3.Connection:
+    """A log file at an earlier schema version, holding `sessions` (V1_SESSION_COLUMNS)."""
+    db_path.parent.mkdir(parents=True)
     db = logdb.connect(db_path)
+    logdb.migrate(db, logdb.MIGRATIONS[:version])
     with logdb.transaction(db):
-        db.execute("DROP TABLE sync_date_fixes")
-        db.execute("PRAGMA user_version = 1")
+        db.executemany(f"INSERT INTO sessions ({', '.join(V1_SESSION_COLUMNS)})"
+                       f" VALUES ({', '.join('?' * len(V1_SESSION_COLUMNS))})", sessions)
+    return db
+
+
+OLD_SESSION = ("s-1", 1, "dev", "daily", "h", 3, START, START + 60, START + 60, 0, BOOT_ID, 5.0,
+               60.0, "completed")
+
+
+def test_a_version_1_file_with_the_sync_s_own_fixes_table_keeps_its_fixes(open_log, db_path):
+    db = old_file(db_path, 1, OLD_SESSION)
     with logdb.transaction(db):  # what the version-1 sync did, outside the migrations
         db.execute(AD_HOC_FIXES_TABLE)
-        db.execute("INSERT INTO sync_date_fixes VALUES (?, ?, ?, ?)", (sid, START - 3600, 3600.0, START))
+        db.execute("INSERT INTO sync_date_fixes VALUES (?, ?, ?, ?)", ("s-1", START - 3600, 3600.0, START))
     db.close()
     log = open_log()
     assert log.take_notices() == []
+    assert [s.id for s in log.sessions()] == ["s-1"]
     assert logdb.schema_version(raw(db_path)) == len(logdb.MIGRATIONS)
     fixes = raw(db_path).execute(
         f"SELECT {', '.join(logdb.DATE_FIX_COLUMNS)} FROM sync_date_fixes").fetchall()
-    assert fixes == [(sid, START - 3600, 3600.0, START)]
+    assert fixes == [("s-1", START - 3600, 3600.0, START, None)]  # None: the end moved by `shift`
+
+
+def test_sessions_from_a_version_2_file_have_no_monotonic_end(open_log, db_path):
+    old_file(db_path, 2, OLD_SESSION).close()
+    (session,) = open_log().sessions()
+    assert (session.id, session.mono_start, session.mono_end, session.wall_end) == (
+        "s-1", 5.0, None, START + 60)
+
+
+def test_the_recorder_gives_the_pacers_clock_as_the_monotonic_end(open_log, db_path):
+    from device.pacing import Pacer
+    from device.recording import SessionRecorder
+    from device.routines import load_routine
+
+    routine = load_routine(REPO / "device" / "routines" / "quick.toml")
+    log = open_log()
+    recorder = SessionRecorder(log, wall_time=FakeWall(), threaded=False)
+    recorder.begin(routine, 3, 500.0)
+    pacer = Pacer(routine.active_zones, started_at=500.0)
+    first_zone_end = 500.0 + routine.active_zones[0].seconds
+    pacer.due(first_zone_end)
+    recorder.checkpoint(pacer, first_zone_end)
+
+    def stored() -> tuple:
+        return raw(db_path).execute("SELECT mono_start, mono_end, outcome FROM sessions").fetchone()
+
+    assert stored() == (500.0, first_zone_end, None)
+    pacer.end_early(first_zone_end + 7.5)
+    recorder.finish(pacer, first_zone_end + 7.5, "ended_early")
+    assert stored() == (500.0, first_zone_end + 7.5, "ended_early")
 
 
 def test_a_later_migration_keeps_the_sessions_already_stored(open_log, db_path):
@@ -281,7 +325,8 @@ CRASHING_CHILD = textwrap.dedent("""
                           wall_time=lambda: 1_717_000_100.0)
     sid = log.begin("daily", "h", 4, [("neck", 60.0), ("jaw", 45.0)], mono_start=5.0,
                     wall_start=1_717_000_000.0)
-    log.checkpoint(sid, [ZoneProgress("neck", 60.0, 60.0), ZoneProgress("jaw", 45.0)], 61.5)
+    log.checkpoint(sid, [ZoneProgress("neck", 60.0, 60.0), ZoneProgress("jaw", 45.0)], 61.5,
+                   mono_now=67.0)
     print(sid, flush=True)
     time.sleep(60)
 """)
@@ -304,6 +349,7 @@ def test_a_killed_session_is_recovered_as_interrupted_with_its_progress(open_log
     (session,) = log.sessions()
     assert (session.id, session.outcome, session.active_seconds) == (sid, "interrupted", 61.5)
     assert session.wall_end == 1_717_000_100.0  # the last checkpoint: when it was last alive
+    assert (session.mono_start, session.mono_end) == (5.0, 67.0)
     assert session.zones == (ZoneProgress("neck", 60.0, 60.0), ZoneProgress("jaw", 45.0, 0.0))
     assert session.seq == 1
     assert raw(db_path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -313,11 +359,11 @@ def test_a_session_open_during_a_sync_gets_a_later_seq_when_it_ends(open_log, db
     log = open_log()
     first = run_session(log)
     open_sid = log.begin("quick", "h", 2, PLAN[:1], mono_start=0.0, wall_start=START + 500)
-    seen_by_sync = log.sessions_after(0)
+    seen_by_sync = logdb.read_sessions(logdb.connect(db_path, read_only=True), after_seq=0)
     assert [s.id for s in seen_by_sync] == [first]          # open sessions have no seq yet
     log._drop_connection()  # the power goes: the session never finishes
     log = open_log()
-    later = log.sessions_after(seen_by_sync[-1].seq)
+    later = logdb.read_sessions(logdb.connect(db_path, read_only=True), after_seq=seen_by_sync[-1].seq)
     assert [(s.id, s.outcome) for s in later] == [(open_sid, "interrupted")]
     assert later[0].seq > seen_by_sync[-1].seq
 
@@ -414,8 +460,8 @@ def test_salvage_copies_the_date_fixes_of_the_sessions_it_copies(open_log, db_pa
     device_id, ids = fill(open_log, 3)
     db = logdb.connect(db_path)
     with logdb.transaction(db):
-        db.executemany("INSERT INTO sync_date_fixes VALUES (?, ?, ?, ?)",
-                       [(sid, START - 60, 60.0 + n, START + 5000) for n, sid in enumerate(ids[:2])])
+        db.executemany("INSERT INTO sync_date_fixes VALUES (?, ?, ?, ?, ?)",
+                       [(sid, START - 60, 60.0 + n, START + 5000, 30.0 + n) for n, sid in enumerate(ids[:2])])
     db.close()
     fresh = logdb.connect(tmp_path / "fresh.db")
     logdb.migrate(fresh)
@@ -467,14 +513,15 @@ def test_read_only_storage_keeps_the_session_in_memory_and_writes_it_later(open_
     open_log().close()  # the file exists, but from now on SQLite refuses to write it
     log = open_log(connect=connections)
     sid = log.begin("daily", "h", 3, PLAN, mono_start=0.0, wall_start=START)
-    log.checkpoint(sid, progress([60.0]), active_seconds=60.0)
+    log.checkpoint(sid, progress([60.0]), active_seconds=60.0, mono_now=60.0)
     assert log.take_notices() == [NOTICE_READ_ONLY]  # once, not at every write
     assert [s.id for s in log.sessions()] == [sid] and log.has_unsaved
     assert log.overview(START + 100).minutes_this_week == 1.0
     assert raw(db_path).execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
 
     connections.last.execute("PRAGMA query_only = 0")  # the storage is writable again
-    log.finish(sid, "completed", progress([60.0, 45.0, 60.0]), active_seconds=165.0, wall_end=START + 170)
+    log.finish(sid, "completed", progress([60.0, 45.0, 60.0]), active_seconds=165.0, wall_end=START + 170,
+               mono_end=170.0)
     assert log.take_notices() == [NOTICE_SAVED] and not log.has_unsaved
     stored = raw(db_path).execute("SELECT outcome, active_seconds, seq FROM sessions").fetchall()
     assert stored == [("completed", 165.0, 1)]
@@ -500,11 +547,12 @@ def test_disk_full_keeps_the_session_and_writes_it_when_space_returns(open_log, 
     many_zones = [(f"zone{i}", 30.0) for i in range(300)]  # needs new pages
     sid = log.begin("long", "h", 3, many_zones, mono_start=0.0, wall_start=START)
     zones = [ZoneProgress(z, s, 30.0) for z, s in many_zones]
-    log.checkpoint(sid, zones[:10] + [ZoneProgress(z, s) for z, s in many_zones[10:]], 300.0)
+    log.checkpoint(sid, zones[:10] + [ZoneProgress(z, s) for z, s in many_zones[10:]], 300.0,
+                   mono_now=300.0)
     assert log.take_notices() == [NOTICE_FULL] and log.has_unsaved
 
     db.execute("PRAGMA max_page_count = 1000000")
-    log.finish(sid, "completed", zones, active_seconds=9000.0, wall_end=START + 9000)
+    log.finish(sid, "completed", zones, active_seconds=9000.0, wall_end=START + 9000, mono_end=9000.0)
     assert log.take_notices() == [NOTICE_SAVED]
     log.close()
     (session,) = open_log().sessions()
@@ -531,7 +579,8 @@ def test_storage_refused_by_the_kernel_is_survived(tmp_path, boot_id_path):
             log = SessionLog.open(Path({str(folder / 'sessions.db')!r}),
                                   boot_id_path=Path({str(boot_copy)!r}))
             sid = log.begin("daily", "h", 3, [("neck", 60.0)], mono_start=0.0, wall_start=1.7e9)
-            log.finish(sid, "completed", [ZoneProgress("neck", 60.0, 60.0)], 60.0, 1.7e9 + 60)
+            log.finish(sid, "completed", [ZoneProgress("neck", 60.0, 60.0)], 60.0, 1.7e9 + 60,
+                       mono_end=60.0)
             print(log.take_notices(), log.has_unsaved, len(log.sessions()))
         """)
         result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
@@ -554,9 +603,11 @@ def test_one_transaction_per_zone_change_and_nothing_for_a_repeat(open_log):
     sid = log.begin("daily", "h", 3, zones_plan, mono_start=0.0, wall_start=START)
     for reached in range(1, 8):
         zones = [ZoneProgress(z, s, 60.0 if i < reached else 0.0) for i, (z, s) in enumerate(zones_plan)]
-        log.checkpoint(sid, zones, active_seconds=60.0 * reached)
-        log.checkpoint(sid, zones, active_seconds=60.0 * reached)  # nothing new: nothing written
-    log.finish(sid, "completed", [ZoneProgress(z, s, 60.0) for z, s in zones_plan], 480.0, START + 480)
+        log.checkpoint(sid, zones, active_seconds=60.0 * reached, mono_now=60.0 * reached)
+        # The same checkpoint again: nothing new, nothing written.
+        log.checkpoint(sid, zones, active_seconds=60.0 * reached, mono_now=60.0 * reached)
+    log.finish(sid, "completed", [ZoneProgress(z, s, 60.0) for z, s in zones_plan], 480.0, START + 480,
+               mono_end=480.0)
     # begin + 7 zone changes + finish
     assert connections.commits() - before == 9
     zone_writes = [s for s in connections.statements if s.startswith("INSERT INTO zones")]
@@ -602,13 +653,14 @@ def test_close_is_safe_twice_and_as_a_context_manager(open_log, db_path, boot_id
     assert len(open_log().sessions()) == 1
 
 
-def test_sessions_after_a_seq_come_lowest_first_with_their_zones(open_log):
+def test_sessions_are_read_by_seq_lowest_first_with_their_zones(open_log, db_path):
     log = open_log()
-    ids = [run_session(log, start=START + 1000 * i) for i in range(3)]
-    later = log.sessions_after(1, limit=5)
+    ids = [run_session(log, start=START - 1000 * i) for i in range(3)]  # newest first
+    reader = logdb.connect(db_path, read_only=True)
+    later = logdb.read_sessions(reader, after_seq=1, limit=5)
     assert [(s.id, s.seq) for s in later] == [(ids[1], 2), (ids[2], 3)]
     assert all(len(s.zones) == len(PLAN) for s in later)
-    assert [s.seq for s in log.sessions_after(0, limit=1)] == [1]
+    assert [s.seq for s in logdb.read_sessions(reader, after_seq=0, limit=1)] == [1]
 
 
 def test_overview_uses_the_logs_time_zone(open_log):

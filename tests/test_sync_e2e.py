@@ -172,13 +172,15 @@ def test_dates_from_an_untrusted_clock_are_fixed_or_marked_estimated(tmp_path, l
     boot.write_text(read_boot_id() + "\n")   # this boot: its monotonic clock is the server's
     with device_log(state, boot_id_path=boot, clock_synced=lambda: False) as log:
         wrong = 978_307_200.0  # 2001: a Pi that booted without a clock
-        this_boot = log.begin("quick", "h", 2, ZONES[:2], mono_start=time.monotonic() - 7200,
-                              wall_start=wrong)
-        log.finish(this_boot, "completed", [], active_seconds=150, wall_end=wrong + 180)
+        began = time.monotonic() - 7200
+        this_boot = log.begin("quick", "h", 2, ZONES[:2], mono_start=began, wall_start=wrong)
+        log.finish(this_boot, "completed", [], active_seconds=150, wall_end=wrong + 180,
+                   mono_end=began + 180)
     boot.write_text("an-earlier-boot\n")
     with device_log(state, boot_id_path=boot, clock_synced=lambda: False) as log:
         earlier = log.begin("quick", "h", 2, ZONES[:2], mono_start=50.0, wall_start=wrong - 86400)
-        log.finish(earlier, "completed", [], active_seconds=150, wall_end=wrong - 86400 + 180)
+        log.finish(earlier, "completed", [], active_seconds=150, wall_end=wrong - 86400 + 180,
+                   mono_end=230.0)
     device = Device(state, link.device_port)
     try:
         result = host_sync(link.host_port, tmp_path / "host.db")
@@ -237,12 +239,15 @@ def test_the_server_refuses_what_is_not_the_protocol(served):
     assert talk.send(encode(0x42, b"{}"))["code"] == p.E_UNKNOWN_TYPE
     assert talk.send(encode(p.HELLO, b"\xff"))["code"] == p.E_BAD_PAYLOAD
     assert talk.send(encode(p.HELLO, b"[" * 50_000))["code"] == p.E_BAD_PAYLOAD
-    damaged = bytearray(p.pack(p.HELLO, rid=2, protocol=1, host_id="h"))
+    version = p.PROTOCOL_VERSION
+    damaged = bytearray(p.pack(p.HELLO, rid=2, protocol=version, host_id="h"))
     damaged[-1] ^= 1
     assert talk.send(bytes(damaged))["code"] == p.E_BAD_CRC
-    refused = talk.send(p.pack(p.HELLO, rid=3, protocol=2, host_id="h"))
-    assert refused["code"] == p.E_VERSION and "protocol 1" in refused["message"]
-    welcome = talk.send(bytes(range(256)) + p.pack(p.HELLO, rid=4, protocol=1, host_id="h"))
+    refused = talk.send(p.pack(p.HELLO, rid=3, protocol=version + 1, host_id="h"))
+    assert refused["code"] == p.E_VERSION and f"protocol {version}," in refused["message"]
+    old_host = talk.send(p.pack(p.HELLO, rid=3, protocol=version - 1, host_id="h"))
+    assert old_host["code"] == p.E_VERSION and "update facepace on this computer" in old_host["message"]
+    welcome = talk.send(bytes(range(256)) + p.pack(p.HELLO, rid=4, protocol=version, host_id="h"))
     assert welcome["type"] == p.WELCOME and welcome["rid"] == 4
     # An ACK for more than was offered would let a host hide sessions from others: refused.
     assert talk.send(p.pack(p.ACK, rid=5, seq=10))["code"] == p.E_BAD_PAYLOAD
@@ -253,7 +258,7 @@ def test_the_server_refuses_what_is_not_the_protocol(served):
 
 def test_a_silent_host_is_dropped_and_the_screen_told(served):
     talk, _, statuses = served
-    talk.send(p.pack(p.HELLO, rid=1, protocol=1, host_id="h"))
+    talk.send(p.pack(p.HELLO, rid=1, protocol=p.PROTOCOL_VERSION, host_id="h"))
     talk.send(p.pack(p.PULL, rid=2, after=0, limit=1))
     time.sleep(1.0)  # idle_timeout is 0.5 s
     assert statuses[-1].state == "failed" and statuses[-1].text == "Sync timed out"
@@ -290,7 +295,8 @@ def test_the_host_says_what_to_do_on_silence_and_on_another_version(tmp_path, li
                 host.sync(port, db, timeout=0.6)
             assert time.monotonic() - started < 2
 
-            # A device from the future: it answers, but with protocol 2.
+            # A device from the future: it answers, but with a newer protocol.
+            newer = p.PROTOCOL_VERSION + 1
             device_end = serial.Serial(link.device_port, timeout=0.05)
             decoder = FrameDecoder()
 
@@ -300,13 +306,13 @@ def test_the_host_says_what_to_do_on_silence_and_on_another_version(tmp_path, li
                     for item in decoder.feed(device_end.read(4096)):
                         if isinstance(item, Frame):
                             rid = json.loads(item.payload)["rid"]
-                            device_end.write(p.pack(p.WELCOME, rid=rid, protocol=2, device_id="d"))
+                            device_end.write(p.pack(p.WELCOME, rid=rid, protocol=newer, device_id="d"))
                             return
 
             import threading
             answering = threading.Thread(target=newer_device)
             answering.start()
-            with pytest.raises(host.SyncError, match="protocol 2.*update facepace"):
+            with pytest.raises(host.SyncError, match=f"protocol {newer}.*update facepace"):
                 host.sync(port, db, timeout=3)
             answering.join()
             device_end.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
+from device import logdb
 from device.logdb import SessionRecord, ZoneProgress
 from device.sync.protocol import DATE_QUALITIES, SESSION_FIELDS
 
@@ -63,9 +64,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (device_id, session_id, position)
         ) WITHOUT ROWID""",
     ),
+    # Version 2 (sync protocol 2): the device's monotonic end of each session.
+    ("ALTER TABLE sessions ADD COLUMN mono_end REAL",),
 ]
 
-_SESSION_COLUMNS = SESSION_FIELDS[:-1]          # everything but zones
+_SESSION_COLUMNS = SESSION_FIELDS[:-1]          # the log's columns and date_quality
 _UPSERT = (f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES"
            f" ({', '.join('?' * len(_SESSION_COLUMNS))}) ON CONFLICT (device_id, id) DO UPDATE SET "
            + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c not in ("device_id", "id")))
@@ -111,15 +114,10 @@ class HostDb:
         self.close()
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise HostDbError(f"{self.path} was written by a newer facepace; update it")
-        for step in range(version, len(MIGRATIONS)):
-            self._db.execute("BEGIN IMMEDIATE")
-            for statement in MIGRATIONS[step]:
-                self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version = {step + 1}")
-            self._db.execute("COMMIT")
+        try:
+            logdb.migrate(self._db, MIGRATIONS)   # the device log's migrator, our list
+        except logdb.NewerSchemaError:
+            raise HostDbError(f"{self.path} was written by a newer facepace; update it") from None
 
     # --- Identity and cursors -----------------------------------------------------------
 
@@ -184,10 +182,8 @@ class HostDb:
         result = []
         for row in self._db.execute(f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions {where}"
                                     " ORDER BY wall_start DESC, device_id, id", params):
-            values = dict(zip(_SESSION_COLUMNS, row))
-            quality = values.pop("date_quality")
-            values["wall_trusted"] = bool(values["wall_trusted"])
-            record = SessionRecord(**values, zones=tuple(zones.get((row[2], row[0]), ())))
+            *columns, quality = row
+            record = logdb.record_from_row(columns, zones.get((row[2], row[0]), ()))
             result.append((record, quality))
         return result
 
@@ -205,8 +201,13 @@ def check_session(values, device_id: str) -> tuple[tuple, list[tuple]]:
     for name, kind in kinds.items():
         if not isinstance(session[name], kind) or (kind is int and isinstance(session[name], bool)):
             raise BadSession(f"session field {name!r} has the wrong type")
-    for name in ("wall_start", "mono_start", "active_seconds"):
-        if isinstance(session[name], bool) or not isinstance(session[name], (int, float)):
+    # mono_end is null for sessions recorded before the device kept it.
+    for name, may_be_null in (("wall_start", False), ("mono_start", False),
+                              ("active_seconds", False), ("mono_end", True)):
+        value = session[name]
+        if value is None and may_be_null:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise BadSession(f"session field {name!r} must be a number")
     if session["device_id"] != device_id:
         raise BadSession(f"session {session['id']} belongs to device {session['device_id']}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from device.sync.frames import Frame, encode
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2   # 2: sessions carry mono_end
 
 HELLO, WELCOME = 0x01, 0x02
 SET_CLOCK, CLOCK_SET = 0x03, 0x04
@@ -39,11 +39,12 @@ E_NO_HELLO = "no_hello"
 E_LOG = "log_unavailable"
 E_INTERNAL = "internal"
 
-# The session fields a BATCH carries, in this order; `zones` is a list of
+# The session fields a BATCH carries, in this order: the log's columns
+# (device.logdb.SESSION_COLUMNS), then `date_quality` and `zones`, a list of
 # [zone_id, planned_seconds, done_seconds, skipped].
 SESSION_FIELDS = ("id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
                   "wall_start", "wall_end", "wall_checkpoint", "wall_trusted", "boot_id",
-                  "mono_start", "active_seconds", "outcome", "date_quality", "zones")
+                  "mono_start", "active_seconds", "outcome", "mono_end", "date_quality", "zones")
 DATE_QUALITIES = ("clock", "host", "estimated")
 MAX_BATCH_SESSIONS = 500
 MAX_BATCH_BYTES = 60 * 1024      # below the frame limit, with room for the envelope
@@ -112,6 +113,12 @@ def text(body: dict, key: str, max_length: int = 200) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= max_length:
         raise ProtocolError(E_BAD_PAYLOAD, f"'{key}' must be text of 1..{max_length} characters")
     return value
+
+
+def session_values(record, date_quality: str) -> list:
+    """A `SessionRecord` as a BATCH carries it: its values in SESSION_FIELDS order."""
+    values = [getattr(record, name) for name in SESSION_FIELDS[:-2]]
+    return values + [date_quality, [list(zone) for zone in record.zones]]
 
 
 def request_id(body: dict) -> int:

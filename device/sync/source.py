@@ -1,8 +1,8 @@
 """What the sync server may see and change in the device's session log, and nothing more.
 
 Reads go through a read-only connection of their own (WAL lets it read while the
-firmware writes a session), fetching one batch per query: the server never loads the
-whole log. Acknowledgements go through `SessionLog` itself. Date fixes need a short
+firmware writes a session), with the log's own reader (`logdb.read_sessions(after_seq=)`),
+a few sessions at a time: the server never loads the whole log. Acknowledgements go through `SessionLog` itself. Date fixes need a short
 write transaction on a second connection; SQLite's busy timeout makes the session
 recorder wait the few milliseconds it takes, never fail.
 """
@@ -12,14 +12,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from typing import Callable
+from typing import Callable, TypeVar
 
 from device import logdb
 from device.sessionlog import SessionLog, kernel_clock_synced
 from device.sync import clockfix
-from device.sync.protocol import SESSION_FIELDS
+from device.sync import protocol as p
 
-_COLUMNS = ", ".join(f"s.{name}" for name in logdb.SESSION_COLUMNS)
+T = TypeVar("T")
+# Sessions read at a time for a batch: a 60 KiB batch holds about 120 of them.
+_READ_AHEAD = 64
 
 
 class LogUnavailable(Exception):
@@ -79,40 +81,36 @@ class SyncSource:
         """(sessions as JSON arrays in SESSION_FIELDS order, seq of the last one), oldest first.
 
         Stops before `max_bytes` of JSON (but always gives at least one session, so a sync
-        can never stall on one large session).
+        can never stall on one large session). Reads a few sessions at a time, so a batch
+        that the byte limit cuts short has not read many more than it sends.
         """
-        fixes = "s.id IN (SELECT session_id FROM sync_date_fixes)"
-        quality = f"CASE WHEN {fixes} THEN 'host' WHEN s.wall_trusted THEN 'clock' ELSE 'estimated' END"
-        rows = self._query(f"SELECT {_COLUMNS}, {quality} FROM sessions AS s WHERE s.seq > ?"
-                           " ORDER BY s.seq LIMIT ?", (seq, max_sessions))
-        if not rows:
-            return [], seq
-        zones: dict[str, list] = {}
-        for session_id, *zone in self._query(
-                "SELECT session_id, zone_id, planned_seconds, done_seconds, skipped FROM zones"
-                " WHERE session_id IN (SELECT id FROM sessions WHERE seq > ? ORDER BY seq LIMIT ?)"
-                " ORDER BY session_id, position", (seq, max_sessions)):
-            zone[3] = bool(zone[3])
-            zones.setdefault(session_id, []).append(zone)
-        trusted = SESSION_FIELDS.index("wall_trusted")
         encoded, size, last = [], 0, seq
-        for row in rows:
-            values = list(row)
-            values[trusted] = bool(values[trusted])
-            values.append(zones.get(row[0], []))
-            item = json.dumps(values, separators=(",", ":")).encode()
-            if encoded and size + len(item) + 1 > max_bytes:
+        while len(encoded) < max_sessions:
+            limit = min(_READ_AHEAD, max_sessions - len(encoded))
+            records = self._reading(lambda db: logdb.read_sessions(db, after_seq=last, limit=limit))
+            if not records:
                 break
-            encoded.append(item)
-            size += len(item) + 1
-            last = row[1]
+            fixed = {row[0] for row in self._query(
+                "SELECT f.session_id FROM sync_date_fixes AS f JOIN sessions AS s ON s.id = f.session_id"
+                " WHERE s.seq > ? AND s.seq <= ?", (last, records[-1].seq))}
+            for record in records:
+                quality = "host" if record.id in fixed else "clock" if record.wall_trusted else "estimated"
+                item = json.dumps(p.session_values(record, quality), separators=(",", ":")).encode()
+                if encoded and size + len(item) + 1 > max_bytes:
+                    return encoded, last
+                encoded.append(item)
+                size += len(item) + 1
+                last = record.seq
         return encoded, last
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._reading(lambda db: db.execute(sql, params).fetchall())
+
+    def _reading(self, read: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:
             raise LogUnavailable("the sync connection is closed")
         try:
-            return self._db.execute(sql, params).fetchall()
+            return read(self._db)
         except sqlite3.Error as error:
             raise LogUnavailable(f"cannot read the session log: {error}") from None
 

@@ -30,15 +30,16 @@ def record_sessions(log, count: int, *, first_wall: float = 1_717_000_000.0, see
     rng = random.Random(seed)
     for index in range(count):
         start = first_wall + index * 43_200 + rng.random()
+        mono_start = 1000.0 + index * 43_200
         sid = log.begin("daily", "sha256:test", rng.randint(1, 5), ZONES,
-                        mono_start=1000.0 + index, wall_start=start)
+                        mono_start=mono_start, wall_start=start)
         done = [(zone, planned, planned if rng.random() < 0.8 else rng.random() * planned,
                  rng.random() < 0.1) for zone, planned in ZONES]
         zones = [ZoneProgress(z, planned, 0.0 if skipped else seconds, skipped)
                  for z, planned, seconds, skipped in done]
         outcome = "completed" if rng.random() < 0.8 else "ended_early"
         log.finish(sid, outcome, zones, active_seconds=sum(z.done_seconds for z in zones),
-                   wall_end=start + 600)
+                   wall_end=start + 600, mono_end=mono_start + 600)
 
 
 @dataclass

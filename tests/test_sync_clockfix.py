@@ -1,0 +1,128 @@
+"""Date fixes at a sync: start and end each dated from their own monotonic time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from device import logdb
+from device.sessionlog import SessionLog, ZoneProgress
+from device.sync.clockfix import HostWallClock
+from device.sync.source import SyncSource
+
+BOOT_ID = "0b7f7a0e-1111-4222-8333-444455556666"
+BOOTED = 1_717_000_000.0   # the real time at monotonic 0 of this boot
+WRONG = 978_307_200.0      # what a Pi without a clock believed at monotonic 0 (2001)
+PLAN = [("neck", 60.0), ("jaw", 45.0)]
+
+
+class Device:
+    """A session log and a sync source sharing one boot's monotonic clock and wall clock."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.mono = 1000.0
+        self.clock_step = 0.0                # the untrusted clock may be stepped, too
+        boot_id_path = tmp_path / "boot_id"
+        boot_id_path.write_text(BOOT_ID + "\n")
+        self.wall = HostWallClock(system_time=lambda: WRONG + self.mono + self.clock_step)
+        self.path = tmp_path / "state" / "sessions.db"
+        self.log = SessionLog.open(self.path, boot_id_path=boot_id_path, wall_time=self.wall.time,
+                                   clock_synced=lambda: False)
+
+    def begin(self) -> str:
+        return self.log.begin("daily", "h", 3, PLAN, mono_start=self.mono, wall_start=self.wall.time())
+
+    def finish(self, sid: str) -> None:
+        zones = [ZoneProgress(zone, planned, planned) for zone, planned in PLAN]
+        self.log.finish(sid, "completed", zones, 105.0, wall_end=self.wall.time(), mono_end=self.mono)
+
+    def sync(self) -> tuple[int, int, float]:
+        """What SET_CLOCK does, with the host's clock right."""
+        with SyncSource(self.log, wall_clock=self.wall, monotonic=lambda: self.mono) as source:
+            return source.set_clock(BOOTED + self.mono)
+
+    def stored(self, sid: str) -> tuple:
+        return self._row("SELECT wall_start, wall_end, wall_checkpoint, wall_trusted FROM sessions"
+                         " WHERE id = ?", sid)
+
+    def fix(self, sid: str) -> tuple | None:
+        return self._row("SELECT wall_start_before, shift, end_shift FROM sync_date_fixes"
+                         " WHERE session_id = ?", sid)
+
+    def _row(self, sql: str, sid: str) -> tuple | None:
+        db = logdb.connect(self.path, read_only=True)
+        try:
+            return db.execute(sql, (sid,)).fetchone()
+        finally:
+            db.close()
+
+
+@pytest.fixture
+def device(tmp_path):
+    device = Device(tmp_path)
+    yield device
+    device.log.close()
+
+
+def test_a_session_that_spans_a_sync_keeps_its_right_end(device):
+    sid = device.begin()                     # untrusted: the clock says 2001
+    device.mono = 1100.0
+    assert device.sync()[:2] == (0, 0)       # still open: left alone
+    device.mono = 1200.0
+    device.finish(sid)                       # the end is dated by the host-set clock: right
+    assert device.stored(sid)[1] == pytest.approx(BOOTED + 1200)
+    device.mono = 1300.0
+    assert device.sync()[:2] == (1, 0)
+    assert device.stored(sid) == pytest.approx((BOOTED + 1000, BOOTED + 1200, BOOTED + 1200, 1))
+    assert device.fix(sid) == pytest.approx((WRONG + 1000, BOOTED - WRONG, 0.0))
+
+
+def test_start_and_end_are_each_dated_from_their_own_monotonic_time(device):
+    sid = device.begin()
+    device.mono = 1180.0
+    device.clock_step = 20.0                 # the untrusted clock stepped during the session
+    device.finish(sid)
+    assert device.stored(sid)[:2] == pytest.approx((WRONG + 1000, WRONG + 1200))
+    device.mono = 5000.0
+    assert device.sync()[:2] == (1, 0)
+    assert device.stored(sid) == pytest.approx((BOOTED + 1000, BOOTED + 1180, BOOTED + 1180, 1))
+
+
+def test_an_interrupted_session_ends_at_its_last_checkpoint(device, tmp_path):
+    sid = device.begin()
+    device.mono = 1060.0
+    device.log.checkpoint(sid, [ZoneProgress("neck", 60.0, 60.0), ZoneProgress("jaw", 45.0)], 60.0,
+                          mono_now=device.mono)
+    device.log._drop_connection()            # the program dies; the boot goes on
+    device.log = SessionLog.open(device.path, boot_id_path=tmp_path / "boot_id",
+                                 wall_time=device.wall.time, clock_synced=lambda: False)
+    (session,) = device.log.sessions()
+    assert (session.outcome, session.mono_end) == ("interrupted", 1060.0)
+    device.mono = 1500.0
+    assert device.sync()[:2] == (1, 0)
+    assert device.stored(sid) == pytest.approx((BOOTED + 1000, BOOTED + 1060, BOOTED + 1060, 1))
+
+
+def test_a_session_without_a_monotonic_end_keeps_its_duration(device):
+    sid = device.begin()
+    device.mono = 1150.0
+    device.finish(sid)
+    writer = logdb.connect(device.path)
+    writer.execute("UPDATE sessions SET mono_end = NULL")   # recorded before schema version 3
+    writer.close()
+    device.mono = 2000.0
+    assert device.sync()[:2] == (1, 0)
+    assert device.stored(sid) == pytest.approx((BOOTED + 1000, BOOTED + 1150, BOOTED + 1150, 1))
+    shift = BOOTED - WRONG
+    assert device.fix(sid) == pytest.approx((WRONG + 1000, shift, shift))
+
+
+def test_monotonic_times_this_boot_has_not_reached_are_not_used(device):
+    sid = device.begin()
+    device.mono = 1150.0
+    device.finish(sid)
+    device.mono = 1100.0                     # the session's times come from another clock
+    assert device.sync()[:2] == (0, 1)
+    assert device.stored(sid)[:2] == pytest.approx((WRONG + 1000, WRONG + 1150))
+    assert device.fix(sid) is None

@@ -1,0 +1,61 @@
+"""The computer's database of synced sessions: migrations and the checks on what arrives."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from device.logdb import SessionRecord, ZoneProgress
+from device.sync import hostdb
+from device.sync import protocol as p
+from device.sync.hostdb import BadSession, HostDb
+
+RECORD = SessionRecord(id="s-1", device_id="dev", routine_name="daily", routine_hash="h", intensity=3,
+                       wall_start=1_717_000_000.0, wall_trusted=True, boot_id="boot", mono_start=5.0,
+                       active_seconds=60.0, outcome="completed", wall_end=1_717_000_060.0,
+                       wall_checkpoint=1_717_000_060.0, mono_end=65.0, seq=1,
+                       zones=(ZoneProgress("neck", 60.0, 60.0, False),))
+
+
+def test_a_session_comes_back_from_the_host_database_field_for_field(tmp_path):
+    with HostDb.open(tmp_path / "host.db") as db:
+        db.store_batch("dev", "log-1", list(p.SESSION_FIELDS), [p.session_values(RECORD, "clock")], 1)
+        assert db.sessions() == [(RECORD, "clock")]
+
+
+def test_a_version_1_host_database_is_migrated_and_keeps_its_sessions(tmp_path):
+    path = tmp_path / "host.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    for statement in hostdb.MIGRATIONS[0]:
+        old.execute(statement)
+    old.execute("PRAGMA user_version = 1")
+    old.execute("INSERT INTO sessions VALUES ('dev', 's-0', 1, 'daily', 'h', 3, 1.7e9, 1.7e9 + 60,"
+                " 1.7e9 + 60, 1, 'boot', 5.0, 60.0, 'completed', 'clock')")
+    old.close()
+    with HostDb.open(path) as db:
+        [(record, quality)] = db.sessions()
+    assert (record.id, record.mono_start, record.mono_end, quality) == ("s-0", 5.0, None, "clock")
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (len(hostdb.MIGRATIONS),)
+
+
+@pytest.mark.parametrize("mono_end, accepted", [(None, True), (65, True), ("65", False), (True, False)])
+def test_mono_end_is_a_number_or_null(mono_end, accepted):
+    values = p.session_values(RECORD, "host")
+    values[p.SESSION_FIELDS.index("mono_end")] = mono_end
+    if accepted:
+        row, _ = hostdb.check_session(values, "dev")
+        assert row[p.SESSION_FIELDS.index("mono_end")] == mono_end
+    else:
+        with pytest.raises(BadSession, match="mono_end"):
+            hostdb.check_session(values, "dev")
+
+
+def test_a_host_database_from_a_newer_facepace_is_refused_with_a_message(tmp_path):
+    path = tmp_path / "host.db"
+    HostDb.open(path).close()
+    newer = sqlite3.connect(path)
+    newer.execute(f"PRAGMA user_version = {len(hostdb.MIGRATIONS) + 1}")
+    newer.close()
+    with pytest.raises(hostdb.HostDbError, match="newer facepace; update it"):
+        HostDb.open(path)
