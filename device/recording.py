@@ -10,6 +10,7 @@ deterministic.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -38,6 +39,9 @@ class SessionRecorder:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log") if threaded else None
         self._session_id: str | None = None
         self.overview: Overview | None = None
+        # Notices are collected on the worker and handed over through a deque: asking the log
+        # from the loop would wait on its lock, held for the length of a write and fsync.
+        self._notices: deque[str] = deque()
         self._submit(self._refresh_overview)
 
     def begin(self, routine, intensity: int, started_mono: float) -> None:
@@ -53,7 +57,11 @@ class SessionRecorder:
                      self._wall_time(), now)
 
     def take_notices(self) -> list[str]:
-        return self._log.take_notices()
+        """Messages for the screen ("Disk full: log kept"), each once; never blocks."""
+        taken = []
+        while self._notices:
+            taken.append(self._notices.popleft())
+        return taken
 
     @property
     def session_log(self) -> SessionLog:
@@ -75,12 +83,12 @@ class SessionRecorder:
         else:
             self._executor.submit(self._run, job, *args)
 
-    @staticmethod
-    def _run(job, *args) -> None:
+    def _run(self, job, *args) -> None:
         try:
             job(*args)
         except Exception:   # the log must never take the device down; SessionLog keeps the data
             log.exception("session log call failed")
+        self._notices.extend(self._log.take_notices())
 
     def _begin(self, name, content_hash, intensity, planned, mono_start, wall_start) -> None:
         self._session_id = self._log.begin(name, content_hash, intensity, planned,
