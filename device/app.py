@@ -372,10 +372,12 @@ class App:
     def brightness(self) -> str:
         if self.state != "idle" or self.sync_progress is not None or self.powering_off:
             return "normal"
-        idle_for = self.clock.now() - self._idle_since
-        if idle_for >= self.timeouts.off_after:
+        # Compared as deadlines (the same sums next_deadline() wakes at), not as a difference:
+        # float rounding could otherwise leave the loop waking forever just short of dimming.
+        now = self.clock.now()
+        if now >= self._idle_since + self.timeouts.off_after:
             return "off"
-        return "dim" if idle_for >= self.timeouts.dim_after else "normal"
+        return "dim" if now >= self._idle_since + self.timeouts.dim_after else "normal"
 
     # -- the screen ----------------------------------------------------------------------
 

@@ -26,12 +26,16 @@ class MonotonicClock:
     speed = 1.0
 
     def __init__(self) -> None:
-        self._timers: list[threading.Timer] = []
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._timer_thread: threading.Thread | None = None
+        self._closed = False
 
     def now(self) -> float:
         return time.monotonic()
 
-    def wait(self, events: queue.Queue, deadline: float | None):
+    def wait(self, events, deadline: float | None):
         """Return the next event, or None once `deadline` has passed."""
         timeout = None if deadline is None else max(0.0, (deadline - self.now()) / self.speed)
         try:
@@ -40,26 +44,43 @@ class MonotonicClock:
             return None
 
     def call_at(self, when: float, callback: Callable[[], None]) -> None:
-        timer = threading.Timer(max(0.0, (when - self.now()) / self.speed), callback)
-        timer.daemon = True
-        self._timers.append(timer)
-        timer.start()
+        """Run `callback` at `when` on one timer thread, in time order (a finger's press and
+        release 1 ms apart must never swap, as separate threading.Timers can)."""
+        with self._changed:
+            heapq.heappush(self._timers, (when, next(self._order), callback))
+            if self._timer_thread is None:
+                self._timer_thread = threading.Thread(target=self._run_timers, name="facepace-timers",
+                                                      daemon=True)
+                self._timer_thread.start()
+            self._changed.notify()
+
+    def _run_timers(self) -> None:
+        while True:
+            with self._changed:
+                while not self._closed and (not self._timers or self._timers[0][0] > self.now()):
+                    timeout = None if not self._timers else (self._timers[0][0] - self.now()) / self.speed
+                    self._changed.wait(timeout)
+                if self._closed:
+                    return
+                _, _, callback = heapq.heappop(self._timers)
+            callback()
 
     def close(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        with self._changed:
+            self._closed = True
+            self._timers.clear()
+            self._changed.notify()
 
 
 class ScaledClock(MonotonicClock):
     """Real time running `speed` times faster; starts at 0."""
 
     def __init__(self, speed: float) -> None:
-        super().__init__()
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
         self._origin = time.monotonic()
+        super().__init__()
 
     def now(self) -> float:
         return (time.monotonic() - self._origin) * self.speed
@@ -88,7 +109,7 @@ class VirtualClock:
     def call_at(self, when: float, callback: Callable[[], None]) -> None:
         heapq.heappush(self._timers, (when, next(self._order), callback))
 
-    def wait(self, events: queue.Queue, deadline: float | None):
+    def wait(self, events, deadline: float | None):
         """Like the real clocks: an event if there is one, else None at the deadline. A timer
         that comes first runs, and the wait returns early so the loop sees the new time."""
         if events.empty():

@@ -363,3 +363,10 @@ def test_the_device_id_is_written_for_the_usb_gadget(make_sim, tmp_path):
     with SessionLog.open(tmp_path / "state" / "sessions.db") as log:
         device_id = log.device_id
     assert (tmp_path / "state" / "device-id").read_text() == device_id + "\n"
+
+
+@pytest.mark.timeout(30)
+def test_idle_dims_even_when_float_sums_round_short(make_sim):
+    """Found by the crash drill: 85.27 + 60 - 85.27 is a hair under 60, and the loop spun."""
+    sim = make_sim(routine_name="quick")
+    assert sim.run_headless([(1.0, "press"), (85.27, "hold"), (241.0, "press")]) == 0
