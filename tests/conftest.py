@@ -13,6 +13,17 @@ REFERENCE_DIR = Path(__file__).parent / "reference"
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-reference", action="store_true", default=False,
                      help="rewrite tests/reference/*.png from the current rendering instead of comparing")
+    parser.addoption("--hardware", action="store_true", default=False,
+                     help="also run the tests marked 'hardware' (a Raspberry Pi with the device wired)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--hardware"):
+        return
+    skip = pytest.mark.skip(reason="needs the real device: run on the Pi with pytest --hardware")
+    for item in items:
+        if "hardware" in item.keywords:
+            item.add_marker(skip)
 
 
 def same_pixels(a: Image.Image, b: Image.Image) -> bool:
