@@ -155,20 +155,32 @@ def is_corruption(error: sqlite3.Error) -> bool:
     return error_code(error) in (SQLITE_CORRUPT, SQLITE_NOTADB)
 
 
-def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
+# How long a writer waits for another writer's transaction. The recorder writes from its
+# own worker thread (device.recording), never from the pacing loop, so it can afford to
+# wait out a slow SD-card fsync. In the firmware the sync's writes go through the same
+# SessionLog (its lock), so only a second process (`facepace sync-serve`) competes.
+WRITER_BUSY_TIMEOUT = 2.0
+READER_BUSY_TIMEOUT = 0.25
+
+
+def connect(path: Path, *, read_only: bool = False,
+            busy_timeout: float | None = None) -> sqlite3.Connection:
     """Open with the durability settings the device relies on.
 
     Autocommit mode (`isolation_level=None`): transactions are explicit, so each one is
-    exactly one commit (one WAL fsync). A short busy timeout, because the caller may be
-    the pacing loop and only a reader (the CLI) can be in the way.
+    exactly one commit (one WAL fsync). In WAL mode readers never wait for writers; the
+    busy timeout (WRITER_BUSY_TIMEOUT or READER_BUSY_TIMEOUT unless given) is how long one
+    writer waits for another.
     """
     target = Path(path).absolute()
     if read_only:
+        timeout = READER_BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         connection = sqlite3.connect(f"{target.as_uri()}?mode=ro", uri=True,
-                                     isolation_level=None, check_same_thread=False, timeout=0.25)
+                                     isolation_level=None, check_same_thread=False, timeout=timeout)
     else:
+        timeout = WRITER_BUSY_TIMEOUT if busy_timeout is None else busy_timeout
         connection = sqlite3.connect(target, isolation_level=None,
-                                     check_same_thread=False, timeout=0.25)
+                                     check_same_thread=False, timeout=timeout)
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = FULL")
         # Keep the WAL file from growing without bound on a small card.
@@ -238,26 +250,136 @@ def set_meta(connection: sqlite3.Connection, key: str, value: str) -> None:
 
 
 # --- Repair -----------------------------------------------------------------------------
+#
+# A repair must survive a power cut at any moment, so the new file is built beside the
+# damaged one and only swapped in when complete:
+#
+# 1. `NAME.repairing` is created, migrated, and filled with what can be read from the
+#    damaged `NAME` (read in place, read-only, with its -wal); its meta `repaired_from`
+#    names the copy the damaged file will be kept as; it is folded into one file
+#    (journal_mode DELETE) and fsynced.
+# 2. The damaged file is renamed to that name (`move_aside`): the main file first, then
+#    its -wal and -shm.
+# 3. `NAME.repairing` is renamed to `NAME`, and the folder fsynced.
+#
+# Cut during 1: `NAME` is still the damaged file and the half-built copy is thrown away at
+# the next open (`finish_repair`), which repairs again. Cut during 2 or before 3: `NAME`
+# is gone and the complete copy is there: `finish_repair` moves what is left of the
+# damaged file aside and renames the copy. The damaged file is never deleted.
 
-def move_aside(path: Path, wall_time: Callable[[], float] = time.time) -> Path:
-    """Rename a damaged file (and its -wal/-shm) to `NAME.corrupt-YYYYmmddTHHMMSSZ`.
+REPAIRED_FROM = "repaired_from"   # meta key in a repaired file: the damaged copy's name
 
-    Never deleted: it is the person's history, and a later tool may read more of it.
-    The -wal goes with it because it may hold the newest sessions.
-    """
+
+def repairing_path(path: Path) -> Path:
+    return path.with_name(path.name + ".repairing")
+
+
+def aside_path(path: Path, wall_time: Callable[[], float] = time.time) -> Path:
+    """`NAME.corrupt-YYYYmmddTHHMMSSZ` (with `-2`, `-3`… if taken): where a damaged file goes."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall_time()))
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     counter = 1
     while target.exists():
         counter += 1
         target = path.with_name(f"{path.name}.corrupt-{stamp}-{counter}")
+    return target
+
+
+def move_aside(path: Path, wall_time: Callable[[], float] = time.time, *,
+               target: Path | None = None) -> Path:
+    """Rename a damaged file (and its -wal/-shm) to `target` (default: `aside_path`).
+
+    Never deleted: it is the person's history, and a later tool may read more of it.
+    The -wal goes with it because it may hold the newest sessions. The main file goes
+    first: once it is gone, `finish_repair` knows the rest must follow.
+    """
+    target = target or aside_path(path, wall_time)
+    os.replace(path, target)
+    _move_companions(path, target)
+    _sync_directory(path.parent)
+    return target
+
+
+def _move_companions(path: Path, target: Path) -> None:
     for suffix in ("-wal", "-shm"):
         companion = path.with_name(path.name + suffix)
         if companion.exists():
             os.replace(companion, target.with_name(target.name + suffix))
-    os.replace(path, target)
+
+
+def repair(path: Path, connect: Callable[[Path], sqlite3.Connection],
+           wall_time: Callable[[], float] = time.time) -> Path:
+    """Replace the damaged file at `path` by a fresh one holding what could be read from it;
+    returns where the damaged file was kept. Safe against a cut at any point (see above).
+    """
+    scratch = repairing_path(path)
+    _remove_scratch(scratch)
+    aside = aside_path(path, wall_time)
+    fresh = connect(scratch)
+    try:
+        migrate(fresh)
+        try:
+            salvage(path, fresh)
+        except sqlite3.DatabaseError:
+            pass  # what was copied before the error is committed or rolled back as a whole
+        with transaction(fresh):
+            set_meta(fresh, REPAIRED_FROM, aside.name)
+        # Folds the WAL into the file: one file to rename, no stale -wal left behind.
+        fresh.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        fresh.close()
+    _sync_file(scratch)
+    move_aside(path, target=aside)
+    os.replace(scratch, path)
     _sync_directory(path.parent)
-    return target
+    return aside
+
+
+def finish_repair(path: Path) -> bool:
+    """At open: complete a repair a cut interrupted (True), or drop its half-built file."""
+    scratch = repairing_path(path)
+    if not scratch.exists():
+        return False
+    aside = None if path.exists() else _repaired_from(scratch)
+    if aside is None:
+        # Cut while the copy was being built: the damaged file is still in place.
+        _remove_scratch(scratch)
+        return False
+    _move_companions(path, path.with_name(aside))
+    os.replace(scratch, path)
+    _sync_directory(path.parent)
+    return True
+
+
+def _repaired_from(scratch: Path) -> str | None:
+    """The damaged copy's name if `scratch` is a finished repair, else None."""
+    try:
+        db = sqlite3.connect(f"{scratch.absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        name = get_meta(db, REPAIRED_FROM)
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    # Only a plain name in the same folder: never follow a path out of it.
+    damaged_name = scratch.name[:-len(".repairing")]
+    return name if name and "/" not in name and name.startswith(f"{damaged_name}.corrupt-") else None
+
+
+def _remove_scratch(scratch: Path) -> None:
+    """Our own half-built copy: never the damaged file, which is still in place."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        scratch.with_name(scratch.name + suffix).unlink(missing_ok=True)
+
+
+def _sync_file(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _sync_directory(folder: Path) -> None:

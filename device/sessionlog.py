@@ -85,8 +85,9 @@ class SessionLog:
 
     def __init__(self, path: Path, *, tz: tzinfo | None, wall_time: Callable[[], float],
                  boot_id: str, clock_synced: Callable[[], bool],
-                 connect: Callable[[Path], object]) -> None:
+                 connect: Callable[[Path], object], recover: bool = True) -> None:
         self.path = Path(path)
+        self.recovers = recover
         self.tz = tz
         self.boot_id = boot_id
         self._wall_time = wall_time
@@ -111,13 +112,17 @@ class SessionLog:
              wall_time: Callable[[], float] = time.time,
              boot_id_path: Path = BOOT_ID_PATH,
              clock_synced: Callable[[], bool] = kernel_clock_synced,
-             connect: Callable[[Path], object] = logdb.connect) -> "SessionLog":
+             connect: Callable[[Path], object] = logdb.connect,
+             recover: bool = True) -> "SessionLog":
         """Open (creating, checking, migrating, repairing, recovering); never raises for disk trouble.
 
         `connect(path)` returns a `sqlite3.Connection`; tests pass one that refuses writes.
+        `recover=False` is for a second process next to the firmware (`facepace sync-serve`):
+        sessions left open are not closed (they may be the firmware's, still running) and a
+        damaged file is not repaired (the firmware has it open); it is reported instead.
         """
         log = cls(path, tz=tz, wall_time=wall_time, boot_id=read_boot_id(boot_id_path),
-                  clock_synced=clock_synced, connect=connect)
+                  clock_synced=clock_synced, connect=connect, recover=recover)
         with log._lock:
             log._try_open()
         return log
@@ -130,10 +135,18 @@ class SessionLog:
             return False  # newer firmware's file: retrying cannot help until an update
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = self._open_checked()
+            if self.recovers and logdb.finish_repair(self.path):
+                self._notify(NOTICE_REPAIRED)  # the repair was cut short before it could say so
+            db, repaired = self._open_checked()
             self._db = db
+            if repaired:
+                # A fresh file: it may not hold what was written of our open sessions.
+                # Write them again in full at the next write.
+                self._unsaved = {**self._stored, **self._unsaved}
+                self._stored.clear()
             self._load_identity()
-            self._recover_open_sessions()
+            if self.recovers:
+                self._recover_open_sessions()
         except (logdb.sqlite3.Error, OSError, logdb.NewerSchemaError) as error:
             self._drop_connection()
             self._failed(error)
@@ -141,37 +154,32 @@ class SessionLog:
         return True
 
     def _open_checked(self):
-        """A connection to a healthy, migrated file; repairs a damaged one first."""
+        """(connection to a healthy, migrated file, whether it was just repaired)."""
         db = None
         try:
             db = self._connect(self.path)  # may already fail on a damaged header or schema
             if logdb.is_healthy(db):
                 logdb.migrate(db)
-                return db
+                return db, False
+            damage = logdb.sqlite3.DatabaseError("quick_check found the session log damaged")
         except logdb.sqlite3.DatabaseError as error:
             if db is not None:
                 db.close()
             if not logdb.is_corruption(error):
                 raise
+            damage = error
         except BaseException:
             if db is not None:
                 db.close()
             raise
         else:
             db.close()
-        return self._repair()
-
-    def _repair(self):
-        """Move the damaged file aside, start a fresh one, copy over what can be read."""
-        aside = logdb.move_aside(self.path, self._wall_time)
-        db = self._connect(self.path)
-        logdb.migrate(db)
-        try:
-            logdb.salvage(aside, db)
-        except logdb.sqlite3.DatabaseError:
-            pass  # what was copied before the error is committed or rolled back as a whole
+        if not self.recovers:
+            raise damage
+        # Crash-safe: the damaged file stays in place until the new one is complete.
+        logdb.repair(self.path, self._connect, self._wall_time)
         self._notify(NOTICE_REPAIRED)
-        return db
+        return self._connect(self.path), True
 
     def _load_identity(self) -> None:
         """Device id: made once, kept forever. Log id: new with every fresh file (see logdb)."""
@@ -290,18 +298,25 @@ class SessionLog:
 
     def _write_session(self, session: SessionRecord) -> None:
         db, before = self._db, self._stored.get(session.id)
+        if before is not None:
+            updated = db.execute(
+                "UPDATE sessions SET active_seconds = ?, wall_checkpoint = ?, outcome = ?,"
+                " wall_end = ?, mono_end = ? WHERE id = ?",
+                (session.active_seconds, session.wall_checkpoint, session.outcome,
+                 session.wall_end, session.mono_end, session.id))
+            if updated.rowcount == 0:
+                before = None  # the file no longer holds it (replaced, repaired): write it whole
         if before is None:
             row = session.as_dict()
             row["device_id"] = self._device_id
             row.pop("zones"), row.pop("seq")
+            # An upsert: a repaired file may hold an older copy of the session.
+            updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "id")
             db.execute(f"INSERT INTO sessions ({', '.join(row)}) VALUES "
-                       f"({', '.join('?' * len(row))})", tuple(row.values()))
+                       f"({', '.join('?' * len(row))}) ON CONFLICT (id) DO UPDATE SET {updates}",
+                       tuple(row.values()))
             previous_zones: tuple[ZoneProgress, ...] = ()
         else:
-            db.execute("UPDATE sessions SET active_seconds = ?, wall_checkpoint = ?, outcome = ?,"
-                       " wall_end = ?, mono_end = ? WHERE id = ?",
-                       (session.active_seconds, session.wall_checkpoint, session.outcome,
-                        session.wall_end, session.mono_end, session.id))
             previous_zones = before.zones
         changed = [(session.id, position, zone.zone_id, zone.planned_seconds, zone.done_seconds,
                     int(zone.skipped))
@@ -328,6 +343,11 @@ class SessionLog:
     # --- Trouble ------------------------------------------------------------------------
 
     def _failed(self, error: Exception) -> None:
+        if isinstance(error, logdb.sqlite3.Error) and logdb.error_code(error) == logdb.SQLITE_BUSY:
+            # Another process (`facepace sync-serve`) held the file past the busy timeout:
+            # nothing is wrong with the card. What was not written stays in memory and
+            # is written at the next call; the screen is not told.
+            return
         notice = notice_for(error)
         if notice != self._failing_notice:
             self._failing_notice = notice
@@ -430,6 +450,27 @@ class SessionLog:
                         logdb.set_meta(self._db, "clock_set_boot_id", self.boot_id)
                 except logdb.sqlite3.Error as error:
                     self._failed(error)
+
+    def fix_dates(self, *, host_utc: float, monotonic_now: float) -> tuple[int, int] | None:
+        """Date this boot's untrusted sessions from the host's UTC (`device.sync.clockfix`);
+        (fixed, still estimated), or None if the file cannot be written now.
+
+        In the log's own transaction, under its lock: a date fix waits for the recorder's
+        write to finish, and the recorder for the fix, instead of either failing.
+        """
+        from device.sync import clockfix  # the log itself does not need sync
+
+        with self._lock:
+            if not self._try_open():
+                return None
+            try:
+                with logdb.transaction(self._db):
+                    counts = clockfix.fix_dates(self._db, boot_id=self.boot_id,
+                                                host_utc=host_utc, monotonic_now=monotonic_now)
+            except logdb.sqlite3.Error as error:
+                self._failed(error)
+                return None
+            return counts
 
     # --- Lifetime -----------------------------------------------------------------------
 

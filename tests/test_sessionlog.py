@@ -506,6 +506,96 @@ def test_move_aside_never_overwrites_an_earlier_copy(tmp_path):
     assert kept == [b"first", b"second"]
 
 
+KILLED_DURING_REPAIR = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from device import logdb
+    from device.sessionlog import SessionLog
+
+    step = getattr(logdb, sys.argv[2])
+
+    def then_power_cut(*args, **options):
+        step(*args, **options)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    setattr(logdb, sys.argv[2], then_power_cut)
+    SessionLog.open(Path(sys.argv[1]), boot_id_path=Path(sys.argv[3]),
+                    wall_time=lambda: float(sys.argv[4]))
+""")
+
+
+@pytest.mark.parametrize("step", ["salvage", "move_aside"])
+def test_a_kill_at_any_step_of_a_repair_keeps_what_could_be_read(open_log, db_path, boot_id_path,
+                                                                 step):
+    """SIGKILL right after the salvage (the copy is not finished) and right after the damaged
+    file was set aside (the copy is not in place): the next start still ends with it all."""
+    device_id, ids = fill(open_log, 150)
+    with open(db_path, "r+b") as damaged:
+        damaged.truncate(db_path.stat().st_size // 2)
+    damaged_bytes = db_path.read_bytes()
+    killed = subprocess.run([sys.executable, "-c", KILLED_DURING_REPAIR, str(db_path), step,
+                             str(boot_id_path), str(START)], cwd=REPO, timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    log = open_log()
+    salvaged = assert_repaired(log, db_path, ids, device_id)
+    assert 0 < len(salvaged) < len(ids)
+    assert aside_copy(db_path).read_bytes() == damaged_bytes
+    assert not list(db_path.parent.glob("*.repairing*"))
+
+
+def test_a_half_built_repair_is_thrown_away_and_the_repair_done_again(open_log, db_path):
+    device_id, ids = fill(open_log, 20)
+    db_path.write_bytes(db_path.read_bytes()[:4096 * 3])
+    scratch = logdb.repairing_path(db_path)
+    scratch.write_bytes(b"half a file")   # a cut while the copy was being built
+    log = open_log()
+    assert_repaired(log, db_path, ids, device_id)
+    assert not scratch.exists()
+
+
+def test_a_session_open_across_a_repair_is_written_whole_to_the_new_file(open_log, db_path):
+    log = open_log()
+    sid = log.begin("daily", "h", 3, PLAN, mono_start=0.0, wall_start=START)
+    log.checkpoint(sid, progress([60.0]), active_seconds=60.0, mono_now=60.0)
+    log.close()   # the file is reopened (on the device: after an I/O error) and found damaged
+    db_path.write_bytes(random.Random(1).randbytes(20000))
+    log.finish(sid, "completed", progress([60.0, 45.0, 60.0]), active_seconds=165.0,
+               wall_end=START + 170, mono_end=170.0)
+    assert log.take_notices() == [NOTICE_REPAIRED] and not log.has_unsaved
+    log.close()
+    (session,) = open_log().sessions()
+    assert (session.id, session.outcome, session.seq) == (sid, "completed", 1)
+    assert session.zones == tuple(progress([60.0, 45.0, 60.0]))
+
+
+def test_a_write_to_a_session_the_file_no_longer_holds_puts_it_back(open_log, db_path):
+    log = open_log()
+    sid = log.begin("daily", "h", 3, PLAN, mono_start=0.0, wall_start=START)
+    log.checkpoint(sid, progress([60.0]), active_seconds=60.0, mono_now=60.0)
+    with raw(db_path) as other:   # e.g. the file was replaced under the open log
+        other.execute("DELETE FROM zones")
+        other.execute("DELETE FROM sessions")
+    log.checkpoint(sid, progress([60.0, 45.0]), active_seconds=105.0, mono_now=105.0)
+    (session,) = logdb.read_sessions(raw(db_path))
+    assert (session.id, session.active_seconds, session.mono_end) == (sid, 105.0, 105.0)
+    assert session.zones == tuple(progress([60.0, 45.0]))
+
+
+def test_a_busy_file_is_written_later_without_a_notice(open_log, db_path):
+    """Another process (`facepace sync-serve`) holding the file is not a disk error."""
+    log = open_log(connect=lambda path: logdb.connect(path, busy_timeout=0.05))
+    sid = log.begin("daily", "h", 3, PLAN, mono_start=0.0, wall_start=START)
+    other = logdb.connect(db_path)
+    other.execute("BEGIN IMMEDIATE")
+    log.checkpoint(sid, progress([60.0]), active_seconds=60.0, mono_now=60.0)
+    assert log.take_notices() == [] and log.has_unsaved
+    other.execute("COMMIT")
+    other.close()
+    assert log.flush() and log.take_notices() == []
+    (session,) = log.sessions()
+    assert session.zones == tuple(progress([60.0]))
+
+
 # --- Disk trouble ----------------------------------------------------------------------------
 
 def test_read_only_storage_keeps_the_session_in_memory_and_writes_it_later(open_log, db_path):
