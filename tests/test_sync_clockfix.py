@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,34 @@ def test_monotonic_times_this_boot_has_not_reached_are_not_used(device):
     assert device.sync()[:2] == (0, 1)
     assert device.stored(sid)[:2] == to_the_ms((WRONG + 1000, WRONG + 1150))
     assert device.fix(sid) is None
+
+
+def test_a_date_fix_and_a_recorder_write_wait_for_each_other(device, monkeypatch):
+    """In the firmware the sync thread and the recorder's worker share one SessionLog. A
+    recorder write during a date fix must wait for it, not fail as "Log error: kept"."""
+    from device.sync import clockfix
+
+    finished = device.begin()
+    device.mono = 1150.0
+    device.finish(finished)
+    running = device.begin()
+    progress = [ZoneProgress("neck", 60.0, 60.0), ZoneProgress("jaw", 45.0)]
+    recorder = threading.Thread(target=device.log.checkpoint, args=(running, progress, 60.0),
+                                kwargs={"mono_now": 1210.0})
+    real_fix = clockfix.fix_dates
+
+    def fix_while_the_recorder_writes(db, **options):
+        counts = real_fix(db, **options)
+        recorder.start()
+        # Without the log's lock the recorder's write gave up here after its busy timeout.
+        recorder.join(timeout=1.0)
+        return counts
+
+    monkeypatch.setattr(clockfix, "fix_dates", fix_while_the_recorder_writes)
+    device.mono = 1300.0
+    assert device.sync()[:2] == (1, 0)
+    recorder.join()
+    assert device.log.take_notices() == [] and not device.log.has_unsaved
+    assert device.stored(finished)[0] == to_the_ms(BOOTED + 1000)
+    (stored,) = [s for s in device.log.sessions() if s.id == running]
+    assert stored.zones == tuple(progress) and stored.mono_end == 1210.0

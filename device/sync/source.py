@@ -2,9 +2,12 @@
 
 Reads go through a read-only connection of their own (WAL lets it read while the
 firmware writes a session), with the log's own reader (`logdb.read_sessions(after_seq=)`),
-a few sessions at a time: the server never loads the whole log. Acknowledgements go through `SessionLog` itself. Date fixes need a short
-write transaction on a second connection; SQLite's busy timeout makes the session
-recorder wait the few milliseconds it takes, never fail.
+a few sessions at a time: the server never loads the whole log. Every write (an
+acknowledgement, a date fix) goes through `SessionLog` itself, under its lock, so in the
+firmware it waits for the recorder's write and the recorder for it; neither fails for
+the other. From `facepace sync-serve`, a second process, the two sides wait for each
+other through SQLite's busy timeout; a recorder that still finds the file busy keeps
+the session in memory and writes it at its next call, without a notice on the screen.
 """
 
 from __future__ import annotations
@@ -126,17 +129,8 @@ class SyncSource:
             offset = self.wall_clock.set_from_host(host_utc)
             # Only now are new sessions' dates right: the app reads this same clock.
             self.log.note_clock_set_by_host()
-        try:
-            writer = logdb.connect(self.log.path)
-        except sqlite3.Error as error:
-            raise LogUnavailable(f"cannot fix dates in the session log: {error}") from None
-        try:
-            with logdb.transaction(writer):
-                fixed, estimated = clockfix.fix_dates(
-                    writer, boot_id=self.log.boot_id, host_utc=host_utc,
-                    monotonic_now=self._monotonic())
-        except sqlite3.Error as error:
-            raise LogUnavailable(f"cannot fix dates in the session log: {error}") from None
-        finally:
-            writer.close()
+        counts = self.log.fix_dates(host_utc=host_utc, monotonic_now=self._monotonic())
+        if counts is None:
+            raise LogUnavailable("cannot fix dates in the session log now; sync again")
+        fixed, estimated = counts
         return fixed, estimated, offset
