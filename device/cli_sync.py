@@ -81,7 +81,9 @@ def run_sync_serve(args) -> int:
     from device.sync.server import SyncServer
 
     logging.getLogger().setLevel(logging.INFO)
-    with SessionLog.open(paths.state_dir() / cli_log.DB_NAME) as log:
+    # The firmware may be running a session on this log: leave its open sessions (and a
+    # damaged file) to it.
+    with SessionLog.open(paths.state_dir() / cli_log.DB_NAME, recover=False) as log:
         server = SyncServer(args.port, log, idle_timeout=args.idle_timeout,
                             on_status=lambda status: status.text and logging.info("%s", status.text))
         try:

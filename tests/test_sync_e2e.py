@@ -130,6 +130,30 @@ def test_new_sessions_recorded_during_a_sync_arrive_next_time(tmp_path, link):
         log.close()
 
 
+def test_sync_serve_leaves_the_firmware_s_running_session_alone(tmp_path, link):
+    """`facepace sync-serve` next to the firmware: the session under way is not 'interrupted'."""
+    state = tmp_path / "device"
+    with device_log(state) as firmware:
+        record_sessions(firmware, 3)
+        running = firmware.begin("daily", "sha256:test", 3, ZONES, mono_start=5.0,
+                                 wall_start=1_800_000_000.0)
+        device = Device(state, link.device_port)
+        try:
+            first = host_sync(link.host_port, tmp_path / "host.db")
+            assert first.returncode == 0, first.stderr
+            assert first.stdout.startswith("3 new, 0 already had")
+            (session,) = [s for s in firmware.sessions() if s.id == running]
+            assert session.outcome is None
+            firmware.finish(running, "completed", [], active_seconds=60.0,
+                            wall_end=1_800_000_060.0, mono_end=65.0)
+            assert firmware.take_notices() == []
+            second = host_sync(link.host_port, tmp_path / "host.db")
+            assert second.stdout.startswith("1 new, 0 already had")
+            assert host_sessions(tmp_path / "host.db")[running]["outcome"] == "completed"
+        finally:
+            device.stop()
+
+
 def test_several_devices_into_one_database_and_history(tmp_path):
     ids = []
     with PtyLink() as first, PtyLink() as second:
