@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -244,16 +245,56 @@ class Talk:
         raise AssertionError("no reply")
 
 
+class ManualClock:
+    """The server's monotonic clock, moved only by the test: timeouts without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._reads = 0
+        self._read = threading.Condition()
+
+    def __call__(self) -> float:
+        with self._read:
+            self._reads += 1
+            self._read.notify_all()
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move on, and return once the server has acted on the new time: its loop reads the
+        clock once a turn, so a second read means a whole turn saw it."""
+        with self._read:
+            self.now += seconds
+            seen = self._reads
+            assert self._read.wait_for(lambda: self._reads >= seen + 2, timeout=10)
+
+
+class Statuses(list):
+    """What the server showed on the screen; `wait_for` lets the test wait for its thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = threading.Condition()
+
+    def __call__(self, status) -> None:
+        with self._changed:
+            self.append(status)
+            self._changed.notify_all()
+
+    def wait_for(self, state: str) -> bool:
+        with self._changed:   # the timeout only keeps a broken server from hanging the run
+            return self._changed.wait_for(lambda: bool(self) and self[-1].state == state, timeout=10)
+
+
 @pytest.fixture
 def served(tmp_path, link):
-    statuses = []
+    statuses, clock = Statuses(), ManualClock()
     with device_log(tmp_path / "device") as log:
         record_sessions(log, 3)
-        with SyncServer(link.device_port, log, on_status=statuses.append, idle_timeout=0.5,
-                        reopen_delay=0.05) as server:
+        with SyncServer(link.device_port, log, on_status=statuses, idle_timeout=0.5,
+                        reopen_delay=0.05, monotonic=clock) as server:
             assert server.serving.wait(5)   # pyserial empties the input when it opens
             talk = Talk(link.host_port)
-            yield talk, server, statuses
+            yield talk, statuses, clock
             talk.port.close()
 
 
@@ -281,13 +322,15 @@ def test_the_server_refuses_what_is_not_the_protocol(served):
 
 
 def test_a_silent_host_is_dropped_and_the_screen_told(served):
-    talk, _, statuses = served
+    talk, statuses, clock = served
     talk.send(p.pack(p.HELLO, rid=1, protocol=p.PROTOCOL_VERSION, host_id="h"))
     talk.send(p.pack(p.PULL, rid=2, after=0, limit=1))
-    time.sleep(1.0)  # idle_timeout is 0.5 s
-    assert statuses[-1].state == "failed" and statuses[-1].text == "Sync timed out"
-    assert statuses[0].text == "Syncing 0/3"
-    assert talk.send(p.pack(p.PULL, rid=3, after=0, limit=1))["code"] == p.E_NO_HELLO
+    clock.advance(0.5)   # idle_timeout is 0.5 s: silent for exactly that long is still fine
+    assert talk.send(p.pack(p.PULL, rid=3, after=1, limit=1))["type"] == p.BATCH
+    clock.advance(0.501)
+    assert statuses.wait_for("failed")
+    assert statuses[-1].text == "Sync timed out" and statuses[0].text == "Syncing 0/3"
+    assert talk.send(p.pack(p.PULL, rid=4, after=0, limit=1))["code"] == p.E_NO_HELLO
 
 
 def test_the_port_may_appear_later_and_vanish(tmp_path, link):
