@@ -23,7 +23,7 @@ DB_NAME = "sessions.db"
 CSV_SESSION_FIELDS = ("id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
                       "wall_start", "wall_end", "wall_checkpoint", "start_local", "end_local",
                       "wall_trusted",
-                      "boot_id", "mono_start", "active_seconds", "outcome")
+                      "boot_id", "mono_start", "mono_end", "active_seconds", "outcome")
 CSV_ZONE_FIELDS = ("zone_position", "zone_id", "zone_planned_seconds", "zone_done_seconds",
                    "zone_skipped")
 

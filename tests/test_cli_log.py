@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from device import cli_log
-from device.sessionlog import SessionLog, ZoneProgress
+from device.sessionlog import SessionLog, SessionRecord, ZoneProgress
 
 # Wall times in UTC; the tests run with TZ=UTC so "local" output is predictable.
 MAY_6 = datetime.fromisoformat("2024-05-06T08:00:00+00:00").timestamp()   # a Monday
@@ -117,6 +118,26 @@ def test_log_csv_has_one_row_per_zone(three_sessions, capsys):
     assert [(r["zone_id"], r["zone_done_seconds"], r["zone_skipped"]) for r in quick] == [
         ("neck", "60.0", "False"), ("jaw", "10.0", "True")]
     assert quick[0]["outcome"] == "ended_early" and quick[0]["routine_hash"] == "hash-quick"
+
+
+def record_fields() -> set[str]:
+    """Every field of a stored session, from the record's own definition."""
+    return {f.name for f in dataclasses.fields(SessionRecord)} - {"zones"}
+
+
+def test_json_and_csv_carry_every_field_of_the_record(three_sessions, capsys):
+    local_times = {"start_local", "end_local"}
+    _, out, _ = run(["log", "--json"], capsys)
+    (newest, *_) = json.loads(out)
+    assert set(newest) == record_fields() | local_times | {"zones"}
+    assert set(newest["zones"][0]) == set(ZoneProgress._fields)
+    _, out, _ = run(["log", "--csv"], capsys)
+    (header, first, *_) = list(csv.reader(io.StringIO(out)))
+    assert set(header) == record_fields() | local_times | {
+        "zone_position", *(f"zone_{name}" if not name.startswith("zone_") else name
+                           for name in ZoneProgress._fields)}
+    row = dict(zip(header, first))
+    assert (row["mono_start"], row["mono_end"]) == ("1.0", str(1.0 + 60 + 45 + 5))
 
 
 def test_since_and_limit_choose_sessions(three_sessions, capsys):
