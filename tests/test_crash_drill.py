@@ -118,9 +118,6 @@ KILLED_DURING_SALVAGE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.xfail(strict=True, reason="a kill after the damaged file is moved aside and before the "
-                                       "salvage commits leaves a fresh, healthy, empty file: the next "
-                                       "start never copies the readable sessions over")
 def test_a_kill_during_repair_keeps_what_could_be_read(folder, quick_plan):
     drill = Drill(folder, seed=0, plan=quick_plan)
     drill.run(6, kill=False)
