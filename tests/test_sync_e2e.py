@@ -108,6 +108,36 @@ def test_first_sync_copies_every_session_field_for_field_then_nothing_is_new(tmp
         device.stop()
 
 
+def test_the_device_records_the_host_s_acknowledgement_and_reports_it_next_handshake(tmp_path, link):
+    """Issue 5: the host acknowledges each stored batch; the device records it and says so."""
+    state = tmp_path / "device"
+    with device_log(state) as log:
+        record_sessions(log, 300)      # more than one batch (BATCH_SESSIONS is 250)
+        last_seq = max(s.seq for s in log.sessions())
+    with HostDb.open(tmp_path / "host.db") as host:
+        host_id = host.host_id
+    device = Device(state, link.device_port)
+    try:
+        result = host_sync(link.host_port, tmp_path / "host.db")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("300 new")
+        with device_log(state) as log:
+            assert log.last_acknowledged(host_id) == last_seq
+            assert log.last_acknowledged("another-host") == 0
+
+        # The next handshake from this host tells it where it got to.
+        talk = Talk(link.host_port)
+        try:
+            welcome = talk.send(p.pack(p.HELLO, rid=1, protocol=p.PROTOCOL_VERSION, host_id=host_id))
+            assert welcome["type"] == p.WELCOME
+            assert welcome["acked_seq"] == last_seq and welcome["last_seq"] == last_seq
+            talk.send(p.pack(p.BYE, rid=2))
+        finally:
+            talk.port.close()
+    finally:
+        device.stop()
+
+
 def test_new_sessions_recorded_during_a_sync_arrive_next_time(tmp_path, link):
     state = tmp_path / "device"
     log = device_log(state)
