@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Tools some tests use to check the systemd units and shell scripts (they skip, saying so, without them).
 SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck
-# Played when `make run` has no terminal: the daily routine at 60x, with a pause and a skip.
+# Played when `make run` has no terminal: the daily routine at 60x, with a pause and a skip
+# (its sessions go to out/state, not to your own history).
 DEMO_SCRIPT := 1:press,90:press,100:press,200:double
 
 .PHONY: run test bench screens system-tools clean
@@ -22,6 +23,7 @@ run: $(STAMP)
 	@if [ -t 0 ]; then \
 		$(BIN)/facepace sim; \
 	else \
+		rm -rf out && FACEPACE_STATE_DIR=out/state \
 		$(BIN)/facepace sim --headless --routine daily --speed 60 --script "$(DEMO_SCRIPT)" \
 			--frames out/frames --trace out/trace.jsonl && \
 		echo "facepace: simulated daily routine done; frames in out/frames, events in out/trace.jsonl"; \

@@ -23,7 +23,9 @@ from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryVie
 log = logging.getLogger("facepace")
 
 NOTICE_SECONDS = 6.0
-POWER_OFF_WARNING = 5.0    # seconds of warning on screen before the long hold powers off
+POWER_OFF_WARNING = 5.0
+# Where a double press means something; elsewhere a press acts on release, with no wait.
+DOUBLE_PRESS_STATES = ("idle", "running", "paused")    # seconds of warning on screen before the long hold powers off
 
 
 @dataclass(frozen=True)
@@ -126,19 +128,29 @@ class App:
                 if until is not None and until():
                     break
                 event = self.clock.wait(events, self.next_deadline())
-                if isinstance(event, ButtonEdge):
-                    self.on_edge(event.pressed, event.at)
-                elif isinstance(event, DisplayStatus):
-                    self.on_display_status(event.ok, event.message)
-                elif isinstance(event, SyncProgress):
-                    self.show_sync(event.sent, event.total, event.done, event.to_drive)
-                elif isinstance(event, Notice):
-                    self.notify(event.message)
-                elif isinstance(event, Stop):
-                    self.shutdown(event.reason)
+                # Every event already waiting is handled before the next step, so a late loop
+                # never judges a press by "now": a release still queued must count first.
+                while event is not None and not self.stopped:
+                    self.handle(event)
+                    try:
+                        event = events.get_nowait()
+                    except queue.Empty:
+                        event = None
         except BaseException:
             self.haptics.stop()
             raise
+
+    def handle(self, event) -> None:
+        if isinstance(event, ButtonEdge):
+            self.on_edge(event.pressed, event.at)
+        elif isinstance(event, DisplayStatus):
+            self.on_display_status(event.ok, event.message)
+        elif isinstance(event, SyncProgress):
+            self.show_sync(event.sent, event.total, event.done, event.to_drive)
+        elif isinstance(event, Notice):
+            self.notify(event.message)
+        elif isinstance(event, Stop):
+            self.shutdown(event.reason)
 
     def step(self, now: float) -> None:
         for gesture in self.gestures.due(now):
@@ -179,12 +191,18 @@ class App:
     # -- the button ------------------------------------------------------------------
 
     def on_edge(self, pressed: bool, at: float) -> None:
+        # First whatever came due before this edge: a hold that really happened, the zone
+        # boundary the press came after. The edge's own time decides, not when we got to it.
+        for gesture in self.gestures.due(at):
+            self.on_gesture(gesture, at)
+        if self.pacer is not None:
+            self._handle_cues(self.pacer.due(at))
         if pressed:
             # Felt at once, before the gesture is known.
             self.haptics.play("click", at, person_level=self.intensity)
         waking = pressed and self.state == "idle" and self.brightness == "off"
         self._idle_since = at
-        self.gestures.double_enabled = self.state in ("idle", "running")
+        self.gestures.double_enabled = self.state in DOUBLE_PRESS_STATES
         gesture = self.gestures.edge(pressed, at, ignore=waking)
         if gesture:
             self.on_gesture(gesture, at)
@@ -202,12 +220,13 @@ class App:
             ("running", "double"): self.skip_zone,
             ("running", "hold"): self.end_session,
             ("paused", "press"): self.resume,
+            ("paused", "double"): self.resume_at_next_zone,
             ("paused", "hold"): self.end_session,
             ("summary", "press"): self.back_to_idle,
         }.get((self.state, gesture))
         if action is not None:
             action(now)
-        self.gestures.double_enabled = self.state in ("idle", "running")
+        self.gestures.double_enabled = self.state in DOUBLE_PRESS_STATES
 
     def on_display_status(self, ok: bool, message: str) -> None:
         """A dead screen must not go unnoticed: the person feels the error pattern."""
@@ -280,6 +299,11 @@ class App:
         if self.state == "paused":
             self.state = "running"
             self._trace("resume")
+
+    def resume_at_next_zone(self, now: float) -> None:
+        """Double press while paused: as while running, it means "next zone"."""
+        self.resume(now)
+        self.skip_zone(now)
 
     def skip_zone(self, now: float) -> None:
         self._handle_cues(self.pacer.skip(now))

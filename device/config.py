@@ -38,8 +38,8 @@ class MotorConfig:
     pin: int = setting(18, Rule(int, 0, 27))
     frequency: int = setting(250, Rule(int, 50, 10_000))  # PWM Hz
     kick_ms: int = setting(25, Rule(int, 0, 100))  # full duty first, or an ERM may not spin up
-    min_duty: float = setting(0.35, Rule(float, 0.0, 1.0))  # intensity level 1
-    max_duty: float = setting(1.0, Rule(float, 0.1, 1.0))  # intensity level 5
+    min_duty: float = setting(0.35, Rule(float, 0.0, 1.0))  # weakest: level 1 on a zone of intensity 1
+    max_duty: float = setting(1.0, Rule(float, 0.1, 1.0))  # strongest: level 5 on a zone of intensity 5
     haptics: bool = setting(True, Rule(bool))
 
 

@@ -23,6 +23,7 @@ class Pattern:
     meaning: str
     scaled_by_zone: bool = False              # stroke ticks follow the zone's intensity; cues don't
     full_strength: bool = False               # the click must be felt at any level
+    interjects: bool = False                  # slipped in front of what plays, which then carries on
 
 
 def _pulses(*timings_ms: int) -> tuple[tuple[float, float], ...]:
@@ -32,9 +33,9 @@ def _pulses(*timings_ms: int) -> tuple[tuple[float, float], ...]:
 
 
 PATTERNS: dict[str, Pattern] = {p.name: p for p in (
-    # The click outranks everything: a press must be felt at once, even over a cue.
-    Pattern("click", _pulses(30), 9, "button felt at once on the press, before the gesture is known",
-            full_strength=True),
+    # A press must be felt at once, even during a cue, and must not swallow the cue.
+    Pattern("click", _pulses(30), 0, "button felt at once on the press, before the gesture is known",
+            full_strength=True, interjects=True),
     Pattern("tick", _pulses(70), 1, "one stroke, at the zone's tempo and intensity", scaled_by_zone=True),
     Pattern("zone_start", _pulses(350, 120, 90), 3, "long-short: next zone, move on"),
     Pattern("switch_side", _pulses(90, 90, 90), 3, "two quick taps: switch to the other side"),
@@ -61,17 +62,21 @@ def level_pattern(level: int) -> Pattern:
     return Pattern(base.name, _pulses(*([120, 150] * level)[:-1]), base.priority, base.meaning)
 
 
+WEAKEST = 1 / 25   # strength of level 1 on a zone of intensity 1
+
+
 @dataclass(frozen=True)
 class MotorLevels:
-    """Maps strength 0..1 to PWM duty between the configured limits."""
+    """Maps strength to PWM duty: the weakest there is (level 1 on a zone of intensity 1) runs
+    at `min_duty`, the strongest (5 on 5) at `max_duty`."""
 
     min_duty: float = 0.35
     max_duty: float = 1.0
     kick_seconds: float = 0.025
 
     def duty(self, strength: float) -> float:
-        strength = min(1.0, max(0.0, strength))
-        return self.min_duty + (self.max_duty - self.min_duty) * strength
+        share = (min(1.0, max(WEAKEST, strength)) - WEAKEST) / (1.0 - WEAKEST)
+        return self.min_duty + (self.max_duty - self.min_duty) * share
 
 
 def strength(person_level: int, zone_intensity: int = 5) -> float:
@@ -102,26 +107,45 @@ class HapticPlayer:
         self.enabled = enabled
         self._on_play = on_play
         self._steps: list[tuple[float, float]] = []
-        self._playing: Pattern | None = None
+        self._playing: Pattern | None = None    # the pattern under way (clicks aside)
+        self._click_until = float("-inf")
         self._duty = 0.0
 
     def play(self, pattern: Pattern | str, now: float, *, person_level: int = 3,
              zone_intensity: int = 5) -> bool:
-        """Start `pattern` now; returns False if haptics are off or a weightier pattern is playing."""
+        """Start `pattern` now; returns False if haptics are off or a weightier pattern is playing.
+
+        The click is slipped in front of whatever plays, which carries on right after it;
+        a pattern that arrives during a click starts when the click ends.
+        """
         if isinstance(pattern, str):
             pattern = PATTERNS[pattern]
         if not self.enabled:
             return False
-        if self._playing is not None and self._steps and pattern.priority < self._playing.priority:
-            return False
         level = 1.0 if pattern.full_strength else strength(
             person_level, zone_intensity if pattern.scaled_by_zone else 5)
-        self._steps = steps_for(pattern, now, self._levels.duty(level), self._levels.kick_seconds)
-        self._playing = pattern
+        steps = steps_for(pattern, now, self._levels.duty(level), self._levels.kick_seconds)
+        if pattern.interjects:
+            self._interject(steps, now)
+        else:
+            if self._playing is not None and self._steps and pattern.priority < self._playing.priority:
+                return False
+            start = max(now, self._click_until)
+            if start > now:   # a click is under way: let it finish first
+                steps = steps_for(pattern, start, self._levels.duty(level), self._levels.kick_seconds)
+            self._steps = [step for step in self._steps if step[0] < start] + steps
+            self._playing = pattern
         if self._on_play:
             self._on_play(pattern.name)
         self.due(now)
         return True
+
+    def _interject(self, click: list[tuple[float, float]], now: float) -> None:
+        end = click[-1][0]
+        rest = [(max(at, now) + end - now, duty) for at, duty in self._steps]
+        back_to = self._duty if rest else 0.0   # a pulse that was on goes on again after the click
+        self._steps = click[:-1] + [(end, back_to)] + rest
+        self._click_until = end
 
     def due(self, now: float) -> None:
         """Apply every step whose time has come (the last one wins)."""
@@ -144,6 +168,7 @@ class HapticPlayer:
         """Motor off now; forget the pattern (pause, shutdown)."""
         self._steps.clear()
         self._playing = None
+        self._click_until = float("-inf")
         self._apply(0.0)
 
     def _apply(self, duty: float) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from device.clock import VirtualClock
-from device.haptics import PATTERNS, HapticPlayer, MotorLevels, level_pattern, steps_for
+from device.haptics import PATTERNS, HapticPlayer, MotorLevels, level_pattern, steps_for, strength
 from drivers.mockpins import ClockedMockFactory
 from drivers.motor import VibrationMotor
 
@@ -32,7 +32,7 @@ def test_weak_pulse_starts_with_full_duty_kick(rig):
     run(clock, player, 11)
     timeline = motor.pin.timeline()[1:]
     assert timeline[0] == (10.0, 1.0)
-    assert timeline[1][0] == pytest.approx(10.025) and timeline[1][1] == pytest.approx(0.4 + 0.6 * 1 / 25)
+    assert timeline[1][0] == pytest.approx(10.025) and timeline[1][1] == pytest.approx(0.4)   # min_duty
     assert timeline[2][0] == pytest.approx(10.07) and timeline[2][1] == 0.0
 
 
@@ -95,3 +95,41 @@ def test_click_is_felt_even_over_a_cue(rig):
     player.due(0.1)
     assert player.play("click", 0.1)
     assert motor.duty == 1.0 and played == ["zone_start", "click"]
+
+
+def test_a_click_during_a_cue_is_felt_and_the_cue_carries_on(rig):
+    clock, motor, player, played = rig
+    player.play("zone_start", 0.0)              # 350 on, 120 off, 90 on
+    clock.advance_to(0.1)
+    player.due(0.1)
+    on_level = motor.duty
+    assert player.play("click", 0.1)
+    assert motor.duty == 1.0
+    run(clock, player, 2.0)
+    after = [(round(t, 3), v) for t, v in motor.pin.timeline() if t >= 0.1]
+    # the click, then the cue's pulse again, shifted by the click's 30 ms
+    assert after == [(0.1, on_level), (0.1, 1.0), (0.13, on_level), (0.38, 0.0),
+                     (0.5, 1.0), (0.525, on_level), (0.59, 0.0)]
+
+
+def test_a_cue_arriving_during_a_click_starts_when_the_click_ends(rig):
+    """Skipping a zone by double press: the second press's click must not swallow the
+    zone-start cue that follows it at once."""
+    clock, motor, player, played = rig
+    clock.advance_to(5.0)
+    player.play("click", 5.0)
+    clock.advance_to(5.01)
+    assert player.play("zone_start", 5.01)
+    run(clock, player, 7.0)
+    level = motor.pin.timeline()[2][1]
+    moments = [(round(t, 3), v) for t, v in motor.pin.timeline() if t >= 5.0]
+    # the click's pulse runs straight into the cue (350 on, 120 off, 90 on) at 5.03
+    assert moments == [(5.0, 1.0), (5.055, level), (5.38, 0.0), (5.5, 1.0), (5.525, level), (5.59, 0.0)]
+    assert played == ["click", "zone_start"]
+
+
+def test_duty_spans_exactly_the_configured_limits():
+    levels = MotorLevels(0.3, 0.9, 0.025)
+    assert levels.duty(strength(1, 1)) == pytest.approx(0.3)
+    assert levels.duty(strength(5, 5)) == pytest.approx(0.9)
+    assert 0.3 < levels.duty(strength(3, 3)) < levels.duty(strength(3, 4)) < 0.9
