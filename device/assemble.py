@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -57,13 +58,20 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     )
 
 
-def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool):
-    """The session log in `state_dir` (created if needed), wrapped for the app."""
+def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, simulated: bool = False):
+    """The session log in `state_dir` (created if needed), wrapped for the app.
+
+    A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
+    of its own, so the sync's date fixes never take them for this boot's."""
     from device.recording import SessionRecorder
-    from device.sessionlog import SessionLog
+    from device.sessionlog import BOOT_ID_PATH, SessionLog
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time)
+    boot_id_path = BOOT_ID_PATH
+    if simulated:
+        boot_id_path = state_dir / "simulated-boot-id"
+        boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
+    session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time, boot_id_path=boot_id_path)
     if session_log.device_id:
         write_device_id(state_dir / "device-id", session_log.device_id)
     return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded)

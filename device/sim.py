@@ -104,7 +104,7 @@ class Simulator:
         if self.state_dir is not None:
             wall_origin, clock_origin = time.time(), self.clock.now()
             # Simulated sessions are dated on simulated time, so durations add up.
-            self.recorder = open_recorder(self.state_dir, threaded=self.speed is not None,
+            self.recorder = open_recorder(self.state_dir, threaded=self.speed is not None, simulated=True,
                                           wall_time=lambda: wall_origin + self.clock.now() - clock_origin)
         self.app = build_app(config, self.routines, clock=self.clock, set_motor=motor_set,
                              display=self.display, trace=fan_out(self.trace),

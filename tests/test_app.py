@@ -417,3 +417,14 @@ def test_double_press_while_paused_resumes_at_the_next_zone(make_sim):
     assert names[:8] == [("button", "press"), ("zone_start", "neck"), ("button", "press"), ("pause", ""),
                          ("button", "double"), ("resume", ""), ("zone_end", "neck"), ("zone_start", "jaw")]
     assert [e["reason"] for e in trace if e["event"] == "zone_end"][0] == "skipped"
+
+
+def test_simulated_sessions_get_a_boot_of_their_own(make_sim, tmp_path):
+    from device.sessionlog import SessionLog, read_boot_id
+
+    sim = make_sim()
+    sim.run_headless([(1.0, "press")])
+    sim.close()
+    with SessionLog.open(tmp_path / "state" / "sessions.db") as log:
+        [session] = log.sessions()
+    assert session.boot_id.startswith("simulated-") and session.boot_id != read_boot_id()
