@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from device.app import ButtonEdge, Stop
+from device.events import ButtonEdge, Stop
 from device.assemble import build_app
 from device.clock import MonotonicClock, ScaledClock
 from device.config import Config

@@ -14,6 +14,7 @@ import queue
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
+from device.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
 from device.gestures import GestureRecognizer
 from device.haptics import HapticPlayer, level_pattern
 from device.pacing import Cue, Pacer
@@ -22,48 +23,10 @@ from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryVie
 
 log = logging.getLogger("facepace")
 
-NOTICE_SECONDS = 6.0
-POWER_OFF_WARNING = 5.0
+NOTICE_SECONDS = 6.0       # how long a notice stays on the notice line
+POWER_OFF_WARNING = 5.0    # seconds of warning on screen before the long hold powers off
 # Where a double press means something; elsewhere a press acts on release, with no wait.
-DOUBLE_PRESS_STATES = ("idle", "running", "paused")    # seconds of warning on screen before the long hold powers off
-
-
-@dataclass(frozen=True)
-class ButtonEdge:
-    pressed: bool
-    at: float
-
-
-@dataclass(frozen=True)
-class DisplayStatus:
-    """The display stopped answering (ok=False) or came back; sent from the display's thread."""
-
-    ok: bool
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class SyncProgress:
-    """From the USB sync server's thread: sessions sent so far."""
-
-    sent: int
-    total: int
-    done: bool = False
-    to_drive: bool = False   # the USB-drive export, rather than a computer's sync
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A message for the notice line, from another thread (e.g. the USB-drive export)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class Stop:
-    """Ask the loop to shut down cleanly (SIGTERM, end of a simulation)."""
-
-    reason: str = "stop"
+DOUBLE_PRESS_STATES = ("idle", "running", "paused")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from device.events import Notice, SyncProgress
+
 
 def read_status(path: Path) -> dict[str, str]:
     fields = {}
@@ -24,8 +26,6 @@ def read_status(path: Path) -> dict[str, str]:
 
 def event_for(status: dict[str, str]):
     """The app event for a status: the "Exported n, safe to remove" screen, or a notice."""
-    from device.app import Notice, SyncProgress
-
     state = status.get("state")
     if state == "exporting":
         return Notice("Exporting to USB")

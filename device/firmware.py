@@ -9,7 +9,7 @@ import time
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-from device.app import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
+from device.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
 from device.assemble import build_app, open_recorder
 from device.clock import MonotonicClock
 from device.errors import NoHardwareError

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.app import ButtonEdge, DisplayStatus, Stop
+from device.events import ButtonEdge, DisplayStatus, Stop
 from device.assemble import build_app, open_recorder
 from device.clock import ScaledClock, VirtualClock
 from device.errors import FacepaceError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from device.app import Notice, SyncProgress
+from device.events import Notice, SyncProgress
 from device.config import Config
 from device.routines import load_library
 from device.sim import Simulator

@@ -309,7 +309,7 @@ def test_release_before_ten_seconds_cancels_power_off(make_sim):
 
 
 def test_sync_progress_shows_in_idle_but_never_over_a_session(make_sim):
-    from device.app import SyncProgress
+    from device.events import SyncProgress
     from device.views import SyncView
 
     sim = make_sim()
@@ -375,7 +375,7 @@ def test_idle_dims_even_when_float_sums_round_short(make_sim):
 def test_a_late_loop_judges_a_press_by_its_edges_not_by_now(make_sim):
     """The loop got to the queue 2 s late: press and release are both waiting. It is a press,
     not a hold (found in `make run` at 60x, where start-up made the loop late)."""
-    from device.app import ButtonEdge
+    from device.events import ButtonEdge
 
     sim = make_sim()
     sim.events.put(ButtonEdge(True, 1.0))

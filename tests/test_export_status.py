@@ -2,7 +2,7 @@
 
 import os
 
-from device.app import Notice, SyncProgress
+from device.events import Notice, SyncProgress
 from device.export_status import ExportStatusWatcher, event_for
 
 

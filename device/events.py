@@ -1,0 +1,46 @@
+"""What the app's loop is told, by other threads and by the signal handler, through its queue.
+
+The loop is the only owner of the state; everyone else only puts one of these on the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ButtonEdge:
+    pressed: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class DisplayStatus:
+    """The display stopped answering (ok=False) or came back; sent from the display's thread."""
+
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """From the USB sync server's thread: sessions sent so far."""
+
+    sent: int
+    total: int
+    done: bool = False
+    to_drive: bool = False   # the USB-drive export, rather than a computer's sync
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for the notice line, from another thread (e.g. the USB-drive export)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Ask the loop to shut down cleanly (SIGTERM, end of a simulation)."""
+
+    reason: str = "stop"
