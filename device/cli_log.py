@@ -135,8 +135,9 @@ def run_stats(args) -> int:
     lines = [f"Streak: {_days(summary.streak_days)} (longest {_days(longest)})",
              f"Sessions: {len(sessions)}", "", "Week of      Sessions  Minutes"]
     lines += [f"{w.week_start.isoformat():<12} {w.sessions:>8} {w.minutes:>8.0f}" for w in weeks]
-    lines += ["", "Zone             Minutes"]
-    lines += [f"{zone:<16} {minutes:>8.0f}" for zone, minutes in zones] or ["(none yet)"]
+    lines += ["", "Zone                 Time"]   # m:ss: a few seconds of serum must not show as 0
+    lines += [f"{zone:<16} {history.format_duration(minutes * 60):>8}"
+              for zone, minutes in zones] or ["(none yet)"]
     out.write("\n".join(lines) + "\n")
     return 0
 
@@ -177,8 +178,7 @@ def format_table(sessions: list[SessionRecord]) -> str:
     for s in sessions:
         started = datetime.fromtimestamp(s.wall_start).strftime("%Y-%m-%d %H:%M")
         started += " " if s.wall_trusted else "?"
-        done = sum(1 for z in s.zones if not z.skipped and z.done_seconds > 0)
-        skipped = sum(1 for z in s.zones if z.skipped)
+        done, skipped = history.zones_done_and_skipped(s.zones)
         zones = f"{done}/{len(s.zones)}" + (f" {skipped} skip" if skipped else "")
         active = f"{int(s.active_seconds) // 60}:{int(s.active_seconds) % 60:02d}"
         lines.append(f"{started:<17} {s.routine_name[:14]:<14} {active:>6}  {zones:<11} "

@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Iterable
 
-from device.logdb import SessionRecord
+from device.logdb import SessionRecord, ZoneProgress
 
 # A session shorter than this that was interrupted (power, crash) does not make a day count.
 SHORT_INTERRUPTED_SECONDS = 60.0
+# A zone's done seconds come from clock arithmetic (deadline minus start, shifted by pauses),
+# so a zone that ran to its end may fall short of its plan by float rounding; no person
+# ends a zone a millisecond early.
+ZONE_END_TOLERANCE_SECONDS = 0.001
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,25 @@ def counts_toward_streak(session: SessionRecord) -> bool:
     if session.outcome in ("completed", "ended_early"):
         return True
     return session.active_seconds >= SHORT_INTERRUPTED_SECONDS
+
+
+def zone_is_done(zone: ZoneProgress) -> bool:
+    """Done means ran to its end: not skipped, and its done seconds reached its plan.
+
+    The one definition for counting "zones done" from the log (`facepace log`); it is the
+    same as the summary screen's pacer outcome "done" (a test runs a session through the
+    simulator and checks both). A zone cut short when the session ended early, or not
+    reached, is neither done nor skipped.
+    """
+    return not zone.skipped and zone.done_seconds >= zone.planned_seconds - ZONE_END_TOLERANCE_SECONDS
+
+
+def zones_done_and_skipped(zones: Iterable[ZoneProgress]) -> tuple[int, int]:
+    done = skipped = 0
+    for zone in zones:
+        done += zone_is_done(zone)
+        skipped += zone.skipped
+    return done, skipped
 
 
 def week_start(day: date) -> date:
@@ -129,12 +152,19 @@ def weekly(sessions: Iterable[SessionRecord], now_wall: float, tz: tzinfo | None
 
 
 def zone_minutes(sessions: Iterable[SessionRecord]) -> list[tuple[str, float]]:
-    """Minutes actually done per zone id, most first."""
+    """Minutes actually done per zone id, most first; zones never worked on are left out."""
     totals: dict[str, float] = defaultdict(float)
     for session in sessions:
         for zone in session.zones:
             totals[zone.zone_id] += zone.done_seconds / 60
-    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    return sorted(((zone, minutes) for zone, minutes in totals.items() if minutes > 0),
+                  key=lambda item: (-item[1], item[0]))
+
+
+def format_duration(seconds: float) -> str:
+    """m:ss, rounded to the second: "0:20" for 20 s of serum, "125:05" for a favourite zone."""
+    whole = int(round(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def longest_streak(sessions: Iterable[SessionRecord], tz: tzinfo | None = None) -> int:

@@ -195,8 +195,47 @@ def test_stats_prints_streak_weeks_and_zones(three_sessions, capsys, monkeypatch
     week_rows = lines[lines.index("Week of      Sessions  Minutes") + 1:][:8]
     assert week_rows[0].split() == ["2024-03-18", "0", "0"]
     assert week_rows[-1].split() == ["2024-05-06", "3", "5"]   # 105 + 70 + 105 s = 4.7 min
-    zones = lines[lines.index("Zone             Minutes") + 1:]
-    assert [z.split()[0] for z in zones] == ["neck", "jaw"]
+    zones = lines[lines.index("Zone                 Time") + 1:]
+    assert [z.split() for z in zones] == [["neck", "3:00"], ["jaw", "1:40"]]   # 180 s, 100 s
+
+
+def test_stats_shows_short_zone_totals_and_leaves_out_zones_never_done(state, tmp_path, capsys,
+                                                                        monkeypatch):
+    monkeypatch.setattr(cli_log.time, "time", lambda: MAY_6 + 3600)
+    plan = [("serum", 20.0), ("neck", 60.0), ("jaw", 45.0)]
+    with SessionLog.open(state / "sessions.db", clock_synced=lambda: True) as log:
+        sid = log.begin("daily", "h", 3, plan, mono_start=1.0, wall_start=MAY_6)
+        log.finish(sid, "ended_early", [ZoneProgress("serum", 20.0, 20.0),
+                                        ZoneProgress("neck", 60.0, 0.0, True),
+                                        ZoneProgress("jaw", 45.0, 0.0)],
+                   active_seconds=20.0, wall_end=MAY_6 + 25, mono_end=26.0)
+    code, out, _ = run(["stats"], capsys)
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[lines.index("Zone                 Time") + 1:] == ["serum                0:20"]
+    code, out, _ = run(["stats", "--json"], capsys)
+    assert json.loads(out)["zones"] == [{"zone_id": "serum", "minutes": 0.33}]
+
+
+def test_log_counts_zones_done_as_the_summary_screen_does(state, capsys):
+    """A skip, then the session ended early mid-zone: the screen and the log agree."""
+    from device.config import Config
+    from device.routines import load_library
+    from device.sim import Simulator
+
+    sim = Simulator(Config(), list(load_library(None).routines), state_dir=state, routine_name="quick")
+    try:
+        # quick: collarbone 20 s, jawline 40 s, cheeks 40 s (skipped), under-eye 20 s,
+        # forehead 30 s (ended early mid-way), drain 30 s (never reached).
+        assert sim.run_headless([(1.0, "press"), (70.0, "double"), (100.0, "hold")]) == 0
+        summary = sim.app.summary
+    finally:
+        sim.close()
+    assert (summary.zones_done, summary.zones_skipped) == (3, 1)
+    code, out, _ = run(["log"], capsys)
+    assert code == 0
+    [row] = out.splitlines()[1:]
+    assert " 3/6 1 skip " in row and row.endswith("ended_early")
 
 
 def test_stats_json(three_sessions, capsys, monkeypatch):

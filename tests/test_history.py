@@ -176,6 +176,36 @@ def test_zone_minutes_add_up_what_was_done():
     assert history.zone_minutes(sessions) == [("neck", 3.0), ("jaw", 0.5)]
 
 
+def test_zones_never_worked_on_are_not_in_the_minutes_per_zone():
+    sessions = [session(0.0, zones=(ZoneProgress("oil", 20, 20), ZoneProgress("neck", 60, 0.0, True),
+                                    ZoneProgress("jaw", 60, 0.0)))]
+    assert history.zone_minutes(sessions) == [("oil", pytest.approx(20 / 60))]
+
+
+@pytest.mark.parametrize("seconds, text", [(0.0, "0:00"), (20.0, "0:20"), (59.6, "1:00"), (75.0, "1:15"),
+                                           (7505.2, "125:05")])
+def test_short_zone_totals_read_as_minutes_and_seconds(seconds, text):
+    assert history.format_duration(seconds) == text
+
+
+@pytest.mark.parametrize("zone, done", [
+    (ZoneProgress("neck", 60.0, 60.0), True),                    # ran to its end
+    (ZoneProgress("neck", 60.0, 59.99999999999), True),          # deadline arithmetic rounding
+    (ZoneProgress("neck", 60.0, 59.5), False),                   # session ended mid-zone
+    (ZoneProgress("neck", 60.0, 0.0), False),                    # not reached
+    (ZoneProgress("neck", 60.0, 12.0, True), False),             # skipped after 12 s
+    (ZoneProgress("neck", 60.0, 60.0, True), False),             # skipped is never done
+])
+def test_a_zone_is_done_when_it_ran_to_its_end_without_a_skip(zone, done):
+    assert history.zone_is_done(zone) is done
+
+
+def test_partly_done_zones_are_neither_done_nor_skipped():
+    zones = [ZoneProgress("oil", 20, 20), ZoneProgress("neck", 60, 60), ZoneProgress("jaw", 75, 4, True),
+             ZoneProgress("cheeks", 90, 90), ZoneProgress("eyes", 45, 30), ZoneProgress("brows", 60, 0)]
+    assert history.zones_done_and_skipped(zones) == (3, 1)
+
+
 def test_longest_streak_finds_the_best_run():
     days = ["2024-05-01", "2024-05-02", "2024-05-03", "2024-05-05", "2024-05-06"]
     sessions = [session(at(f"{d} 08:00")) for d in days]
