@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -67,11 +68,13 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
     from device.sessionlog import BOOT_ID_PATH, SessionLog
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    boot_id_path = BOOT_ID_PATH
-    if simulated:
-        boot_id_path = state_dir / "simulated-boot-id"
-        boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
-    session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time, boot_id_path=boot_id_path)
+    with tempfile.TemporaryDirectory() as scratch:   # not the state folder: it may be read-only
+        boot_id_path = BOOT_ID_PATH
+        if simulated:
+            boot_id_path = Path(scratch) / "boot_id"
+            boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
+        session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time,
+                                      boot_id_path=boot_id_path)
     if session_log.device_id:
         write_device_id(state_dir / "device-id", session_log.device_id)
     return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded)
