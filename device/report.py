@@ -95,7 +95,7 @@ def render(sessions: list[SessionRecord], *, now_wall: float, tz: tzinfo | None 
         draw.text((ZONE_LEFT, top + 2), zone[:12], font=font, fill=INK)
         length = zone_bar_length(minutes, most)
         draw.rectangle((ZONE_LEFT + 100, top + 2, ZONE_LEFT + 100 + length, top + 16), fill=BAR_COLOUR)
-        draw.text((ZONE_LEFT + 108 + length, top + 2), f"{minutes:.0f}", font=font, fill=FAINT)
+        draw.text((ZONE_LEFT + 108 + length, top + 2), history.format_duration(minutes * 60), font=font, fill=FAINT)
     return image
 
 
