@@ -87,7 +87,7 @@ def render(sessions: list[SessionRecord], *, now_wall: float, tz: tzinfo | None 
             draw.text((box[0] if box else 0, CALENDAR_TOP - 20), day.strftime("%d %b"), font=font, fill=FAINT)
     draw.text((MARGIN, HEIGHT - 30), "minutes per day, last 12 weeks", font=font, fill=FAINT)
 
-    draw.text((ZONE_LEFT, CALENDAR_TOP - 20), "Minutes per zone", font=font, fill=INK)
+    draw.text((ZONE_LEFT, CALENDAR_TOP - 20), "Time per zone", font=font, fill=INK)
     zones = history.zone_minutes(sessions)[:8]
     most = max((minutes for _, minutes in zones), default=0) or 1
     for row, (zone, minutes) in enumerate(zones):
