@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from itertools import combinations
 
 from PIL import Image, ImageDraw
@@ -28,6 +29,7 @@ COUNT_SIZES = (28, 24, 20, 16)
 ELLIPSIS = ".."
 ROW_GAP = 4  # pixels between two texts on one row
 SMALL_PITCH = 11  # rows from one small-font line to the next: 9 of ink, 2 blank
+SIDE_SIZE = 11  # the zone screen's LEFT / RIGHT, on the countdown's baseline
 PAUSE_WARNING_SECONDS = 60  # the paused screen says when the pause will end the session
 
 
@@ -41,21 +43,43 @@ class Label:
     area: Box
     align: str = "left"  # "left", "right" or "center"
     wanted: str | None = None
+    tracking: int = 0  # blank columns added between letters, for faces whose letters can touch
 
     def origin(self) -> tuple[int, int]:
         """Pen position: x from the alignment, y so the capitals start at the area's top."""
         left, top, right, _ = self.area
-        width = self.font.width(self.text)
+        width = self._ink_from_pen()[2]
         x = {"left": left, "right": right - width, "center": (left + right - width) // 2}[self.align]
         return x, top - self.font.cap_top
 
     def ink(self) -> Box:
         x, y = self.origin()
-        left, top, right, bottom = self.font.ink(self.text)
+        left, top, right, bottom = self._ink_from_pen()
         return (x + left, y + top, x + right, y + bottom)
 
     def draw(self, canvas: ImageDraw.ImageDraw, fill: int = LIT) -> None:
-        canvas.text(self.origin(), self.text, font=self.font.face, fill=fill)
+        x, y = self.origin()
+        if not self.tracking:
+            canvas.text((x, y), self.text, font=self.font.face, fill=fill)
+            return
+        for pen, char in zip(self._pens(), self.text):
+            canvas.text((x + pen, y), char, font=self.font.face, fill=fill)
+
+    def _pens(self) -> list[int]:
+        """Where each letter's pen goes when drawn one by one: its own advance plus the tracking."""
+        face = self.font.face
+        return [round(face.getlength(self.text[:index])) + index * self.tracking
+                for index in range(len(self.text))]
+
+    def _ink_from_pen(self) -> Box:
+        """Where the text puts ink when drawn with the label's pen at (0, 0)."""
+        if not self.tracking or not self.text.strip():
+            return self.font.ink(self.text)
+        boxes = [self.font.ink(char) for char in self.text]
+        lefts, tops, rights, bottoms = zip(*[(left + pen, top, right + pen, bottom)
+                                             for pen, char, (left, top, right, bottom)
+                                             in zip(self._pens(), self.text, boxes) if char.strip()])
+        return (min(lefts), min(tops), max(rights), max(bottoms))
 
 
 @dataclass(frozen=True)
@@ -153,6 +177,12 @@ def clock(seconds: float) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
+def elapsed(seconds: float) -> str:
+    """m:ss, rounded down: time spent counts only whole seconds done, as `facepace log` does."""
+    whole = max(0, math.floor(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
 def minutes(seconds: float) -> str:
     return f"{max(1, round(seconds / 60))} min"
 
@@ -187,11 +217,14 @@ def wrapped(text: str, font: Font, width: int) -> list[str]:
 
 
 def label(name: str, text: str, font: Font, area: Box, *, align: str = "left",
-          shorten: bool = False) -> Label:
-    """A label; with `shorten`, text too wide for its area ends in an ellipsis (fits() reports it)."""
+          shorten: bool = False, tracking: int = 0) -> Label:
+    """A label; with `shorten`, text too wide for its area ends in an ellipsis (fits() reports it);
+    `tracking` adds blank columns between the letters."""
     text = font.printable(text)
+    if shorten and tracking:
+        raise ValueError("shortening measures untracked text: use one or the other")
     shown = shortened(text, font, area[2] - area[0]) if shorten else text
-    return Label(name, shown, font, area, align, wanted=text)
+    return Label(name, shown, font, area, align, wanted=text, tracking=tracking)
 
 
 def largest_fitting(text: str, sizes: Iterable[int], width: int) -> Font:
@@ -201,6 +234,15 @@ def largest_fitting(text: str, sizes: Iterable[int], width: int) -> Font:
 
 def line_box(font: Font, left: int, top: int, right: int) -> Box:
     return (left, top, right, top + font.line_height)
+
+
+@cache
+def capitals(size: int) -> Font:
+    """The sans face measured for capital letters only (not Q, whose tail descends), so a word
+    in capitals can sit on a baseline shared with big digits."""
+    face = fonts.sans(size).face
+    _, top, _, bottom = face.getbbox("ABCDEFGHIJKLMNOPRSTUVWXYZ")
+    return Font(face, cap_top=top, line_height=bottom - top)
 
 
 # --- layouts, one per view ------------------------------------------------------------------
@@ -217,8 +259,13 @@ def _zone(view: ZoneView, width: int, bottom: int) -> list[Item]:
     items.append(label("zone number", f"{view.zone_number}/{view.zone_count}", small,
                        line_box(small, 80, count_top + 1, width), align="right"))
     if view.side:
-        items.append(label("side", view.side.upper(), small,
-                           line_box(small, 80, count_top + 11, width), align="right"))
+        # Sans capitals, tracked: the bitmap font's fixed pitch reads "RI GHT", and untracked
+        # sans joins the bars of F and T in "LEFT".
+        side_font = capitals(SIDE_SIZE)
+        baseline = count_top + big.line_height
+        items.append(label("side", view.side.upper(), side_font,
+                           (80, baseline - side_font.line_height, width, baseline), align="right",
+                           tracking=1))
     done = 1 - view.zone_remaining / view.zone_seconds if view.zone_seconds > 0 else 1.0
     items.append(ProgressBar("zone progress", (0, bar_top, width, bottom), done))
     cue_lines = wrapped(small.printable(view.cue), small, width)
@@ -281,7 +328,7 @@ def _paused(view: PausedView, width: int, bottom: int) -> list[Item]:
     items: list[Item] = [
         label("heading", "Paused", heading, line_box(heading, 0, 0, 100)),
         PauseIcon("pause icon", (width - 10, 1, width, 13)),
-        *_big_number("session remaining", clock(view.session_remaining), "left", 19, width),
+        *_big_number("session remaining", clock(view.session_remaining), "to go", 19, width),
     ]
     room = rows_room(41, bottom)
     near_the_limit = view.pause_remaining <= PAUSE_WARNING_SECONDS
@@ -301,7 +348,7 @@ def _summary(view: SummaryView, width: int, bottom: int) -> list[Item]:
     items: list[Item] = [
         label("outcome", "Well done" if view.completed else "Ended early", heading,
               line_box(heading, 0, 0, width)),
-        *_big_number("time spent", clock(view.active_seconds), "spent", 20, width, sizes=(24,)),
+        *_big_number("time spent", elapsed(view.active_seconds), "spent", 20, width, sizes=(24,)),
     ]
     rows = [("zones", zones)] + ([("streak", view.streak)] if view.streak else [])
     # Above the error bar the streak, the encouraging last line, stays; the zone count gives way.

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import groupby
 
 import pytest
 from PIL import Image, ImageDraw
 
 from device import screens
 from device.routines import load_library
-from device.screens import FLAME, Icon, Label, clock, fits, layout, render
-from device.terminal_view import to_blocks
+from device.screens import FLAME, Icon, Label, clock, elapsed, fits, layout, render
 from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
 from tests.conftest import same_pixels
 
@@ -60,6 +60,55 @@ def test_sample_screens_fit(view):
 ])
 def test_countdown_rounds_up_so_zero_shows_only_at_the_end(seconds, shown):
     assert clock(seconds) == shown
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (188.27, "3:08"), (60.0, "1:00"), (59.999, "0:59"), (0.99, "0:00"), (0.0, "0:00"), (-0.5, "0:00"),
+])
+def test_elapsed_time_rounds_down_so_it_counts_whole_seconds_done(seconds, shown):
+    assert elapsed(seconds) == shown
+
+
+def test_summary_time_spent_rounds_down_as_the_log_does_while_countdowns_round_up():
+    assert "3:08" in texts(replace(SUMMARY, active_seconds=188.27))
+    assert "3:09" in texts(replace(ZONE, zone_remaining=188.27))
+    assert "3:09" in texts(replace(PAUSED, session_remaining=188.27))
+
+
+def test_paused_unit_cannot_be_read_as_a_side():
+    unit = [item.text for item in layout(PAUSED) if item.name == "session remaining unit"]
+    assert unit == ["to go"]
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_side_letters_stand_apart_evenly_spaced(side):
+    """Each letter of LEFT / RIGHT is its own run of ink columns, with even gaps between them
+    (the bitmap font's fixed pitch made "RI GHT": R touching I, a wide gap after it)."""
+    view = replace(ZONE, side=side)
+    side_label = next(item for item in layout(view) if item.name == "side")
+    ink = render(view).crop(side_label.ink())
+    columns = [any(ink.getpixel((x, y)) for y in range(ink.height)) for x in range(ink.width)]
+    runs = [(lit, len(list(run))) for lit, run in groupby(columns)]
+    letters = [length for lit, length in runs if lit]
+    gaps = [length for lit, length in runs[1:-1] if not lit]
+    assert len(letters) == len(side) and max(gaps) - min(gaps) <= 1, runs
+
+
+@pytest.mark.parametrize("tracking", [0, 1, 3])
+@pytest.mark.parametrize("align", ["left", "right", "center"])
+def test_tracked_label_draws_inside_the_ink_fits_measures(tracking, align):
+    """fits() trusts Label.ink(); with tracking the letters are drawn one by one, so check that
+    what is drawn lies within it and reaches its right edge."""
+    font = screens.capitals(11)
+    item = screens.label("side", "LEFT", font, (40, 10, 100, 10 + font.line_height), align=align,
+                         tracking=tracking)
+    image = Image.new("1", (128, 64), 0)
+    item.draw(ImageDraw.Draw(image))
+    drawn, ink = image.getbbox(), item.ink()
+    assert drawn[2] == ink[2] and ink[0] <= drawn[0] <= ink[0] + 1 and ink[1] <= drawn[1]
+    assert drawn[3] <= ink[3]
+    widths = [screens.label("side", "LEFT", font, (0, 0, 128, 20), tracking=t).ink()[2] for t in (0, 1)]
+    assert widths[1] == widths[0] + 3, "one column more between each of the four letters"
 
 
 def test_countdown_changes_the_frame_every_second():
@@ -141,25 +190,6 @@ def test_builtin_routines_fit_every_screen():
                 problems += [f"{routine.title} / {zone.id}: {problem}"
                              for problem in fits(PausedView(zone.title, 3600, 300))]
     assert problems == []
-
-
-def test_terminal_view_draws_two_pixel_rows_per_character():
-    image = Image.new("1", (4, 4), 0)
-    draw = ImageDraw.Draw(image)
-    draw.point([(0, 0), (1, 1), (2, 0), (2, 1), (3, 3)], fill=1)
-    assert to_blocks(image) == "\n".join([
-        "┌────┐",
-        "│▀▄█ │",
-        "│   ▄│",
-        "└────┘",
-    ])
-
-
-def test_terminal_view_of_a_frame_is_128_columns_by_32_lines():
-    lines = to_blocks(render(ZONE)).split("\n")
-    assert len(lines) == 32 + 2
-    assert {len(line) for line in lines} == {128 + 2}
-    assert "█" in "".join(lines)
 
 
 # --- history on idle, sync, power-off, the pause limit, notices -------------------------------
