@@ -17,7 +17,7 @@ from pathlib import Path
 
 from device.events import ButtonEdge, Stop
 from device.assemble import build_app
-from device.clock import MonotonicClock, ScaledClock
+from device.clock import MonotonicClock
 from device.config import Config
 from device.display import ResilientDisplay
 from device.routines import load_library, load_routine

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable
 
 from device.choices import Choices, load_choices, save_choices
+from device.durable import write_atomically
 
 from device.app import App, Timeouts
 from device.gestures import GestureRecognizer
@@ -85,8 +85,6 @@ def write_device_id(path: Path, device_id: str) -> None:
     try:
         if path.exists() and path.read_text().strip() == device_id:
             return
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(device_id + "\n")
-        os.replace(temporary, path)
+        write_atomically(path, (device_id + "\n").encode())
     except OSError as error:   # not fatal: the gadget falls back to the Pi's serial number
         logging.getLogger("facepace").warning("cannot write %s: %s", path, error)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from device.durable import write_atomically
 
 log = logging.getLogger("facepace")
 
@@ -35,13 +36,8 @@ def load_choices(path: Path, default: Choices) -> Choices:
 
 
 def save_choices(path: Path, choices: Choices) -> bool:
-    temporary = path.with_name(path.name + ".tmp")
     try:
-        with open(temporary, "w", encoding="utf-8") as stream:
-            json.dump(asdict(choices), stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
+        write_atomically(path, json.dumps(asdict(choices)).encode())
         return True
     except OSError as error:
         log.warning("could not keep the choice of %s: %s", choices, error)

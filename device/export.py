@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from device import cli_log, logdb, report
+from device.durable import write_atomically
 from device.errors import FacepaceError
 
 
@@ -61,25 +61,3 @@ def _read(db_path: Path):
             connection.close()
     except sqlite3.Error as error:
         raise ExportError(f"{db_path}: cannot read the session log ({error})") from None
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)   # only left if something above failed
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """The rename is only on the drive once the folder itself is flushed."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

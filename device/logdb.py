@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
+from device.durable import fsync_path
+
 OUTCOMES = ("completed", "ended_early", "interrupted")
 
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -328,7 +330,7 @@ def repair(path: Path, connect: Callable[[Path], sqlite3.Connection],
         fresh.execute("PRAGMA journal_mode = DELETE")
     finally:
         fresh.close()
-    _sync_file(scratch)
+    fsync_path(scratch)
     move_aside(path, target=aside)
     os.replace(scratch, path)
     _sync_directory(path.parent)
@@ -374,26 +376,12 @@ def _remove_scratch(scratch: Path) -> None:
         scratch.with_name(scratch.name + suffix).unlink(missing_ok=True)
 
 
-def _sync_file(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _sync_directory(folder: Path) -> None:
-    """Make a rename survive a power cut (the directory entry must reach the card)."""
+    """Best effort: make a rename survive a power cut, but never stop a repair over it."""
     try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
+        fsync_path(folder)
     except OSError:
         pass
-    finally:
-        os.close(descriptor)
 
 
 def salvage(damaged: Path, fresh: sqlite3.Connection, *, max_errors: int = 64) -> int:

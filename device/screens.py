@@ -324,7 +324,7 @@ def _routine_title(title: str, first_width: int, width: int) -> list[Item]:
 
 
 def _paused(view: PausedView, width: int, bottom: int) -> list[Item]:
-    heading, big = fonts.sans(16), fonts.digits(28)
+    heading = fonts.sans(16)
     items: list[Item] = [
         label("heading", "Paused", heading, line_box(heading, 0, 0, 100)),
         PauseIcon("pause icon", (width - 10, 1, width, 13)),

@@ -95,11 +95,7 @@ class Simulator:
             lambda: OledDisplay(self.bus, address=config.display.address, rotation=config.display.rotation),
             self.clock, on_sent=self._frame_sent,
             on_status=lambda ok, message: self.events.put(DisplayStatus(ok, message)))
-        motor_set = self.motor.set
-        if self.on_motor:
-            def motor_set(duty, _set=self.motor.set):
-                _set(duty)
-                self.on_motor(duty)
+        motor_set = self._set_motor_and_show if self.on_motor else self.motor.set
         self.recorder = None
         if self.state_dir is not None:
             wall_origin, clock_origin = time.time(), self.clock.now()
@@ -113,6 +109,10 @@ class Simulator:
                              button_is_pressed=lambda: self.button.is_pressed,
                              routine_name=self.routine_name)
         self._scripted_left = 0
+
+    def _set_motor_and_show(self, duty: float) -> None:
+        self.motor.set(duty)
+        self.on_motor(duty)
 
     # -- the finger ------------------------------------------------------------------
 
