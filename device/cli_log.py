@@ -158,13 +158,15 @@ def session_fields(session: SessionRecord) -> dict:
     return fields
 
 
-def write_csv(sessions: list[SessionRecord], out) -> None:
-    """One row per zone, the session's fields repeated; a session without zones gets one row."""
+def write_csv(sessions: list[SessionRecord], out, *, extra: dict[str, list] | None = None) -> None:
+    """One row per zone, the session's fields repeated; a session without zones gets one row.
+    `extra` adds session columns kept elsewhere (the computer's `date_quality`), one value each."""
+    extra = extra or {}
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_SESSION_FIELDS + CSV_ZONE_FIELDS)
-    for session in sessions:
+    writer.writerow([*CSV_SESSION_FIELDS, *extra, *CSV_ZONE_FIELDS])
+    for index, session in enumerate(sessions):
         fields = session_fields(session)
-        head = [fields[name] for name in CSV_SESSION_FIELDS]
+        head = [fields[name] for name in CSV_SESSION_FIELDS] + [values[index] for values in extra.values()]
         zones = fields["zones"] or [None]
         for position, zone in enumerate(zones):
             tail = ([position, zone["zone_id"], zone["planned_seconds"], zone["done_seconds"],

@@ -115,7 +115,8 @@ def run_history(args) -> int:
         json.dump(items, out, indent=1)
         out.write("\n")
     elif args.csv:
-        cli_log.write_csv([record for record, _ in pairs], out)
+        cli_log.write_csv([record for record, _ in pairs], out,
+                          extra={"date_quality": [quality for _, quality in pairs]})
     elif not pairs:
         print("No synced sessions yet: run 'facepace sync' with the device plugged in.", file=out)
     else:

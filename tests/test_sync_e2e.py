@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import sqlite3
@@ -214,6 +216,8 @@ def test_several_devices_into_one_database_and_history(tmp_path):
     rows = subprocess.run(facepace() + ["history", "--csv", "--db", str(tmp_path / "host.db")],
                           cwd=REPO, capture_output=True, text=True, check=True)
     assert len(rows.stdout.splitlines()) == 1 + 7 * len(ZONES)
+    parsed = list(csv.DictReader(io.StringIO(rows.stdout)))
+    assert {row["date_quality"] for row in parsed} == {"clock"}
     picture = subprocess.run(facepace() + ["report", "--out", str(tmp_path / "report.png"),
                                            "--db", str(tmp_path / "host.db")],
                              cwd=REPO, capture_output=True, text=True)
