@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from device.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
 from device.gestures import GestureRecognizer
 from device.haptics import HapticPlayer, level_pattern
-from device.pacing import Cue, Pacer
+from device.pacing import Cue, Pacer, countdown_changes_at
 from device.recording import NullRecorder, streak_phrase
 from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
 
@@ -70,7 +70,6 @@ class App:
         self.pacer: Pacer | None = None
         self.summary: SummaryView | None = None
         self.summary_shown = False
-        self.sessions_ended = 0
         self.stopped = False
         now = clock.now()
         self._idle_since = now
@@ -135,15 +134,9 @@ class App:
                      self._sync_shown_until,
                      *(service.next_deadline() for service in self.services)]
         now = self.clock.now()
-        held = self.gestures.held_for(now) if self.state == "idle" else None
-        limit = self.gestures.long_hold_seconds
-        if held is not None and limit is not None:
-            warn_from = limit - POWER_OFF_WARNING
-            # the power-off warning appears, then counts down each second
-            deadlines.append(self.clock.now() + (warn_from - held if held < warn_from else 1 - (held % 1)))
+        deadlines.append(self._next_countdown_change(now))
         if self.pacer is not None:
             deadlines.append(self.pacer.next_deadline())
-            deadlines.append(self._next_countdown_change(now))
         if self.state == "idle":
             if self.brightness == "normal":
                 deadlines.append(self._idle_since + self.timeouts.dim_after)
@@ -189,7 +182,6 @@ class App:
         }.get((self.state, gesture))
         if action is not None:
             action(now)
-        self.gestures.double_enabled = self.state in DOUBLE_PRESS_STATES
 
     def on_display_status(self, ok: bool, message: str) -> None:
         """A dead screen must not go unnoticed: the person feels the error pattern."""
@@ -329,7 +321,6 @@ class App:
         )
         self.state = "summary"
         self.gestures.forget_pending_press()   # a press meant for the zone must not skip the summary
-        self.sessions_ended += 1
         self._summary_until = cue.at + self.timeouts.summary_return
         self._trace("session_end", reason=cue.reason)
         log.info("session end: %s after %.0f s", cue.reason, self.summary.active_seconds)
@@ -403,14 +394,25 @@ class App:
                         streak_days=overview.streak_days if overview else 0,
                         minutes_this_week=overview.minutes_this_week if overview else 0.0)
 
-    def _next_countdown_change(self, now: float) -> float | None:
-        pacer = self.pacer
+    def _countdown_end(self, now: float) -> float | None:
+        """The instant the countdown on screen counts down to, if one is shown."""
         if self.state == "running":
-            return pacer.next_second_boundary(now)
+            return self.pacer.zone_ends_at
         if self.state == "paused":
-            pause_end = pacer.paused_at + pacer.pause_limit
-            return pause_end - (math.ceil(pause_end - now) - 1)
+            return self.pacer.paused_at + self.pacer.pause_limit
+        held = self.gestures.held_for(now) if self.state == "idle" else None
+        if held is not None and self.gestures.long_hold_seconds is not None:
+            return now - held + self.gestures.long_hold_seconds   # the power-off hold
         return None
+
+    def _next_countdown_change(self, now: float) -> float | None:
+        end = self._countdown_end(now)
+        if end is None:
+            return None
+        change = countdown_changes_at(end, now)
+        if self.state == "idle":   # the power-off countdown only shows in its last seconds
+            change = max(change, end - POWER_OFF_WARNING)
+        return change
 
     def _refresh(self, now: float) -> None:
         view = self.view(now)

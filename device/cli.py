@@ -56,10 +56,10 @@ def _optional_command_modules():
 def load_settings(args):
     """Config and routines for the app: (config, routines, notices for the screen)."""
     from device.config import load_config
-    from device.paths import DEVICE_CONFIG, routines_dir
+    from device.paths import config_in_use, routines_dir
     from device.routines import load_library
 
-    config_path = args.config if args.config is not None else (DEVICE_CONFIG if DEVICE_CONFIG.exists() else None)
+    config_path = config_in_use(args.config)
     config = load_config(config_path)
     library = load_library(routines_dir(config_path))
     notices = []

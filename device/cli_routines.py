@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from device.errors import RoutineError
-from device.paths import DEVICE_CONFIG, routines_dir
+from device.paths import config_in_use, routines_dir
 from device.routines import Routine, find_routine, load_library, load_routine
 
 
@@ -32,10 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def user_dir(args: argparse.Namespace) -> Path | None:
     """The routines folder next to the config in use (as `facepace run` picks it)."""
-    config: Path | None = getattr(args, "config", None)
-    if config is None and DEVICE_CONFIG.exists():
-        config = DEVICE_CONFIG
-    return routines_dir(config)
+    return routines_dir(config_in_use(getattr(args, "config", None)))
 
 
 def list_routines(args: argparse.Namespace) -> int:

@@ -29,8 +29,6 @@ from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from device.durable import fsync_path
 
-OUTCOMES = ("completed", "ended_early", "interrupted")
-
 MIGRATIONS: list[tuple[str, ...]] = [
     # Version 1.
     (

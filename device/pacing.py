@@ -187,14 +187,20 @@ class Pacer:
             return None
         return "left" if self._frozen(now) < self.switch_at else "right"
 
+    def zone_done_seconds(self, index: int, now: float) -> float:
+        """Seconds spent in zone `index` so far, pauses excluded (the zone under way counts too)."""
+        result = self.results[index]
+        under_way = (index == self.index and result.outcome == "not_reached"
+                     and self._started_zone == index and not self.ended)
+        if not under_way:
+            return result.done_seconds
+        return min(result.planned_seconds, max(0.0, self._frozen(now) - self.zone_started_at))
+
     def active_seconds(self, now: float) -> float:
         """Time spent massaging: finished zones plus the current one, pauses excluded."""
-        done = sum(r.done_seconds for r in self.results if r.outcome != "not_reached")
-        if self.ended or self._started_zone != self.index:
-            return done
-        return done + max(0.0, self._frozen(now) - self.zone_started_at)
+        return sum(self.zone_done_seconds(index, now) for index in range(len(self.results)))
 
-    def next_second_boundary(self, now: float) -> float:
-        """When the zone countdown (shown rounded up) next changes."""
-        remaining = self.zone_ends_at - now
-        return self.zone_ends_at - (math.ceil(remaining) - 1)
+
+def countdown_changes_at(end: float, now: float) -> float:
+    """When a countdown to `end`, shown in whole seconds rounded up, next changes."""
+    return end - (math.ceil(end - now) - 1)

@@ -19,6 +19,13 @@ def state_dir() -> Path:
     return Path(platformdirs.user_data_dir("facepace", appauthor=False))
 
 
+def config_in_use(explicit: Path | None) -> Path | None:
+    """`--config PATH` when given, else the device's config if there is one, else None (defaults)."""
+    if explicit is not None:
+        return explicit
+    return DEVICE_CONFIG if DEVICE_CONFIG.exists() else None
+
+
 def routines_dir(config_path: Path | None) -> Path | None:
     """User routines live in a `routines` folder next to the config file."""
     return None if config_path is None else config_path.parent / "routines"

@@ -21,14 +21,9 @@ log = logging.getLogger("facepace.log")
 
 def progress(pacer, now: float) -> list[ZoneProgress]:
     """Every zone's planned and done seconds so far, from the pacing plan."""
-    zones = []
-    for index, result in enumerate(pacer.results):
-        done = result.done_seconds
-        if result.outcome == "not_reached" and index == pacer.index and pacer.ended is None:
-            done = max(0.0, min(result.planned_seconds, pacer.active_seconds(now)
-                                - sum(r.done_seconds for r in pacer.results[:index])))
-        zones.append(ZoneProgress(result.zone_id, result.planned_seconds, done, result.skipped))
-    return zones
+    return [ZoneProgress(result.zone_id, result.planned_seconds, pacer.zone_done_seconds(index, now),
+                         result.skipped)
+            for index, result in enumerate(pacer.results)]
 
 
 class SessionRecorder:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from device.pacing import Pacer
+from device.pacing import Pacer, countdown_changes_at
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,9 @@ def test_end_early_records_partial_zone():
 def test_countdown_boundaries():
     pacer = Pacer((Z("a", 60),), started_at=0.0)
     run_all(pacer, 0.0)
-    assert pacer.next_second_boundary(0.0) == 1.0
-    assert pacer.next_second_boundary(0.4) == 1.0
-    assert pacer.next_second_boundary(1.0) == 2.0
+    assert countdown_changes_at(pacer.zone_ends_at, 0.0) == 1.0
+    assert countdown_changes_at(pacer.zone_ends_at, 0.4) == 1.0
+    assert countdown_changes_at(pacer.zone_ends_at, 1.0) == 2.0
 
 
 def test_needs_a_zone():

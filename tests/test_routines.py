@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from device import cli_routines
+from device import cli_routines, paths
 from device.errors import RoutineError
 from device.routines import (
     BUILTIN_DIR,
@@ -380,7 +380,7 @@ def test_list_shows_order_length_zones_and_user_marks(config_with_user_routines,
 
 
 def test_list_without_config_shows_only_builtins(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli_routines, "DEVICE_CONFIG", tmp_path / "absent.toml")
+    monkeypatch.setattr(paths, "DEVICE_CONFIG", tmp_path / "absent.toml")
     status, out, err = run_cli(["routines", "list"], capsys)
     assert status == 0 and err == ""
     assert [line.split()[0] for line in out.splitlines()] == ["daily", "quick", "lymphatic", "evening"]
