@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Iterable
 
+from device import timefmt
 from device.logdb import SessionRecord, ZoneProgress
 
 # A session shorter than this that was interrupted (power, crash) does not make a day count.
@@ -147,7 +148,7 @@ def describe_last(session: SessionRecord, now_wall: float, tz: tzinfo | None = N
 def format_minutes(seconds: float) -> str:
     """Whole minutes for anything a minute or longer; seconds below that."""
     if seconds < 60:
-        return f"{int(seconds)} s"
+        return f"{timefmt.whole_seconds_done(seconds)} s"
     return f"{int(round(seconds / 60))} min"
 
 

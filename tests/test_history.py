@@ -155,6 +155,9 @@ def test_last_session_is_described_for_the_idle_screen(start, expected):
 def test_last_session_under_a_minute_is_given_in_seconds():
     assert history.describe_last(session(at("2024-05-08 07:00"), active=42.9),
                                  at("2024-05-08 20:00"), BERLIN) == "Today, 42 s"
+    # An older log's clock-arithmetic dust is the whole second it stands for.
+    assert history.describe_last(session(at("2024-05-08 07:00"), active=29.999999999999996),
+                                 at("2024-05-08 20:00"), BERLIN) == "Today, 30 s"
 
 
 def test_weekly_totals_cover_eight_weeks_oldest_first_including_empty_ones():
