@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -82,7 +81,8 @@ def test_the_first_summary_frame_already_has_its_streak(make_sim, days_before, s
                            completed=True, streak=streak)
     assert same_pixels(first, render(expected))
     # Once the worker has written the session, the summary stays as it was drawn.
-    wait_for(lambda: sim.app.recorder.overview.streak_days > 0, "the log's overview with the session")
+    wait_for(lambda: sim.app.recorder.overview.last_session_minutes == 3.0,   # the 180 s session
+             "the log's overview with the session")
     sim.clock.call_at(sim.clock.now() + 5, lambda: None)
     target = sim.clock.now() + 5
     sim.app.run(sim.events, until=lambda: sim.clock.now() >= target)
