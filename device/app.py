@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import queue
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from device.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
@@ -312,12 +312,15 @@ class App:
         else:
             self.haptics.stop()
         self.recorder.finish(pacer, cue.at, cue.reason)
+        # Drawn once, complete: the streak is worked out now, not when the log's overview
+        # comes back from the recorder's worker a moment later (the line would pop in).
         self.summary = SummaryView(
             routine_title=self.routine.title,
             active_seconds=pacer.active_seconds(cue.at),
             zones_done=sum(r.outcome == "done" for r in pacer.results),
             zones_skipped=sum(r.outcome == "skipped" for r in pacer.results),
             completed=completed,
+            streak=streak_phrase(self.recorder.streak_with_this_session() or 0),
         )
         self.state = "summary"
         self.gestures.forget_pending_press()   # a press meant for the zone must not skip the summary
@@ -381,11 +384,9 @@ class App:
                 return PowerOffView(max(0.0, math.ceil(limit - held)))
             if self.sync_progress is not None:
                 return self.sync_progress
-        overview = self.recorder.overview
         if self.state == "summary":
-            if overview is None:
-                return self.summary
-            return replace(self.summary, streak=streak_phrase(overview.streak_days))
+            return self.summary
+        overview = self.recorder.overview
         routine = self.routine
         return IdleView(routine_title=routine.title, routine_seconds=routine.total_seconds,
                         routine_number=self.routine_index + 1, routine_count=len(self.routines),

@@ -15,7 +15,7 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
-from device import history, logdb, paths
+from device import history, logdb, paths, timefmt
 from device.logdb import SessionRecord
 
 DB_NAME = "sessions.db"
@@ -136,7 +136,7 @@ def run_stats(args) -> int:
              f"Sessions: {len(sessions)}", "", "Week of      Sessions  Minutes"]
     lines += [f"{w.week_start.isoformat():<12} {w.sessions:>8} {w.minutes:>8.0f}" for w in weeks]
     lines += ["", "Zone                 Time"]   # m:ss: a few seconds of serum must not show as 0
-    lines += [f"{zone:<16} {history.format_duration(minutes * 60):>8}"
+    lines += [f"{zone:<16} {timefmt.total(minutes * 60):>8}"
               for zone, minutes in zones] or ["(none yet)"]
     out.write("\n".join(lines) + "\n")
     return 0
@@ -182,7 +182,7 @@ def format_table(sessions: list[SessionRecord]) -> str:
         started += " " if s.wall_trusted else "?"
         done, skipped = history.zones_done_and_skipped(s.zones)
         zones = f"{done}/{len(s.zones)}" + (f" {skipped} skip" if skipped else "")
-        active = f"{int(s.active_seconds) // 60}:{int(s.active_seconds) % 60:02d}"
+        active = timefmt.duration(s.active_seconds)
         lines.append(f"{started:<17} {s.routine_name[:14]:<14} {active:>6}  {zones:<11} "
                      f"{s.intensity:>3}  {s.outcome or 'open'}")
     return "\n".join(lines) + "\n"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from device import timefmt
 from device.errors import RoutineError
 from device.paths import config_in_use, routines_dir
 from device.routines import Routine, find_routine, load_library, load_routine
@@ -40,7 +41,7 @@ def list_routines(args: argparse.Namespace) -> int:
     width = max(len(routine.name) for routine in library.routines) if library.routines else 0
     for routine in library.routines:
         origin = "" if library.is_builtin(routine) else "  (user)"
-        print(f"{routine.name:<{width}}  {routine.title:<24}  {duration(routine.total_seconds):>5}  "
+        print(f"{routine.name:<{width}}  {routine.title:<24}  {timefmt.duration(routine.total_seconds):>5}  "
               f"{_zone_count(routine)}{origin}")
     for error in library.errors:
         for problem in error.problems:
@@ -70,14 +71,8 @@ def check_routines(args: argparse.Namespace) -> int:
             _print_problems(error)
             status = 1
             continue
-        print(f"{path}: ok ({_zone_count(routine)}, {duration(routine.total_seconds)})")
+        print(f"{path}: ok ({_zone_count(routine)}, {timefmt.duration(routine.total_seconds)})")
     return status
-
-
-def duration(seconds: float) -> str:
-    """m:ss"""
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes}:{rest:02d}"
 
 
 def routine_as_dict(routine: Routine) -> dict[str, Any]:
@@ -98,7 +93,8 @@ def routine_as_dict(routine: Routine) -> dict[str, Any]:
 
 
 def routine_table(routine: Routine) -> str:
-    lines = [f"{routine.name}: {routine.title} ({duration(routine.total_seconds)}, {_zone_count(routine)})"]
+    length = timefmt.duration(routine.total_seconds)
+    lines = [f"{routine.name}: {routine.title} ({length}, {_zone_count(routine)})"]
     if routine.description:
         lines.append(routine.description)
     lines.append(f"source: {routine.source}")
@@ -109,7 +105,8 @@ def routine_table(routine: Routine) -> str:
     for number, zone in enumerate(routine.zones, start=1):
         cue = " / ".join(zone.cue_lines)
         off = "" if zone.enabled else "  (off)"
-        lines.append(f"{number:>2}  {zone.id:<{id_width}}  {zone.title:<12}  {duration(zone.seconds):>5}  "
+        seconds = timefmt.duration(zone.seconds)
+        lines.append(f"{number:>2}  {zone.id:<{id_width}}  {zone.title:<12}  {seconds:>5}  "
                      f"{zone.tempo:>5}  {zone.intensity:>3}  {zone.sides:>5}  {cue}{off}")
     return "\n".join(lines)
 

@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     history.set_defaults(func=run_history)
 
     report = subparsers.add_parser("report", help="a picture of the synced history")
-    report.add_argument("--out", type=Path, required=True, metavar="FILE.png")
+    report.add_argument("--out", type=Path, required=True, metavar="FILE",
+                        help="the picture to write: FILE.png or FILE.jpg")
     report.add_argument("--db", type=Path, metavar="PATH", help="sync database")
     report.add_argument("--device", metavar="ID", help="only this device's sessions")
     report.set_defaults(func=run_report)
@@ -129,12 +130,17 @@ def run_report(args) -> int:
     from device.sync.hostdb import HostDbError
 
     try:
+        report.format_for(args.out)   # before any work: the name is a usage error
+    except report.UnsupportedFormat as error:
+        print(f"facepace report: {error}", file=sys.stderr)
+        return 2
+    try:
         sessions = [record for record, _ in _host_sessions(args)]
     except HostDbError as error:
         return _fail(str(error))
     image = report.render(sessions, now_wall=datetime.now().timestamp())
     try:
-        report.save_png(image, args.out)
+        report.save(image, args.out)
     except OSError as error:
         return _fail(f"cannot write {args.out}: {error}")
     print(f"Wrote {args.out} ({len(sessions)} sessions)")

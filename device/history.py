@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Iterable
 
+from device import timefmt
 from device.logdb import SessionRecord, ZoneProgress
 
 # A session shorter than this that was interrupted (power, crash) does not make a day count.
 SHORT_INTERRUPTED_SECONDS = 60.0
-# A zone's done seconds come from clock arithmetic (deadline minus start, shifted by pauses),
-# so a zone that ran to its end may fall short of its plan by float rounding; no person
+# Done seconds are whole milliseconds (the pacer rounds them), but logs written before it
+# did hold clock-arithmetic dust such as 29.999999999999996 for a 30 s zone; no person
 # ends a zone a millisecond early.
 ZONE_END_TOLERANCE_SECONDS = 0.001
 
@@ -36,6 +37,7 @@ class Overview:
     last_session_wall: float | None        # Unix seconds of its start; None = never
     last_session_minutes: float | None
     last_session_text: str | None          # e.g. "Yesterday, 8 min", for `IdleView.last_session`
+    streak_last_day: date | None = None    # the newest day the streak counts; None when no streak
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
     today = local_day(now_wall, tz)
     this_week = week_start(today)
     streak, streak_day, streak_done = 0, None, False
+    newest_streak_day = None
     minutes, count = 0.0, 0
     last = None
     for session in sessions_newest_first:
@@ -99,6 +102,7 @@ def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
             if streak_day is None:
                 alive = day >= today - timedelta(days=1)
                 streak, streak_day, streak_done = (1, day, False) if alive else (0, day, True)
+                newest_streak_day = day
             elif day == streak_day - timedelta(days=1):
                 streak, streak_day = streak + 1, day
             elif day < streak_day:
@@ -107,12 +111,23 @@ def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
             break
     return Overview(
         streak_days=streak,
+        streak_last_day=None if streak == 0 else newest_streak_day,
         minutes_this_week=minutes,
         sessions_this_week=count,
         last_session_wall=None if last is None else last.wall_start,
         last_session_minutes=None if last is None else last.active_seconds / 60,
         last_session_text=None if last is None else describe_last(last, now_wall, tz),
     )
+
+
+def streak_with_session_on(before: Overview, day: date) -> int:
+    """The streak once a session that counts, started on `day`, is added to the sessions that
+    `before` was made from: what `overview` gives once the log holds it, known without reading
+    the log again (the summary screen needs it at once, the log is written on a worker)."""
+    last = before.streak_last_day
+    if last is None or day > last + timedelta(days=1):
+        return 1
+    return before.streak_days + (day == last + timedelta(days=1))
 
 
 def describe_last(session: SessionRecord, now_wall: float, tz: tzinfo | None = None) -> str:
@@ -133,7 +148,7 @@ def describe_last(session: SessionRecord, now_wall: float, tz: tzinfo | None = N
 def format_minutes(seconds: float) -> str:
     """Whole minutes for anything a minute or longer; seconds below that."""
     if seconds < 60:
-        return f"{int(seconds)} s"
+        return f"{timefmt.whole_seconds_done(seconds)} s"
     return f"{int(round(seconds / 60))} min"
 
 
@@ -159,12 +174,6 @@ def zone_minutes(sessions: Iterable[SessionRecord]) -> list[tuple[str, float]]:
             totals[zone.zone_id] += zone.done_seconds / 60
     return sorted(((zone, minutes) for zone, minutes in totals.items() if minutes > 0),
                   key=lambda item: (-item[1], item[0]))
-
-
-def format_duration(seconds: float) -> str:
-    """m:ss, rounded to the second: "0:20" for 20 s of serum, "125:05" for a favourite zone."""
-    whole = int(round(seconds))
-    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def longest_streak(sessions: Iterable[SessionRecord], tz: tzinfo | None = None) -> int:

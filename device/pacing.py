@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from device.timefmt import exact
+
 
 @dataclass(frozen=True)
 class Cue:
@@ -122,7 +124,7 @@ class Pacer:
 
     def _finish_zone(self, at: float, outcome: str) -> list[Cue]:
         result = self.results[self.index]
-        result.done_seconds = min(float(self.zone.seconds), at - self.zone_started_at)
+        result.done_seconds = min(float(self.zone.seconds), exact(at - self.zone_started_at))
         result.outcome = outcome
         cues = [Cue("zone_end", at, self.index, outcome)]
         if self.index + 1 < len(self.zones):
@@ -166,7 +168,8 @@ class Pacer:
     def _end(self, at: float, reason: str) -> list[Cue]:
         stopped_at = self.paused_at if self.paused_at is not None else at
         result = self.results[self.index]
-        result.done_seconds = max(0.0, min(float(self.zone.seconds), stopped_at - self.zone_started_at))
+        done = exact(stopped_at - self.zone_started_at)
+        result.done_seconds = max(0.0, min(float(self.zone.seconds), done))
         result.outcome = "ended"
         self.ended = reason
         return [Cue("zone_end", at, self.index, "ended"), Cue("session_end", at, self.index, reason)]
@@ -188,17 +191,22 @@ class Pacer:
         return "left" if self._frozen(now) < self.switch_at else "right"
 
     def zone_done_seconds(self, index: int, now: float) -> float:
-        """Seconds spent in zone `index` so far, pauses excluded (the zone under way counts too)."""
+        """Seconds spent in zone `index` so far, pauses excluded (the zone under way counts too).
+
+        To the millisecond: a zone's time is a difference of clock readings (its deadline
+        minus its start, shifted by pauses), and a 30 s zone must read 30.0, not
+        29.999999999999996, on the screen, in the log and after a sync.
+        """
         result = self.results[index]
         under_way = (index == self.index and result.outcome == "not_reached"
                      and self._started_zone == index and not self.ended)
         if not under_way:
             return result.done_seconds
-        return min(result.planned_seconds, max(0.0, self._frozen(now) - self.zone_started_at))
+        return min(result.planned_seconds, max(0.0, exact(self._frozen(now) - self.zone_started_at)))
 
     def active_seconds(self, now: float) -> float:
         """Time spent massaging: finished zones plus the current one, pauses excluded."""
-        return sum(self.zone_done_seconds(index, now) for index in range(len(self.results)))
+        return exact(sum(self.zone_done_seconds(index, now) for index in range(len(self.results))))
 
 
 def countdown_changes_at(end: float, now: float) -> float:

@@ -14,6 +14,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from device import history
 from device.sessionlog import Overview, SessionLog, ZoneProgress
 
 log = logging.getLogger("facepace.log")
@@ -33,6 +34,7 @@ class SessionRecorder:
         self._wall_time = wall_time
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log") if threaded else None
         self._session_id: str | None = None
+        self._started_wall: float | None = None   # the session under way's, for its streak
         self.overview: Overview | None = None
         # Notices are collected on the worker and handed over through a deque: asking the log
         # from the loop would wait on its lock, held for the length of a write and fsync.
@@ -41,8 +43,9 @@ class SessionRecorder:
 
     def begin(self, routine, intensity: int, started_mono: float) -> None:
         planned = [(zone.id, zone.seconds) for zone in routine.active_zones]
+        self._started_wall = self._wall_time()
         self._submit(self._begin, routine.name, routine.content_hash, intensity, planned,
-                     started_mono, self._wall_time())
+                     started_mono, self._started_wall)
 
     def checkpoint(self, pacer, now: float) -> None:
         self._submit(self._checkpoint, progress(pacer, now), pacer.active_seconds(now), now)
@@ -50,6 +53,15 @@ class SessionRecorder:
     def finish(self, pacer, now: float, outcome: str) -> None:
         self._submit(self._finish, outcome, progress(pacer, now), pacer.active_seconds(now),
                      self._wall_time(), now)
+
+    def streak_with_this_session(self) -> int | None:
+        """The streak counting the session just finished, known at once for the summary's first
+        frame: the overview read back from the log comes later, after the worker's write.
+        None if the log has not been read yet."""
+        if self.overview is None or self._started_wall is None:
+            return None
+        day = history.local_day(self._started_wall, self._log.tz)
+        return history.streak_with_session_on(self.overview, day)
 
     def take_notices(self) -> list[str]:
         """Messages for the screen ("Disk full: log kept"), each once; never blocks."""
@@ -117,6 +129,9 @@ class NullRecorder:
 
     def finish(self, pacer, now, outcome):
         pass
+
+    def streak_with_this_session(self):
+        return None
 
     def take_notices(self):
         return []

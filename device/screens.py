@@ -7,7 +7,6 @@ that every zone of every routine fits before anyone holds the device.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -15,7 +14,7 @@ from itertools import combinations
 
 from PIL import Image, ImageDraw
 
-from device import fonts
+from device import fonts, timefmt
 from device.fonts import Box, Font
 from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, View, ZoneView
 
@@ -171,25 +170,8 @@ Item = Label | ProgressBar | LevelBars | PauseIcon | Icon | ErrorBar
 
 # --- text helpers ---------------------------------------------------------------------------
 
-def clock(seconds: float) -> str:
-    """m:ss, rounded up, so a countdown shows 0:00 only once its time is over."""
-    whole = seconds_left(seconds)
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
-def elapsed(seconds: float) -> str:
-    """m:ss, rounded down: time spent counts only whole seconds done, as `facepace log` does."""
-    whole = max(0, math.floor(seconds))
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
 def minutes(seconds: float) -> str:
     return f"{max(1, round(seconds / 60))} min"
-
-
-def seconds_left(seconds: float) -> int:
-    """Whole seconds, rounded up, never below zero."""
-    return max(0, math.ceil(seconds - 1e-6))
 
 
 def shortened(text: str, font: Font, width: int) -> str:
@@ -255,7 +237,8 @@ def _zone(view: ZoneView, width: int, bottom: int) -> list[Item]:
     items: list[Item] = [label("zone title", view.zone_title, title_font, line_box(title_font, 0, 0, width))]
     bar_top = bottom - 4
     count_top = bar_top - 2 - big.line_height
-    items.append(label("countdown", clock(view.zone_remaining), big, line_box(big, 0, count_top, 78)))
+    items.append(label("countdown", timefmt.countdown(view.zone_remaining), big,
+                       line_box(big, 0, count_top, 78)))
     items.append(label("zone number", f"{view.zone_number}/{view.zone_count}", small,
                        line_box(small, 80, count_top + 1, width), align="right"))
     if view.side:
@@ -328,7 +311,7 @@ def _paused(view: PausedView, width: int, bottom: int) -> list[Item]:
     items: list[Item] = [
         label("heading", "Paused", heading, line_box(heading, 0, 0, 100)),
         PauseIcon("pause icon", (width - 10, 1, width, 13)),
-        *_big_number("session remaining", clock(view.session_remaining), "to go", 19, width),
+        *_big_number("session remaining", timefmt.countdown(view.session_remaining), "to go", 19, width),
     ]
     room = rows_room(41, bottom)
     near_the_limit = view.pause_remaining <= PAUSE_WARNING_SECONDS
@@ -337,18 +320,18 @@ def _paused(view: PausedView, width: int, bottom: int) -> list[Item]:
     else:  # one row says what the button does; the other, if there is one, when the pause ends
         rows = [("hints", "press:resume hold:end")]
         if near_the_limit and room >= 2:
-            rows.insert(0, ("pause limit", f"Session ends in {clock(view.pause_remaining)}"))
+            rows.insert(0, ("pause limit", f"Session ends in {timefmt.countdown(view.pause_remaining)}"))
     return items + text_rows(rows, width, bottom)
 
 
 def _summary(view: SummaryView, width: int, bottom: int) -> list[Item]:
     heading = fonts.sans(16)
     zones = f"{view.zones_done} done, {view.zones_skipped} skipped" if view.zones_skipped \
-        else f"{view.zones_done} zones done"
+        else f"{view.zones_done} {'zone' if view.zones_done == 1 else 'zones'} done"
     items: list[Item] = [
         label("outcome", "Well done" if view.completed else "Ended early", heading,
               line_box(heading, 0, 0, width)),
-        *_big_number("time spent", elapsed(view.active_seconds), "spent", 20, width, sizes=(24,)),
+        *_big_number("time spent", timefmt.duration(view.active_seconds), "spent", 20, width, sizes=(24,)),
     ]
     rows = [("zones", zones)] + ([("streak", view.streak)] if view.streak else [])
     # Above the error bar the streak, the encouraging last line, stays; the zone count gives way.
@@ -373,7 +356,7 @@ def _sync(view: SyncView, width: int, bottom: int) -> list[Item]:
 
 def _power_off(view: PowerOffView, width: int, bottom: int) -> list[Item]:
     heading = fonts.sans(16)
-    seconds = seconds_left(view.seconds_left)
+    seconds = timefmt.whole_seconds_left(view.seconds_left)
     if not seconds:
         top = (bottom - heading.line_height) // 2
         return [label("powering off", "Powering off\u2026", heading, line_box(heading, 0, top, width),

@@ -136,3 +136,27 @@ def test_countdown_boundaries():
 def test_needs_a_zone():
     with pytest.raises(ValueError):
         Pacer((), started_at=0.0)
+
+
+# --- durations are exact to the millisecond -------------------------------------------------
+
+def test_a_zone_that_ran_to_its_end_reports_its_planned_seconds_exactly():
+    """Started at 1.3 s on the clock, the second 30 s zone runs from 31.3 to 61.3, and
+    61.3 - 31.3 is 29.999999999999996 in floats: the log, the summary and a sync showed 0:29."""
+    pacer = Pacer((Z("a", 30), Z("b", 30), Z("c", 30)), started_at=1.3)
+    run_all(pacer, 1_000)
+    assert [result.done_seconds for result in pacer.results] == [30.0, 30.0, 30.0]
+    assert pacer.active_seconds(1_000) == 90.0
+
+
+def test_times_spent_are_whole_milliseconds_and_add_up_exactly():
+    pacer = Pacer((Z("a", 30), Z("b", 30), Z("c", 30)), started_at=0.0)
+    run_all(pacer, 0.0)
+    pacer.skip(0.1)              # 0.1 s of a
+    pacer.skip(0.3)              # 0.2 s of b (0.1 + 0.2 is 0.30000000000000004 in floats)
+    assert [r.done_seconds for r in pacer.results[:2]] == [0.1, 0.2]
+    assert pacer.active_seconds(0.3) == 0.3
+    pacer.due(0.3)               # c starts
+    assert pacer.zone_done_seconds(2, 0.3 + 1 / 3) == 0.333   # the zone under way, too
+    pacer.end_early(12.3456789)
+    assert pacer.results[2].done_seconds == 12.046

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from device import screens
 from device.routines import load_library
-from device.screens import FLAME, Icon, Label, clock, elapsed, fits, layout, render
+from device.screens import FLAME, Icon, Label, fits, layout, render
 from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
 from tests.conftest import same_pixels
 
@@ -54,19 +54,11 @@ def test_sample_screens_fit(view):
     assert fits(view) == []
 
 
-@pytest.mark.parametrize(("seconds", "shown"), [
-    (600, "10:00"), (61, "1:01"), (60.0, "1:00"), (59.999, "1:00"), (2.1, "0:03"), (2.0, "0:02"),
-    (0.01, "0:01"), (0.0, "0:00"), (-0.5, "0:00"),
+@pytest.mark.parametrize(("done", "skipped", "line"), [
+    (1, 0, "1 zone done"), (0, 0, "0 zones done"), (7, 0, "7 zones done"), (1, 1, "1 done, 1 skipped"),
 ])
-def test_countdown_rounds_up_so_zero_shows_only_at_the_end(seconds, shown):
-    assert clock(seconds) == shown
-
-
-@pytest.mark.parametrize(("seconds", "shown"), [
-    (188.27, "3:08"), (60.0, "1:00"), (59.999, "0:59"), (0.99, "0:00"), (0.0, "0:00"), (-0.5, "0:00"),
-])
-def test_elapsed_time_rounds_down_so_it_counts_whole_seconds_done(seconds, shown):
-    assert elapsed(seconds) == shown
+def test_summary_counts_zones_in_english(done, skipped, line):
+    assert line in texts(replace(SUMMARY, zones_done=done, zones_skipped=skipped))
 
 
 def test_summary_time_spent_rounds_down_as_the_log_does_while_countdowns_round_up():
@@ -111,10 +103,16 @@ def test_tracked_label_draws_inside_the_ink_fits_measures(tracking, align):
     assert widths[1] == widths[0] + 3, "one column more between each of the four letters"
 
 
-def test_countdown_changes_the_frame_every_second():
-    frames = [render(ZoneView("Cheeks", "Circles", left, 30, 1, 1)) for left in (12.5, 12.0, 11.5)]
-    assert same_pixels(frames[0], frames[0].copy())
-    assert not same_pixels(frames[0], frames[1]), "13 s and 12 s look the same"
+def test_countdown_changes_once_a_second_on_the_whole_second():
+    """12.5 s left reads 0:13 until 12 s are left; 12.0 and 11.5 both read 0:12."""
+    def countdown_pixels(left: float):
+        view = ZoneView("Cheeks", "Circles", left, 30, 1, 1)
+        box = next(item for item in layout(view) if item.name == "countdown").area
+        return render(view).crop(box)
+
+    at_13, at_12, still_12 = (countdown_pixels(left) for left in (12.5, 12.0, 11.5))
+    assert not same_pixels(at_13, at_12), "13 s and 12 s look the same"
+    assert same_pixels(at_12, still_12), "the countdown changed within a second"
 
 
 def test_progress_bar_fills_as_the_zone_runs():
@@ -148,8 +146,15 @@ def test_fits_reports_text_that_does_not_fit(view, complaint):
 
 
 def test_long_text_is_shortened_not_clipped():
-    image = render(IdleView("Routine", 60, 1, 1, 3, "a very long phrase about the last session"))
-    assert image.getbbox()[2] <= 128
+    """Shortened text ends in ".." and is drawn whole: the panel's edge cuts no letter off."""
+    view = IdleView("Routine", 60, 1, 1, 3, "a very long phrase about the last session")
+    row = next(item for item in layout(view) if item.name == "last session")
+    assert row.text.endswith(screens.ELLIPSIS) and row.text != row.wanted
+    unbounded = Image.new("1", (512, 64), 0)   # the label drawn where no edge can cut it
+    row.draw(ImageDraw.Draw(unbounded))
+    assert unbounded.getbbox()[2] <= 128, "letters would fall off the panel"
+    band = (0, row.area[1], 128, row.area[3])
+    assert same_pixels(render(view).crop(band), unbounded.crop(band))
     assert "shortened" in " ".join(fits(IdleView("Routine", 60, 1, 1, 3, "W" * 30)))
 
 
