@@ -135,7 +135,8 @@ def as_toml(config: Config) -> str:
 
 def _toml_value(rule: Rule, value: Any) -> str:
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)   # JSON's escapes are TOML's
+        # JSON's escapes are TOML's; TOML also forbids a raw DEL.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
     if rule.as_hex:
         return f"0x{value:02X}"
     return toml_repr(value)
