@@ -165,7 +165,12 @@ def _days(count: int) -> str:
     return f"{count} day" if count == 1 else f"{count} days"
 
 
-if __name__ == "__main__":   # `python -m device.cli_log log --json`: what the benchmark runs
-    from device.cli import main
+def main(argv: list[str] | None = None) -> int:
+    """`python -m device.cli_log log --json` (what the benchmark runs) is the `facepace` command."""
+    from device import cli
 
+    return cli.main(argv)
+
+
+if __name__ == "__main__":
     sys.exit(main())

@@ -177,7 +177,12 @@ def run_export(args) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    from device.cli import main
+def main(argv: list[str] | None = None) -> int:
+    """`python -m device.cli_sync sync-serve ...` is the `facepace` command."""
+    from device import cli
 
+    return cli.main(argv)
+
+
+if __name__ == "__main__":
     sys.exit(main())
