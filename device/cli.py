@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from device import __version__, paths
-from device.errors import ConfigError, FacepaceError, RoutineError
+from device.errors import ConfigError, FacepaceError, RoutineError, UsageError
 
 EXIT_CONFIG = 78   # EX_CONFIG: systemd's RestartPreventExitStatus stops a restart loop on a bad config
 EXIT_USAGE = 2     # argparse's own, for a command line it cannot use
@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in error.problems:
             print(f"facepace: {problem}", file=sys.stderr)
         return 1
+    except UsageError as error:
+        print(f"facepace {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except FacepaceError as error:
         print(f"facepace: {error}", file=sys.stderr)
         return 1

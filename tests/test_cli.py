@@ -175,6 +175,12 @@ def test_usage_errors_exit_2_with_the_usage(capsys, argv):
     assert code == 2 and out == "" and "usage: facepace" in err
 
 
+@pytest.mark.parametrize("option", [["--speed", "fast"], ["--script", "1:poke"]])
+def test_a_sim_option_it_cannot_use_is_a_usage_error_too(capsys, option):
+    code, out, err = facepace(capsys, "sim", "--headless", *option)
+    assert (code, out) == (2, "") and err.startswith(f"facepace sim: {option[0]}")
+
+
 # --- History and report of a device that is not there ---------------------------------------
 
 def synced(db_path: Path, *device_ids: str) -> None:
