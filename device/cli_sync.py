@@ -130,8 +130,8 @@ def _host_rows(args) -> list:
     from device.sync.hostdb import HostDb
 
     with HostDb.open(args.db) as db:
-        if args.device and args.device not in db.devices():
-            known = db.devices()
+        known = db.devices()
+        if args.device and args.device not in known:
             raise FacepaceError(f"no device '{args.device}' in {db.path}; " + (
                 "the devices synced here: " + ", ".join(known) if known else
                 "no device has been synced here yet: run 'facepace sync' with the device plugged in"))

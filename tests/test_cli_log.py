@@ -259,3 +259,17 @@ def test_stats_json(three_sessions, capsys, monkeypatch):
 def test_stats_on_an_empty_log(state, capsys):
     code, out, _ = run(["stats"], capsys)
     assert code == 0 and out.startswith("Streak: 0 days") and "(none yet)" in out
+
+
+def test_an_estimated_date_is_marked_and_the_mark_explained_under_the_table(state, tmp_path, capsys):
+    trusted = iter([True, False])
+    with SessionLog.open(state / "sessions.db", boot_id_path=tmp_path / "none",
+                         clock_synced=lambda: next(trusted)) as log:
+        record(log, "daily", MAY_6)
+        record(log, "quick", MAY_6 + DAY)
+    code, out, _ = run(["log"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[1].startswith("2024-05-07 08:00?") and lines[2].startswith("2024-05-06 08:00 ")
+    assert lines[3] == "" and " ".join(lines[4:]) == cli_log.ESTIMATED_NOTE
+    assert cli_log.ESTIMATED_NOTE.startswith("? after a date: estimated.")
+    assert run(["log", "--limit", "1"], capsys)[1].count("?") == 2   # the mark and the note
