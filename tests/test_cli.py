@@ -54,6 +54,14 @@ def test_a_routine_in_the_config_that_does_not_exist_is_a_config_error(tmp_path,
         f"(or a NAME.toml in {tmp_path / 'routines'}), got \"nosuch\""]
 
 
+@pytest.mark.parametrize("command", [["run"], ["sim", "--headless", "--speed", "max"], ["routines", "list"]])
+def test_the_device_does_not_start_on_a_routine_that_does_not_exist(tmp_path, capsys, command):
+    config = write(tmp_path / "config.toml", '[session]\nroutine = "nosuch"\n')
+    code, out, err = facepace(capsys, "--config", config, *command)
+    assert (code, out) == (EX_CONFIG, "")
+    assert err.startswith(f"{config}:2: [session] routine must be one of 'daily', 'quick'")
+
+
 def test_a_routine_file_next_to_the_config_may_be_named_even_when_it_is_broken(tmp_path, capsys):
     """A broken routine is skipped at start and shown; it must not stop the device."""
     config = write(tmp_path / "config.toml", '[session]\nroutine = "mine"\n')
