@@ -31,9 +31,11 @@ def register(subparsers) -> None:
     """Add `log` and `stats` to the main parser's subcommands."""
     log = subparsers.add_parser(
         "log", help="the device's sessions, newest first",
-        description="The sessions in the device's own log, newest first: start, routine, active "
-                    "time, zones done, intensity and how each ended. Times are in the local time "
-                    f"zone. {ESTIMATED_NOTE}", epilog=f"The log: {paths.state_dir() / DB_NAME}")
+        description=paragraphs("The sessions in the device's own log, newest first: start, routine, "
+                               "active time, zones done, intensity and how each ended. Times are in "
+                               "the local time zone.", ESTIMATED_NOTE,
+                               f"The log: {paths.state_dir() / DB_NAME}"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     form = log.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="every field, with zones, as JSON")
     form.add_argument("--csv", action="store_true", help="every field, one row per zone, as CSV")
@@ -49,6 +51,11 @@ def register(subparsers) -> None:
                     "spent on each zone.")
     stats.add_argument("--json", action="store_true", help="as JSON")
     stats.set_defaults(func=run_stats)
+
+
+def paragraphs(*texts: str) -> str:
+    """A command's description in paragraphs (for RawDescriptionHelpFormatter)."""
+    return "\n\n".join(textwrap.fill(text, 78) for text in texts)
 
 
 def parse_date(text: str) -> date:

@@ -49,8 +49,9 @@ def register(subparsers) -> None:
 
     history = subparsers.add_parser(
         "history", help="the sessions synced to this computer",
-        description="The sessions synced to this computer, newest first, from every device "
-                    f"(--device to choose one). {cli_log.ESTIMATED_NOTE}")
+        description=cli_log.paragraphs("The sessions synced to this computer, newest first, from "
+                                       "every device (--device to choose one).", cli_log.ESTIMATED_NOTE),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     form = history.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="every field, with zones, as JSON")
     form.add_argument("--csv", action="store_true", help="every field, one row per zone, as CSV")
