@@ -1,4 +1,15 @@
-"""The `facepace` command."""
+"""facepace: a one-button facial-massage device on a Raspberry Pi, and its companion tools.
+
+The device walks you through a massage routine zone by zone, pacing your strokes with a
+vibration motor and a small screen, and logs every session. Commands:
+
+  on the device      run, sync-serve, export
+  anywhere           sim (the device in a terminal), routines, config, log, stats
+  on your computer   sync (over USB), history, report
+
+`--config FILE` and `-v` may come before or after the command. Exit codes: 0 done, 1 failed,
+2 usage error, 78 bad config file.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +19,52 @@ import os
 import sys
 from pathlib import Path
 
-from device import __version__
-from device.errors import ConfigError, FacepaceError, RoutineError
+from device import __version__, paths
+from device.errors import ConfigError, FacepaceError, RoutineError, UsageError
 
 EXIT_CONFIG = 78   # EX_CONFIG: systemd's RestartPreventExitStatus stops a restart loop on a bad config
+EXIT_USAGE = 2     # argparse's own, for a command line it cannot use
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """`--config` and `-v`, before the command or after it. After it they default to
+    SUPPRESS, so an option given only before the command is not reset; given in both
+    places, the later one wins."""
+    options = parser.add_argument_group("global options")
+    options.add_argument("--config", type=Path, metavar="FILE",
+                         default=argparse.SUPPRESS if after_command else None,
+                         help=f"config file for run, sim, routines, config and sync-serve "
+                              f"(default: {paths.DEVICE_CONFIG} if it exists, else the built-in defaults)")
+    options.add_argument("-v", "--verbose", action="store_true",
+                         default=argparse.SUPPRESS if after_command else False, help="log every event")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: it takes the global options too (its own subcommands inherit this)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        add_global_options(self, after_command=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="facepace", description=__doc__)
+    parser = argparse.ArgumentParser(prog="facepace", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"facepace {__version__}")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="config file (default: /etc/facepace/config.toml if it exists)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every event")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_global_options(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=CommandParser)
 
-    run = commands.add_parser("run", help="run the firmware on a Raspberry Pi")
+    run = commands.add_parser(
+        "run", help="run the firmware on a Raspberry Pi",
+        description="Run the device: button, motor and screen on the Pi's GPIO and I2C, the "
+                    "session log in the state folder, and the USB sync. systemd starts this "
+                    "(facepace.service).")
     run.set_defaults(func=_run)
 
-    sim = commands.add_parser("sim", help="run the firmware on simulated parts")
+    sim = commands.add_parser("sim", help="run the firmware on simulated parts", description=(
+        "The device in your terminal: the same firmware on simulated button, motor and screen "
+        "(keys: space press, d double press, h hold, q quit), or --headless with a script."))
     sim.add_argument("--headless", action="store_true", help="no terminal UI: play the script and exit")
     sim.add_argument("--routine", dest="routine_name", metavar="NAME|FILE",
                      help="routine to select (a name or a .toml file)")
@@ -45,7 +84,7 @@ def _optional_command_modules():
     """Command groups that live in their own modules."""
     import importlib
 
-    for name in ("device.cli_routines", "device.cli_log", "device.cli_sync"):
+    for name in ("device.cli_routines", "device.cli_config", "device.cli_log", "device.cli_sync"):
         try:
             yield importlib.import_module(name)
         except ModuleNotFoundError as error:
@@ -55,12 +94,12 @@ def _optional_command_modules():
 
 def load_settings(args):
     """Config and routines for the app: (config, routines, notices for the screen)."""
-    from device.config import load_config
+    from device.config import load_checked_config
     from device.paths import config_in_use, routines_dir
     from device.routines import load_library
 
     config_path = config_in_use(args.config)
-    config = load_config(config_path)
+    config = load_checked_config(config_path)
     library = load_library(routines_dir(config_path))
     notices = []
     for error in library.errors:
@@ -101,19 +140,27 @@ def _run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The one place that turns errors into messages and exit codes."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:   # --help, --version (0), or a usage error argparse has explained
+        return EXIT_USAGE if stop.code not in (0, None) else 0
     if args.verbose:
         logging.getLogger().setLevel(logging.DEBUG)
     try:
         return args.func(args)
     except ConfigError as error:
-        print(f"facepace: {error}", file=sys.stderr)
+        # Every problem at once, each line FILE:LINE: ... as `config check` shows them.
+        print(str(error), file=sys.stderr)
         return EXIT_CONFIG
     except RoutineError as error:
         for problem in error.problems:
             print(f"facepace: {problem}", file=sys.stderr)
         return 1
+    except UsageError as error:
+        print(f"facepace {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except FacepaceError as error:
         print(f"facepace: {error}", file=sys.stderr)
         return 1

@@ -7,30 +7,35 @@ so they are safe to run while the device is in the middle of a session.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sqlite3
 import sys
+import textwrap
 import time
 from datetime import date, datetime
 from pathlib import Path
 
-from device import history, logdb, paths, timefmt
+from device import history, logdb, paths, session_columns, timefmt
+from device.errors import FacepaceError
 from device.logdb import SessionRecord
 
 DB_NAME = "sessions.db"
 
-CSV_SESSION_FIELDS = ("id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
-                      "wall_start", "wall_end", "wall_checkpoint", "start_local", "end_local",
-                      "wall_trusted",
-                      "boot_id", "mono_start", "mono_end", "active_seconds", "outcome")
-CSV_ZONE_FIELDS = ("zone_position", "zone_id", "zone_planned_seconds", "zone_done_seconds",
-                   "zone_skipped")
+# Why a date may carry a "?": shown under the table and in `--help`.
+ESTIMATED_NOTE = ("? after a date: estimated. The device's clock had not been set when the session "
+                  "began (a Pi has no battery clock); a sync with a computer fixes such dates while "
+                  "the device has not restarted since.")
 
 
 def register(subparsers) -> None:
     """Add `log` and `stats` to the main parser's subcommands."""
-    log = subparsers.add_parser("log", help="sessions, newest first")
+    log = subparsers.add_parser(
+        "log", help="the device's sessions, newest first",
+        description=paragraphs("The sessions in the device's own log, newest first: start, routine, "
+                               "active time, zones done, intensity and how each ended. Times are in "
+                               "the local time zone.", ESTIMATED_NOTE,
+                               f"The log: {paths.state_dir() / DB_NAME}"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     form = log.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="every field, with zones, as JSON")
     form.add_argument("--csv", action="store_true", help="every field, one row per zone, as CSV")
@@ -39,9 +44,18 @@ def register(subparsers) -> None:
     log.add_argument("--limit", type=positive_int, metavar="N", help="at most N sessions")
     log.set_defaults(func=run_log)
 
-    stats = subparsers.add_parser("stats", help="streak, weekly totals and minutes per zone")
+    stats = subparsers.add_parser(
+        "stats", help="streak, weekly totals and time per zone",
+        description="From the device's log: the current and longest streak of days with a "
+                    "session, sessions and minutes per week for the last 8 weeks, and the time "
+                    "spent on each zone.")
     stats.add_argument("--json", action="store_true", help="as JSON")
     stats.set_defaults(func=run_stats)
+
+
+def paragraphs(*texts: str) -> str:
+    """A command's description in paragraphs (for RawDescriptionHelpFormatter)."""
+    return "\n\n".join(textwrap.fill(text, 78) for text in texts)
 
 
 def parse_date(text: str) -> date:
@@ -63,13 +77,14 @@ def positive_int(text: str) -> int:
 
 # --- Reading ---------------------------------------------------------------------------
 
-class LogUnreadable(Exception):
+class LogUnreadable(FacepaceError):
     pass
 
 
 def load(*, since: date | None = None, limit: int | None = None, as_json: bool = False,
          db_path: Path | None = None) -> list:
-    """Sessions newest first (records, or JSON texts); [] when there is no log yet.
+    """Sessions newest first: (record, date quality) rows, or JSON texts; [] when there is
+    no log yet.
 
     Nothing is created: the CLI may run before the device ever has.
     """
@@ -82,7 +97,7 @@ def load(*, since: date | None = None, limit: int | None = None, as_json: bool =
     except sqlite3.Error as error:
         raise LogUnreadable(f"{path}: cannot open the session log ({error})") from None
     try:
-        reader = logdb.read_sessions_json if as_json else logdb.read_sessions
+        reader = logdb.read_sessions_json if as_json else session_columns.read_device_rows
         return reader(connection, since=since_wall, limit=limit)
     except sqlite3.Error as error:
         raise LogUnreadable(f"{path}: cannot read the session log ({error}); the device "
@@ -94,30 +109,22 @@ def load(*, since: date | None = None, limit: int | None = None, as_json: bool =
 def run_log(args) -> int:
     """Times are shown in the system's local time zone (TZ)."""
     out = sys.stdout
-    try:
-        sessions = load(since=args.since, limit=args.limit, as_json=args.json)
-    except LogUnreadable as error:
-        print(f"facepace: {error}", file=sys.stderr)
-        return 1
+    sessions = load(since=args.since, limit=args.limit, as_json=args.json)
     if args.json:
         # One session per line: a valid JSON array that is still readable.
         out.write("[\n" + ",\n".join(sessions) + "\n]\n" if sessions else "[]\n")
     elif args.csv:
-        write_csv(sessions, out)
+        session_columns.write_csv(sessions, out)
     elif not sessions:
         print("No sessions yet.", file=out)
     else:
-        out.write(format_table(sessions))
+        out.write(format_table([record for record, _ in sessions]))
     return 0
 
 
 def run_stats(args) -> int:
     out, now_wall = sys.stdout, time.time()
-    try:
-        sessions = load()
-    except LogUnreadable as error:
-        print(f"facepace: {error}", file=sys.stderr)
-        return 1
+    sessions = [record for record, _ in load()]
     summary = history.overview(sessions, now_wall)
     weeks = history.weekly(sessions, now_wall)
     zones = history.zone_minutes(sessions)
@@ -144,38 +151,9 @@ def run_stats(args) -> int:
 
 # --- Formatting ------------------------------------------------------------------------
 
-def _local(wall: float | None) -> str | None:
-    if wall is None:
-        return None
-    return datetime.fromtimestamp(wall).astimezone().isoformat(timespec="seconds")
-
-
-def session_fields(session: SessionRecord) -> dict:
-    """Every field, with local times: what `log --json` gives for each session."""
-    fields = session.as_dict()
-    fields["start_local"] = _local(session.wall_start)
-    fields["end_local"] = _local(session.wall_end)
-    return fields
-
-
-def write_csv(sessions: list[SessionRecord], out, *, extra: dict[str, list] | None = None) -> None:
-    """One row per zone, the session's fields repeated; a session without zones gets one row.
-    `extra` adds session columns kept elsewhere (the computer's `date_quality`), one value each."""
-    extra = extra or {}
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*CSV_SESSION_FIELDS, *extra, *CSV_ZONE_FIELDS])
-    for index, session in enumerate(sessions):
-        fields = session_fields(session)
-        head = [fields[name] for name in CSV_SESSION_FIELDS] + [values[index] for values in extra.values()]
-        zones = fields["zones"] or [None]
-        for position, zone in enumerate(zones):
-            tail = ([position, zone["zone_id"], zone["planned_seconds"], zone["done_seconds"],
-                     zone["skipped"]] if zone else [""] * len(CSV_ZONE_FIELDS))
-            writer.writerow(head + tail)
-
-
 def format_table(sessions: list[SessionRecord]) -> str:
-    """A row per session; `?` after the date when the clock was not synchronised."""
+    """A row per session; `?` after the date when the clock was not synchronised, and a
+    line under the table that says so."""
     lines = [f"{'Started':<17} {'Routine':<14} {'Active':>6}  {'Zones':<11} {'Int':>3}  Outcome"]
     for s in sessions:
         started = datetime.fromtimestamp(s.wall_start).strftime("%Y-%m-%d %H:%M")
@@ -185,6 +163,8 @@ def format_table(sessions: list[SessionRecord]) -> str:
         active = timefmt.duration(s.active_seconds)
         lines.append(f"{started:<17} {s.routine_name[:14]:<14} {active:>6}  {zones:<11} "
                      f"{s.intensity:>3}  {s.outcome or 'open'}")
+    if not all(s.wall_trusted for s in sessions):
+        lines += ["", *textwrap.wrap(ESTIMATED_NOTE, 79)]
     return "\n".join(lines) + "\n"
 
 
@@ -193,11 +173,10 @@ def _days(count: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m device.cli_log log --json`: for the benchmark until the lead wires `facepace`."""
-    parser = argparse.ArgumentParser(prog="facepace")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    """`python -m device.cli_log log --json` (what the benchmark runs) is the `facepace` command."""
+    from device import cli
+
+    return cli.main(argv)
 
 
 if __name__ == "__main__":

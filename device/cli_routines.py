@@ -9,31 +9,42 @@ from pathlib import Path
 from typing import Any
 
 from device import timefmt
+from device.config import load_checked_config
 from device.errors import RoutineError
 from device.paths import config_in_use, routines_dir
 from device.routines import Routine, find_routine, load_library, load_routine
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    routines = subparsers.add_parser("routines", help="list, show and check massage routines")
+    routines = subparsers.add_parser(
+        "routines", help="list, show and check massage routines",
+        description="The routines the device offers: the built-ins, and your own .toml files in "
+                    "the routines folder next to the config file (one with a built-in's name "
+                    "replaces it).")
     commands = routines.add_subparsers(dest="routines_command", required=True, metavar="COMMAND")
 
-    listing = commands.add_parser("list", help="the routines the device offers, in order")
+    listing = commands.add_parser("list", help="the routines the device offers, in order",
+                                  description="The routines the device offers, in order: name, "
+                                              "title, length and zones; (user) marks your own.")
     listing.set_defaults(func=list_routines)
 
-    show = commands.add_parser("show", help="one routine's zones")
+    show = commands.add_parser("show", help="one routine's zones",
+                               description="One routine's zones: time, tempo, intensity, sides and cue.")
     show.add_argument("name", metavar="NAME|FILE", help="a routine name or a .toml file")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show.set_defaults(func=show_routine)
 
-    check = commands.add_parser("check", help="validate routine files (exit 1 if any is bad)")
+    check = commands.add_parser("check", help="validate routine files (exit 1 if any is bad)",
+                                description="Check routine files: every problem at once, as "
+                                            "FILE:LINE: what to fix. Exit 1 if any file is bad.")
     check.add_argument("files", metavar="FILE", nargs="+", type=Path)
     check.set_defaults(func=check_routines)
 
 
 def user_dir(args: argparse.Namespace) -> Path | None:
-    """The routines folder next to the config in use (as `facepace run` picks it)."""
-    return routines_dir(config_in_use(getattr(args, "config", None)))
+    """The routines folder next to the config in use (as `facepace run` picks it); the
+    config is checked as `run` checks it."""
+    return routines_dir(load_checked_config(config_in_use(args.config)).source)
 
 
 def list_routines(args: argparse.Namespace) -> int:
@@ -50,11 +61,7 @@ def list_routines(args: argparse.Namespace) -> int:
 
 
 def show_routine(args: argparse.Namespace) -> int:
-    try:
-        routine = find_routine(args.name, user_dir(args))
-    except RoutineError as error:
-        _print_problems(error)
-        return 1
+    routine = find_routine(args.name, user_dir(args))
     if args.json:
         print(json.dumps(routine_as_dict(routine), indent=2, ensure_ascii=False))
     else:

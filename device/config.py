@@ -9,12 +9,13 @@ Every problem in a file is reported at once, each as
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from device.errors import ConfigError
-from device.paths import DEVICE_CONFIG
+from device.paths import DEVICE_CONFIG, routines_dir
 from device.tomlsource import Problems, Rule, TomlReadError, TomlSource, did_you_mean, read_toml, toml_repr
 
 # Which GPIO pins each I2C bus takes on a Raspberry Pi header (bus 0 is the HAT EEPROM bus).
@@ -87,8 +88,10 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def load_config(path: Path | None) -> Config:
-    """Settings from `path` (which must exist), or the defaults when `path` is None."""
+def load_config(path: Path | None, *, routine_names: Sequence[str] | None = None) -> Config:
+    """Settings from `path` (which must exist), or the defaults when `path` is None.
+
+    With `routine_names`, `[session] routine` must be one of them."""
     if path is None:
         return Config()
     if not path.exists():
@@ -97,7 +100,16 @@ def load_config(path: Path | None) -> Config:
         source = read_toml(path)
     except TomlReadError as error:
         raise ConfigError(error.message) from error
-    return _build(source)
+    return _build(source, routine_names)
+
+
+def load_checked_config(path: Path | None) -> Config:
+    """What every command that reads the config loads: `load_config`, with the routine it
+    names checked against the built-ins and the files in the routines folder next to it."""
+    from device.routines import builtin_paths, user_paths
+
+    names = [routine.stem for routine in builtin_paths() + user_paths(routines_dir(path))]
+    return load_config(path, routine_names=list(dict.fromkeys(names)))
 
 
 def load_config_file_or_defaults(path: Path = DEVICE_CONFIG) -> Config:
@@ -105,7 +117,32 @@ def load_config_file_or_defaults(path: Path = DEVICE_CONFIG) -> Config:
     return load_config(path if path.exists() else None)
 
 
-def _build(source: TomlSource) -> Config:
+def as_toml(config: Config) -> str:
+    """The settings as a config file would set them; a value that is not the default says so."""
+    defaults = Config()
+    tables = []
+    for section, kind in SECTIONS.items():
+        lines = [f"[{section}]"]
+        for item in dataclasses.fields(kind):
+            value = getattr(getattr(config, section), item.name)
+            default = getattr(getattr(defaults, section), item.name)
+            rule = item.metadata["rule"]
+            note = "" if value == default else f"  # default: {_toml_value(rule, default)}"
+            lines.append(f"{item.name} = {_toml_value(rule, value)}{note}")
+        tables.append("\n".join(lines) + "\n")
+    return "\n".join(tables)
+
+
+def _toml_value(rule: Rule, value: Any) -> str:
+    if isinstance(value, str):
+        # JSON's escapes are TOML's; TOML also forbids a raw DEL.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if rule.as_hex:
+        return f"0x{value:02X}"
+    return toml_repr(value)
+
+
+def _build(source: TomlSource, routine_names: Sequence[str] | None) -> Config:
     problems = Problems(source)
     bad_keys: set[tuple[str, ...]] = set()
 
@@ -122,7 +159,7 @@ def _build(source: TomlSource) -> Config:
         else:
             sections[name] = _build_section(name, table, report)
     config = Config(**sections, source=source.path)
-    for involved, message in _cross_checks(config):
+    for involved, message in _cross_checks(config, routine_names):
         # A bad value was replaced by its default: comparing with it would mislead.
         if not any(key in bad_keys or key[:1] in bad_keys for key in involved):
             problems.add(_blame(source, involved), message)
@@ -170,9 +207,17 @@ def _blame(source: TomlSource, involved: list[tuple[str, ...]]) -> tuple[str, ..
     return involved[0]
 
 
-def _cross_checks(config: Config) -> list[tuple[list[tuple[str, ...]], str]]:
-    """Rules between settings: (keys involved, most likely culprit first; message)."""
+def _cross_checks(config: Config, routine_names: Sequence[str] | None
+                  ) -> list[tuple[list[tuple[str, ...]], str]]:
+    """Rules between settings, and with the routines: (keys involved, most likely culprit
+    first; message)."""
     found = []
+    routine = config.session.routine
+    if routine_names is not None and routine not in routine_names:
+        folder = routines_dir(config.source)
+        found.append(([("session", "routine")],
+                      f"[session] routine must be one of {', '.join(map(repr, routine_names))}"
+                      f" (or a NAME.toml in {folder}), got {toml_repr(routine)}"))
     motor, timeouts = config.motor, config.timeouts
     if motor.min_duty > motor.max_duty:
         found.append(([("motor", "min_duty"), ("motor", "max_duty")],

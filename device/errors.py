@@ -5,6 +5,10 @@ class FacepaceError(Exception):
     """Base for errors a person can act on."""
 
 
+class UsageError(FacepaceError):
+    """The command line asks for something that cannot be done (exit 2, like argparse's own)."""
+
+
 class ConfigError(FacepaceError):
     """A config file has a bad value (message names file, line, key and what is allowed)."""
 

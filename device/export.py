@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from device import cli_log, logdb, report
+from device import logdb, report, session_columns
 from device.durable import write_atomically
 from device.errors import FacepaceError
 
@@ -34,11 +34,12 @@ class Exported:
 def export_log(db_path: Path, to: Path, *, now_wall: float | None = None) -> Exported:
     if not Path(to).is_dir():
         raise ExportError(f"{to} is not a folder (is the drive mounted?)")
-    sessions, device_id = _read(Path(db_path))
+    rows, device_id = _read(Path(db_path))
     folder = Path(to) / "facepace" / device_id
     text = io.StringIO()
-    cli_log.write_csv(sessions, text)
-    lines = "".join(json.dumps(cli_log.session_fields(s)) + "\n" for s in sessions)
+    session_columns.write_csv(rows, text)
+    lines = "".join(json.dumps(session_columns.session_fields(row)) + "\n" for row in rows)
+    sessions = [record for record, _ in rows]
     picture = report.png_bytes(report.render(sessions, now_wall=now_wall or time.time()))
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,8 @@ def _read(db_path: Path):
     try:
         connection = logdb.connect(db_path, read_only=True)
         try:
-            return logdb.read_sessions(connection), logdb.get_meta(connection, "device_id") or "unknown"
+            device_id = logdb.get_meta(connection, "device_id") or "unknown"
+            return session_columns.read_device_rows(connection), device_id
         finally:
             connection.close()
     except sqlite3.Error as error:

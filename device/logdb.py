@@ -514,6 +514,11 @@ def read_sessions(connection: sqlite3.Connection, *, since: float | None = None,
     return _read(connection, "", [], NEWEST_FIRST, limit)
 
 
+def read_fixed_at_sync(connection: sqlite3.Connection) -> set[str]:
+    """Ids of the sessions whose dates a sync fixed (device.sync.clockfix)."""
+    return {row[0] for row in connection.execute("SELECT session_id FROM sync_date_fixes")}
+
+
 def read_open_sessions(connection: sqlite3.Connection) -> list[SessionRecord]:
     return _read(connection, "WHERE outcome IS NULL", [], "rowid", None)
 
@@ -542,7 +547,8 @@ def _read(connection: sqlite3.Connection, where: str, params: list, order: str,
 
 def read_sessions_json(connection: sqlite3.Connection, *, since: float | None = None,
                        limit: int | None = None) -> list[str]:
-    """Like `read_sessions(...)[i].as_dict()` plus `start_local`/`end_local`, as JSON texts
+    """Like `read_sessions(...)[i].as_dict()` plus `date_quality`, `start_local` and `end_local`
+    (device.session_columns.session_fields), as JSON texts
     built by SQLite: three times faster than building objects in Python (10,000 sessions
     in about 0.25 s here). Times are local to the system (TZ); REALs keep 15 digits.
     A test checks that both readers agree.
@@ -552,16 +558,20 @@ def read_sessions_json(connection: sqlite3.Connection, *, since: float | None = 
     if limit is not None:
         params.append(limit)
     boolean = "json(CASE WHEN {} THEN 'true' ELSE 'false' END)"
-    fields = ", ".join(f"'{name}', s.{name}" for name in SESSION_COLUMNS if name != "wall_trusted")
+    value = {"wall_trusted": boolean.format("s.wall_trusted")}
+    fields = ", ".join(f"'{name}', {value.get(name, 's.' + name)}" for name in SESSION_COLUMNS)
+    # As device.session_columns.date_quality says.
+    quality = ("CASE WHEN s.id IN (SELECT session_id FROM sync_date_fixes) THEN 'host'"
+               " WHEN s.wall_trusted THEN 'clock' ELSE 'estimated' END")
     zones = (
         "(SELECT json_group_array(json_object('zone_id', z.zone_id, 'planned_seconds',"
         " z.planned_seconds, 'done_seconds', z.done_seconds, 'skipped', "
         + boolean.format("z.skipped") + ")) FROM zones AS z WHERE z.session_id = s.id)"
     )
     query = (
-        f"SELECT json_object({fields}, 'wall_trusted', {boolean.format('s.wall_trusted')},"
-        f" 'zones', {zones}, 'start_local', {_local_iso('s.wall_start')},"
-        f" 'end_local', {_local_iso('s.wall_end')})"
+        f"SELECT json_object({fields}, 'date_quality', {quality},"
+        f" 'start_local', {_local_iso('s.wall_start')}, 'end_local', {_local_iso('s.wall_end')},"
+        f" 'zones', {zones})"
         f" FROM sessions AS s {where} ORDER BY s.wall_start DESC, s.rowid DESC {limit_sql}"
     )
     return [row[0] for row in connection.execute(query, params)]

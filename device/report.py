@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from device import history, timefmt
 from device.durable import write_atomically
-from device.errors import FacepaceError
+from device.errors import UsageError
 from device.logdb import SessionRecord
 
 WEEKS = 12
@@ -47,7 +47,7 @@ DEVICES_NAMED = 3        # more than this are counted, not all named
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
-class UnsupportedFormat(FacepaceError):
+class UnsupportedFormat(UsageError):
     """The picture's file name asks for a format we do not write."""
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from device.events import ButtonEdge, DisplayStatus, Stop
 from device.assemble import build_app, open_recorder
 from device.clock import ScaledClock, VirtualClock
-from device.errors import FacepaceError
+from device.errors import UsageError
 from device.trace import Trace, fan_out
 
 GESTURES = ("press", "double", "hold")
@@ -35,7 +35,7 @@ def parse_script(text: str) -> list[tuple[float, str]]:
         except ValueError:
             seconds = math.nan
         if not sep or not math.isfinite(seconds) or seconds < 0 or gesture not in GESTURES:
-            raise FacepaceError(
+            raise UsageError(
                 f"--script item {position} {item!r}: expected SECONDS:GESTURE with GESTURE one of "
                 f"{', '.join(GESTURES)}, e.g. 1:press,40:double,95:hold")
         steps.append((seconds, gesture))
@@ -51,7 +51,7 @@ def parse_speed(text: str) -> float | None:
     except ValueError:
         speed = math.nan
     if not (math.isfinite(speed) and speed > 0):
-        raise FacepaceError(f"--speed must be a positive number or 'max', got {text!r}")
+        raise UsageError(f"--speed must be a positive number or 'max', got {text!r}")
     return speed
 
 

@@ -6,7 +6,7 @@
 #
 # Report: $FACEPACE_RUNTIME_DIR/export-status (default /run/facepace), replaced atomically,
 # key=value lines: state=exporting|done|failed, device=, sessions=, error=, time= (epoch seconds).
-# Assumed interface of `facepace export`: exit 0 on success, and a `sessions=N` line on stdout.
+# `facepace export --porcelain` exits 0 on success and prints key=value lines: sessions=N, folder=.
 set -eu
 
 device=${1:?usage: facepace-export.sh DEVICE (e.g. sda1)}
@@ -58,7 +58,7 @@ log "mounted on $MOUNTPOINT"
 
 status=0
 output=$(setpriv --reuid="$USER_NAME" --regid="$USER_NAME" --init-groups --reset-env -- \
-    env FACEPACE_STATE_DIR="$STATE_DIR" "$FACEPACE" export --to "$MOUNTPOINT") || status=$?
+    env FACEPACE_STATE_DIR="$STATE_DIR" "$FACEPACE" export --porcelain --to "$MOUNTPOINT") || status=$?
 printf '%s\n' "$output"
 sessions=$(printf '%s\n' "$output" | sed -n 's/^sessions=\([0-9][0-9]*\)$/\1/p' | tail -n 1)
 

@@ -1,9 +1,9 @@
-"""`facepace log` and `facepace stats`, through a parser built the way device/cli.py builds it."""
+"""`facepace log` and `facepace stats`, through the real command line (device.cli.main)."""
 
 from __future__ import annotations
 
-import argparse
 import csv
+import sqlite3
 import dataclasses
 import io
 import json
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from device import cli_log
+from device import cli, cli_log, session_columns
 from device.sessionlog import SessionLog, SessionRecord, ZoneProgress
 
 # Wall times in UTC; the tests run with TZ=UTC so "local" output is predictable.
@@ -31,15 +31,8 @@ def state(tmp_path: Path, monkeypatch) -> Path:
     time.tzset()
 
 
-def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="facepace")
-    cli_log.register(main.add_subparsers(dest="command", required=True))
-    return main
-
-
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    args = parser().parse_args(argv)
-    code = args.func(args)
+    code = cli.main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -82,8 +75,9 @@ def test_log_json_has_every_field_with_zones(three_sessions, capsys):
     assert set(newest) == {"id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
                            "wall_start", "wall_end", "wall_checkpoint", "wall_trusted", "boot_id",
                            "mono_start", "mono_end",
-                           "active_seconds", "outcome", "zones", "start_local", "end_local"}
-    assert newest["start_local"] == "2024-05-08T08:00:00+00:00"
+                           "active_seconds", "outcome", "zones", "start_local", "end_local",
+                           "date_quality"}
+    assert newest["start_local"] == "2024-05-08T08:00:00+00:00" and newest["date_quality"] == "clock"
     assert (newest["boot_id"], newest["wall_trusted"], newest["seq"]) == ("boot-1", True, 3)
     assert sessions[1]["zones"] == [
         {"zone_id": "neck", "planned_seconds": 60.0, "done_seconds": 60.0, "skipped": False},
@@ -94,26 +88,41 @@ def test_log_json_has_every_field_with_zones(three_sessions, capsys):
 def test_json_built_by_sqlite_matches_the_records(state, tmp_path, monkeypatch, zone):
     monkeypatch.setenv("TZ", zone)
     time.tzset()
-    with SessionLog.open(state / "sessions.db", boot_id_path=tmp_path / "none",
-                         wall_time=lambda: MAY_6 + 1.5) as log:
-        record(log, "daily", MAY_6 - 120 * DAY, done=(12.25, 0.0), skipped=(False, True))
-        record(log, "quick", MAY_6 + 0.5)
-        log.begin("open", "h", 5, [("neck", 60.0)], mono_start=2.5, wall_start=MAY_6 + DAY)
-        sessions = log.sessions()
     path = state / "sessions.db"
+    trusted = iter([True, False, False, True])
+    with SessionLog.open(path, boot_id_path=tmp_path / "none", wall_time=lambda: MAY_6 + 1.5,
+                         clock_synced=lambda: next(trusted)) as log:
+        record(log, "daily", MAY_6 - 120 * DAY, done=(12.25, 0.0), skipped=(False, True))
+        fixed = record(log, "quick", MAY_6 + 0.5)
+        record(log, "evening", MAY_6 + 0.7)
+        log.begin("open", "h", 5, [("neck", 60.0)], mono_start=2.5, wall_start=MAY_6 + DAY)
+    mark_fixed_at_sync(path, fixed)
+    connection = sqlite3.connect(path)
+    rows = session_columns.read_device_rows(connection)
+    connection.close()
     from_sqlite = [json.loads(text) for text in cli_log.load(as_json=True, db_path=path)]
-    assert from_sqlite == [cli_log.session_fields(s) for s in sessions]
+    assert from_sqlite == [session_columns.session_fields(row) for row in rows]
+    assert [s["date_quality"] for s in from_sqlite] == ["clock", "estimated", "host", "clock"]
     summer, winter = {"Europe/Berlin": ("+02:00", "+01:00"), "America/St_Johns": ("-02:30", "-03:30"),
                       "UTC": ("+00:00", "+00:00")}[zone]
     assert from_sqlite[0]["start_local"].endswith(summer) and from_sqlite[0]["end_local"] is None
     assert from_sqlite[-1]["start_local"].endswith(winter)
 
 
+def mark_fixed_at_sync(path: Path, session_id: str) -> None:
+    """As device.sync.clockfix records a date it fixed."""
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO sync_date_fixes (session_id, wall_start_before, shift, fixed_wall,"
+                   " end_shift) VALUES (?, 0, 0, 0, 0)", (session_id,))
+    db.close()
+
+
 def test_log_csv_has_one_row_per_zone(three_sessions, capsys):
     code, out, _ = run(["log", "--csv"], capsys)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 0 and len(rows) == 6
-    assert set(cli_log.CSV_SESSION_FIELDS + cli_log.CSV_ZONE_FIELDS) == set(rows[0])
+    assert list(rows[0]) == [*session_columns.SESSION_COLUMNS, *session_columns.ZONE_COLUMNS]
+    assert {r["date_quality"] for r in rows} == {"clock"}
     quick = [r for r in rows if r["routine_name"] == "quick"]
     assert [(r["zone_id"], r["zone_done_seconds"], r["zone_skipped"]) for r in quick] == [
         ("neck", "60.0", "False"), ("jaw", "10.0", "True")]
@@ -126,7 +135,7 @@ def record_fields() -> set[str]:
 
 
 def test_json_and_csv_carry_every_field_of_the_record(three_sessions, capsys):
-    local_times = {"start_local", "end_local"}
+    local_times = {"start_local", "end_local", "date_quality"}
     _, out, _ = run(["log", "--json"], capsys)
     (newest, *_) = json.loads(out)
     assert set(newest) == record_fields() | local_times | {"zones"}
@@ -155,9 +164,8 @@ def test_since_and_limit_choose_sessions(three_sessions, capsys):
     (["log", "--json", "--csv"], "not allowed with argument"),
 ])
 def test_bad_options_say_what_is_expected(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        parser().parse_args(argv)
-    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    code, _, err = run(argv, capsys)
+    assert code == 2 and message in err
 
 
 def test_no_log_yet_prints_a_line_and_creates_nothing(state, capsys):
@@ -234,7 +242,7 @@ def test_log_counts_zones_done_as_the_summary_screen_does(state, capsys):
     assert (summary.zones_done, summary.zones_skipped) == (3, 1)
     code, out, _ = run(["log"], capsys)
     assert code == 0
-    [row] = out.splitlines()[1:]
+    row = out.splitlines()[1]
     assert " 3/6 1 skip " in row and row.endswith("ended_early")
 
 
@@ -251,3 +259,17 @@ def test_stats_json(three_sessions, capsys, monkeypatch):
 def test_stats_on_an_empty_log(state, capsys):
     code, out, _ = run(["stats"], capsys)
     assert code == 0 and out.startswith("Streak: 0 days") and "(none yet)" in out
+
+
+def test_an_estimated_date_is_marked_and_the_mark_explained_under_the_table(state, tmp_path, capsys):
+    trusted = iter([True, False])
+    with SessionLog.open(state / "sessions.db", boot_id_path=tmp_path / "none",
+                         clock_synced=lambda: next(trusted)) as log:
+        record(log, "daily", MAY_6)
+        record(log, "quick", MAY_6 + DAY)
+    code, out, _ = run(["log"], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[1].startswith("2024-05-07 08:00?") and lines[2].startswith("2024-05-06 08:00 ")
+    assert lines[3] == "" and " ".join(lines[4:]) == cli_log.ESTIMATED_NOTE
+    assert cli_log.ESTIMATED_NOTE.startswith("? after a date: estimated.")
+    assert run(["log", "--limit", "1"], capsys)[1].count("?") == 2   # the mark and the note

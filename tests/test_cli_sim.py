@@ -38,7 +38,7 @@ def test_headless_run_writes_frames_and_trace(tmp_path):
 
 def test_bad_script_is_explained(tmp_path):
     result = facepace("sim", "--headless", "--script", "1:press,soon:hold", state=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2   # a usage error, as argparse's own
     assert "--script item 2 'soon:hold'" in result.stderr and "press, double, hold" in result.stderr
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from device.config import (
+    SECTIONS,
     ButtonConfig,
     Config,
     MotorConfig,
+    as_toml,
+    load_checked_config,
     load_config,
     load_config_file_or_defaults,
 )
@@ -289,3 +292,63 @@ def test_cross_check_is_skipped_when_one_side_is_already_invalid(tmp_path):
     # would produce a second, misleading message.
     path = write(tmp_path, "[timeouts]\ndim_after = 5000\noff_after = 50\n")
     assert config_problems(path) == [f"{path}:2: [timeouts] dim_after must be 5..3600, got 5000"]
+
+
+# --- the routine it names, and the config as a file -------------------------------------
+
+def test_the_routine_it_names_must_exist_next_to_it(tmp_path):
+    path = write(tmp_path, """
+        [session]
+        routine = "nosuch"
+    """)
+    assert load_config(path).session.routine == "nosuch"   # without routines to check against
+    with pytest.raises(ConfigError) as caught:
+        load_checked_config(path)
+    assert str(caught.value) == (
+        f"{path}:2: [session] routine must be one of 'daily', 'quick', 'lymphatic', 'evening' "
+        f"(or a NAME.toml in {tmp_path / 'routines'}), got \"nosuch\"")
+    (tmp_path / "routines").mkdir()
+    (tmp_path / "routines" / "nosuch.toml").write_text("")   # broken: skipped at start, not fatal
+    assert load_checked_config(path).session.routine == "nosuch"
+
+
+def test_the_shipped_default_file_passes_the_full_check():
+    assert dataclasses.replace(load_checked_config(DEFAULTS_FILE), source=None) == Config()
+
+
+def _configs():
+    from hypothesis import strategies as st
+
+    def section(kind):
+        values = {}
+        for item in dataclasses.fields(kind):
+            rule = item.metadata["rule"]
+            if rule.choices:
+                values[item.name] = st.sampled_from(rule.choices)
+            elif rule.kind is bool:
+                values[item.name] = st.booleans()
+            elif rule.kind is int:
+                values[item.name] = st.integers(int(rule.low), int(rule.high))
+            elif rule.kind is float:
+                values[item.name] = st.floats(rule.low, rule.high)
+            else:
+                values[item.name] = st.text(min_size=1).filter(str.strip)
+        return st.builds(kind, **values)
+
+    return st.builds(Config, **{name: section(kind) for name, kind in SECTIONS.items()})
+
+
+def test_config_as_a_file_reads_back_as_the_same_settings(tmp_path):
+    """`facepace config show` prints a file that gives the same settings, whatever the strings hold."""
+    from hypothesis import given, settings
+
+    @settings(derandomize=True, deadline=None, max_examples=100)
+    @given(_configs())
+    def round_trip(config):
+        data = parse_toml(as_toml(config).encode(), tmp_path / "shown.toml").data
+        expected = dataclasses.asdict(config)
+        del expected["source"]
+        assert data == expected
+        assert all(type(data[s][k]) is type(v) for s, table in expected.items() for k, v in table.items())
+
+    round_trip()

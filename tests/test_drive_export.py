@@ -12,6 +12,7 @@ import os
 import signal
 import time
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,9 @@ FAKES = {
     "setpriv": 'echo "setpriv $*" >> "$CALLS"; while [ "$1" != -- ]; do shift; done; shift; exec "$@"',
     "facepace": 'echo "facepace $* state=$FACEPACE_STATE_DIR" >> "$CALLS"; echo "writing files"; '
     '[ -z "${HANG:-}" ] || { touch "$CALLS.hanging"; sleep 30; }; '
-    'echo "sessions=42"; exit "${EXPORT_EXIT:-0}"',
+    # As the real one: key=value lines only when asked for them.
+    'case " $* " in *" --porcelain "*) echo "sessions=42";; *) echo "Exported 42 sessions";; esac; '
+    'exit "${EXPORT_EXIT:-0}"',
 }
 
 
@@ -72,8 +75,8 @@ def test_mounts_exports_as_the_user_flushes_unmounts_then_reports_done(env):
     assert calls(env) == [
         f"mount -o nosuid,nodev,noexec,noatime,uid={uid},gid={gid},umask=0077 /dev/sda1 {mnt}",
         f"setpriv --reuid={user} --regid={user} --init-groups --reset-env -- env "
-        f"FACEPACE_STATE_DIR={env['FACEPACE_STATE_DIR']} {env['FACEPACE_BIN']} export --to {mnt}",
-        f"facepace export --to {mnt} state={env['FACEPACE_STATE_DIR']}",
+        f"FACEPACE_STATE_DIR={env['FACEPACE_STATE_DIR']} {env['FACEPACE_BIN']} export --porcelain --to {mnt}",
+        f"facepace export --porcelain --to {mnt} state={env['FACEPACE_STATE_DIR']}",
         f"sync -f {mnt}",
         f"umount {mnt}",
     ]
@@ -124,3 +127,20 @@ def test_drive_pulled_out_mid_export_unmounts_and_reports_failure(env):
     assert script.returncode == 1
     assert calls(env)[-1] == f"umount -l {env['RUNTIME_DIRECTORY']}"
     assert status(env)["error"] == "drive removed during export"
+
+
+def test_the_real_export_command_tells_the_script_how_many_sessions(env, tmp_path):
+    """The script and `facepace export` agree on the key=value interface."""
+    from device.sessionlog import SessionLog
+    from device.sync.testing import record_sessions
+
+    real = Path(sys.executable).with_name("facepace")   # the installed entry point
+    if not real.exists():
+        pytest.skip(f"no {real}: install the package (make .venv/.installed)")
+    with SessionLog.open(Path(env["FACEPACE_STATE_DIR"]) / "sessions.db", clock_synced=lambda: True) as log:
+        record_sessions(log, 3)
+    result = run({**env, "FACEPACE_BIN": str(real)})
+    assert result.returncode == 0, result.stderr
+    assert status(env)["state"] == "done" and status(env)["sessions"] == "3"
+    assert "exported 3 sessions; safe to remove" in result.stdout
+    assert list(Path(env["RUNTIME_DIRECTORY"]).glob("facepace/*/sessions.csv"))

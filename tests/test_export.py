@@ -72,3 +72,34 @@ def test_clear_errors(tmp_path):
         export.export_log(tmp_path / "sessions.db", tmp_path / "missing")
     with pytest.raises(export.ExportError, match="no session log"):
         export.export_log(tmp_path / "sessions.db", tmp_path)
+
+
+def test_export_has_the_same_columns_as_history_and_says_how_sure_each_date_is(tmp_path, device_log):
+    """One definition of the columns: the drive's files carry what `history --csv/--json` do."""
+    from device import session_columns
+
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    export.export_log(device_log.path, drive)
+    folder = drive / "facepace" / device_log.device_id
+    header = next(csv.reader((folder / "sessions.csv").open()))
+    assert header == [*session_columns.SESSION_COLUMNS, *session_columns.ZONE_COLUMNS]
+    assert "date_quality" in header
+    rows = list(csv.DictReader((folder / "sessions.csv").open()))
+    assert {row["date_quality"] for row in rows} == {"clock"}
+    lines = [json.loads(line) for line in (folder / "sessions.jsonl").read_text().splitlines()]
+    assert all(list(item) == [*session_columns.SESSION_COLUMNS, "zones"] for item in lines)
+
+
+def test_the_command_prints_one_line_for_people_and_key_values_for_scripts(tmp_path, device_log,
+                                                                          monkeypatch, capsys):
+    from device import cli
+
+    monkeypatch.setenv("FACEPACE_STATE_DIR", str(device_log.path.parent))
+    drive = tmp_path / "drive"
+    drive.mkdir()
+    folder = drive / "facepace" / device_log.device_id
+    assert cli.main(["export", "--to", str(drive)]) == 0
+    assert capsys.readouterr().out == f"Exported 5 sessions to {folder}\n"
+    assert cli.main(["export", "--porcelain", "--to", str(drive)]) == 0
+    assert capsys.readouterr().out == f"sessions=5\nfolder={folder}\n"

@@ -25,3 +25,12 @@ def test_screen_pictures_exist():
         if "](docs/screens/" in line:
             for part in line.split("](")[1:]:
                 assert (Path(__file__).parent.parent / part.split(")")[0]).exists(), part
+
+
+def test_a_reader_looking_for_rpi_gpio_learns_what_provides_it():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert any(need.startswith("rpi-lgpio") for need in extras["project"]["optional-dependencies"]["pi"])
+    wiring = README.split("## Wiring")[1].split("\n## ")[0]
+    assert "RPi.GPIO" in wiring and "rpi-lgpio" in wiring and "Pi 5" in wiring

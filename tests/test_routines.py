@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
-from device import cli_routines, paths
+from device import cli, paths
 from device.errors import RoutineError
 from device.routines import (
     BUILTIN_DIR,
@@ -343,15 +342,11 @@ def test_find_routine_unknown_name_suggests_the_closest(tmp_path):
         find_routine("dayly", None)
 
 
-# --- `facepace routines` through argparse ---------------------------------------------
+# --- `facepace routines` through the real command line ---------------------------------------------
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="facepace")
-    parser.add_argument("--config", type=Path, default=None)
-    cli_routines.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    status = args.func(args)
+    status = cli.main(argv)
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -363,7 +358,7 @@ def config_with_user_routines(tmp_path):
     write(user, GOOD.replace("Test routine", "Short quick"), "quick.toml")
     write(user, GOOD.replace("Test routine", "Mine"), "mine.toml")
     write(user, replace_line(GOOD, 9, "tempo = 500"), "broken.toml")
-    return tmp_path / "config.toml"
+    return write(tmp_path, "", "config.toml")
 
 
 def test_list_shows_order_length_zones_and_user_marks(config_with_user_routines, capsys):
@@ -419,7 +414,7 @@ def test_show_marks_disabled_zones_and_accepts_a_file(tmp_path, capsys):
 def test_show_unknown_routine_exits_1(capsys):
     status, out, err = run_cli(["routines", "show", "nope"], capsys)
     assert (status, out) == (1, "")
-    assert err.startswith("no routine named 'nope'")
+    assert err.startswith("facepace: no routine named 'nope'")
 
 
 def test_check_good_files_exit_0(tmp_path, capsys):

@@ -104,7 +104,7 @@ def test_a_zone_run_to_its_end_is_its_planned_seconds_on_the_summary_and_in_ever
     29.999999999999986 s in floats, which the log's CSV gave as is."""
     from io import StringIO
 
-    from device import cli_log
+    from device import cli_log, session_columns
 
     state = tmp_path / "state"
     sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick", state_dir=state)
@@ -115,12 +115,15 @@ def test_a_zone_run_to_its_end_is_its_planned_seconds_on_the_summary_and_in_ever
         sim.close()
     assert (summary.active_seconds, summary.zones_done) == (180.0, 6)
     db = state / "sessions.db"
-    [session] = cli_log.load(db_path=db)
+    [row] = cli_log.load(db_path=db)
+    session, _ = row
     assert [zone.done_seconds for zone in session.zones] == [zone.planned_seconds for zone in session.zones]
     assert "3:00" in cli_log.format_table([session]) and " 6/6 " in cli_log.format_table([session])
     [as_json] = cli_log.load(db_path=db, as_json=True)
     assert '"done_seconds":30.0' in as_json and "29.99" not in as_json
     csv = StringIO()
-    cli_log.write_csv([session], csv)
-    done_column = [row.split(",")[-2] for row in csv.getvalue().splitlines()[1:]]
+    session_columns.write_csv([row], csv)
+    header, *lines = csv.getvalue().splitlines()
+    done_at = header.split(",").index("zone_done_seconds")
+    done_column = [line.split(",")[done_at] for line in lines]
     assert done_column == ["20.0", "40.0", "40.0", "20.0", "30.0", "30.0"]

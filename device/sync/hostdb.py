@@ -15,6 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from device import logdb
+from device.errors import FacepaceError
 from device.logdb import SessionRecord, ZoneProgress
 from device.sync.protocol import DATE_QUALITIES, SESSION_FIELDS
 
@@ -74,7 +75,7 @@ _UPSERT = (f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES"
            + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c not in ("device_id", "id")))
 
 
-class HostDbError(Exception):
+class HostDbError(FacepaceError):
     """The host database cannot be used (message says which file and why)."""
 
 

@@ -18,6 +18,7 @@ import time
 from typing import Callable, TypeVar
 
 from device import logdb
+from device.session_columns import date_quality
 from device.sessionlog import SessionLog, kernel_clock_synced
 from device.sync import clockfix
 from device.sync import protocol as p
@@ -97,7 +98,7 @@ class SyncSource:
                 "SELECT f.session_id FROM sync_date_fixes AS f JOIN sessions AS s ON s.id = f.session_id"
                 " WHERE s.seq > ? AND s.seq <= ?", (last, records[-1].seq))}
             for record in records:
-                quality = "host" if record.id in fixed else "clock" if record.wall_trusted else "estimated"
+                quality = date_quality(wall_trusted=record.wall_trusted, fixed_at_sync=record.id in fixed)
                 item = json.dumps(p.session_values(record, quality), separators=(",", ":")).encode()
                 if encoded and size + len(item) + 1 > max_bytes:
                     return encoded, last
