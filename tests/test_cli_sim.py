@@ -280,3 +280,18 @@ def test_a_late_finger_thread_or_a_slow_loop_changes_no_gesture(tmp_path):
     for speed in (60.0, 1000.0):
         assert run_script(tmp_path, f"late-timer-{speed}", speed, late_timer=True) == expected, speed
         assert run_script(tmp_path, f"slow-loop-{speed}", speed, slow_frames=True) == expected, speed
+
+
+def test_a_run_is_not_finished_while_an_edge_waits_in_the_queue(tmp_path):
+    from device.config import Config
+    from device.routines import load_library
+    from device.sim import Simulator
+
+    sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick",
+                    trace_path=tmp_path / "trace.jsonl")
+    try:
+        assert sim.run_headless([(1.0, "press"), (2.0, "hold")]) == 0 and sim.finished()
+        sim.button.pin.drive_low()      # a finger on the (mock) pin: its edge is queued, not yet handled
+        assert not sim.finished()
+    finally:
+        sim.close()
