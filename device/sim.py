@@ -87,11 +87,11 @@ class Simulator:
         self.events: queue.SimpleQueue = queue.SimpleQueue()  # put() is safe in a signal handler
         self.pins = ClockedMockFactory(self.clock)
         config = self.config
-        # Called back on the timer thread while it plays an edge: the clock reads exactly the
-        # instant the edge was scheduled for (see ScaledClock).
-        self.button = PushButton(config.button.pin, pin_factory=self.pins,
-                                 bounce_seconds=config.button.bounce_ms / 1000,
-                                 on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.pins.ticks())))
+        # The mock pins tell the time by the clock, which, while a scripted edge is being
+        # played, reads exactly the instant it was scheduled for (see ScaledClock).
+        self.button = PushButton(
+            config.button.pin, pin_factory=self.pins, bounce_seconds=config.button.bounce_ms / 1000,
+            on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.pins.ticks())))
         self.motor = VibrationMotor(config.motor.pin, frequency=config.motor.frequency, pin_factory=self.pins)
         self.bus = FakeSSD1306Bus(address=config.display.address)
         self.trace = Trace.to_file(self.clock, self.trace_path) if self.trace_path else None
