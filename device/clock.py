@@ -112,6 +112,7 @@ class ScaledClock(MonotonicClock):
             raise ValueError("speed must be positive")
         self.speed = speed
         self._origin: float | None = None
+        self._latest = 0.0   # the latest time told: time never goes back
         super().__init__()
 
     def start(self) -> None:
@@ -127,7 +128,10 @@ class ScaledClock(MonotonicClock):
             not_run = [self._timers[0][0]] if self._timers else []
             if self._running_at is not None:
                 not_run.append(self._running_at)
-        return min([elapsed, *not_run])
+            # A timer set for a moment already seen (a key press "now", read a moment ago)
+            # runs at once and must not take time back.
+            self._latest = max(self._latest, min([elapsed, *not_run]))
+            return self._latest
 
     def _timer_time(self) -> float | None:
         origin = self._origin

@@ -59,6 +59,17 @@ def test_a_late_timer_holds_simulated_time_at_its_instant():
     clock.close()
 
 
+def test_a_timer_set_in_the_past_does_not_take_time_back():
+    """A key press scheduled at a time read a moment ago runs at once, at the time already told."""
+    clock = started(1000.0)
+    told = clock.now()
+    seen, done = [], threading.Event()
+    clock.call_at(told - 1.0, lambda: (seen.append(clock.now()), done.set()))
+    assert done.wait(GUARD)
+    assert seen[0] >= told and clock.now() >= told
+    clock.close()
+
+
 def test_virtual_clock_runs_timers_in_order_and_moves_time():
     clock = VirtualClock()
     seen = []
