@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Tools some tests use to check the systemd units and shell scripts (they skip, saying so, without them).
 SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck
-# Played when `make run` has no terminal: the daily routine at 60x, with a pause and a skip
-# (its sessions go to out/state, not to your own history).
+# Played when `make run` has no terminal: the daily routine at 60x, started at 1 s, paused at 90 s,
+# resumed at 100 s, a zone skipped at 200 s (simulated seconds from the first frame; the test
+# suite checks these). Its sessions go to out/state, not to your own history.
 DEMO_SCRIPT := 1:press,90:press,100:press,200:double
 
 .PHONY: run test bench screens system-tools clean
@@ -23,9 +24,9 @@ run: $(STAMP)
 	@if [ -t 0 ]; then \
 		$(BIN)/facepace sim; \
 	else \
-		rm -rf out && FACEPACE_STATE_DIR=out/state \
+		rm -rf out && \
 		$(BIN)/facepace sim --headless --routine daily --speed 60 --script "$(DEMO_SCRIPT)" \
-			--frames out/frames --trace out/trace.jsonl && \
+			--frames out/frames --trace out/trace.jsonl --state out/state && \
 		echo "facepace: simulated daily routine done; frames in out/frames, events in out/trace.jsonl"; \
 	fi
 

@@ -86,18 +86,21 @@ class App:
         is turned off before the error goes on up."""
         try:
             while not self.stopped:
-                self.step(self.clock.now())
+                # Time is read first, then every event already waiting is handled before the
+                # step, so a late loop never judges a press by "now": a release that came in
+                # before that reading counts first.
+                now = self.clock.now()
+                try:
+                    self.handle(events.get_nowait())
+                    continue
+                except queue.Empty:
+                    pass
+                self.step(now)
                 if until is not None and until():
                     break
                 event = self.clock.wait(events, self.next_deadline())
-                # Every event already waiting is handled before the next step, so a late loop
-                # never judges a press by "now": a release still queued must count first.
-                while event is not None and not self.stopped:
+                if event is not None:
                     self.handle(event)
-                    try:
-                        event = events.get_nowait()
-                    except queue.Empty:
-                        event = None
         except BaseException:
             self.haptics.stop()
             raise
@@ -115,8 +118,8 @@ class App:
             self.shutdown(event.reason)
 
     def step(self, now: float) -> None:
-        for gesture in self.gestures.due(now):
-            self.on_gesture(gesture, now)
+        for at, gesture in self.gestures.due(now):
+            self.on_gesture(gesture, at)
         if self.pacer is not None:
             self._handle_cues(self.pacer.due(now))
         self.haptics.due(now)
@@ -149,8 +152,8 @@ class App:
     def on_edge(self, pressed: bool, at: float) -> None:
         # First whatever came due before this edge: a hold that really happened, the zone
         # boundary the press came after. The edge's own time decides, not when we got to it.
-        for gesture in self.gestures.due(at):
-            self.on_gesture(gesture, at)
+        for when, gesture in self.gestures.due(at):
+            self.on_gesture(gesture, when)
         if self.pacer is not None:
             self._handle_cues(self.pacer.due(at))
         if pressed:
@@ -165,7 +168,8 @@ class App:
         self._refresh(at)
 
     def on_gesture(self, gesture: str, now: float) -> None:
-        self._trace("button", gesture=gesture)
+        """`now` is when the gesture happened, which a late loop may be past already."""
+        self._trace("button", gesture=gesture, at=now)
         log.info("button %s in %s", gesture, self.state)
         action = {
             ("idle", "press"): self.start_session,
@@ -238,7 +242,7 @@ class App:
         self.summary = None
         self.summary_shown = False
         self.recorder.begin(routine, self.intensity, now)
-        self._trace("session_start", routine=routine.name)
+        self._trace("session_start", routine=routine.name, at=now)
         log.info("session start: %s at intensity %d", routine.name, self.intensity)
         self._handle_cues(self.pacer.due(now))
 
@@ -247,13 +251,13 @@ class App:
         if self.state == "running":
             self.state = "paused"
             self.haptics.stop()   # the motor is off whenever the session is paused
-            self._trace("pause")
+            self._trace("pause", at=now)
 
     def resume(self, now: float) -> None:
         self._handle_cues(self.pacer.resume(now))
         if self.state == "paused":
             self.state = "running"
-            self._trace("resume")
+            self._trace("resume", at=now)
 
     def resume_at_next_zone(self, now: float) -> None:
         """Double press while paused: as while running, it means "next zone"."""
@@ -290,16 +294,16 @@ class App:
         for cue in cues:
             zone = self.pacer.zones[cue.zone_index]
             if cue.kind == "zone_start":
-                self._trace("zone_start", index=cue.zone_index, id=zone.id)
+                self._trace("zone_start", index=cue.zone_index, id=zone.id, at=cue.at)
                 self.haptics.play("zone_start", cue.at, person_level=self.intensity)
             elif cue.kind == "switch_side":
-                self._trace("switch_side", index=cue.zone_index, id=zone.id)
+                self._trace("switch_side", index=cue.zone_index, id=zone.id, at=cue.at)
                 self.haptics.play("switch_side", cue.at, person_level=self.intensity)
             elif cue.kind == "tick":
                 self.haptics.play("tick", cue.at, person_level=self.intensity,
                                   zone_intensity=zone.intensity)
             elif cue.kind == "zone_end":
-                self._trace("zone_end", index=cue.zone_index, id=zone.id, reason=cue.reason)
+                self._trace("zone_end", index=cue.zone_index, id=zone.id, reason=cue.reason, at=cue.at)
                 self.recorder.checkpoint(self.pacer, cue.at)
             elif cue.kind == "session_end":
                 self._end(cue)
@@ -325,7 +329,7 @@ class App:
         self.state = "summary"
         self.gestures.forget_pending_press()   # a press meant for the zone must not skip the summary
         self._summary_until = cue.at + self.timeouts.summary_return
-        self._trace("session_end", reason=cue.reason)
+        self._trace("session_end", reason=cue.reason, at=cue.at)
         log.info("session end: %s after %.0f s", cue.reason, self.summary.active_seconds)
 
     # -- timeouts and notices ------------------------------------------------------------

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="gestures at simulated seconds, e.g. 1:press,40:double,95:hold")
     sim.add_argument("--frames", type=Path, metavar="DIR", help="save every frame sent to the display")
     sim.add_argument("--trace", type=Path, metavar="FILE", help="write events as JSON lines")
+    sim.add_argument("--state", type=Path, metavar="DIR",
+                     help="keep simulated sessions here (default: a 'sim' folder beside your own log)")
     sim.set_defaults(func=_sim)
 
     for module in _optional_command_modules():
@@ -125,11 +127,11 @@ def _sim(args) -> int:
     from device import sim
 
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    from device.paths import routines_dir, state_dir
+    from device.paths import routines_dir
 
     config, config_path, routines, notices = load_settings(args)
     args.routine_name = select_routine(routines, args.routine_name, routines_dir(config_path))
-    return sim.main(args, config, routines, notices, state_dir=state_dir())
+    return sim.main(args, config, routines, notices, state_dir=args.state or sim.default_state_dir())
 
 
 def _run(args) -> int:

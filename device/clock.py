@@ -5,7 +5,8 @@ deadline (`wait()`), and can run a callback at a given time (`call_at()`), which
 the simulator uses to play scripted button presses.
 
 - `MonotonicClock`: real time, for the device.
-- `ScaledClock`: real time running `speed` times faster, for the simulator.
+- `ScaledClock`: simulated time for the simulator: real time running `speed` times
+  faster, from the moment the device is ready.
 - `VirtualClock`: time only moves when the loop waits; a whole routine runs in
   milliseconds and deterministically (tests, `facepace sim --speed max`).
 """
@@ -19,6 +20,8 @@ import threading
 import time
 from typing import Callable
 
+CLOSE_WAIT_SECONDS = 5.0   # close() waits this long at most for a callback under way
+
 
 class MonotonicClock:
     """Real monotonic time."""
@@ -30,6 +33,7 @@ class MonotonicClock:
         self._order = itertools.count()
         self._changed = threading.Condition()
         self._timer_thread: threading.Thread | None = None
+        self._running_at: float | None = None   # the timer whose callback is under way
         self._closed = False
 
     def now(self) -> float:
@@ -47,6 +51,8 @@ class MonotonicClock:
         """Run `callback` at `when` on one timer thread, in time order (a finger's press and
         release 1 ms apart must never swap, as separate threading.Timers can)."""
         with self._changed:
+            if self._closed:
+                return
             heapq.heappush(self._timers, (when, next(self._order), callback))
             if self._timer_thread is None:
                 self._timer_thread = threading.Thread(target=self._run_timers, name="facepace-timers",
@@ -54,36 +60,82 @@ class MonotonicClock:
                 self._timer_thread.start()
             self._changed.notify()
 
+    def _timer_time(self) -> float | None:
+        """The time the timer thread runs timers by; None while time stands still."""
+        return self.now()
+
     def _run_timers(self) -> None:
         while True:
             with self._changed:
-                while not self._closed and (not self._timers or self._timers[0][0] > self.now()):
-                    timeout = None if not self._timers else (self._timers[0][0] - self.now()) / self.speed
+                while not self._closed:
+                    current = self._timer_time()
+                    if current is not None and self._timers and self._timers[0][0] <= current:
+                        break
+                    timeout = None
+                    if current is not None and self._timers:
+                        timeout = (self._timers[0][0] - current) / self.speed
                     self._changed.wait(timeout)
                 if self._closed:
                     return
-                _, _, callback = heapq.heappop(self._timers)
-            callback()
+                when, _, callback = heapq.heappop(self._timers)
+                self._running_at = when
+            try:
+                callback()
+            finally:
+                with self._changed:
+                    self._running_at = None
 
     def close(self) -> None:
+        """Drop the timers not yet run and stop the timer thread; safe to call twice."""
         with self._changed:
             self._closed = True
             self._timers.clear()
             self._changed.notify()
+            thread = self._timer_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(CLOSE_WAIT_SECONDS)
 
 
 class ScaledClock(MonotonicClock):
-    """Real time running `speed` times faster; starts at 0."""
+    """Simulated time: real time running `speed` times faster, from 0 at `start()`.
+
+    Two rules make a scripted press land exactly where the script puts it, however busy
+    the machine is. Time stands at 0 until `start()` (the simulator starts it when the
+    device is ready), so start-up takes no simulated time. And time never passes a timer
+    that has not run yet: if the timer thread is late with a finger's release, the loop
+    cannot see the moment the press would have become a hold before the release is queued;
+    a callback sees `now()` at exactly its own time.
+    """
 
     def __init__(self, speed: float) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
-        self._origin = time.monotonic()
+        self._origin: float | None = None
+        self._latest = 0.0   # the latest time told: time never goes back
         super().__init__()
 
+    def start(self) -> None:
+        """Let time run (from 0); once only."""
+        with self._changed:
+            if self._origin is None:
+                self._origin = time.monotonic()
+                self._changed.notify()
+
     def now(self) -> float:
-        return (time.monotonic() - self._origin) * self.speed
+        elapsed = self._timer_time() or 0.0
+        with self._changed:
+            not_run = [self._timers[0][0]] if self._timers else []
+            if self._running_at is not None:
+                not_run.append(self._running_at)
+            # A timer set for a moment already seen (a key press "now", read a moment ago)
+            # runs at once and must not take time back.
+            self._latest = max(self._latest, min([elapsed, *not_run]))
+            return self._latest
+
+    def _timer_time(self) -> float | None:
+        origin = self._origin
+        return None if origin is None else (time.monotonic() - origin) * self.speed
 
 
 class VirtualClock:
@@ -96,6 +148,9 @@ class VirtualClock:
 
     def now(self) -> float:
         return self._now
+
+    def start(self) -> None:
+        """Nothing to do: virtual time already stands still until the loop waits."""
 
     def advance(self, seconds: float) -> None:
         """Move time forward by hand, running any timers on the way (for tests)."""

@@ -4,6 +4,10 @@ Deadlines, not sleeps: a hold is recognised when the button has been down for
 `hold_seconds`; a single press once the double-press window after its release has
 passed with no second press. Where a screen has no use for a double press the
 press is recognised at release, with no wait.
+
+Every gesture comes with the instant it happened (the edge's time, or the deadline
+it met), never the time the loop got round to asking: a loop that wakes late still
+starts a session, or ends one, at the moment the person's finger said so.
 """
 
 from __future__ import annotations
@@ -49,20 +53,20 @@ class GestureRecognizer:
         self._released_at = at
         return None
 
-    def due(self, now: float) -> list[str]:
-        """Gestures whose deadline has passed by `now`."""
+    def due(self, now: float) -> list[tuple[float, str]]:
+        """(instant, gesture) for each gesture whose deadline has passed by `now`, in order."""
         found = []
         if self._down_at is not None and not self._ignore_press:
             if not self._held and now >= self._down_at + self.hold_seconds:
                 self._held = True
-                found.append("hold")
+                found.append((self._down_at + self.hold_seconds, "hold"))
             if (self.long_hold_seconds is not None and not self._long_held
                     and now >= self._down_at + self.long_hold_seconds):
                 self._long_held = True
-                found.append("long_hold")
+                found.append((self._down_at + self.long_hold_seconds, "long_hold"))
         if self._released_at is not None and now >= self._released_at + self.double_window:
+            found.append((self._released_at + self.double_window, "press"))
             self._released_at = None
-            found.append("press")
         return found
 
     def next_deadline(self) -> float | None:

@@ -3,6 +3,11 @@
 The button and motor are gpiozero devices on gpiozero's MockFactory (told the
 time by the simulator's clock); the OLED is the real adafruit driver on a fake
 I2C bus that decodes what the panel would show. Only the pins and the bus are fake.
+
+Simulated time starts at 0 when the device is ready (its first frame is on the
+panel), so `--script 1:press` presses one simulated second after that, at any speed.
+A scripted edge carries its scripted instant (the clock's time never passes a
+timer that has not run), so a busy machine delays a press but never changes it.
 """
 
 from __future__ import annotations
@@ -82,9 +87,11 @@ class Simulator:
         self.events: queue.SimpleQueue = queue.SimpleQueue()  # put() is safe in a signal handler
         self.pins = ClockedMockFactory(self.clock)
         config = self.config
-        self.button = PushButton(config.button.pin, pin_factory=self.pins,
-                                 bounce_seconds=config.button.bounce_ms / 1000,
-                                 on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.clock.now())))
+        # The mock pins tell the time by the clock, which, while a scripted edge is being
+        # played, reads exactly the instant it was scheduled for (see ScaledClock).
+        self.button = PushButton(
+            config.button.pin, pin_factory=self.pins, bounce_seconds=config.button.bounce_ms / 1000,
+            on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.pins.ticks())))
         self.motor = VibrationMotor(config.motor.pin, frequency=config.motor.frequency, pin_factory=self.pins)
         self.bus = FakeSSD1306Bus(address=config.display.address)
         self.trace = Trace.to_file(self.clock, self.trace_path) if self.trace_path else None
@@ -94,14 +101,14 @@ class Simulator:
         self.display = ResilientDisplay(
             lambda: OledDisplay(self.bus, address=config.display.address, rotation=config.display.rotation),
             self.clock, on_sent=self._frame_sent,
-            on_status=lambda ok, message: self.events.put(DisplayStatus(ok, message)))
+            on_status=self._display_status)
         motor_set = self._set_motor_and_show if self.on_motor else self.motor.set
         self.recorder = None
         if self.state_dir is not None:
-            wall_origin, clock_origin = time.time(), self.clock.now()
-            # Simulated sessions are dated on simulated time, so durations add up.
+            # Dated by the wall clock when they ran, never in the future; their lengths
+            # (active seconds, zones) are simulated time.
             self.recorder = open_recorder(self.state_dir, threaded=self.speed is not None, simulated=True,
-                                          wall_time=lambda: wall_origin + self.clock.now() - clock_origin)
+                                          wall_time=time.time)
         self.app = build_app(config, self.routines, clock=self.clock, set_motor=motor_set,
                              display=self.display, trace=fan_out(self.trace),
                              recorder=self.recorder, notices=self.notices,
@@ -142,7 +149,11 @@ class Simulator:
     def finished(self) -> bool:
         """Headless: done once the script has played and a session's summary was shown."""
         app = self.app
-        if self._scripted_left or app.gestures.next_deadline() is not None or app.haptics.busy:
+        # The count first: the last release is queued before the count drops, so an edge the
+        # loop has not handled yet is seen either way.
+        if self._scripted_left or not self.events.empty():
+            return False
+        if app.gestures.next_deadline() is not None or app.haptics.busy:
             return False
         return app.summary_shown or (app.state == "idle" and app.pacer is None)
 
@@ -169,16 +180,30 @@ class Simulator:
         self.frames_sent += 1
         if self.trace:
             self.trace("frame", number=self.frames_sent, brightness=frame.brightness)
+        self.clock.start()   # the device is ready: simulated time starts (once)
         if self.frames_dir:
             frame.image.save(self.frames_dir / f"{self.frames_sent:06d}.png")
         if self.on_frame:
             self.on_frame(self.bus.image(), self.bus)
 
+    def _display_status(self, ok: bool, message: str) -> None:
+        self.clock.start()   # a panel that fails to start must not stop time either
+        self.events.put(DisplayStatus(ok, message))
 
-def main(args, config, routines, notices, state_dir=None) -> int:
+
+def default_state_dir() -> Path:
+    """Where simulated sessions go without `--state`: a folder of their own beside the real
+    log, so `facepace log` never lists them as sessions a person did."""
+    from device.paths import state_dir
+
+    return state_dir() / "sim"
+
+
+def main(args, config, routines, notices, state_dir: Path) -> int:
     """Entry for `facepace sim` (argument parsing lives in device.cli)."""
     script = parse_script(args.script) if args.script else []
     speed = parse_speed(args.speed) if args.speed else (None if args.headless else 1.0)
+    where = f"facepace sim: simulated sessions are kept in {state_dir}, apart from your own log"
     if args.headless:
         if not script:
             script = [(1.0, "press")]
@@ -192,8 +217,12 @@ def main(args, config, routines, notices, state_dir=None) -> int:
         if code:
             print("facepace sim: the script ended before a session finished and showed its summary",
                   file=sys.stderr)
+        print(where, file=sys.stderr)
         return code
     from device.sim_terminal import run_terminal
-    return run_terminal(config, routines, speed=speed or 1.0, routine_name=args.routine_name,
-                        frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
-                        notices=notices, script=script)
+    try:
+        return run_terminal(config, routines, speed=speed or 1.0, routine_name=args.routine_name,
+                            frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
+                            notices=notices, script=script)
+    finally:
+        print(where, file=sys.stderr)   # after the terminal is restored, where it stays readable

@@ -1,4 +1,8 @@
-"""Event trace: one JSON object per line, `t` = the clock's seconds when it happened."""
+"""Event trace: one JSON object per line, `t` = the clock's seconds when it happened.
+
+The app passes `at=` where it knows the instant (a gesture, a zone's planned end): a loop
+that got there late still writes when it happened, not when it noticed.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ class Trace:
         path.parent.mkdir(parents=True, exist_ok=True)
         return cls(clock, open(path, "w", encoding="utf-8", buffering=1))
 
-    def __call__(self, event: str, **fields) -> None:
-        record = {"t": round(self._clock.now(), 6), "event": event, **fields}
+    def __call__(self, event: str, *, at: float | None = None, **fields) -> None:
+        record = {"t": round(self._clock.now() if at is None else at, 6), "event": event, **fields}
         self._stream.write(json.dumps(record) + "\n")
 
     def close(self) -> None:

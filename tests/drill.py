@@ -257,7 +257,7 @@ class Drill:
 
     def command(self, script: str, trace: Path) -> list[str]:
         arguments = ["sim", "--headless", "--speed", self.speed, "--routine", self.routine,
-                     "--script", script, "--trace", str(trace)]
+                     "--script", script, "--trace", str(trace), "--state", str(self.state)]
         if self.as_nobody:
             return [sys.executable, "-c", AS_NOBODY, self.routine, *arguments]
         return [sys.executable, "-m", "device", *arguments]

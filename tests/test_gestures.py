@@ -16,7 +16,7 @@ def feed(rec, edges, until):
         if not candidates:
             return found
         now = min(candidates)
-        found += [(now, g) for g in rec.due(now)]
+        found += rec.due(now)
         while pending and pending[0][0] <= now:
             at, pressed = pending.pop(0)
             g = rec.edge(pressed, at)
@@ -69,3 +69,13 @@ def test_lost_release_edge_does_not_wedge():
     rec.edge(True, 0.0)
     got = feed(rec, [(0.5, True), (0.6, False)], 10)   # a second press with no release between
     assert got == [(pytest.approx(0.95), "press")]
+
+
+def test_a_late_look_still_gives_each_gesture_its_own_instant():
+    """The loop woke long after the deadlines: the gestures keep the instants they happened at."""
+    rec = GestureRecognizer(hold_seconds=1.5, double_window=0.35, long_hold_seconds=10.0)
+    rec.edge(True, 1.0)
+    rec.edge(False, 1.12)
+    assert rec.due(50.0) == [(pytest.approx(1.47), "press")]
+    rec.edge(True, 60.0)
+    assert rec.due(90.0) == [(61.5, "hold"), (70.0, "long_hold")]
