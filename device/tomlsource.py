@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import os
 import re
+import stat
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,12 @@ KeyPath = tuple[str | int, ...]
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _SYNTAX_AT_END = re.compile(r"\s*\(at end of document\)$")
+_LONG_NUMBER = re.compile(r"[0-9_]{%d}" % sys.get_int_max_str_digits())
+_DEEP_NESTING = 100
+
+MAX_FILE_BYTES = 64 * 1024  # a routine or a config is a few KiB; more is a mistake or an attack
+MAX_MESSAGES = 20  # a person fixes the first ones first; a flood hides them
+REPR_MAX_CHARS = 40  # a value quoted in a message
 
 
 class TomlReadError(Exception):
@@ -47,7 +56,12 @@ class TomlSource:
 def read_toml(path: Path) -> TomlSource:
     """Read and parse `path`; raise `TomlReadError` (FILE:LINE: ...) if that fails."""
     try:
-        raw = path.read_bytes()
+        # Non-blocking, so a FIFO named like a routine cannot hang the start.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise TomlReadError(f"{path}: not a regular file")
+            raw = file.read(MAX_FILE_BYTES + 1)  # never more: a huge file is refused unread
     except OSError as error:
         raise TomlReadError(f"{path}: cannot read: {error.strerror or error}") from error
     return parse_toml(raw, path)
@@ -55,6 +69,9 @@ def read_toml(path: Path) -> TomlSource:
 
 def parse_toml(raw: bytes, path: Path) -> TomlSource:
     """Parse bytes already read from `path` (kept as given, for hashing)."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise TomlReadError(f"{path}: too large: a routine or config file is at most "
+                            f"{MAX_FILE_BYTES // 1024} KiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -65,7 +82,38 @@ def parse_toml(raw: bytes, path: Path) -> TomlSource:
     except tomllib.TOMLDecodeError as error:
         line, reason = _syntax_line(str(error), text)
         raise TomlReadError(f"{path}:{line}: invalid TOML: {reason}") from error
+    except RecursionError as error:  # tomllib recurses once per level of [ and {
+        raise TomlReadError(f"{path}:{_deepest_line(text)}: invalid TOML: arrays or inline tables "
+                            f"nested too deeply") from error
+    except ValueError as error:  # int() refuses more digits than sys.get_int_max_str_digits()
+        long_number = _LONG_NUMBER.search(text)
+        if long_number is None:
+            raise TomlReadError(f"{path}:1: invalid TOML: {error}") from error
+        raise TomlReadError(f"{path}:{text.count(chr(10), 0, long_number.start()) + 1}: invalid TOML: "
+                            f"a number too long to read (at most {sys.get_int_max_str_digits()} "
+                            f"digits)") from error
     return TomlSource(path=path, raw=raw, data=data, lines=LineMap.scan(text))
+
+
+def _deepest_line(text: str) -> int:
+    """The line where [ and { first nest deeper than anything a routine or config needs."""
+    depth = position = 0
+    while position < len(text):
+        char = text[position]
+        if char in "\"'":
+            position = _end_of_any_string(text, position)
+            continue
+        if char == "#":
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end
+        elif char in "[{":
+            depth += 1
+            if depth > _DEEP_NESTING:
+                return text.count("\n", 0, position) + 1
+        elif char in "]}":
+            depth -= 1
+        position += 1
+    return 1
 
 
 def _syntax_line(message: str, text: str) -> tuple[int, str]:
@@ -97,11 +145,15 @@ def toml_repr(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        if len(escaped) > REPR_MAX_CHARS:
+            return f'"{escaped[:REPR_MAX_CHARS]}..." ({len(value)} characters)'
         return f'"{escaped}"'
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
         return "an array"
+    if isinstance(value, int) and abs(value) >= 10**REPR_MAX_CHARS:
+        return f"a number of more than {REPR_MAX_CHARS} digits"
     return str(value)
 
 
@@ -136,10 +188,12 @@ class Rule:
         return isinstance(value, self.kind)
 
     def _show(self, value: Any) -> str:
+        if isinstance(value, int) and abs(value) >= 10**REPR_MAX_CHARS:
+            return toml_repr(value)
         if self.as_hex:
             return f"0x{value:02X}"
-        if self.kind is float:
-            return str(float(value))
+        if self.kind is float and isinstance(value, int):
+            return f"{value}.0"
         return toml_repr(value)
 
 
@@ -159,7 +213,11 @@ class Problems:
         self._found.append((line, len(self._found), f"{self.source.path}:{line}: {message}"))
 
     def messages(self) -> list[str]:
-        return [message for _, _, message in sorted(self._found)]
+        """The first MAX_MESSAGES in line order, then how many more there are."""
+        shown = [message for _, _, message in sorted(self._found)[:MAX_MESSAGES]]
+        if len(self._found) > MAX_MESSAGES:
+            shown.append(f"{self.source.path}: and {len(self._found) - MAX_MESSAGES} more problems")
+        return shown
 
     def __len__(self) -> int:
         return len(self._found)
@@ -308,13 +366,15 @@ class _Scanner:
             self.position += 1
 
     def _skip_string(self) -> None:
-        """Step past the string that starts here: basic or literal, one line or several."""
-        text, start = self.text, self.position
-        quote = text[start]
-        if text.startswith(quote * 3, start):
-            self.position = _end_of_multiline_string(text, start + 3, quote)
-        else:
-            self.position = _end_of_string(text, start)
+        self.position = _end_of_any_string(self.text, self.position)
+
+
+def _end_of_any_string(text: str, start: int) -> int:
+    """Index just past the string that starts at `start`: basic or literal, one line or several."""
+    quote = text[start]
+    if text.startswith(quote * 3, start):
+        return _end_of_multiline_string(text, start + 3, quote)
+    return _end_of_string(text, start)
 
 
 def _end_of_string(text: str, start: int) -> int:
