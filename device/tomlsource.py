@@ -29,6 +29,7 @@ _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _SYNTAX_AT_END = re.compile(r"\s*\(at end of document\)$")
 _LONG_NUMBER = re.compile(r"[0-9_]{%d}" % sys.get_int_max_str_digits())
 _DEEP_NESTING = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 MAX_FILE_BYTES = 64 * 1024  # a routine or a config is a few KiB; more is a mistake or an attack
 MAX_MESSAGES = 20  # a person fixes the first ones first; a flood hides them
@@ -139,6 +140,12 @@ def did_you_mean(name: str, choices: list[str], show=lambda choice: f"'{choice}'
     return "; allowed: " + ", ".join(show(choice) for choice in choices)
 
 
+def printable(message: str) -> str:
+    """A message with the file's own control characters escaped: a key named with a line break
+    or an ANSI escape must not split a message in two or recolour the terminal."""
+    return _CONTROL.sub(lambda match: f"\\u{ord(match[0]):04X}", message)
+
+
 def toml_repr(value: Any) -> str:
     """A value as it would be written in TOML, for "got ..." in messages."""
     if isinstance(value, bool):
@@ -210,7 +217,7 @@ class Problems:
 
     def add(self, key_path: KeyPath, message: str) -> None:
         line = self.source.lines.line_of(key_path)
-        self._found.append((line, len(self._found), f"{self.source.path}:{line}: {message}"))
+        self._found.append((line, len(self._found), printable(f"{self.source.path}:{line}: {message}")))
 
     def messages(self) -> list[str]:
         """The first MAX_MESSAGES in line order, then how many more there are."""
