@@ -241,6 +241,19 @@ class RoutineLibrary(NamedTuple):
         return routine.source.parent == BUILTIN_DIR
 
 
+def skipped_notice(error: RoutineError) -> str:
+    """What the device's screen says about a skipped file: its name and its first problem in
+    full, e.g. "Skipped mine.toml, line 3: zone 'neck': seconds must be 5..600, got 0"."""
+    match = _PROBLEM.fullmatch(error.problems[0])
+    if match is None:
+        return f"Skipped a routine: {error.problems[0]}"
+    where = Path(match["path"]).name + (f", line {match['line']}" if match["line"] else "")
+    return f"Skipped {where}: {match['what']}"
+
+
+_PROBLEM = re.compile(r"(?P<path>.*?\.toml)(?::(?P<line>\d+))?: (?P<what>.*)", re.DOTALL)
+
+
 def builtin_paths() -> list[Path]:
     """Built-in files: the fixed order first, then any others by name."""
     ranked = {name: rank for rank, name in enumerate(BUILTIN_ORDER)}
