@@ -4,6 +4,8 @@ with file and line, never a crash, and a valid file's keys are placed on their l
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from hypothesis import given, settings
 
 from device.config import load_config
 from device.errors import ConfigError, RoutineError
-from device.routines import load_routine
+from device.routines import builtin_paths, load_library, load_routine
 from device.tomlsource import MAX_FILE_BYTES, MAX_MESSAGES, LineMap, TomlReadError, parse_toml, read_toml
 from tests.toml_documents import broken_documents, check_broken_bytes, check_valid_document, documents
 
@@ -117,3 +119,31 @@ def test_huge_values_are_named_not_printed(tmp_path, value, shown):
         load_config(path)
     assert str(caught.value) == f"{path}:2: [motor] min_duty must be " + (
         "a number, " if value.startswith('"') else "0.0..1.0, ") + shown
+
+
+HOSTILE_FILES = {
+    "escaped-quote.toml": ESCAPED_QUOTE.encode(),
+    "deep.toml": b"x = " + b"[" * 500 + b"]" * 500 + b"\n",
+    "digits.toml": b"x = " + b"9" * 5000 + b"\n",
+    "huge.toml": b"x = 1\n" * 2_000_000,
+    "latin1.toml": b'title = "Caf\xe9"\n',
+}
+
+
+def test_hostile_user_routines_are_skipped_and_the_built_ins_stay(tmp_path):
+    for name, content in HOSTILE_FILES.items():
+        (tmp_path / name).write_bytes(content)
+    library = load_library(tmp_path)
+    assert library.names() == [path.stem for path in builtin_paths()]
+    assert sorted(Path(error.problems[0].split(":")[0]).name for error in library.errors) == sorted(HOSTILE_FILES)
+
+
+@pytest.mark.parametrize("name", ["escaped-quote.toml", "deep.toml"])   # the others: ConfigError above
+def test_a_hostile_config_stops_the_start_with_exit_78(tmp_path, name):
+    config = tmp_path / name
+    config.write_bytes(HOSTILE_FILES[name])
+    result = subprocess.run([sys.executable, "-m", "device", "--config", str(config), "sim", "--headless",
+                             "--speed", "max"], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).parent.parent, env=dict(os.environ, FACEPACE_STATE_DIR=str(tmp_path)))
+    assert result.returncode == 78, result.stderr
+    assert result.stderr.startswith(f"facepace: {config}") and "Traceback" not in result.stderr
