@@ -5,6 +5,10 @@ FILE:LINE. `LineMap` scans the (already valid) text once and records the line of
 table header and key, so a validator can ask "where is [motor] min_duty?" and, for a key
 that is missing, fall back to its table's header or line 1.
 
+Files on the card are hostile: reading one costs at most MAX_FILE_BYTES, and whatever it
+holds ends as a `TomlReadError` with FILE:LINE or a parsed source, never another exception
+(tests/test_tomlsource.py fuzzes this; `make bench` runs the fuzzer for a minute).
+
 Paths are tuples: ("motor", "min_duty"), ("zones", 2, "seconds"); array-of-tables entries
 are numbered from 0 in file order.
 """
@@ -90,9 +94,9 @@ def parse_toml(raw: bytes, path: Path) -> TomlSource:
         long_number = _LONG_NUMBER.search(text)
         if long_number is None:
             raise TomlReadError(f"{path}:1: invalid TOML: {error}") from error
-        raise TomlReadError(f"{path}:{text.count(chr(10), 0, long_number.start()) + 1}: invalid TOML: "
-                            f"a number too long to read (at most {sys.get_int_max_str_digits()} "
-                            f"digits)") from error
+        line = text.count("\n", 0, long_number.start()) + 1
+        raise TomlReadError(f"{path}:{line}: invalid TOML: a number too long to read "
+                            f"(at most {sys.get_int_max_str_digits()} digits)") from error
     return TomlSource(path=path, raw=raw, data=data, lines=LineMap.scan(text))
 
 
@@ -280,7 +284,7 @@ class _Scanner:
                 return self.lines
             start = self.position
             if text.startswith("#", start):
-                pass
+                pass  # a comment: skipped with the rest of the line below
             elif text.startswith("[[", start):
                 self.position += 2
                 keys = self._key()
