@@ -19,11 +19,13 @@ from device.gestures import GestureRecognizer
 from device.haptics import HapticPlayer, level_pattern
 from device.pacing import Cue, Pacer, countdown_changes_at
 from device.recording import NullRecorder, streak_phrase
+from device.screens import notice_pages
 from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
 
 log = logging.getLogger("facepace")
 
 NOTICE_SECONDS = 6.0       # how long a notice stays on the notice line
+NOTICE_LINE_SECONDS = 4.0  # longer for each further line of a page
 POWER_OFF_WARNING = 5.0    # seconds of warning on screen before the long hold powers off
 # Where a double press means something; elsewhere a press acts on release, with no wait.
 DOUBLE_PRESS_STATES = ("idle", "running", "paused")
@@ -35,6 +37,10 @@ class Timeouts:
     off_after: float = 300.0
     summary_return: float = 30.0
     pause_limit: float = 300.0
+
+
+def _notice_seconds(page: str) -> float:
+    return NOTICE_SECONDS + NOTICE_LINE_SECONDS * page.count("\n")
 
 
 class App:
@@ -74,7 +80,10 @@ class App:
         now = clock.now()
         self._idle_since = now
         self._summary_until: float | None = None
-        self._notices: list[str] = list(notices)
+        # Problems found at start (user routine files skipped as broken): each shown in full
+        # once, and counted on the idle screen for as long as the device runs.
+        self._routines_skipped = len(notices)
+        self._notices: list[str] = [page for message in notices for page in notice_pages(message)]
         self._notice_until: float | None = None
         self._last_frame_key = None
         self._sync_shown_until: float | None = None
@@ -335,8 +344,9 @@ class App:
     # -- timeouts and notices ------------------------------------------------------------
 
     def notify(self, message: str) -> None:
-        """Show `message` on the error line for a few seconds (queued behind others)."""
-        self._notices.append(message)
+        """Show `message` on the notice bar for a few seconds (queued behind others); a long one
+        is shown page by page."""
+        self._notices.extend(notice_pages(message))
         log.warning("%s", message)
 
     def _expire_timeouts(self, now: float) -> None:
@@ -348,10 +358,10 @@ class App:
             self.gestures.forget_pending_press()
             self.back_to_idle(now)
         if self._notices and self._notice_until is None:
-            self._notice_until = now + NOTICE_SECONDS
+            self._notice_until = now + _notice_seconds(self._notices[0])
         elif self._notice_until is not None and now >= self._notice_until:
             self._notices.pop(0)
-            self._notice_until = now + NOTICE_SECONDS if self._notices else None
+            self._notice_until = now + _notice_seconds(self._notices[0]) if self._notices else None
 
     @property
     def brightness(self) -> str:
@@ -397,7 +407,8 @@ class App:
                         intensity=self.intensity,
                         last_session=overview.last_session_text if overview else None,
                         streak_days=overview.streak_days if overview else 0,
-                        minutes_this_week=overview.minutes_this_week if overview else 0.0)
+                        minutes_this_week=overview.minutes_this_week if overview else 0.0,
+                        routines_skipped=self._routines_skipped)
 
     def _countdown_end(self, now: float) -> float | None:
         """The instant the countdown on screen counts down to, if one is shown."""

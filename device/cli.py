@@ -98,7 +98,7 @@ def load_settings(args):
     """Config and routines for the app: (config, routines, notices for the screen)."""
     from device.config import load_checked_config
     from device.paths import config_in_use, routines_dir
-    from device.routines import load_library
+    from device.routines import load_library, skipped_notice
 
     config_path = config_in_use(args.config)
     config = load_checked_config(config_path)
@@ -107,7 +107,7 @@ def load_settings(args):
     for error in library.errors:
         for problem in error.problems:
             logging.getLogger("facepace").warning("skipped routine: %s", problem)
-        notices.append(f"Bad routine: {Path(error.problems[0].split(':', 1)[0]).name}")
+        notices.append(skipped_notice(error))
     return config, config_path, list(library.routines), notices
 
 

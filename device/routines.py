@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -197,19 +198,31 @@ def _zone_text_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
                                f"at most {ZONE_TITLE_MAX_CHARS} fit the screen"))
     cue = values.get("cue")
     if cue is not None:
-        lines = _cue_lines(cue)
-        if len(lines) > CUE_MAX_LINES:
-            found.append(("cue", f"cue has {len(lines)} lines; at most {CUE_MAX_LINES}"))
-        for number, line in enumerate(lines[:CUE_MAX_LINES], start=1):
-            if len(line) > CUE_LINE_MAX_CHARS:
-                found.append(("cue", f"cue line {number} {toml_repr(line)} is {len(line)} characters; "
-                                     f"at most {CUE_LINE_MAX_CHARS} fit the screen"))
+        found.extend(("cue", message) for message in _cue_problems(cue))
     return found
 
 
+def _cue_problems(cue: str) -> list[str]:
+    """A cue is what a person wrote; it only fails if no wrapping makes it fit."""
+    lines = _cue_lines(cue)
+    too_long = next((line for line in lines if len(line) > CUE_LINE_MAX_CHARS), None)
+    if too_long is not None:  # one word, since lines break between words
+        return [f"cue word {toml_repr(too_long)} is {len(too_long)} characters; "
+                f"at most {CUE_LINE_MAX_CHARS} fit on a line"]
+    if len(lines) > CUE_MAX_LINES:
+        shown = " / ".join(map(toml_repr, lines[:CUE_MAX_LINES + 1]))
+        shown += " ..." if len(lines) > CUE_MAX_LINES + 1 else ""
+        return [f"cue needs {len(lines)} lines on the screen ({shown}); "
+                f"{CUE_MAX_LINES} lines of {CUE_LINE_MAX_CHARS} characters fit"]
+    return []
+
+
 def _cue_lines(cue: str) -> list[str]:
-    """The lines as shown: a multi-line TOML string's surrounding blank lines and indents go."""
-    return [line.strip() for line in cue.strip().split("\n")]
+    """The lines as shown: each line written is wrapped between words to fit the screen (a
+    multi-line TOML string's surrounding blank lines and indents go)."""
+    return [wrapped for line in cue.strip().split("\n")
+            for wrapped in textwrap.wrap(line, CUE_LINE_MAX_CHARS, break_long_words=False,
+                                         break_on_hyphens=False) or [""]]
 
 
 class RoutineLibrary(NamedTuple):
@@ -226,6 +239,19 @@ class RoutineLibrary(NamedTuple):
 
     def is_builtin(self, routine: Routine) -> bool:
         return routine.source.parent == BUILTIN_DIR
+
+
+def skipped_notice(error: RoutineError) -> str:
+    """What the device's screen says about a skipped file: its name and its first problem in
+    full, e.g. "Skipped mine.toml, line 3: zone 'neck': seconds must be 5..600, got 0"."""
+    match = _PROBLEM.fullmatch(error.problems[0])
+    if match is None:
+        return f"Skipped a routine: {error.problems[0]}"
+    where = Path(match["path"]).name + (f", line {match['line']}" if match["line"] else "")
+    return f"Skipped {where}: {match['what']}"
+
+
+_PROBLEM = re.compile(r"(?P<path>.*?\.toml)(?::(?P<line>\d+))?: (?P<what>.*)", re.DOTALL)
 
 
 def builtin_paths() -> list[Path]:

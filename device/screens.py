@@ -20,7 +20,8 @@ from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryVie
 
 WIDTH, HEIGHT = 128, 64
 LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
-ERROR_BAR_HEIGHT = 11
+ERROR_BAR_HEIGHT = 11  # one line of the small font; each further line adds SMALL_PITCH
+NOTICE_LINES = 2  # a long notice is shown in pages of this many lines
 
 # Largest first: a title takes the biggest face it fits in.
 TITLE_SIZES = (16, 14, 12, 11)
@@ -275,9 +276,13 @@ def _idle(view: IdleView, width: int, bottom: int) -> list[Item]:
     if view.last_session:
         last = f"Last: {view.last_session}"
         rows.append(("last session", last if small.width(last) <= width else view.last_session))
-    if rows_room(31, bottom) > len(rows):  # the error bar, when shown, takes the hints' row
+    if view.routines_skipped:  # until the file is fixed, in place of the hints
+        count = view.routines_skipped
+        rows.append(("skipped", f"{count} routine{'s' if count > 1 else ''} skipped"))
+    else:
         rows.append(("hint", "press: start", "2x: next" if view.routine_count > 1 else ""))
-    return items + text_rows(rows, width, bottom)
+    # Above the notice bar the last rows give way (the hints first, the history last).
+    return items + text_rows(rows[:rows_room(31, bottom)], width, bottom)
 
 
 def _history(view: IdleView) -> tuple:
@@ -420,16 +425,38 @@ _LAYOUTS = {IdleView: _idle, ZoneView: _zone, PausedView: _paused, SummaryView: 
             SyncView: _sync, PowerOffView: _power_off, OffView: _off}
 
 
+def notice_pages(message: str, width: int = WIDTH) -> list[str]:
+    """A notice as the bar shows it in turn: pages of up to NOTICE_LINES lines ("\\n" between),
+    wrapped between words, so a long message is shown in full rather than cut short."""
+    small = fonts.small()
+    lines = wrapped(small.printable(message), small, width - 2)
+    return ["\n".join(lines[start:start + NOTICE_LINES]) for start in range(0, len(lines), NOTICE_LINES)]
+
+
 def layout(view: View, *, error: str | None = None, width: int = WIDTH, height: int = HEIGHT) -> list[Item]:
-    """The items of a frame, the error bar's label last when there is an error."""
-    bottom = height - ERROR_BAR_HEIGHT - 1 if error else height  # one dark row above the bar
+    """The items of a frame, the error bar's label last when there is an error. An error of two
+    lines takes a bar of two lines where the screen keeps what matters above it, else one."""
+    if error and "\n" in error:
+        items = _with_error_bar(view, error.split("\n"), width, height)
+        if not _problems(items, width, height):
+            return items
+        error = " ".join(error.split("\n"))
+    return _with_error_bar(view, [error] if error else [], width, height)
+
+
+def _with_error_bar(view: View, lines: list[str], width: int, height: int) -> list[Item]:
+    bar_height = ERROR_BAR_HEIGHT + SMALL_PITCH * (len(lines) - 1) if lines else 0
+    bottom = height - bar_height - 1 if lines else height  # one dark row above the bar
     items = _LAYOUTS[type(view)](view, width, bottom)
-    if error:
+    if lines:
         small = fonts.small()
-        top = height - ERROR_BAR_HEIGHT
-        bar = (0, top, width, height)
-        items.append(label("error", error, small, (1, top + 1, width - 1, height), shorten=True))
-        items.append(ErrorBar("error bar", bar))
+        top = height - bar_height
+        for number, line in enumerate(lines):
+            name = "error" if number == 0 else f"error line {number + 1}"
+            line_top = top + 1 + SMALL_PITCH * number
+            items.append(label(name, line, small, (1, line_top, width - 1, line_top + ERROR_BAR_HEIGHT - 1),
+                               shorten=True))
+        items.append(ErrorBar("error bar", (0, top, width, height)))
     return items
 
 
@@ -445,7 +472,7 @@ def render(view: View, *, error: str | None = None, width: int = WIDTH, height: 
             item.draw(canvas)
     for item in items:
         if isinstance(item, Label):
-            item.draw(canvas, fill=0 if item.name == "error" else LIT)
+            item.draw(canvas, fill=0 if item.name.startswith("error") else LIT)
         elif not isinstance(item, ErrorBar):
             item.draw(canvas)
     return image
@@ -453,11 +480,15 @@ def render(view: View, *, error: str | None = None, width: int = WIDTH, height: 
 
 def fits(view: View, *, error: str | None = None, width: int = WIDTH, height: int = HEIGHT) -> list[str]:
     """What does not fit: text outside its box or shortened, boxes overlapping. Empty when all is well."""
-    items = [item for item in layout(view, error=error, width=width, height=height)
-             if item.name != "error"]  # the error text sits on its own bar by design
+    return _problems(layout(view, error=error, width=width, height=height), width, height)
+
+
+def _problems(all_items: list[Item], width: int, height: int) -> list[str]:
+    # The error text sits on its own bar by design.
+    items = [item for item in all_items if not (isinstance(item, Label) and item.name.startswith("error"))]
     problems = [f"{a.name} overlaps {b.name}" for a, b in combinations(items, 2)
                 if _overlap(a.area, b.area)]
-    for item in layout(view, error=error, width=width, height=height):
+    for item in all_items:
         if not _inside(item.area, (0, 0, width, height)):
             problems.append(f"{item.name} lies off the {width}x{height} panel")
         if not isinstance(item, Label):

@@ -5,14 +5,22 @@ FILE:LINE. `LineMap` scans the (already valid) text once and records the line of
 table header and key, so a validator can ask "where is [motor] min_duty?" and, for a key
 that is missing, fall back to its table's header or line 1.
 
+Files on the card are hostile: reading one costs at most MAX_FILE_BYTES, and whatever it
+holds ends as a `TomlReadError` with FILE:LINE or a parsed source, never another exception
+(tests/test_tomlsource.py fuzzes this; `make bench` runs the fuzzer for a minute).
+
 Paths are tuples: ("motor", "min_duty"), ("zones", 2, "seconds"); array-of-tables entries
 are numbered from 0 in file order.
 """
 
 from __future__ import annotations
 
+import bisect
 import difflib
+import os
 import re
+import stat
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +31,13 @@ KeyPath = tuple[str | int, ...]
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 _SYNTAX_AT_END = re.compile(r"\s*\(at end of document\)$")
+_LONG_NUMBER = re.compile(r"[0-9_]{%d}" % sys.get_int_max_str_digits())
+_DEEP_NESTING = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+MAX_FILE_BYTES = 64 * 1024  # a routine or a config is a few KiB; more is a mistake or an attack
+MAX_MESSAGES = 20  # a person fixes the first ones first; a flood hides them
+REPR_MAX_CHARS = 40  # a value quoted in a message
 
 
 class TomlReadError(Exception):
@@ -46,7 +61,12 @@ class TomlSource:
 def read_toml(path: Path) -> TomlSource:
     """Read and parse `path`; raise `TomlReadError` (FILE:LINE: ...) if that fails."""
     try:
-        raw = path.read_bytes()
+        # Non-blocking, so a FIFO named like a routine cannot hang the start.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(descriptor, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise TomlReadError(f"{path}: not a regular file")
+            raw = file.read(MAX_FILE_BYTES + 1)  # never more: a huge file is refused unread
     except OSError as error:
         raise TomlReadError(f"{path}: cannot read: {error.strerror or error}") from error
     return parse_toml(raw, path)
@@ -54,6 +74,9 @@ def read_toml(path: Path) -> TomlSource:
 
 def parse_toml(raw: bytes, path: Path) -> TomlSource:
     """Parse bytes already read from `path` (kept as given, for hashing)."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise TomlReadError(f"{path}: too large: a routine or config file is at most "
+                            f"{MAX_FILE_BYTES // 1024} KiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -64,7 +87,38 @@ def parse_toml(raw: bytes, path: Path) -> TomlSource:
     except tomllib.TOMLDecodeError as error:
         line, reason = _syntax_line(str(error), text)
         raise TomlReadError(f"{path}:{line}: invalid TOML: {reason}") from error
+    except RecursionError as error:  # tomllib recurses once per level of [ and {
+        raise TomlReadError(f"{path}:{_deepest_line(text)}: invalid TOML: arrays or inline tables "
+                            f"nested too deeply") from error
+    except ValueError as error:  # int() refuses more digits than sys.get_int_max_str_digits()
+        long_number = _LONG_NUMBER.search(text)
+        if long_number is None:
+            raise TomlReadError(f"{path}:1: invalid TOML: {error}") from error
+        line = text.count("\n", 0, long_number.start()) + 1
+        raise TomlReadError(f"{path}:{line}: invalid TOML: a number too long to read "
+                            f"(at most {sys.get_int_max_str_digits()} digits)") from error
     return TomlSource(path=path, raw=raw, data=data, lines=LineMap.scan(text))
+
+
+def _deepest_line(text: str) -> int:
+    """The line where [ and { first nest deeper than anything a routine or config needs."""
+    depth = position = 0
+    while position < len(text):
+        char = text[position]
+        if char in "\"'":
+            position = _end_of_any_string(text, position)
+            continue
+        if char == "#":
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end
+        elif char in "[{":
+            depth += 1
+            if depth > _DEEP_NESTING:
+                return text.count("\n", 0, position) + 1
+        elif char in "]}":
+            depth -= 1
+        position += 1
+    return 1
 
 
 def _syntax_line(message: str, text: str) -> tuple[int, str]:
@@ -90,17 +144,27 @@ def did_you_mean(name: str, choices: list[str], show=lambda choice: f"'{choice}'
     return "; allowed: " + ", ".join(show(choice) for choice in choices)
 
 
+def printable(message: str) -> str:
+    """A message with the file's own control characters escaped: a key named with a line break
+    or an ANSI escape must not split a message in two or recolour the terminal."""
+    return _CONTROL.sub(lambda match: f"\\u{ord(match[0]):04X}", message)
+
+
 def toml_repr(value: Any) -> str:
     """A value as it would be written in TOML, for "got ..." in messages."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        if len(escaped) > REPR_MAX_CHARS:
+            return f'"{escaped[:REPR_MAX_CHARS]}..." ({len(value)} characters)'
         return f'"{escaped}"'
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
         return "an array"
+    if isinstance(value, int) and abs(value) >= 10**REPR_MAX_CHARS:
+        return f"a number of more than {REPR_MAX_CHARS} digits"
     return str(value)
 
 
@@ -135,10 +199,12 @@ class Rule:
         return isinstance(value, self.kind)
 
     def _show(self, value: Any) -> str:
+        if isinstance(value, int) and abs(value) >= 10**REPR_MAX_CHARS:
+            return toml_repr(value)
         if self.as_hex:
             return f"0x{value:02X}"
-        if self.kind is float:
-            return str(float(value))
+        if self.kind is float and isinstance(value, int):
+            return f"{value}.0"
         return toml_repr(value)
 
 
@@ -155,10 +221,14 @@ class Problems:
 
     def add(self, key_path: KeyPath, message: str) -> None:
         line = self.source.lines.line_of(key_path)
-        self._found.append((line, len(self._found), f"{self.source.path}:{line}: {message}"))
+        self._found.append((line, len(self._found), printable(f"{self.source.path}:{line}: {message}")))
 
     def messages(self) -> list[str]:
-        return [message for _, _, message in sorted(self._found)]
+        """The first MAX_MESSAGES in line order, then how many more there are."""
+        shown = [message for _, _, message in sorted(self._found)[:MAX_MESSAGES]]
+        if len(self._found) > MAX_MESSAGES:
+            shown.append(f"{self.source.path}: and {len(self._found) - MAX_MESSAGES} more problems")
+        return shown
 
     def __len__(self) -> int:
         return len(self._found)
@@ -180,53 +250,84 @@ class LineMap:
 
     @classmethod
     def scan(cls, text: str) -> LineMap:
-        return cls(_Scanner().scan(text))
+        scanner = _Scanner(text)
+        try:
+            scanner.scan()
+        except Exception:  # noqa: BLE001 - never reached on valid TOML (the fuzzer checks
+            # _Scanner on its own); a line number is a help, never a reason to stop the device.
+            pass
+        return cls(scanner.lines)
 
 
 class _Scanner:
-    """One pass over valid TOML, skipping the insides of multi-line strings and arrays.
+    """One pass over valid TOML, character by character, recording where keys and headers are.
 
-    Only the document structure matters here; tomllib has already checked the syntax,
-    so the scanner can be forgiving about everything else.
+    Only the document structure matters here; tomllib has already checked the syntax, so
+    the scanner only has to step over values correctly: strings of all four kinds (with
+    their escapes and closing quotes), arrays and inline tables over several lines, and
+    comments. Every step moves forward, so it ends on any text, valid or not.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.position = 0
+        self._newlines = [index for index, char in enumerate(text) if char == "\n"]
         self.lines: dict[KeyPath, int] = {}
         self.table: KeyPath = ()
         self.array_counts: dict[KeyPath, int] = {}  # [[name]] path -> entries so far
-        self.open_string: str | None = None  # '"""' or "'''" while inside one
-        self.depth = 0  # open [ and { of a value that spans lines
 
-    def scan(self, text: str) -> dict[KeyPath, int]:
-        # Only "\n" ends a line in TOML (str.splitlines would also split on \f, \u2028...).
-        for number, line in enumerate(text.split("\n"), start=1):
-            if self.open_string or self.depth:
-                self._skip_value(line, 0)
+    def scan(self) -> dict[KeyPath, int]:
+        text = self.text
+        while True:
+            self._skip(" \t\r\n")
+            if self.position >= len(text):
+                return self.lines
+            start = self.position
+            if text.startswith("#", start):
+                pass  # a comment: skipped with the rest of the line below
+            elif text.startswith("[[", start):
+                self.position += 2
+                keys = self._key()
+                array = self._resolve(keys[:-1]) + keys[-1:]
+                index = self.array_counts.get(array, 0)
+                self.array_counts[array] = index + 1
+                self.table = array + (index,)
+                self._record_header(self.table, start)
+            elif text.startswith("[", start):
+                self.position += 1
+                self.table = self._resolve(self._key())
+                self._record_header(self.table, start)
             else:
-                self._statement(line, number)
-        return self.lines
+                keys = self._key()
+                for length in range(1, len(keys) + 1):
+                    self._record(self.table + keys[:length], start)
+                if text.startswith("=", self.position):
+                    self.position += 1
+                    self._skip_value()
+            self._skip_to_line_end()
+            self.position = max(self.position, start + 1)
 
-    def _statement(self, line: str, number: int) -> None:
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            return
-        if stripped.startswith("[["):
-            keys, _ = _split_key(stripped, 2)
-            array = self._resolve(keys[:-1]) + keys[-1:]
-            index = self.array_counts.get(array, 0)
-            self.array_counts[array] = index + 1
-            self.table = array + (index,)
-            self._record_header(self.table, number)
-        elif stripped.startswith("["):
-            keys, _ = _split_key(stripped, 1)
-            self.table = self._resolve(keys)
-            self._record_header(self.table, number)
-        else:
-            keys, end = _split_key(stripped, 0)
-            for length in range(1, len(keys) + 1):
-                self._record(self.table + keys[:length], number)
-            equals = stripped.find("=", end)
-            self._skip_value(stripped, equals + 1)
+    # -- keys and tables ---------------------------------------------------------------
+
+    def _key(self) -> tuple[str, ...]:
+        """A (possibly dotted, possibly quoted) key at the current position."""
+        text, keys = self.text, []
+        while True:
+            self._skip(" \t")
+            start = self.position
+            if text.startswith(('"', "'"), start):
+                self._skip_string()
+                keys.append(_unquote(text[start:self.position]))
+            else:
+                match = _BARE_KEY.match(text, start)
+                if not match:
+                    return tuple(keys)
+                keys.append(match[0])
+                self.position = match.end()
+            self._skip(" \t")
+            if not text.startswith(".", self.position):
+                return tuple(keys)
+            self.position += 1
 
     def _resolve(self, keys: tuple[str, ...]) -> KeyPath:
         """A header's path, with the latest index after each array of tables in it."""
@@ -238,82 +339,92 @@ class _Scanner:
                 path += (count - 1,)
         return path
 
-    def _record(self, path: KeyPath, number: int) -> None:
-        self.lines.setdefault(path, number)
+    def _record(self, path: KeyPath, position: int) -> None:
+        self.lines.setdefault(path, bisect.bisect_right(self._newlines, position) + 1)
 
-    def _record_header(self, path: KeyPath, number: int) -> None:
+    def _record_header(self, path: KeyPath, position: int) -> None:
         """A header also places the tables it implies ([a.b] places [a]; [[z]] places z)."""
         for end in range(1, len(path) + 1):
-            self._record(path[:end], number)
+            self._record(path[:end], position)
 
-    def _skip_value(self, line: str, start: int) -> None:
-        """Track strings, brackets and comments so a value spanning lines is skipped."""
-        position = start
-        while position < len(line):
-            if self.open_string:
-                close = line.find(self.open_string, position)
-                if close < 0:
-                    return
-                position = close + 3
-                self.open_string = None
+    # -- stepping over text ------------------------------------------------------------
+
+    def _skip(self, chars: str) -> None:
+        while self.position < len(self.text) and self.text[self.position] in chars:
+            self.position += 1
+
+    def _skip_to_line_end(self) -> None:
+        end = self.text.find("\n", self.position)
+        self.position = len(self.text) if end < 0 else end
+
+    def _skip_value(self) -> None:
+        """Step over one value: it ends at the first newline outside brackets, strings and comments."""
+        text, depth = self.text, 0
+        while self.position < len(text):
+            char = text[self.position]
+            if char in "\"'":
+                self._skip_string()
                 continue
-            char = line[position]
-            if line.startswith(('"""', "'''"), position):
-                self.open_string = line[position : position + 3]
-                position += 3
-            elif char in "\"'":
-                position = _end_of_string(line, position)
-            elif char in "[{":
-                self.depth += 1
-                position += 1
-            elif char in "]}":
-                self.depth -= 1
-                position += 1
-            elif char == "#":
+            if char == "#":
+                self._skip_to_line_end()
+                continue
+            if char == "\n" and depth <= 0:
                 return
-            else:
-                position += 1
+            if char in "[{":
+                depth += 1
+            elif char in "]}":
+                depth -= 1
+            self.position += 1
+
+    def _skip_string(self) -> None:
+        self.position = _end_of_any_string(self.text, self.position)
 
 
-def _split_key(text: str, position: int) -> tuple[tuple[str, ...], int]:
-    """Read a (possibly dotted, possibly quoted) key starting at `position`."""
-    keys: list[str] = []
-    while True:
-        while position < len(text) and text[position] in " \t":
-            position += 1
-        if position < len(text) and text[position] in "\"'":
-            end = _end_of_string(text, position)
-            keys.append(_unquote(text[position:end]))
-            position = end
-        else:
-            match = _BARE_KEY.match(text, position)
-            if not match:
-                break
-            keys.append(match[0])
-            position = match.end()
-        while position < len(text) and text[position] in " \t":
-            position += 1
-        if position < len(text) and text[position] == ".":
-            position += 1
-            continue
-        break
-    return tuple(keys), position
+def _end_of_any_string(text: str, start: int) -> int:
+    """Index just past the string that starts at `start`: basic or literal, one line or several."""
+    quote = text[start]
+    if text.startswith(quote * 3, start):
+        return _end_of_multiline_string(text, start + 3, quote)
+    return _end_of_string(text, start)
 
 
 def _end_of_string(text: str, start: int) -> int:
     """Index just past a one-line string starting at `start` (basic or literal)."""
     quote = text[start]
     position = start + 1
-    while position < len(text):
+    while position < len(text) and text[position] != "\n":
         if quote == '"' and text[position] == "\\":
             position += 2
             continue
         if text[position] == quote:
             return position + 1
         position += 1
-    return position
+    return min(position, len(text))
+
+
+def _end_of_multiline_string(text: str, position: int, quote: str) -> int:
+    """Index just past a multi-line string whose content starts at `position`.
+
+    In a basic one a backslash escapes the next character (so a backslash and three quotes
+    do not close it); the closing quotes may follow up to two quotes of the content.
+    """
+    while position < len(text):
+        if quote == '"' and text[position] == "\\":
+            position += 2
+        elif text.startswith(quote * 3, position):
+            position += 3
+            for _ in range(2):
+                if text.startswith(quote, position):
+                    position += 1
+            return position
+        else:
+            position += 1
+    return len(text)
 
 
 def _unquote(token: str) -> str:
     """The key a quoted key token names, using tomllib so escapes are decoded right."""
-    return tomllib.loads(f"k = {token}")["k"]
+    try:
+        return tomllib.loads(f"k = {token}")["k"]
+    except (tomllib.TOMLDecodeError, KeyError):
+        return token.strip("\"'")  # not reached on valid TOML; a key name is better than none

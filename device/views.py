@@ -19,6 +19,7 @@ class IdleView:
     last_session: str | None = None  # already phrased, e.g. "Yesterday, 8 min"; None = never
     streak_days: int = 0            # calendar days in a row with a session (0 = none running)
     minutes_this_week: float = 0.0  # since Monday
+    routines_skipped: int = 0       # user routine files skipped at start as broken
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from tests.conftest import same_pixels
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -69,16 +71,28 @@ def test_bad_user_routine_is_skipped_and_shown_and_the_rest_still_runs(tmp_path)
     trace = tmp_path / "trace.jsonl"
     frames = tmp_path / "frames"
     result = facepace("--config", str(config), "sim", "--headless", "--speed", "max", "--routine", "quick",
-                      "--trace", str(trace), "--frames", str(frames), state=tmp_path / "state")
+                      "--script", "30:press", "--trace", str(trace), "--frames", str(frames),
+                      state=tmp_path / "state")
     assert result.returncode == 0, result.stderr
     assert "skipped routine" in result.stderr and "mine.toml" in result.stderr
-    from device.screens import render
+    from device.screens import notice_pages, render
     from device.views import IdleView
-    from PIL import ImageChops
-    first = Image.open(frames / "000001.png").convert("1")
-    shown = render(IdleView("Quick refresh", 180, 2, 4, 3), error="Bad routine: mine.toml")
-    assert ImageChops.difference(first, shown).getbbox() is None
-    assert any(json.loads(line)["event"] == "session_end" for line in trace.read_text().splitlines())
+    # The file's name and its first problem in full, two lines at a time, each page long
+    # enough to read; then the idle screen keeps saying a routine was skipped.
+    pages = notice_pages("Skipped mine.toml, line 2: zone 'x': title is missing")
+    assert pages == ["Skipped mine.toml,\nline 2: zone 'x':", "title is missing"]
+    idle = IdleView("Quick refresh", 180, 2, 4, 3, routines_skipped=1)
+    wanted = [render(idle, error=pages[0]), render(idle, error=pages[1]), render(idle)]
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    shown_at = [event["t"] for event in events if event["event"] == "frame"]
+    found = []
+    for number, at in enumerate(shown_at, start=1):
+        with Image.open(frames / f"{number:06d}.png") as frame:
+            if len(found) < len(wanted) and same_pixels(frame, wanted[len(found)]):
+                found.append(at)
+    assert len(found) == 3, "the notice's pages, then idle with the skipped line"
+    assert (round(found[1] - found[0], 1), round(found[2] - found[1], 1)) == (10.0, 6.0)
+    assert any(event["event"] == "session_end" for event in events)
 
 
 # -- simulated time: a script plays the same at every speed -----------------------------------

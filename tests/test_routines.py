@@ -19,6 +19,8 @@ from device.routines import (
     load_library,
     load_routine,
 )
+from device.screens import fits
+from device.views import ZoneView
 
 # Line numbers used below: 1 title, 4 [[zones]], 5 id, 6 title, 7 cue, 8 seconds,
 # 9 tempo, 10 intensity, 11 sides, 13 second [[zones]], 14 its id.
@@ -104,6 +106,19 @@ def test_multi_line_string_cue_is_trimmed_to_its_lines(tmp_path):
     assert zone.cue_lines == ("Nose to ear", "along cheekbone")
 
 
+@pytest.mark.parametrize(("cue", "lines"), [
+    ("Down to the collarbone", ("Down to the", "collarbone")),   # 22 characters, written as a sentence
+    ("Sweep up from the chin to the ear", ("Sweep up from the", "chin to the ear")),
+    ("Nose to ear\\nalong the cheekbone", ("Nose to ear", "along the cheekbone")),
+    ("  Brows up  ", ("Brows up",)),
+    (f"{'c' * 21} {'d' * 21}", ("c" * 21, "d" * 21)),
+])
+def test_a_cue_written_as_a_sentence_is_wrapped_between_words(tmp_path, cue, lines):
+    zone = load_routine(write(tmp_path, replace_line(GOOD, 7, f'cue = "{cue}"'))).zones[0]
+    assert zone.cue_lines == lines and zone.cue == "\n".join(lines)
+    assert fits(ZoneView(zone.title, zone.cue, 20, 60, 1, 2)) == []   # as the zone screen draws it
+
+
 def test_limits_are_inclusive(tmp_path):
     text = GOOD
     for line, value in ((6, f'title = "{"T" * ZONE_TITLE_MAX_CHARS}"'),
@@ -136,13 +151,16 @@ def test_limits_are_inclusive(tmp_path):
          '6: zone \'cheeks\': title "Cheekbone lift" is 14 characters; at most 12 fit the screen'),
         (6, 'title = "  "', "6: zone 'cheeks': title must not be empty"),
         (6, 'title = "Two\\nlines"', "6: zone 'cheeks': title must be one line"),
-        (7, 'cue = "Sweep up from the chin to the ear"',
-         '7: zone \'cheeks\': cue line 1 "Sweep up from the chin to the ear" is 33 characters; '
-         'at most 21 fit the screen'),
+        (7, 'cue = "Sweep up from the chin to the ear and back"',
+         '7: zone \'cheeks\': cue needs 3 lines on the screen ("Sweep up from the" / "chin to the ear and" / '
+         '"back"); 2 lines of 21 characters fit'),
         (7, 'cue = "Nose to ear\\nthen along the cheekbone"',
-         '7: zone \'cheeks\': cue line 2 "then along the cheekbone" is 24 characters; '
-         'at most 21 fit the screen'),
-        (7, 'cue = "one\\ntwo\\nthree"', "7: zone 'cheeks': cue has 3 lines; at most 2"),
+         '7: zone \'cheeks\': cue needs 3 lines on the screen ("Nose to ear" / "then along the" / '
+         '"cheekbone"); 2 lines of 21 characters fit'),
+        (7, 'cue = "one\\ntwo\\nthree\\nfour"', '7: zone \'cheeks\': cue needs 4 lines on the screen ("one" / '
+         '"two" / "three" ...); 2 lines of 21 characters fit'),
+        (7, 'cue = "Sternocleidomastoideus-line"',
+         '7: zone \'cheeks\': cue word "Sternocleidomastoideus-line" is 27 characters; at most 21 fit on a line'),
         (7, "cue = 5", "7: zone 'cheeks': cue must be a string, got 5"),
         (5, 'id = "Cheeks"',
          "5: zone 'Cheeks': id must be lowercase letters and digits joined by - or _ (at most 32), "

@@ -295,3 +295,42 @@ def test_notice_limit_is_21_characters():
 
 def test_long_notice_ends_in_an_ellipsis_within_the_bar():
     assert texts(IDLE, error="Exported 12 - safe to remove")[-1] == "Exported 12 - safe.."
+
+
+# --- a long notice in full, and the idle screen's skipped-routine line ----------------------
+
+LONG_NOTICE = "Skipped mine.toml, line 12: zone 'neck': seconds must be 5..600, got 0"
+
+
+def test_a_long_notice_is_split_into_pages_that_keep_every_word():
+    pages = screens.notice_pages(LONG_NOTICE)
+    assert [page.count("\n") for page in pages] == [1, 1]
+    assert " ".join(page.replace("\n", " ") for page in pages) == LONG_NOTICE
+    assert all(fits(IDLE, error=page) == [] for page in pages)
+
+
+def test_a_two_line_notice_takes_two_lines_over_idle_and_keeps_the_history():
+    page = screens.notice_pages(LONG_NOTICE)[0]
+    shown = texts(IDLE, error=page)
+    assert shown[-2:] == page.split("\n") and "3 days" in shown and "Yesterday, 8 min" not in shown
+    bar = render(IDLE, error=page).crop((0, 64 - 22, 128, 64))
+    assert bar.histogram()[255] > bar.histogram()[0], "both lines on a lit bar"
+
+
+@pytest.mark.parametrize("view", [ZONE, PAUSED, SyncView(12, 40), PowerOffView(3)],
+                         ids=["zone", "paused", "sync", "power off"])
+def test_where_two_lines_would_crowd_the_screen_the_notice_takes_one(view):
+    page = screens.notice_pages(LONG_NOTICE)[0]
+    items = layout(view, error=page)
+    assert [item.name for item in items if item.name.startswith("error")] == ["error", "error bar"]
+    assert [item for item in items if item.name == "error bar"][0].area[1] == 64 - screens.ERROR_BAR_HEIGHT
+
+
+@pytest.mark.parametrize(("count", "line"), [(1, "1 routine skipped"), (2, "2 routines skipped")])
+@pytest.mark.parametrize("error", [None, "Log repaired"])
+def test_idle_says_a_routine_was_skipped_in_place_of_the_hints(count, line, error):
+    view = replace(IDLE, routines_skipped=count)
+    assert fits(view, error=error) == []
+    shown = texts(view, error=error)
+    assert "press: start" not in shown
+    assert (line in shown) == (error is None)   # a notice bar takes the row for its few seconds
