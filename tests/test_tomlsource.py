@@ -146,4 +146,4 @@ def test_a_hostile_config_stops_the_start_with_exit_78(tmp_path, name):
                              "--speed", "max"], capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).parent.parent, env=dict(os.environ, FACEPACE_STATE_DIR=str(tmp_path)))
     assert result.returncode == 78, result.stderr
-    assert result.stderr.startswith(f"facepace: {config}") and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"{config}:") and "Traceback" not in result.stderr
