@@ -5,9 +5,10 @@
   `RuntimeError` or `ValueError` just as well) it drops the panel, keeps the newest frame,
   tries a fresh panel at once, then retries with exponential backoff on the injected clock;
   every attempt opens the panel afresh, which re-initialises the controller, and repaints
-  the newest frame. The display is reported down only when it has shown nothing for
-  `outage_after` seconds, so a glitch on one transfer (common on a long cable) that a retry
-  fixes goes unreported; it is reported back once a frame reaches the panel again.
+  the newest frame. An outage is what a person would notice: it begins when the panel has
+  shown nothing for `outage_after` seconds, so a glitch on one transfer (common on a long
+  cable) that a retry fixes is none; it ends when the panel has taken every frame for
+  `steady_after` seconds, so a connector that flaps (the motor shakes it) is one outage.
 - `DisplayWorker` runs a `ResilientDisplay` on its own thread for the real device: a 100 kHz
   panel takes tens of milliseconds per frame, so the loop only drops the newest frame in a
   one-slot hand-off and never waits for the bus.
@@ -63,19 +64,19 @@ class ResilientDisplay:
     Callbacks run on the thread that calls `push()`/`retry()`:
     `on_sent(frame)` for every frame that reached the panel; `on_status(ok, message)` once when
     an outage begins (no frame has reached the panel for `outage_after` seconds) and once when
-    it ends.
+    it ends (the panel has taken every frame for `steady_after` seconds).
     """
 
     def __init__(self, open_panel: Callable[[], object], clock, *, normal_contrast: int = 255,
                  dim_contrast: int = 16, first_retry: float = 0.5, max_retry: float = 30.0,
-                 immediate_retries: int = 2, outage_after: float = 1.0,
+                 immediate_retries: int = 2, outage_after: float = 1.0, steady_after: float = 10.0,
                  on_sent: Callable[[Frame], None] | None = None,
                  on_status: Callable[[bool, str], None] | None = None) -> None:
         if not 0 < first_retry <= max_retry:
             raise ValueError(f"need 0 < first_retry <= max_retry, got {first_retry} and {max_retry}")
-        if immediate_retries < 0 or outage_after < 0:
-            raise ValueError(f"need immediate_retries >= 0 and outage_after >= 0, "
-                             f"got {immediate_retries} and {outage_after}")
+        if immediate_retries < 0 or outage_after < 0 or steady_after < 0:
+            raise ValueError(f"need immediate_retries, outage_after and steady_after >= 0, "
+                             f"got {immediate_retries}, {outage_after} and {steady_after}")
         self.clock = clock
         self._open_panel = open_panel
         self._contrast = {"normal": normal_contrast, "dim": dim_contrast}
@@ -83,6 +84,7 @@ class ResilientDisplay:
         self._max_retry = max_retry
         self._immediate_retries = immediate_retries
         self._outage_after = outage_after
+        self._steady_after = steady_after
         self._on_sent = on_sent
         self._on_status = on_status
         self._panel = None  # opened by the first push, not by the constructor
@@ -92,6 +94,7 @@ class ResilientDisplay:
         self._retry_delay = first_retry
         self._failing_since: float | None = None  # first failed attempt of the current streak
         self._down = False                        # an outage was reported and has not ended
+        self._back_at: float | None = None        # when the outage ends if nothing fails till then
         self._no_hardware = False
         self._closed = False
 
@@ -110,14 +113,18 @@ class ResilientDisplay:
 
     def next_deadline(self) -> float | None:
         """When `retry()` should be called (clock seconds), or None."""
-        return self._retry_at
+        deadlines = [at for at in (self._retry_at, self._back_at) if at is not None]
+        return min(deadlines, default=None)
 
     def retry(self) -> None:
-        """Re-open the panel and show the newest frame, if the retry time has come."""
-        if self._closed or self._retry_at is None or self.clock.now() < self._retry_at:
+        """Re-open the panel and show the newest frame, if the retry time has come; report the
+        end of an outage, if the panel has answered long enough."""
+        if self._closed:
             return
-        self._retry_at = None
-        self._send_pending()
+        if self._retry_at is not None and self.clock.now() >= self._retry_at:
+            self._retry_at = None
+            self._send_pending()
+        self._end_outage_if_steady()
 
     def close(self) -> None:
         """Clear and power off the panel. Safe to call twice."""
@@ -157,12 +164,17 @@ class ResilientDisplay:
         failing_since, self._failing_since = self._failing_since, None
         if sent and self._on_sent is not None:
             self._on_sent(frame)
-        if self._down:
-            self._down = False
-            log.info("display answering again")
-            self._report(True, "display back")
-        elif failing_since is not None:
+        if failing_since is not None:
             log.info("display answering again after %.1f s", self.clock.now() - failing_since)
+        if self._down and self._back_at is None:
+            self._back_at = self.clock.now() + self._steady_after
+        self._end_outage_if_steady()
+
+    def _end_outage_if_steady(self) -> None:
+        if self._back_at is not None and self.clock.now() >= self._back_at:
+            self._down, self._back_at = False, None
+            log.info("display back")
+            self._report(True, "display back")
 
     def _attempt(self, frame: Frame | None) -> tuple[bool, Exception | None]:
         """Open the panel if needed and show `frame`: (whether pixels went out, the error if the
@@ -203,6 +215,7 @@ class ResilientDisplay:
 
     def _failed(self, error: Exception) -> None:
         now = self.clock.now()
+        self._back_at = None  # a panel that fails again is still in the same outage
         delay = self._retry_delay
         self._retry_delay = min(delay * 2, self._max_retry)
         if not self._down:

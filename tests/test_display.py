@@ -132,8 +132,41 @@ def test_an_outage_is_reported_once_after_a_second_without_frames_and_retried_wi
     bus.recover()
     clock.advance_to(display.next_deadline())
     display.retry()
-    assert recorder.statuses[1:] == [(True, "display back")]
     assert same_picture(bus.image(), picture("b"))
+    answering_since = clock.now()
+    # The outage ends once the panel has taken every frame for 10 s.
+    assert display.next_deadline() == answering_since + 10.0
+    display.push(Frame(picture("c"), "normal"))
+    clock.advance_to(display.next_deadline())
+    display.retry()
+    assert recorder.statuses[1:] == [(True, "display back")]
+    assert clock.now() == answering_since + 10.0 and display.next_deadline() is None
+
+
+def run_display_until(display: ResilientDisplay, clock: VirtualClock, until: float) -> None:
+    """What the app's loop does with the display's deadlines, up to `until`."""
+    while (deadline := display.next_deadline()) is not None and deadline <= until:
+        clock.advance_to(deadline)
+        display.retry()
+    clock.advance_to(until)
+
+
+def test_a_flapping_panel_is_one_outage_until_it_has_answered_for_ten_seconds(bus, clock, display, recorder):
+    """A loose connector that the motor shakes: 2 s dark, 3 s fine, over and over."""
+    for cycle in range(6):
+        start = clock.now()
+        bus.fail_with(LOOSE_CABLE)
+        display.push(Frame(picture(f"dark {cycle}"), "normal"))
+        run_display_until(display, clock, start + 2.0)
+        bus.recover()
+        answered_at = display.next_deadline()   # the pending retry gets through
+        for second in range(3):
+            display.push(Frame(picture(f"fine {cycle}.{second}"), "normal"))
+            run_display_until(display, clock, start + 3.0 + second)
+    assert [ok for ok, _ in recorder.statuses] == [False]
+    assert display.next_deadline() == answered_at + 10.0
+    run_display_until(display, clock, answered_at + 10.0)
+    assert [ok for ok, _ in recorder.statuses] == [False, True] and display.next_deadline() is None
 
 
 def test_a_failed_transfer_that_a_fresh_panel_fixes_at_once_is_not_an_outage(bus, clock, display, recorder):
@@ -161,8 +194,9 @@ def test_any_exception_from_the_bus_is_a_panel_failure(bus, clock, display, reco
         display.retry()
     assert [ok for ok, _ in recorder.statuses] == [False] and clock.now() == 1.0
     bus.recover()
-    clock.advance_to(display.next_deadline())
-    display.retry()
+    while display.next_deadline() is not None:
+        clock.advance_to(display.next_deadline())
+        display.retry()
     assert recorder.statuses[-1] == (True, "display back") and same_picture(bus.image(), picture("b"))
 
 
@@ -340,6 +374,17 @@ def test_a_bus_raising_anything_mid_routine_is_one_outage_and_the_routine_comple
     assert len(played(trace, "error")) == len(outages(trace)) == 1
 
 
+def test_a_connector_that_flaps_all_through_a_zone_buzzes_once(daily, healthy_cues):
+    sim = daily()
+    for dark in range(100, 160, 5):           # 2 s dark every 5 s for a minute
+        sim.clock.call_at(dark, lambda: sim.bus.fail_with(LOOSE_CABLE))
+        sim.clock.call_at(dark + 2, sim.bus.recover)
+    assert sim.run_headless([(1.0, "press")]) == 0
+    trace = trace_of(sim)
+    assert played(trace, *CUES) == healthy_cues
+    assert len(played(trace, "error")) == len(outages(trace)) == 1
+
+
 def test_the_error_pattern_waits_for_the_cue_under_way(daily):
     sim = daily()
     sim.schedule(1.0, "press")
@@ -423,7 +468,8 @@ def test_worker_sends_only_the_newest_of_the_frames_pushed_while_the_panel_is_bu
 def test_worker_retries_a_failed_panel_on_its_own(bus):
     events = SentEvents()
     resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), first_retry=0.01,
-                                 outage_after=0.0, on_sent=events.on_sent, on_status=events.on_status)
+                                 outage_after=0.0, steady_after=0.0, on_sent=events.on_sent,
+                                 on_status=events.on_status)
     frame = Frame(picture("a"), "normal")
     with DisplayWorker(resilient) as worker:
         assert worker.next_deadline() is None
