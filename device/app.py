@@ -87,6 +87,7 @@ class App:
         self._notice_until: float | None = None
         self._last_frame_key = None
         self._sync_shown_until: float | None = None
+        self._screen_lost_untold = False     # the display went down; the error pattern waits for a cue
 
     # -- the loop --------------------------------------------------------------------
 
@@ -132,6 +133,8 @@ class App:
         if self.pacer is not None:
             self._handle_cues(self.pacer.due(now))
         self.haptics.due(now)
+        if self._screen_lost_untold:
+            self._tell_screen_lost(now)
         self._expire_timeouts(now)
         retry_at = self.display.next_deadline()
         if retry_at is not None and retry_at <= now:
@@ -197,10 +200,16 @@ class App:
             action(now)
 
     def on_display_status(self, ok: bool, message: str) -> None:
-        """A dead screen must not go unnoticed: the person feels the error pattern."""
+        """A dead screen must not go unnoticed: the person feels the error pattern once per outage,
+        never over a cue (it waits for the cue to end; if the screen is back by then, it is dropped)."""
         self._trace("display", ok=ok, message=message)
-        if not ok:
-            self.haptics.play("error", self.clock.now(), person_level=self.intensity)
+        self._screen_lost_untold = not ok
+        if self._screen_lost_untold:
+            self._tell_screen_lost(self.clock.now())
+
+    def _tell_screen_lost(self, now: float) -> None:
+        if self.haptics.play("error", now, person_level=self.intensity) or not self.haptics.enabled:
+            self._screen_lost_untold = False
 
     # -- actions -----------------------------------------------------------------------
 

@@ -1,9 +1,14 @@
 """Frames to the OLED, without ever letting the panel stop the pacing.
 
-- `ResilientDisplay` shows frames synchronously and survives the bus failing: on `OSError`
-  (a loose cable gives errno 121 on Linux) it drops the panel, keeps the newest frame, and
-  retries with exponential backoff on the injected clock; a retry opens the panel afresh,
-  which re-initialises the controller, and repaints the newest frame.
+- `ResilientDisplay` shows frames synchronously and survives the bus failing: on any error
+  from the panel (a loose cable gives `OSError` errno 121 on Linux; a driver may raise
+  `RuntimeError` or `ValueError` just as well) it drops the panel, keeps the newest frame,
+  tries a fresh panel at once, then retries with exponential backoff on the injected clock;
+  every attempt opens the panel afresh, which re-initialises the controller, and repaints
+  the newest frame. An outage is what a person would notice: it begins when the panel has
+  shown nothing for `outage_after` seconds, so a glitch on one transfer (common on a long
+  cable) that a retry fixes is none; it ends when the panel has taken every frame for
+  `steady_after` seconds, so a connector that flaps (the motor shakes it) is one outage.
 - `DisplayWorker` runs a `ResilientDisplay` on its own thread for the real device: a 100 kHz
   panel takes tens of milliseconds per frame, so the loop only drops the newest frame in a
   one-slot hand-off and never waits for the bus.
@@ -54,24 +59,32 @@ class FrameSink(Protocol):
 class ResilientDisplay:
     """Shows frames on a panel from `open_panel()`, re-opening it with backoff when the bus fails.
 
-    `open_panel()` returns an `drivers.oled.OledDisplay`-like object, or raises OSError (panel
-    not answering: retried) or NoHardwareError (no bus at all: reported once, never retried).
+    `open_panel()` returns an `drivers.oled.OledDisplay`-like object, or raises NoHardwareError
+    (no bus at all: reported once, never retried) or anything else (panel not answering: retried).
     Callbacks run on the thread that calls `push()`/`retry()`:
-    `on_sent(frame)` for every frame that reached the panel; `on_status(ok, message)` when the
-    display starts failing or comes back.
+    `on_sent(frame)` for every frame that reached the panel; `on_status(ok, message)` once when
+    an outage begins (no frame has reached the panel for `outage_after` seconds) and once when
+    it ends (the panel has taken every frame for `steady_after` seconds).
     """
 
     def __init__(self, open_panel: Callable[[], object], clock, *, normal_contrast: int = 255,
                  dim_contrast: int = 16, first_retry: float = 0.5, max_retry: float = 30.0,
+                 immediate_retries: int = 2, outage_after: float = 1.0, steady_after: float = 10.0,
                  on_sent: Callable[[Frame], None] | None = None,
                  on_status: Callable[[bool, str], None] | None = None) -> None:
         if not 0 < first_retry <= max_retry:
             raise ValueError(f"need 0 < first_retry <= max_retry, got {first_retry} and {max_retry}")
+        if immediate_retries < 0 or outage_after < 0 or steady_after < 0:
+            raise ValueError(f"need immediate_retries, outage_after and steady_after >= 0, "
+                             f"got {immediate_retries}, {outage_after} and {steady_after}")
         self.clock = clock
         self._open_panel = open_panel
         self._contrast = {"normal": normal_contrast, "dim": dim_contrast}
         self._first_retry = first_retry
         self._max_retry = max_retry
+        self._immediate_retries = immediate_retries
+        self._outage_after = outage_after
+        self._steady_after = steady_after
         self._on_sent = on_sent
         self._on_status = on_status
         self._panel = None  # opened by the first push, not by the constructor
@@ -79,14 +92,16 @@ class ResilientDisplay:
         self._on_panel: tuple[bytes, tuple[int, int], str] | None = None  # pixels, size, brightness
         self._retry_at: float | None = None
         self._retry_delay = first_retry
-        self._failing = False
+        self._failing_since: float | None = None  # first failed attempt of the current streak
+        self._down = False                        # an outage was reported and has not ended
+        self._back_at: float | None = None        # when the outage ends if nothing fails till then
         self._no_hardware = False
         self._closed = False
 
     @property
     def is_ok(self) -> bool:
         """False from a failure until a frame reaches the panel again."""
-        return not (self._failing or self._no_hardware)
+        return not (self._failing_since is not None or self._no_hardware)
 
     def push(self, frame: Frame) -> None:
         """Show `frame` now, or keep it for the next retry while the panel is failing."""
@@ -98,14 +113,18 @@ class ResilientDisplay:
 
     def next_deadline(self) -> float | None:
         """When `retry()` should be called (clock seconds), or None."""
-        return self._retry_at
+        deadlines = [at for at in (self._retry_at, self._back_at) if at is not None]
+        return min(deadlines, default=None)
 
     def retry(self) -> None:
-        """Re-open the panel and show the newest frame, if the retry time has come."""
-        if self._closed or self._retry_at is None or self.clock.now() < self._retry_at:
+        """Re-open the panel and show the newest frame, if the retry time has come; report the
+        end of an outage, if the panel has answered long enough."""
+        if self._closed:
             return
-        self._retry_at = None
-        self._send_pending()
+        if self._retry_at is not None and self.clock.now() >= self._retry_at:
+            self._retry_at = None
+            self._send_pending()
+        self._end_outage_if_steady()
 
     def close(self) -> None:
         """Clear and power off the panel. Safe to call twice."""
@@ -124,27 +143,54 @@ class ResilientDisplay:
 
     def _send_pending(self) -> None:
         frame = self._pending
+        # A fresh panel usually fixes a glitch on one transfer at once: try it before waiting.
+        tries = 1 + (self._immediate_retries if self._failing_since is None else 0)
         try:
-            if self._panel is None:
-                self._panel = self._open_panel()
-            sent = frame is not None and self._show(frame)
-        except OSError as error:
-            self._failed(error)
-            return
-        except NoHardwareError as error:
+            for _ in range(tries):
+                sent, error = self._attempt(frame)
+                if error is None:
+                    break
+        except NoHardwareError as no_bus:
             self._no_hardware = True
             self._pending = None
-            log.error("display disabled: %s", error)
-            self._report(False, str(error))
+            log.error("display disabled: %s", no_bus)
+            self._report(False, str(no_bus))
+            return
+        if error is not None:
+            self._failed(error)
             return
         self._pending = None
         self._retry_delay = self._first_retry
+        failing_since, self._failing_since = self._failing_since, None
         if sent and self._on_sent is not None:
             self._on_sent(frame)
-        if self._failing:
-            self._failing = False
-            log.info("display answering again")
+        if failing_since is not None:
+            log.info("display answering again after %.1f s", self.clock.now() - failing_since)
+        if self._down and self._back_at is None:
+            self._back_at = self.clock.now() + self._steady_after
+        self._end_outage_if_steady()
+
+    def _end_outage_if_steady(self) -> None:
+        if self._back_at is not None and self.clock.now() >= self._back_at:
+            self._down, self._back_at = False, None
+            log.info("display back")
             self._report(True, "display back")
+
+    def _attempt(self, frame: Frame | None) -> tuple[bool, Exception | None]:
+        """Open the panel if needed and show `frame`: (whether pixels went out, the error if the
+        panel failed; it is dropped then)."""
+        try:
+            if self._panel is None:
+                self._panel = self._open_panel()
+            return frame is not None and self._show(frame), None
+        except NoHardwareError:
+            raise
+        except Exception as error:  # any failure of the panel is a panel failure, never the caller's
+            if self._failing_since is None:
+                self._failing_since = self.clock.now()
+                log.info("display transfer failed (%s: %s); trying a fresh panel", type(error).__name__, error)
+            self._drop_panel()
+            return False, error
 
     def _show(self, frame: Frame) -> bool:
         """Put `frame` on the panel; False if it is already there."""
@@ -167,21 +213,29 @@ class ResilientDisplay:
         self._on_panel = state
         return True
 
-    def _failed(self, error: OSError) -> None:
-        self._drop_panel()
+    def _failed(self, error: Exception) -> None:
+        now = self.clock.now()
+        self._back_at = None  # a panel that fails again is still in the same outage
         delay = self._retry_delay
-        self._retry_at = self.clock.now() + delay
         self._retry_delay = min(delay * 2, self._max_retry)
-        if not self._failing:
-            self._failing = True
-            log.warning("display not answering (%s); pacing continues by haptics", error)
-            self._report(False, f"display not answering: {error}")
+        if not self._down:
+            outage_at = self._failing_since + self._outage_after
+            if now >= outage_at:
+                self._down = True
+                log.warning("display not answering (%s); pacing continues by haptics", error)
+                self._report(False, f"display not answering: {error}")
+            else:  # judge the outage on time, not on where the backoff happens to fall
+                delay = min(delay, outage_at - now)
+        self._retry_at = now + delay
 
     def _drop_panel(self) -> None:
         panel, self._panel = self._panel, None
         self._on_panel = None  # the next panel is opened afresh and shows nothing of ours
         if panel is not None:
-            panel.close()  # swallows OSError; releases the bus if the panel owns it
+            try:
+                panel.close()  # releases the bus if the panel owns it
+            except Exception as error:  # a panel that fails to close is already gone
+                log.info("display close failed: %s: %s", type(error).__name__, error)
 
     def _report(self, ok: bool, message: str) -> None:
         if self._on_status is not None:

@@ -41,8 +41,9 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
     Pattern("switch_side", _pulses(90, 90, 90), 3, "two quick taps: switch to the other side"),
     Pattern("session_done", _pulses(120, 120, 120, 120, 600), 4, "short-short-long: routine finished"),
     Pattern("level", (), 3, "n taps for intensity level n (hold in idle)"),
-    Pattern("error", _pulses(300, 100, 300, 100, 300, 100, 300), 5,
-            "four long buzzes: the screen stopped answering; pacing goes on by feel"),
+    # Ranked below every cue: the person needs the cues to pace by feel while the screen is out.
+    Pattern("error", _pulses(300, 100, 300, 100, 300, 100, 300), 2,
+            "four long buzzes, once: the screen stopped answering; pacing goes on by feel"),
 )}
 
 

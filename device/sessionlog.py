@@ -50,13 +50,18 @@ NOTICE_NEWER = "Log is newer: kept"
 NOTICE_SAVED = "Log saved"
 
 
-def kernel_clock_synced() -> bool:
+TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
+
+
+def kernel_clock_synced(timesync_flag: Path = TIMESYNC_FLAG) -> bool:
     """Whether an NTP client has disciplined the system clock (no subprocess, ~10 µs).
 
-    Same test as systemd-timedated's NTPSynchronized: `adjtimex()` reports a maximum
-    error under 16 s. The kernel starts at 16 s and lets it grow when nobody corrects
-    the clock; STA_UNSYNC alone is not enough because chrony leaves it set unless
-    `rtcsync` is on.
+    First the kernel, as systemd-timedated's NTPSynchronized asks it: a read-only `adjtimex()`
+    (glibc issues `clock_adjtime`) reports a maximum error under 16 s. The kernel starts at
+    16 s and lets it grow when nobody corrects the clock; STA_UNSYNC alone is not enough
+    because chrony leaves it set unless `rtcsync` is on. facepace.service forbids that call
+    (`ProtectClock=yes`), so there the answer is systemd-timesyncd's `timesync_flag`, a file in
+    /run (so: this boot) that it touches at every synchronisation.
     """
     class TimexStart(ctypes.Structure):
         # Only the leading fields; the buffer below is bigger than any ABI's struct timex.
@@ -66,11 +71,14 @@ def kernel_clock_synced() -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         buffer = ctypes.create_string_buffer(512)  # modes = 0: read only
-        if libc.adjtimex(buffer) < 0:
-            return False
+        if libc.adjtimex(buffer) >= 0 and TimexStart.from_buffer(buffer).maxerror < 16_000_000:
+            return True
     except (OSError, AttributeError):
+        pass
+    try:
+        return timesync_flag.exists()
+    except OSError:
         return False
-    return TimexStart.from_buffer(buffer).maxerror < 16_000_000
 
 
 def read_boot_id(path: Path = BOOT_ID_PATH) -> str:

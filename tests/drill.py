@@ -55,8 +55,11 @@ READ_ONLY_NOTICE = "Log read-only: kept"
 SESSION_FIELDS = ("id", "routine_name", "routine_hash", "wall_start", "wall_end", "mono_start",
                   "boot_id", "device_id", "active_seconds", "outcome", "seq")
 
-# Run as root, the child drops to `nobody` after a warm-up run (under /root, the
-# interpreter's own files are out of nobody's reach, so everything is imported first).
+# Run as root, the child drops to `nobody` after a warm-up run. The clone may sit anywhere, e.g.
+# in a 700 folder from `mktemp -d`, out of nobody's reach with the .venv in it: the warm-up, as
+# root, imports the interpreter's and the libraries' modules, and the child runs from its own
+# world-readable copy of our packages (its working directory), whose files it reads at every
+# start (routines, fonts, defaults).
 AS_NOBODY = """
 import os, shutil, sys, tempfile
 from device.cli import main
@@ -262,6 +265,20 @@ class Drill:
             return [sys.executable, "-c", AS_NOBODY, self.routine, *arguments]
         return [sys.executable, "-m", "device", *arguments]
 
+    def child_folder(self) -> Path:
+        """The child's working directory: the repository, or for `nobody` a readable copy of
+        our packages (first on the child's import path: `python -c` puts the folder there)."""
+        if not self.as_nobody:
+            return REPO
+        code = self.folder / "code-for-nobody"
+        if not code.exists():
+            for package in ("device", "drivers"):
+                shutil.copytree(REPO / package, code / package,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            for path in [code, *code.rglob("*")]:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        return code
+
     def expected_seconds(self, sessions: int) -> float:
         """Rough run time, from runs that were not killed (only used to pick kill moments)."""
         if not self._durations:
@@ -284,7 +301,7 @@ class Drill:
         delay = self.rng.uniform(0.0, self.expected_seconds(sessions)) if kill else None
         env = dict(os.environ, FACEPACE_STATE_DIR=str(self.state))
         started = time.perf_counter()
-        child = subprocess.Popen(self.command(script, trace), cwd=REPO, env=env,
+        child = subprocess.Popen(self.command(script, trace), cwd=self.child_folder(), env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             # The random delay is the kill moment; if the run ends first, it was not killed.

@@ -3,9 +3,12 @@ gpiozero's mock pins (as its default pin factory) and a fake I2C panel under the
 
 Started by tests/test_firmware.py and the SIGTERM benchmark in a child process, so that
 SIGTERM, $NOTIFY_SOCKET and the exit code are real.
-FACEPACE_TEST_PRESS_AT=S presses the button S seconds after start (starts a session);
-FACEPACE_TEST_HANG_AFTER=S makes the main loop hang S seconds after start (a deliberate bug);
-FACEPACE_TEST_CRASH_AFTER=S makes the main loop raise S seconds after start (another bug).
+FACEPACE_TEST_PRESS_AT=S presses the button S seconds after the main loop first runs (starts a
+session; a press any earlier, before the button is set up, would be lost on a busy machine);
+FACEPACE_TEST_HANG_AFTER=S makes the main loop hang S seconds after start (a deliberate bug),
+saying so first with STATUS=HANG_STATUS on $NOTIFY_SOCKET from the loop itself, so the test knows
+that every WATCHDOG=1 the loop sent is already queued before that message;
+FACEPACE_TEST_CRASH_IN_SESSION=1 makes the main loop raise once a session has started (another bug).
 """
 
 import os
@@ -19,11 +22,13 @@ from device import app as app_module
 from device import cli, firmware
 from device.clock import MonotonicClock
 from device.config import Config
+from device.sdnotify import Notifier
 from drivers import oled
 from drivers.fake_i2c import FakeSSD1306Bus
 from drivers.mockpins import ClockedMockFactory
 
 STARTED = time.monotonic()
+HANG_STATUS = "test: the main loop hangs now"
 
 
 def fake_hardware() -> None:
@@ -33,14 +38,20 @@ def fake_hardware() -> None:
     firmware.require_raspberry_pi = lambda: "Raspberry Pi (mock pins, fake panel)"
 
 
-def misbehave(after: float, problem) -> None:
+def misbehave(when, problem) -> None:
+    """Call `problem()` on the first pass of the main loop at which `when(app)` is true."""
     real_step = app_module.App.step
 
     def step(self, now):
-        if time.monotonic() - STARTED > after:
+        if when(self):
             problem()
         real_step(self, now)
     app_module.App.step = step
+
+
+def hang():
+    Notifier(os.environ.get("NOTIFY_SOCKET")).status(HANG_STATUS)
+    threading.Event().wait()
 
 
 def crash():
@@ -48,7 +59,11 @@ def crash():
 
 
 def press_later(delay: float) -> None:
+    loop_runs = threading.Event()
+    misbehave(lambda app: not loop_runs.is_set(), loop_runs.set)
+
     def press():
+        loop_runs.wait()
         time.sleep(delay)
         pin = Device.pin_factory.pin(Config().button.pin)
         pin.drive_low()
@@ -60,9 +75,10 @@ def press_later(delay: float) -> None:
 if __name__ == "__main__":
     fake_hardware()
     if os.environ.get("FACEPACE_TEST_HANG_AFTER"):
-        misbehave(float(os.environ["FACEPACE_TEST_HANG_AFTER"]), lambda: threading.Event().wait())
-    if os.environ.get("FACEPACE_TEST_CRASH_AFTER"):
-        misbehave(float(os.environ["FACEPACE_TEST_CRASH_AFTER"]), crash)
+        hang_after = float(os.environ["FACEPACE_TEST_HANG_AFTER"])
+        misbehave(lambda app: time.monotonic() - STARTED > hang_after, hang)
+    if os.environ.get("FACEPACE_TEST_CRASH_IN_SESSION"):
+        misbehave(lambda app: app.state == "running", crash)
     if os.environ.get("FACEPACE_TEST_PRESS_AT"):
         press_later(float(os.environ["FACEPACE_TEST_PRESS_AT"]))
     sys.exit(cli.main(["run"]))

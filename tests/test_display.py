@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import errno
+import random
 import threading
 
 import pytest
 from PIL import Image, ImageDraw
 
 from device.clock import MonotonicClock, VirtualClock
+from device.config import Config
 from device.display import DisplayWorker, Frame, ResilientDisplay
 from device.errors import NoHardwareError
+from device.events import DisplayStatus
+from device.routines import load_library
+from device.sim import Simulator
+from device.trace import read_trace
 from drivers.fake_i2c import FakeSSD1306Bus
 from drivers.oled import OledDisplay
 
@@ -105,18 +111,93 @@ def test_brightness_is_contrast_and_power(bus, display, recorder):
     assert [frame.brightness for frame in recorder.sent] == ["dim", "off", "normal"]
 
 
-def test_failure_is_reported_once_and_retried_with_doubling_backoff(bus, clock, display, recorder):
+def test_an_outage_is_reported_once_after_a_second_without_frames_and_retried_with_backoff(
+        bus, clock, display, recorder):
     display.push(Frame(picture("a"), "normal"))
     bus.fail_with(LOOSE_CABLE)
     display.push(Frame(picture("b"), "normal"))  # must not raise
-    assert recorder.statuses == [(False, "display not answering: [Errno 121] Remote I/O error")]
-    delays = []
+    assert recorder.statuses == []  # not an outage yet: a person would not notice
+    delays, reported_at = [], []
     for _ in range(9):
         delays.append(display.next_deadline() - clock.now())
         clock.advance_to(display.next_deadline())
         display.retry()
-    assert delays == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
-    assert len(recorder.statuses) == 1 and len(recorder.sent) == 1
+        reported_at += [clock.now()] * (len(recorder.statuses) - len(reported_at))
+    assert reported_at == [1.0]
+    # Said by the last attempt: a fresh panel's probe that nothing acknowledged.
+    assert recorder.statuses == [(False, "display not answering: [Errno 6] no SSD1306 answers at I2C address 0x3C")]
+    # The outage is judged at 1 s even though the backoff alone would have waited until 1.5 s.
+    assert delays == [0.5, 0.5, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert len(recorder.sent) == 1
+    bus.recover()
+    clock.advance_to(display.next_deadline())
+    display.retry()
+    assert same_picture(bus.image(), picture("b"))
+    answering_since = clock.now()
+    # The outage ends once the panel has taken every frame for 10 s.
+    assert display.next_deadline() == answering_since + 10.0
+    display.push(Frame(picture("c"), "normal"))
+    clock.advance_to(display.next_deadline())
+    display.retry()
+    assert recorder.statuses[1:] == [(True, "display back")]
+    assert clock.now() == answering_since + 10.0 and display.next_deadline() is None
+
+
+def run_display_until(display: ResilientDisplay, clock: VirtualClock, until: float) -> None:
+    """What the app's loop does with the display's deadlines, up to `until`."""
+    while (deadline := display.next_deadline()) is not None and deadline <= until:
+        clock.advance_to(deadline)
+        display.retry()
+    clock.advance_to(until)
+
+
+def test_a_flapping_panel_is_one_outage_until_it_has_answered_for_ten_seconds(bus, clock, display, recorder):
+    """A loose connector that the motor shakes: 2 s dark, 3 s fine, over and over."""
+    for cycle in range(6):
+        start = clock.now()
+        bus.fail_with(LOOSE_CABLE)
+        display.push(Frame(picture(f"dark {cycle}"), "normal"))
+        run_display_until(display, clock, start + 2.0)
+        bus.recover()
+        answered_at = display.next_deadline()   # the pending retry gets through
+        for second in range(3):
+            display.push(Frame(picture(f"fine {cycle}.{second}"), "normal"))
+            run_display_until(display, clock, start + 3.0 + second)
+    assert [ok for ok, _ in recorder.statuses] == [False]
+    assert display.next_deadline() == answered_at + 10.0
+    run_display_until(display, clock, answered_at + 10.0)
+    assert [ok for ok, _ in recorder.statuses] == [False, True] and display.next_deadline() is None
+
+
+def test_a_failed_transfer_that_a_fresh_panel_fixes_at_once_is_not_an_outage(bus, clock, display, recorder):
+    display.push(Frame(picture("a"), "normal"))
+    failures = iter([LOOSE_CABLE])
+
+    def glitch_once(payload):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+    bus.before_write = glitch_once
+    display.push(Frame(picture("b"), "normal"))
+    assert next(failures, None) is None  # the glitch happened
+    assert recorder.statuses == [] and display.is_ok and display.next_deadline() is None
+    assert same_picture(bus.image(), picture("b"))
+
+
+@pytest.mark.parametrize("error", [RuntimeError("I2C bus used after deinit()"), ValueError("bad byte")])
+def test_any_exception_from_the_bus_is_a_panel_failure(bus, clock, display, recorder, error):
+    display.push(Frame(picture("a"), "normal"))
+    bus.fail_with(error)
+    display.push(Frame(picture("b"), "normal"))  # must not raise
+    while not recorder.statuses:
+        clock.advance_to(display.next_deadline())
+        display.retry()
+    assert [ok for ok, _ in recorder.statuses] == [False] and clock.now() == 1.0
+    bus.recover()
+    while display.next_deadline() is not None:
+        clock.advance_to(display.next_deadline())
+        display.retry()
+    assert recorder.statuses[-1] == (True, "display back") and same_picture(bus.image(), picture("b"))
 
 
 def test_pushes_while_failing_keep_only_the_newest_and_leave_the_bus_alone(bus, clock, display, recorder):
@@ -131,8 +212,8 @@ def test_pushes_while_failing_keep_only_the_newest_and_leave_the_bus_alone(bus, 
     display.retry()
     assert [same_picture(frame.image, picture("c")) for frame in recorder.sent] == [True]
     assert same_picture(bus.image(), picture("c")) and bus.contrast == 9
-    assert recorder.statuses[-1] == (True, "display back")
-    assert display.next_deadline() is None
+    assert recorder.statuses == []  # back within a second: never an outage
+    assert display.is_ok and display.next_deadline() is None
 
 
 def test_retry_before_its_time_does_nothing(bus, clock, display):
@@ -173,7 +254,7 @@ def test_backoff_starts_again_after_a_recovery(bus, clock, display):
 def test_a_panel_missing_at_start_is_retried(bus, clock, display, recorder):
     bus.fail_with(LOOSE_CABLE)  # the probe in OledDisplay's constructor fails
     display.push(Frame(picture("a"), "normal"))
-    assert recorder.statuses and not display.is_ok
+    assert not display.is_ok
     bus.recover()
     clock.advance_to(display.next_deadline())
     display.retry()
@@ -199,6 +280,130 @@ def test_close_clears_the_panel_once_and_ignores_later_frames(bus, display, reco
     display.close()
     display.push(Frame(picture("b"), "normal"))
     assert bus.transactions == 0 and len(recorder.sent) == 1
+
+
+# -- a failing panel over a whole routine (the simulator on the virtual clock) -----------------
+
+CUES = ("zone_start", "switch_side", "session_done")
+
+
+@pytest.fixture
+def daily(tmp_path):
+    """Makes simulators that play the built-in daily routine; closes them afterwards."""
+    made = []
+
+    def make() -> Simulator:
+        sim = Simulator(Config(), list(load_library(None).routines), routine_name="daily",
+                        trace_path=tmp_path / f"trace{len(made)}.jsonl")
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()
+
+
+def trace_of(sim: Simulator) -> list[dict]:
+    sim.trace.close()
+    return list(read_trace(sim.trace_path))
+
+
+def played(trace, *patterns) -> list[tuple[float, str]]:
+    return [(e["t"], e["pattern"]) for e in trace if e["event"] == "haptic" and e["pattern"] in patterns]
+
+
+def outages(trace) -> list[tuple[float, float | None]]:
+    """(went, came back) of each outage the display reported."""
+    spans = []
+    for e in trace:
+        if e["event"] == "display" and not e["ok"]:
+            spans.append((e["t"], None))
+        elif e["event"] == "display" and e["ok"]:
+            spans[-1] = (spans[-1][0], e["t"])
+    return spans
+
+
+def run_to(sim: Simulator, seconds: float) -> None:
+    sim.clock.call_at(seconds, lambda: None)
+    sim.app.run(sim.events, until=lambda: sim.clock.now() >= seconds)
+
+
+@pytest.fixture
+def healthy_cues(daily):
+    sim = daily()
+    assert sim.run_headless([(1.0, "press")]) == 0
+    cues = played(trace_of(sim), *CUES)
+    assert len(cues) == 15  # 9 zones, 5 of them two-sided, and the end
+    return cues
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_panel_failing_one_transfer_in_a_hundred_buzzes_once_per_outage_and_drops_no_cue(
+        daily, healthy_cues, seed):
+    sim = daily()
+    chance, failed = random.Random(seed), []
+
+    def flaky(payload: bytes) -> None:
+        if chance.random() < 0.01:
+            failed.append(payload)
+            raise OSError(errno.EREMOTEIO, "Remote I/O error")
+    sim.bus.before_write = flaky
+    assert sim.run_headless([(1.0, "press")]) == 0
+    trace = trace_of(sim)
+    assert len(failed) >= 30  # the panel really did fail, all through the routine
+    assert played(trace, *CUES) == healthy_cues
+    # One error pattern per outage, played while that outage lasts; most glitches are no outage.
+    errors = [t for t, _ in played(trace, "error")]
+    spans = outages(trace)
+    assert len(errors) == len(spans) and len(spans) * 10 <= len(failed)
+    assert all(went <= t and (back is None or t < back) for t, (went, back) in zip(errors, spans))
+
+
+@pytest.mark.parametrize("error", [RuntimeError("bus glitch"), ValueError("bad byte")], ids=type)
+def test_a_bus_raising_anything_mid_routine_is_one_outage_and_the_routine_completes(
+        daily, healthy_cues, error):
+    sim = daily()
+    sim.schedule(1.0, "press")
+    run_to(sim, 100.0)
+    sim.bus.fail_with(error)
+    run_to(sim, 200.0)
+    sim.bus.recover()
+    assert sim.run_headless([]) == 0
+    trace = trace_of(sim)
+    assert played(trace, *CUES) == healthy_cues
+    assert len(played(trace, "error")) == len(outages(trace)) == 1
+
+
+def test_a_connector_that_flaps_all_through_a_zone_buzzes_once(daily, healthy_cues):
+    sim = daily()
+    for dark in range(100, 160, 5):           # 2 s dark every 5 s for a minute
+        sim.clock.call_at(dark, lambda: sim.bus.fail_with(LOOSE_CABLE))
+        sim.clock.call_at(dark + 2, sim.bus.recover)
+    assert sim.run_headless([(1.0, "press")]) == 0
+    trace = trace_of(sim)
+    assert played(trace, *CUES) == healthy_cues
+    assert len(played(trace, "error")) == len(outages(trace)) == 1
+
+
+def test_the_error_pattern_waits_for_the_cue_under_way(daily):
+    sim = daily()
+    sim.schedule(1.0, "press")
+    sim.clock.call_at(1.6, lambda: sim.events.put(DisplayStatus(False, "display not answering")))
+    run_to(sim, 5.0)
+    trace = trace_of(sim)
+    zone_start = played(trace, "zone_start")[0][0]
+    assert zone_start < 1.6
+    assert played(trace, "error") == [(pytest.approx(zone_start + 0.35 + 0.12 + 0.09), "error")]
+
+
+def test_a_screen_back_before_the_cue_ends_is_never_buzzed(daily):
+    sim = daily()
+    sim.schedule(1.0, "press")
+    sim.clock.call_at(1.6, lambda: sim.events.put(DisplayStatus(False, "display not answering")))
+    sim.clock.call_at(1.8, lambda: sim.events.put(DisplayStatus(True, "display back")))
+    run_to(sim, 5.0)
+    trace = trace_of(sim)
+    assert played(trace, "zone_start") and not played(trace, "error")
 
 
 # -- DisplayWorker --------------------------------------------------------------------------
@@ -263,7 +468,8 @@ def test_worker_sends_only_the_newest_of_the_frames_pushed_while_the_panel_is_bu
 def test_worker_retries_a_failed_panel_on_its_own(bus):
     events = SentEvents()
     resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), first_retry=0.01,
-                                 on_sent=events.on_sent, on_status=events.on_status)
+                                 outage_after=0.0, steady_after=0.0, on_sent=events.on_sent,
+                                 on_status=events.on_status)
     frame = Frame(picture("a"), "normal")
     with DisplayWorker(resilient) as worker:
         assert worker.next_deadline() is None

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from device.errors import NoHardwareError
 from device.sessionlog import SessionLog
 
 CHILD = Path(__file__).with_name("firmware_child.py")
+HANG_STATUS = "test: the main loop hangs now"   # as firmware_child.py sends it
 WATCHDOG_USEC = 200_000          # pings every 0.1 s
 RECEIVE_LIMIT = 20.0             # a safety net so a broken build fails instead of hanging
 
@@ -50,25 +52,47 @@ def receive_until(sock, wanted, seen):
             return
 
 
+class LogLines:
+    """The child's stderr, read on a thread, so the test can wait for a line without a sleep."""
+
+    def __init__(self, child: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, args=(child.stderr,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+
+    def wait_for(self, text: str) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: any(text in line for line in self.lines), RECEIVE_LIMIT)
+
+    def text(self) -> str:
+        self._reader.join(RECEIVE_LIMIT)
+        return "".join(self.lines)
+
+
 def test_ready_once_watchdog_from_the_loop_and_clean_sigterm(tmp_path, notify_socket):
     notify_path, sock = notify_socket
     child = start(tmp_path, notify_path, FACEPACE_TEST_PRESS_AT="0.3")
+    log_lines = LogLines(child)
     seen = []
     try:
         receive_until(sock, "READY=1", seen)
-        pings_before = 0
-        while pings_before < 5:
+        for _ in range(5):   # the loop keeps feeding the watchdog
             receive_until(sock, "WATCHDOG=1", seen)
-            pings_before += 1
-        # Let the session start (the press is at 0.3 s, recognised 0.35 s after release).
-        for _ in range(10):
-            receive_until(sock, "WATCHDOG=1", seen)
+        assert log_lines.wait_for("session start")   # the press at 0.3 s started a session
         child.send_signal(signal.SIGTERM)
         receive_until(sock, "STOPPING=1", seen)
         assert child.wait(timeout=RECEIVE_LIMIT) == 0
     finally:
         child.kill()
-        stderr = child.communicate()[1]
+        child.wait()
+    stderr = log_lines.text()
     assert sum(m.split("\n").count("READY=1") for m in seen) == 1
     assert "session start" in stderr and "SIGTERM" in stderr
     with SessionLog.open(tmp_path / "state" / "sessions.db") as log:
@@ -83,18 +107,19 @@ def test_a_hung_loop_stops_the_watchdog_pings(tmp_path, notify_socket):
     try:
         receive_until(sock, "READY=1", seen)
         receive_until(sock, "WATCHDOG=1", seen)
-        # Once the loop hangs, nothing pings: a receive then times out instead of returning.
+        # The loop says it hangs, from the loop itself: every ping it sent is queued before that.
+        receive_until(sock, "STATUS=" + HANG_STATUS, seen)
+        pings_before_the_hang = sum(m.split("\n").count("WATCHDOG=1") for m in seen)
+        # From then on nothing pings: ten watchdog intervals go by without a message.
         sock.settimeout(WATCHDOG_USEC / 1e6 * 10)
-        pings = 0
         with pytest.raises(socket.timeout):
-            while pings < 1000:
-                receive_until(sock, "WATCHDOG=1", seen)
-                pings += 1
+            seen.append(sock.recv(4096).decode())
         assert child.poll() is None            # the process lives on: only the watchdog can tell
     finally:
         child.kill()
         child.communicate()
-    assert 0 < pings < 1000
+    assert pings_before_the_hang >= 1
+    assert sum(m.split("\n").count("WATCHDOG=1") for m in seen) == pings_before_the_hang
 
 
 def test_run_elsewhere_points_to_the_simulator(tmp_path):
@@ -118,7 +143,7 @@ def test_facepace_run_on_this_machine_says_no_gpio(tmp_path):
 
 def test_a_crash_turns_the_motor_off_logs_and_exits_non_zero_then_recovers(tmp_path, notify_socket):
     notify_path, sock = notify_socket
-    child = start(tmp_path, notify_path, FACEPACE_TEST_PRESS_AT="0.2", FACEPACE_TEST_CRASH_AFTER="1.5")
+    child = start(tmp_path, notify_path, FACEPACE_TEST_PRESS_AT="0.2", FACEPACE_TEST_CRASH_IN_SESSION="1")
     try:
         assert child.wait(timeout=RECEIVE_LIMIT) == 1      # non-zero: systemd restarts it
     finally:

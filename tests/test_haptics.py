@@ -133,3 +133,19 @@ def test_duty_spans_exactly_the_configured_limits():
     assert levels.duty(strength(1, 1)) == pytest.approx(0.3)
     assert levels.duty(strength(5, 5)) == pytest.approx(0.9)
     assert 0.3 < levels.duty(strength(3, 3)) < levels.duty(strength(3, 4)) < 0.9
+
+
+def test_the_error_pattern_never_cuts_a_cue_and_any_cue_cuts_it(rig):
+    clock, motor, player, played = rig
+    for cue in ("zone_start", "switch_side", "session_done"):
+        player.stop()
+        assert player.play(cue, clock.now())
+        assert not player.play("error", clock.now()), cue
+    run(clock, player, clock.now() + 5)
+    assert player.play("error", clock.now())
+    assert not player.play("tick", clock.now() + 0.1)   # a tick never cuts it
+    cut_at = clock.now() + 0.2
+    run(clock, player, cut_at)
+    assert player.play("switch_side", cut_at)           # a cue does, and nothing of it is left
+    run(clock, player, cut_at + 5)
+    assert clock.now() == pytest.approx(cut_at + 0.27) and motor.duty == 0.0

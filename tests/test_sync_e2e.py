@@ -369,10 +369,21 @@ def test_a_silent_host_is_dropped_and_the_screen_told(served):
 
 def test_the_port_may_appear_later_and_vanish(tmp_path, link):
     where = tmp_path / "ttyGS0"
+    attempts, tried = [], threading.Condition()
+
+    def open_port(*args, **kwargs):
+        with tried:
+            attempts.append(where.exists())
+            tried.notify_all()
+        return serial.Serial(*args, **kwargs)
+
     with device_log(tmp_path / "device") as log:
         record_sessions(log, 2)
-        with SyncServer(str(where), log, reopen_delay=0.05) as server:
-            time.sleep(0.3)          # no port yet: the thread waits, it does not die
+        with SyncServer(str(where), log, reopen_delay=0.05, open_port=open_port) as server:
+            # No port yet: the thread waits and tries again, it does not die.
+            with tried:
+                assert tried.wait_for(lambda: len(attempts) >= 3, timeout=10)
+            assert server._thread.is_alive() and not any(attempts)
             where.symlink_to(link.device_port)
             with HostDb.open(tmp_path / "host.db") as db:
                 from device.sync import host
