@@ -17,6 +17,7 @@ from pathlib import Path
 
 from device import history, logdb, paths
 from device.logdb import SessionRecord
+from device.output_safety import for_spreadsheet, for_terminal
 
 DB_NAME = "sessions.db"
 
@@ -171,7 +172,7 @@ def write_csv(sessions: list[SessionRecord], out, *, extra: dict[str, list] | No
         for position, zone in enumerate(zones):
             tail = ([position, zone["zone_id"], zone["planned_seconds"], zone["done_seconds"],
                      zone["skipped"]] if zone else [""] * len(CSV_ZONE_FIELDS))
-            writer.writerow(head + tail)
+            writer.writerow([for_spreadsheet(cell) for cell in head + tail])
 
 
 def format_table(sessions: list[SessionRecord]) -> str:
@@ -183,8 +184,8 @@ def format_table(sessions: list[SessionRecord]) -> str:
         done, skipped = history.zones_done_and_skipped(s.zones)
         zones = f"{done}/{len(s.zones)}" + (f" {skipped} skip" if skipped else "")
         active = f"{int(s.active_seconds) // 60}:{int(s.active_seconds) % 60:02d}"
-        lines.append(f"{started:<17} {s.routine_name[:14]:<14} {active:>6}  {zones:<11} "
-                     f"{s.intensity:>3}  {s.outcome or 'open'}")
+        lines.append(for_terminal(f"{started:<17} {s.routine_name[:14]:<14} {active:>6}  {zones:<11} "
+                                  f"{s.intensity:>3}  {s.outcome or 'open'}"))
     return "\n".join(lines) + "\n"
 
 
