@@ -262,7 +262,8 @@ def hostile_syncs(draw) -> dict:
             body = draw(st.sampled_from(batches))
             if where == "envelope":
                 body[draw(st.sampled_from(ENVELOPE_TARGETS))] = value
-            elif isinstance(body["sessions"], list) and body["sessions"]:
+            elif isinstance(body["sessions"], list) and body["sessions"] \
+                    and all(isinstance(session, list) and session for session in body["sessions"]):
                 _change_session(body["sessions"], draw(st.integers(0, len(body["sessions"]) - 1)),
                                 draw(st.sampled_from(SESSION_TARGETS)), value)
     answers["changed"] = json.dumps(answers) != json.dumps(_honest_answers(counts))   # True is not 1
@@ -280,17 +281,19 @@ def _honest_answers(counts: list[int]) -> dict:
 
 def _change_session(sessions: list, index: int, target: str, value) -> None:
     session = sessions[index]
-    if target == "duplicate":
-        sessions.insert(index, list(session))
+    if target == "duplicate" and index + 1 < len(sessions):
+        sessions[index + 1][0] = session[0]          # an id twice, seqs still rising
+    elif target == "duplicate":
+        sessions.append(list(session))
     elif target == "swap" and index + 1 < len(sessions):
         sessions[index], sessions[index + 1] = sessions[index + 1], sessions[index]
     elif target == "drop":
         session.pop()
     elif target.startswith("zone."):
-        zones = session[FIELDS.index("zones")]
-        if zones:
+        zones = session[FIELDS.index("zones")] if len(session) == len(FIELDS) else None
+        if isinstance(zones, list) and zones and isinstance(zones[0], list) and len(zones[0]) == 4:
             zones[0][int(target[5:])] = value
-    elif target in FIELDS:
+    elif FIELDS.index(target) < len(session):
         session[FIELDS.index(target)] = value
 
 
