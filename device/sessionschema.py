@@ -47,7 +47,7 @@ class Rule:
     low: float | None = None         # numbers: an inclusive range
     high: float | None = None
     length: int | None = None        # texts: 1..length characters
-    printable: bool = False          # ids: no control characters or spaces
+    printable: bool = False          # ids: no control characters (they are printed as they are)
     pattern: re.Pattern | None = None
     choices: tuple[Any, ...] = ()
     required: bool = False           # never empty once finished, though an open session's may be
@@ -124,8 +124,8 @@ def checked(name: str, value: Any, kind: type, rule: Rule, *, nullable: bool = F
     if kind is str:
         if rule.length is not None and not 0 < len(value) <= rule.length:
             raise FieldProblem(name, f"must be text of 1..{rule.length} characters, got {len(value)}")
-        if rule.printable and (" " in value or not value.isprintable()):
-            raise FieldProblem(name, f"must not hold spaces or control characters, got {show(value)}")
+        if rule.printable and not value.isprintable():
+            raise FieldProblem(name, f"must not hold control characters, got {show(value)}")
         if rule.pattern is not None and not rule.pattern.fullmatch(value):
             raise FieldProblem(name, f"must match {rule.pattern.pattern}, got {show(value)}")
     if rule.choices and value not in rule.choices:

@@ -40,7 +40,7 @@ def test_every_session_a_real_log_records_is_accepted(tmp_path):
     ("seq", None, "missing"),                # may be empty while open, never once finished
     ("outcome", None, "missing"),
     ("wall_trusted", 1, "must be true or false, got 1"),
-    ("boot_id", "a b", "must not hold spaces or control characters, got 'a b'"),
+    ("boot_id", "a\tb", "must not hold control characters, got 'a\\tb'"),
     ("routine_name", "", "must be text of 1..255 characters, got 0"),
     ("zones", [["Neck!", 60.0, 60.0, False]], "zones[0].zone_id: must match"),
 ])

@@ -101,7 +101,7 @@ REFUSED = {
         r"the device on \S+: WELCOME: field device_id: missing"),
     "WELCOME with an escape sequence for an id": (
         welcome(1, device_id="\x1b[2J"), [],
-        r"WELCOME: field device_id: must not hold spaces or control characters, got '\\x1b\[2J'"),
+        r"WELCOME: field device_id: must not hold control characters, got '\\x1b\[2J'"),
     "remaining -1": (welcome(1), [batch([S1], remaining=-1)],
                      r"BATCH: field remaining: must be a whole number 0\.\.\d+, got -1"),
     "remaining missing": (welcome(1), [batch([S1], remaining=DROP)], r"BATCH: field remaining: missing"),
@@ -293,7 +293,7 @@ def _change_session(sessions: list, index: int, target: str, value) -> None:
         zones = session[FIELDS.index("zones")] if len(session) == len(FIELDS) else None
         if isinstance(zones, list) and zones and isinstance(zones[0], list) and len(zones[0]) == 4:
             zones[0][int(target[5:])] = value
-    elif FIELDS.index(target) < len(session):
+    elif target in FIELDS and FIELDS.index(target) < len(session):
         session[FIELDS.index(target)] = value
 
 

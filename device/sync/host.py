@@ -147,7 +147,8 @@ def sync(port: serial.SerialBase, db: HostDb, *, timeout: float = 5.0,
             host_name=socket.gethostname()[:64], software=__version__))
         who = f"device {welcome.device_id}"
         result = SyncResult(welcome.device_id)
-        result.dates_fixed, result.estimated = p.decode_clock_set(link.request(p.SET_CLOCK, p.CLOCK_SET, utc=utc()))
+        clock_set = link.request(p.SET_CLOCK, p.CLOCK_SET, utc=utc())
+        result.dates_fixed, result.estimated = p.decode_clock_set(clock_set)
         _pull(link, db, welcome, result, progress)
     except p.ProtocolError as error:
         raise SyncError(f"{who}: {error}") from None
@@ -171,7 +172,8 @@ def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,
             batch = p.decode_batch(body, after=cursor, device_id=welcome.device_id,
                                    announced=welcome.last_seq)
         except p.ProtocolError as error:
-            raise p.ProtocolError(error.code, f"{error}; the batch was refused, nothing of it stored") from None
+            raise p.ProtocolError(error.code, f"{error}; the batch was refused, nothing of it stored") \
+                from None
         if total is None:
             total = len(batch.sessions) + batch.remaining
         if not batch.sessions:

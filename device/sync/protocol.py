@@ -151,6 +151,7 @@ class Batch:
 
 _SEQ = Rule(0, MAX_SEQ)
 _TEXT_ID = sessionschema.SESSION_RULES["device_id"]
+_FIRMWARE = Rule(length=64, printable=True)
 
 
 def decode_welcome(body: dict) -> Welcome:
@@ -162,7 +163,7 @@ def decode_welcome(body: dict) -> Welcome:
     try:
         return Welcome(device_id=checked("device_id", body.get("device_id"), str, _TEXT_ID),
                        log_id=checked("log_id", body.get("log_id"), str, _TEXT_ID),
-                       firmware=checked("firmware", body.get("firmware"), str, Rule(length=64, printable=True)),
+                       firmware=checked("firmware", body.get("firmware"), str, _FIRMWARE),
                        last_seq=checked("last_seq", body.get("last_seq"), int, _SEQ))
     except FieldProblem as problem:
         raise ProtocolError(E_BAD_PAYLOAD, f"WELCOME: {problem}") from None
