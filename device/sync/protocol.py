@@ -149,7 +149,7 @@ class Batch:
     remaining: int                              # sessions after the batch, for the progress bar
 
 
-_SEQ = Rule(0, MAX_SEQ)
+_COUNT = Rule(0, MAX_SEQ)     # counts and seqs
 _TEXT_ID = sessionschema.SESSION_RULES["device_id"]
 _FIRMWARE = Rule(length=64, printable=True)
 
@@ -164,7 +164,7 @@ def decode_welcome(body: dict) -> Welcome:
         return Welcome(device_id=checked("device_id", body.get("device_id"), str, _TEXT_ID),
                        log_id=checked("log_id", body.get("log_id"), str, _TEXT_ID),
                        firmware=checked("firmware", body.get("firmware"), str, _FIRMWARE),
-                       last_seq=checked("last_seq", body.get("last_seq"), int, _SEQ))
+                       last_seq=checked("last_seq", body.get("last_seq"), int, _COUNT))
     except FieldProblem as problem:
         raise ProtocolError(E_BAD_PAYLOAD, f"WELCOME: {problem}") from None
 
@@ -172,8 +172,8 @@ def decode_welcome(body: dict) -> Welcome:
 def decode_clock_set(body: dict) -> tuple[int, int]:
     """(sessions whose dates the device fixed, sessions it can only estimate)."""
     try:
-        return (checked("fixed", body.get("fixed"), int, _SEQ),
-                checked("estimated", body.get("estimated"), int, _SEQ))
+        return (checked("fixed", body.get("fixed"), int, _COUNT),
+                checked("estimated", body.get("estimated"), int, _COUNT))
     except FieldProblem as problem:
         raise ProtocolError(E_BAD_PAYLOAD, f"CLOCK_SET: {problem}") from None
 
@@ -191,9 +191,9 @@ def decode_batch(body: dict, *, after: int, device_id: str, announced: int) -> B
             raise FieldProblem("fields", f"must be this version's ({', '.join(SESSION_FIELDS)}),"
                                          f" got {sessionschema.show(body.get('fields'))}")
         checked("after", body.get("after"), int, Rule(after, after))   # the PULL's, repeated
-        remaining = checked("remaining", body.get("remaining"), int, _SEQ)
+        remaining = checked("remaining", body.get("remaining"), int, _COUNT)
         sessions = checked("sessions", body.get("sessions"), tuple, Rule())
-        last_seq = checked("last_seq", body.get("last_seq"), int, _SEQ)
+        last_seq = checked("last_seq", body.get("last_seq"), int, _COUNT)
     except FieldProblem as problem:
         raise ProtocolError(E_BAD_PAYLOAD, f"BATCH: {problem}") from None
     decoded: list[tuple[SessionRecord, str]] = []

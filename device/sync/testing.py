@@ -132,14 +132,16 @@ class ScriptedDevice:
     """A fake device on a serial port: well-framed replies whose payloads the test gives.
 
     WELCOME gets `welcome`, CLOCK_SET `clock_set`, the n-th PULL the n-th of `batches`
-    (then an empty batch), ACK and BYE their honest answers. Payloads go out as they are
+    (then an empty batch), ACK and BYE their honest answers; a request type in `refuse`
+    gets an ERROR with that payload instead. Payloads go out as they are
     (NaN included), each with the request's `rid`, so they reach the host's checks. A
     request the host re-sends gets the same answer again.
     """
 
     def __init__(self, port: str, *, welcome: dict, batches: list[dict] = (),
-                 clock_set: dict | None = None) -> None:
+                 clock_set: dict | None = None, refuse: dict[int, dict] | None = None) -> None:
         self.welcome = welcome
+        self.refuse = refuse or {}
         self.batches = list(batches)
         self.clock_set = {"fixed": 0, "estimated": 0, "offset": 0.0} if clock_set is None else clock_set
         self.pulls = 0
@@ -174,6 +176,8 @@ class ScriptedDevice:
                     self._port.write(self._answers[key])
 
     def _answer(self, kind: int, request: dict) -> bytes:
+        if kind in self.refuse:
+            return self._frame(p.ERROR, request, self.refuse[kind])
         if kind == p.HELLO:
             return self._frame(p.WELCOME, request, self.welcome)
         if kind == p.SET_CLOCK:
