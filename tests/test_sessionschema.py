@@ -37,6 +37,7 @@ def test_every_session_a_real_log_records_is_accepted(tmp_path):
 @pytest.mark.parametrize("field, value, problem", [
     ("active_seconds", math.nan, "must be a finite number, got nan"),
     ("wall_start", 4_102_444_801.0, "must be a number 0.0..4102444800.0, got 4102444801.0"),
+    ("mono_end", "65", "must be a number, got '65'"),     # may be null, never text
     ("seq", None, "missing"),                # may be empty while open, never once finished
     ("outcome", None, "missing"),
     ("wall_trusted", 1, "must be true or false, got 1"),
