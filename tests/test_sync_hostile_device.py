@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from device import cli_log, cli_sync, history, report
 from device.errors import FacepaceError
 from device.logdb import SessionRecord, ZoneProgress
+from device.sessionschema import finished_session, record_values
 from device.sessionlog import SessionLog
 from device.sync import host
 from device.sync import protocol as p
@@ -343,8 +344,9 @@ def test_whatever_a_device_sends_the_host_stores_only_checked_sessions(answers):
         else:
             assert rows == []
 
-        # Every reader of the host database copes with what was stored.
+        # What is in the file passes the session rules, and every reader copes with it.
         records = [record for record, _ in stored]
+        assert all(finished_session(record_values(record)) == record for record in records)
         table = cli_log.format_table(records)
         assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", table)
         text = io.StringIO()
