@@ -18,6 +18,7 @@ from pathlib import Path
 from device import history, logdb, paths, session_columns, timefmt
 from device.errors import FacepaceError
 from device.logdb import SessionRecord
+from device.output_safety import for_terminal
 
 DB_NAME = "sessions.db"
 
@@ -161,8 +162,8 @@ def format_table(sessions: list[SessionRecord]) -> str:
         done, skipped = history.zones_done_and_skipped(s.zones)
         zones = f"{done}/{len(s.zones)}" + (f" {skipped} skip" if skipped else "")
         active = timefmt.duration(s.active_seconds)
-        lines.append(f"{started:<17} {s.routine_name[:14]:<14} {active:>6}  {zones:<11} "
-                     f"{s.intensity:>3}  {s.outcome or 'open'}")
+        lines.append(for_terminal(f"{started:<17} {s.routine_name[:14]:<14} {active:>6}  {zones:<11} "
+                                  f"{s.intensity:>3}  {s.outcome or 'open'}"))
     if not all(s.wall_trusted for s in sessions):
         lines += ["", *textwrap.wrap(ESTIMATED_NOTE, 79)]
     return "\n".join(lines) + "\n"

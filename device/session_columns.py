@@ -20,6 +20,7 @@ from typing import Iterable
 
 from device import logdb
 from device.logdb import SessionRecord
+from device.output_safety import for_spreadsheet
 
 STORED_COLUMNS = logdb.SESSION_COLUMNS
 
@@ -67,8 +68,9 @@ def write_csv(rows: Iterable[Row], out) -> None:
 
 
 def csv_cell(value):
-    """A value as a CSV cell: None is empty."""
-    return "" if value is None else value
+    """A value as a CSV cell: None is empty, and text a spreadsheet would run as a formula is
+    neutralised (a device's routine name crosses the cable and may be hostile)."""
+    return "" if value is None else for_spreadsheet(value)
 
 
 def _local(wall: float | None) -> str | None:

@@ -202,8 +202,7 @@ def synced(db_path: Path, *device_ids: str) -> None:
                 zones=(ZoneProgress("neck", 60.0, 60.0, False),))
             db.note_device(device_id, "0.1.0", 1_717_000_000.0)
             quality = "clock" if record.wall_trusted else "estimated"
-            db.store_batch(device_id, "log-1", list(protocol.SESSION_FIELDS),
-                           [protocol.session_values(record, quality)], 1)
+            db.store_batch(device_id, "log-1", [(record, quality)], 1)
 
 
 @pytest.mark.parametrize("command", [["history"], ["history", "--json"], ["history", "--csv"],

@@ -7,6 +7,11 @@
 Every request is safe to repeat (PULL after the same cursor gives the same batch, ACK
 of the same seq changes nothing), so a reply lost to noise is simply asked for again.
 Requests carry an id, and replies to older requests are dropped.
+
+The device is untrusted: every field it sends is checked before anything is stored
+(`protocol.decode_welcome`/`decode_batch`); a batch with one wrong field is refused
+whole, not acknowledged, and the sync stops with a message naming the device, the
+session and the field.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from serial.tools import list_ports
 
 from device import __version__
 from device.errors import FacepaceError
+from device.output_safety import for_terminal
 from device.sync import protocol as p
 from device.sync.frames import FrameDecoder, Problem
-from device.sync.hostdb import BadSession, HostDb
+from device.sync.hostdb import HostDb
 
 PRODUCT_NAME = "facepace"
 BATCH_SESSIONS = 250
@@ -117,8 +123,8 @@ class Link:
                 if reply.type == p.ERROR:
                     if message_type == p.BYE and reply.body.get("code") == p.E_NO_HELLO:
                         return {}    # our first BYE arrived; only its answer was lost
-                    raise SyncError(f"the device refused {p.NAMES[message_type]}:"
-                                    f" {reply.body.get('message', reply.body.get('code'))}")
+                    said = str(reply.body.get("message", reply.body.get("code")))[:200]
+                    raise SyncError(f"the device refused {p.NAMES[message_type]}: {for_terminal(said)}")
                 if reply.type != expect:
                     raise SyncError(f"the device answered {reply.name} to {p.NAMES[message_type]}")
                 return reply.body
@@ -134,42 +140,54 @@ def sync(port: serial.SerialBase, db: HostDb, *, timeout: float = 5.0,
          progress: Callable[[int, int], None] | None = None,
          utc: Callable[[], float] = time.time) -> SyncResult:
     link = Link(port, timeout=timeout)
-    welcome = link.request(p.HELLO, p.WELCOME, protocol=p.PROTOCOL_VERSION, host_id=db.host_id,
-                           host_name=socket.gethostname()[:64], software=__version__)
-    if welcome.get("protocol") != p.PROTOCOL_VERSION:
-        raise SyncError(f"the device speaks sync protocol {welcome.get('protocol')}, this computer"
-                        f" {p.PROTOCOL_VERSION}: update facepace on the older one")
-    device_id = p.text(welcome, "device_id", 64)
-    log_id = p.text(welcome, "log_id", 64)
-    result = SyncResult(device_id)
-    clock = link.request(p.SET_CLOCK, p.CLOCK_SET, utc=utc())
-    result.dates_fixed, result.estimated = clock.get("fixed", 0), clock.get("estimated", 0)
-    cursor = db.cursor(device_id, log_id)
-    done, total = 0, None
-    while True:
-        batch = link.request(p.PULL, p.BATCH, after=cursor, limit=BATCH_SESSIONS)
-        sessions = batch.get("sessions")
-        if not isinstance(sessions, list):
-            raise SyncError("the device sent a batch without sessions")
-        if total is None:
-            total = len(sessions) + p.integer(batch, "remaining", 0, 2**62)
-        if not sessions:
-            break
-        last_seq = p.integer(batch, "last_seq", cursor + 1, 2**62)
-        try:
-            new, had = db.store_batch(device_id, log_id, batch.get("fields") or [], sessions, last_seq)
-        except BadSession as error:
-            raise SyncError(f"the device sent a session this version cannot store: {error}") from None
-        # Only now, with the batch safely committed, may the device count it as delivered.
-        link.request(p.ACK, p.ACKED, seq=last_seq)
-        result.new += new
-        result.already_had += had
-        cursor, done = last_seq, done + len(sessions)
-        if progress is not None:
-            progress(done, total)
-    db.note_device(device_id, str(welcome.get("firmware", ""))[:40], utc())
+    who = f"the device on {getattr(port, 'port', None) or 'the serial port'}"
+    try:
+        welcome = p.decode_welcome(link.request(
+            p.HELLO, p.WELCOME, protocol=p.PROTOCOL_VERSION, host_id=db.host_id,
+            host_name=socket.gethostname()[:64], software=__version__))
+        who = f"device {welcome.device_id}"
+        result = SyncResult(welcome.device_id)
+        clock_set = link.request(p.SET_CLOCK, p.CLOCK_SET, utc=utc())
+        result.dates_fixed, result.estimated = p.decode_clock_set(clock_set)
+        _pull(link, db, welcome, result, progress)
+    except p.ProtocolError as error:
+        raise SyncError(f"{who}: {error}") from None
+    db.note_device(welcome.device_id, welcome.firmware, utc())
     link.request(p.BYE, p.BYE)
     return result
+
+
+def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,
+          progress: Callable[[int, int], None] | None) -> None:
+    """PULL, store, ACK until the device has nothing more up to WELCOME's `last_seq`."""
+    cursor = db.cursor(welcome.device_id, welcome.log_id)
+    if cursor > welcome.last_seq:
+        # No seq that high in this log: another device that gave this one's ids moved the
+        # cursor. Start again; sessions are kept by id, so nothing is stored twice.
+        cursor = 0
+    done, total = 0, None
+    while cursor < welcome.last_seq:
+        body = link.request(p.PULL, p.BATCH, after=cursor, limit=BATCH_SESSIONS)
+        try:
+            batch = p.decode_batch(body, after=cursor, device_id=welcome.device_id,
+                                   announced=welcome.last_seq)
+        except p.ProtocolError as error:
+            raise p.ProtocolError(error.code, f"{error}; the batch was refused, nothing of it stored") \
+                from None
+        if total is None:
+            total = len(batch.sessions) + batch.remaining
+        if not batch.sessions:
+            break
+        new, had = db.store_batch(welcome.device_id, welcome.log_id, batch.sessions, batch.last_seq)
+        # Only now, with the batch safely committed, may the device count it as delivered.
+        link.request(p.ACK, p.ACKED, seq=batch.last_seq)
+        result.new += new
+        result.already_had += had
+        cursor, done = batch.last_seq, done + len(batch.sessions)
+        if progress is not None:
+            progress(done, max(done, total))
+    if progress is not None and done and done < total:
+        progress(done, done)   # the rest finished during this sync: the next sync takes them
 
 
 def progress_bar(stream=sys.stderr, width: int = 30) -> Callable[[int, int], None]:

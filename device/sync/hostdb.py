@@ -3,7 +3,9 @@
 Sessions are keyed by (device_id, id), so a batch received twice (a lost ACK, a
 repaired device log that numbers its sessions again) is never stored twice. Each batch
 is stored, together with the new cursor, in one transaction: after a cut at any byte
-the database holds whole batches and the cursor that goes with them.
+the database holds whole batches and the cursor that goes with them. Only sessions
+already checked (device.sync.protocol.decode_batch) are stored: every reader of this
+file (`facepace history`, `report`) may rely on their fields.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from pathlib import Path
+from typing import Sequence
 
 import platformdirs
 
 from device import logdb
 from device.errors import FacepaceError
 from device.logdb import SessionRecord, ZoneProgress
-from device.sync.protocol import DATE_QUALITIES, SESSION_FIELDS
+from device.sync.protocol import SESSION_FIELDS
 
 DB_NAME = "synced.db"
 
@@ -79,10 +82,6 @@ class HostDbError(FacepaceError):
     """The host database cannot be used (message says which file and why)."""
 
 
-class BadSession(ValueError):
-    """A session from the device does not have the shape protocol version 1 promises."""
-
-
 def default_path() -> Path:
     return Path(platformdirs.user_data_dir("facepace", appauthor=False)) / DB_NAME
 
@@ -141,34 +140,32 @@ class HostDb:
 
     # --- Storing ------------------------------------------------------------------------
 
-    def store_batch(self, device_id: str, log_id: str, fields: list[str], sessions: list,
+    def store_batch(self, device_id: str, log_id: str, sessions: Sequence[tuple[SessionRecord, str]],
                     last_seq: int) -> tuple[int, int]:
-        """Store sessions and move the cursor, all or nothing; returns (new, already had)."""
-        if list(fields) != list(SESSION_FIELDS):
-            raise BadSession(f"unexpected session fields {fields!r}")
-        rows = [check_session(values, device_id) for values in sessions]
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        """Store checked (record, date_quality) pairs and set the cursor, all or nothing;
+        returns (new, already had)."""
+        ids = [record.id for record, _ in sessions]
         try:
-            ids = [row[0] for row, _ in rows]
-            had = {r[0] for r in db.execute(
-                f"SELECT id FROM sessions WHERE device_id = ? AND id IN ({', '.join('?' * len(ids))})",
-                [device_id, *ids])} if ids else set()
-            db.executemany(_UPSERT, [row for row, _ in rows])
-            # A session seen before may come with fixed dates: its zones are replaced whole.
-            db.executemany("DELETE FROM zones WHERE device_id = ? AND session_id = ?",
-                           [(device_id, i) for i in had])
-            db.executemany("INSERT INTO zones VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [(device_id, row[0], position, *zone)
-                            for row, zones in rows for position, zone in enumerate(zones)])
-            db.execute("INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (device_id, log_id)"
-                       " DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
-                       (device_id, log_id, last_seq))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return len(rows) - len(had), len(had)
+            with logdb.transaction(self._db) as db:
+                had = {r[0] for r in db.execute(
+                    f"SELECT id FROM sessions WHERE device_id = ? AND id IN ({', '.join('?' * len(ids))})",
+                    [device_id, *ids])} if ids else set()
+                db.executemany(_UPSERT, [[getattr(record, name) for name in _SESSION_COLUMNS[:-1]] + [quality]
+                                         for record, quality in sessions])
+                # A session seen before may come with fixed dates: its zones are replaced whole.
+                db.executemany("DELETE FROM zones WHERE device_id = ? AND session_id = ?",
+                               [(device_id, i) for i in had])
+                db.executemany("INSERT INTO zones VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               [(device_id, record.id, position, *zone)
+                                for record, _ in sessions for position, zone in enumerate(record.zones)])
+                # Exactly this batch's: a cursor that a lying device pushed too far is set back
+                # by the next honest sync (device.sync.host).
+                db.execute("INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (device_id, log_id)"
+                           " DO UPDATE SET last_seq = excluded.last_seq", (device_id, log_id, last_seq))
+        except sqlite3.Error as error:
+            raise HostDbError(f"{self.path}: cannot store the sessions ({error}); nothing of this"
+                              " batch was stored, sync again") from None
+        return len(sessions) - len(had), len(had)
 
     # --- Reading ------------------------------------------------------------------------
 
@@ -191,35 +188,3 @@ class HostDb:
     def devices(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT device_id FROM devices ORDER BY device_id")]
 
-
-def check_session(values, device_id: str) -> tuple[tuple, list[tuple]]:
-    """One session row from a BATCH, checked; (session columns, zone rows)."""
-    if not isinstance(values, list) or len(values) != len(SESSION_FIELDS):
-        raise BadSession("a session has the wrong number of fields")
-    session = dict(zip(SESSION_FIELDS, values))
-    kinds = {"id": str, "device_id": str, "routine_name": str, "routine_hash": str, "boot_id": str,
-             "seq": int, "intensity": int, "wall_trusted": bool, "date_quality": str, "zones": list}
-    for name, kind in kinds.items():
-        if not isinstance(session[name], kind) or (kind is int and isinstance(session[name], bool)):
-            raise BadSession(f"session field {name!r} has the wrong type")
-    # mono_end is null for sessions recorded before the device kept it.
-    for name, may_be_null in (("wall_start", False), ("mono_start", False),
-                              ("active_seconds", False), ("mono_end", True)):
-        value = session[name]
-        if value is None and may_be_null:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadSession(f"session field {name!r} must be a number")
-    if session["device_id"] != device_id:
-        raise BadSession(f"session {session['id']} belongs to device {session['device_id']}")
-    if session["date_quality"] not in DATE_QUALITIES:
-        raise BadSession(f"unknown date quality {session['date_quality']!r}")
-    zones = []
-    for zone in session["zones"]:
-        if not (isinstance(zone, list) and len(zone) == 4 and isinstance(zone[0], str)
-                and isinstance(zone[3], bool)):
-            raise BadSession(f"session {session['id']} has a malformed zone")
-        zones.append((zone[0], zone[1], zone[2], int(zone[3])))
-    row = tuple(int(v) if isinstance(v, bool) else v
-                for name, v in session.items() if name != "zones")
-    return row, zones

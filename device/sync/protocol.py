@@ -2,9 +2,12 @@
 
 Every payload is a UTF-8 JSON object. Requests carry `rid`, a number the host picks;
 the reply repeats it, so a host that re-sends a request after a lost reply can tell a
-stale answer from the one it is waiting for. Everything received is untrusted: the
-`field`/`integer`/... helpers turn anything unexpected into a `ProtocolError` whose
-code goes back in an ERROR reply.
+stale answer from the one it is waiting for. Everything received is untrusted: on the
+device the `integer`/`number`/`text` helpers turn anything unexpected into a
+`ProtocolError` whose code goes back in an ERROR reply; on the computer `decode_welcome`
+and `decode_batch` check every field of what a device sends, each session against the
+rules of the session log's own records (device.sessionschema), and raise a
+`ProtocolError` naming the message, the session and the field.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from device import sessionschema
+from device.logdb import SessionRecord
+from device.sessionschema import FieldProblem, Rule, checked
 from device.sync.frames import Frame, encode
 
 PROTOCOL_VERSION = 2   # 2: sessions carry mono_end
@@ -49,6 +55,7 @@ DATE_QUALITIES = ("clock", "host", "estimated")
 MAX_BATCH_SESSIONS = 500
 MAX_BATCH_BYTES = 60 * 1024      # below the frame limit, with room for the envelope
 MIN_UTC, MAX_UTC = 1_577_836_800.0, 4_102_444_800.0   # 2020-01-01 .. 2100-01-01
+MAX_SEQ = 2**62
 
 
 class ProtocolError(Exception):
@@ -123,3 +130,104 @@ def session_values(record, date_quality: str) -> list:
 
 def request_id(body: dict) -> int:
     return integer(body, "rid", 0, 2**53)
+
+
+# --- The computer's side: what a device sends, checked before anything is stored --------
+
+@dataclass(frozen=True)
+class Welcome:
+    device_id: str
+    log_id: str
+    firmware: str
+    last_seq: int       # the device's newest seq when it answered: this sync goes no further
+
+
+@dataclass(frozen=True)
+class Batch:
+    sessions: list[tuple[SessionRecord, str]]   # (record, date_quality), seq order, none past
+    last_seq: int                               # the cursor once they are stored
+    remaining: int                              # sessions after the batch, for the progress bar
+
+
+_COUNT = Rule(0, MAX_SEQ)     # counts and seqs
+_TEXT_ID = sessionschema.SESSION_RULES["device_id"]
+_FIRMWARE = Rule(length=64, printable=True)
+
+
+def decode_welcome(body: dict) -> Welcome:
+    """WELCOME's fields the computer uses, checked; `ProtocolError` says which is wrong."""
+    version = body.get("protocol")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(E_VERSION, f"the device speaks sync protocol {sessionschema.show(version)},"
+                                       f" this computer {PROTOCOL_VERSION}: update facepace on the older one")
+    try:
+        return Welcome(device_id=checked("device_id", body.get("device_id"), str, _TEXT_ID),
+                       log_id=checked("log_id", body.get("log_id"), str, _TEXT_ID),
+                       firmware=checked("firmware", body.get("firmware"), str, _FIRMWARE),
+                       last_seq=checked("last_seq", body.get("last_seq"), int, _COUNT))
+    except FieldProblem as problem:
+        raise ProtocolError(E_BAD_PAYLOAD, f"WELCOME: {problem}") from None
+
+
+def decode_clock_set(body: dict) -> tuple[int, int]:
+    """(sessions whose dates the device fixed, sessions it can only estimate)."""
+    try:
+        return (checked("fixed", body.get("fixed"), int, _COUNT),
+                checked("estimated", body.get("estimated"), int, _COUNT))
+    except FieldProblem as problem:
+        raise ProtocolError(E_BAD_PAYLOAD, f"CLOCK_SET: {problem}") from None
+
+
+def decode_batch(body: dict, *, after: int, device_id: str, announced: int) -> Batch:
+    """A BATCH answering `PULL after=after`, every field of every session checked.
+
+    Refused whole (`ProtocolError` naming the session and the field) if anything is wrong,
+    including a session of another device, an id twice, seqs not rising from `after`, or a
+    `last_seq` that is not the last session's. Sessions past `announced` (WELCOME's
+    `last_seq`: they finished during this sync) are left for the next sync.
+    """
+    try:
+        if body.get("fields") != list(SESSION_FIELDS):
+            raise FieldProblem("fields", f"must be this version's ({', '.join(SESSION_FIELDS)}),"
+                                         f" got {sessionschema.show(body.get('fields'))}")
+        checked("after", body.get("after"), int, Rule(after, after))   # the PULL's, repeated
+        remaining = checked("remaining", body.get("remaining"), int, _COUNT)
+        sessions = checked("sessions", body.get("sessions"), tuple, Rule())
+        last_seq = checked("last_seq", body.get("last_seq"), int, _COUNT)
+    except FieldProblem as problem:
+        raise ProtocolError(E_BAD_PAYLOAD, f"BATCH: {problem}") from None
+    decoded: list[tuple[SessionRecord, str]] = []
+    ids, previous = set(), after
+    for position, values in enumerate(sessions, 1):
+        label = values[0] if isinstance(values, list) and values and sessionschema.is_valid_id(values[0]) \
+            else f"#{position} of the batch"
+        try:
+            record, quality = _decode_session(values, device_id)
+            if record.id in ids:
+                raise FieldProblem("id", "sent twice in one batch")
+            if record.seq <= previous:
+                raise FieldProblem("seq", f"must be above {previous} (seqs rise through a batch),"
+                                          f" got {record.seq}")
+        except FieldProblem as problem:
+            raise ProtocolError(E_BAD_PAYLOAD, f"BATCH: session {label}: {problem}") from None
+        ids.add(record.id)
+        previous = record.seq
+        decoded.append((record, quality))
+    if last_seq != previous:
+        raise ProtocolError(E_BAD_PAYLOAD, f"BATCH: field last_seq: must be the last session's seq,"
+                                           f" {previous}, got {last_seq}")
+    kept = [(record, quality) for record, quality in decoded if record.seq <= announced]
+    return Batch(kept, kept[-1][0].seq if kept else after, remaining)
+
+
+def _decode_session(values: Any, device_id: str) -> tuple[SessionRecord, str]:
+    """The inverse of `session_values`, for what a device sent; `FieldProblem` if it is wrong."""
+    if not isinstance(values, list) or len(values) != len(SESSION_FIELDS):
+        raise FieldProblem("fields", f"a session must be a list of {len(SESSION_FIELDS)} values,"
+                                     f" got {sessionschema.show(values)}")
+    named = dict(zip(SESSION_FIELDS, values))
+    quality = checked("date_quality", named.pop("date_quality"), str, Rule(choices=DATE_QUALITIES))
+    record = sessionschema.finished_session(named)
+    if record.device_id != device_id:
+        raise FieldProblem("device_id", f"must be this device's, {device_id!r}, got {record.device_id!r}")
+    return record, quality

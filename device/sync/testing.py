@@ -1,4 +1,5 @@
-"""A serial link in a box, for tests and benchmarks: two pseudo-terminals and a bridge.
+"""A serial link in a box, for tests and benchmarks: two pseudo-terminals and a bridge;
+and a scripted device that answers the host with whatever payloads a test chooses.
 
     with PtyLink(seed=7) as link:
         link.device_port, link.host_port    # paths for pyserial on each end
@@ -8,16 +9,26 @@ Each end is a real tty that pyserial opens as it would /dev/ttyGS0 or /dev/ttyAC
 The bridge thread copies bytes between the two pty masters and can damage them the way
 a USB cable being pulled, or a noisy link, would: stop forwarding after some bytes,
 flip bits, and add noise between or inside frames.
+
+    with PtyLink() as link, ScriptedDevice(link.device_port, welcome={...}, batches=[...]) as device:
+        host.sync(host.open_device(link.host_port), db)
+    device.acks         # the seqs the host acknowledged, in order
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import select
 import threading
 import tty
 from dataclasses import dataclass
+
+import serial
+
+from device.sync import protocol as p
+from device.sync.frames import Frame, FrameDecoder, encode
 
 ZONES = [("oil", 30.0), ("neck", 60.0), ("jawline", 75.0), ("cheeks", 90.0),
          ("under_eye", 45.0), ("brows", 60.0), ("forehead", 90.0), ("collarbone", 60.0)]
@@ -89,7 +100,7 @@ class PtyLink:
         other = {self._device_master: self._host_master, self._host_master: self._device_master}
         while not self._stopping.is_set():
             try:
-                ready, _, _ = select.select(list(other), [], [], 0.05)
+                ready, _, _ = select.select(list(other), [], [], 0.01)   # also how soon close() ends it
                 for fd in ready:
                     data = os.read(fd, 65536)
                     data = self._damage(data)
@@ -115,3 +126,74 @@ class PtyLink:
             at = rng.randrange(len(damaged) + 1)
             damaged[at:at] = rng.randbytes(rng.randint(1, 16))
         return bytes(damaged)
+
+
+class ScriptedDevice:
+    """A fake device on a serial port: well-framed replies whose payloads the test gives.
+
+    WELCOME gets `welcome`, CLOCK_SET `clock_set`, the n-th PULL the n-th of `batches`
+    (then an empty batch), ACK and BYE their honest answers; a request type in `refuse`
+    gets an ERROR with that payload instead. Payloads go out as they are
+    (NaN included), each with the request's `rid`, so they reach the host's checks. A
+    request the host re-sends gets the same answer again.
+    """
+
+    def __init__(self, port: str, *, welcome: dict, batches: list[dict] = (),
+                 clock_set: dict | None = None, refuse: dict[int, dict] | None = None) -> None:
+        self.welcome = welcome
+        self.refuse = refuse or {}
+        self.batches = list(batches)
+        self.clock_set = {"fixed": 0, "estimated": 0, "offset": 0.0} if clock_set is None else clock_set
+        self.pulls = 0
+        self.acks: list = []
+        self._answers: dict = {}
+        self._port = serial.Serial(port, baudrate=115200, timeout=0.01)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scripted-device", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        if not self._stopping.is_set():
+            self._stopping.set()
+            self._thread.join(timeout=5)
+            self._port.close()
+
+    def __enter__(self) -> "ScriptedDevice":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        decoder = FrameDecoder()
+        while not self._stopping.is_set():
+            for item in decoder.feed(self._port.read(max(1, self._port.in_waiting))):
+                if isinstance(item, Frame):
+                    request = json.loads(item.payload)
+                    key = (item.type, request.get("rid"))
+                    if key not in self._answers:
+                        self._answers[key] = self._answer(item.type, request)
+                    self._port.write(self._answers[key])
+
+    def _answer(self, kind: int, request: dict) -> bytes:
+        if kind in self.refuse:
+            return self._frame(p.ERROR, request, self.refuse[kind])
+        if kind == p.HELLO:
+            return self._frame(p.WELCOME, request, self.welcome)
+        if kind == p.SET_CLOCK:
+            return self._frame(p.CLOCK_SET, request, self.clock_set)
+        if kind == p.PULL:
+            self.pulls += 1
+            after = request.get("after")
+            empty = {"after": after, "last_seq": after, "remaining": 0,
+                     "fields": list(p.SESSION_FIELDS), "sessions": []}
+            batch = self.batches[self.pulls - 1] if self.pulls <= len(self.batches) else empty
+            return self._frame(p.BATCH, request, batch)
+        if kind == p.ACK:
+            self.acks.append(request.get("seq"))
+            return self._frame(p.ACKED, request, {"seq": request.get("seq"), "recorded": True})
+        return self._frame(p.BYE, request, {})
+
+    @staticmethod
+    def _frame(kind: int, request: dict, payload: dict) -> bytes:
+        return encode(kind, json.dumps({**payload, "rid": request.get("rid")}).encode())
