@@ -732,8 +732,37 @@ def test_boot_id_comes_from_the_given_file(boot_id_path, tmp_path):
     assert read_boot_id(tmp_path / "missing") == "unknown"
 
 
-def test_kernel_clock_probe_answers_without_raising():
-    assert kernel_clock_synced() in (True, False)
+class FakeLibc:
+    """libc as the kernel answers it: fills the caller's `struct timex` (native C layout,
+    packed here with `struct`, not with the code's ctypes definition) and returns the state."""
+
+    def __init__(self, maxerror_us: int, result: int = 0) -> None:
+        self.maxerror_us, self.result = maxerror_us, result
+
+    def adjtimex(self, buffer) -> int:
+        import struct
+        # struct timex begins: unsigned int modes; long offset, freq, maxerror.
+        struct.pack_into("@Illl", buffer, 0, 0, 0, 0, self.maxerror_us)
+        return self.result
+
+    def clock_adjtime(self, clock_id, buffer) -> int:
+        return self.adjtimex(buffer)
+
+
+@pytest.mark.parametrize("maxerror_us, result, synced", [
+    (250_000, 0, True),            # chrony/timesyncd keep the error small
+    (15_999_999, 5, True),         # TIME_ERROR (5) with a small error: still disciplined
+    (16_000_000, 0, False),        # the kernel's value when nobody corrects the clock
+    (0, -1, False),                # the call itself failed (e.g. EPERM under seccomp)
+])
+def test_kernel_clock_probe_reads_the_kernels_maximum_error(monkeypatch, maxerror_us, result, synced):
+    import ctypes
+    monkeypatch.setattr(ctypes, "CDLL", lambda name, use_errno=False: FakeLibc(maxerror_us, result))
+    assert kernel_clock_synced() is synced
+
+
+def test_kernel_clock_probe_answers_without_raising_on_this_kernel():
+    assert kernel_clock_synced() in (True, False)   # the real call; its value depends on the host
 
 
 def test_close_is_safe_twice_and_as_a_context_manager(open_log, db_path, boot_id_path):
