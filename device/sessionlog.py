@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import logging
 import threading
 import time
 import uuid
@@ -41,6 +42,8 @@ from device.logdb import SessionRecord, ZoneProgress
 __all__ = ["SessionLog", "ZoneProgress", "SessionRecord", "Overview", "kernel_clock_synced"]
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
+
+logger = logging.getLogger("facepace.log")
 
 NOTICE_REPAIRED = "Log repaired"
 NOTICE_FULL = "Disk full: log kept"
@@ -177,7 +180,11 @@ class SessionLog:
         if not self.recovers:
             raise damage
         # Crash-safe: the damaged file stays in place until the new one is complete.
-        logdb.repair(self.path, self._connect, self._wall_time)
+        repaired = logdb.repair(self.path, self._connect, self._wall_time)
+        saved = repaired.salvaged
+        logger.warning("session log %s was damaged; kept as %s. Saved %d sessions with %d zones; "
+                    "%d found only in part were left out", self.path, repaired.aside.name,
+                    saved.sessions, saved.zones, saved.dropped)
         self._notify(NOTICE_REPAIRED)
         return self._connect(self.path), True
 
@@ -309,6 +316,7 @@ class SessionLog:
         if before is None:
             row = session.as_dict()
             row["device_id"] = self._device_id
+            row["zone_count"] = len(session.zones)   # lets a salvage tell all zones from some
             row.pop("zones"), row.pop("seq")
             # An upsert: a repaired file may hold an older copy of the session.
             updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "id")

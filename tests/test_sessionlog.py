@@ -113,7 +113,7 @@ def test_fresh_file_has_the_latest_schema_and_durable_settings(open_log, db_path
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
     columns = {row[1] for row in db.execute("PRAGMA table_info(sessions)")}
-    assert columns == set(logdb.SESSION_COLUMNS)
+    assert columns == {*logdb.SESSION_COLUMNS, "zone_count"}  # zone_count: for a salvage
     zone_columns = {row[1] for row in db.execute("PRAGMA table_info(zones)")}
     assert zone_columns == set(logdb.ZONE_COLUMNS)
     assert {row[1] for row in db.execute("PRAGMA table_info(sync_acks)")} == {
@@ -465,7 +465,7 @@ def test_salvage_copies_the_date_fixes_of_the_sessions_it_copies(open_log, db_pa
     db.close()
     fresh = logdb.connect(tmp_path / "fresh.db")
     logdb.migrate(fresh)
-    assert logdb.salvage(db_path, fresh) == 3
+    assert logdb.salvage(db_path, fresh).sessions == 3
     columns = ", ".join(logdb.DATE_FIX_COLUMNS)
     assert (fresh.execute(f"SELECT {columns} FROM sync_date_fixes ORDER BY shift").fetchall()
             == raw(db_path).execute(f"SELECT {columns} FROM sync_date_fixes ORDER BY shift").fetchall())
@@ -480,10 +480,23 @@ def test_salvage_copies_a_sessions_zones_whole_or_not_at_all(open_log, db_path, 
     db.close()
     fresh = logdb.connect(tmp_path / "fresh.db")
     logdb.migrate(fresh)
-    assert logdb.salvage(db_path, fresh) == 2
+    assert logdb.salvage(db_path, fresh) == logdb.Salvaged(sessions=1, zones=len(PLAN), dropped=1)
     counts = dict(fresh.execute("SELECT session_id, COUNT(*) FROM zones GROUP BY session_id"))
     assert counts == {ids[1]: len(PLAN)}
-    assert fresh.execute("SELECT COUNT(*) FROM sessions").fetchone() == (2,)
+    assert fresh.execute("SELECT id FROM sessions").fetchall() == [(ids[1],)]
+
+
+def test_salvage_leaves_out_a_session_whose_last_zones_are_hidden(open_log, db_path, tmp_path):
+    """A damaged page can hide the last zone rows without an error: the positions left are
+    still 0, 1, ..., so only the count kept with the session tells."""
+    device_id, ids = fill(open_log, 2)
+    db = logdb.connect(db_path)
+    db.execute("DELETE FROM zones WHERE session_id = ? AND position = ?", (ids[0], len(PLAN) - 1))
+    db.close()
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh) == logdb.Salvaged(sessions=1, zones=len(PLAN), dropped=1)
+    assert fresh.execute("SELECT id, zone_count FROM sessions").fetchall() == [(ids[1], len(PLAN))]
 
 
 def test_salvage_from_a_file_without_date_fixes_copies_the_sessions(open_log, db_path, tmp_path):
@@ -493,7 +506,7 @@ def test_salvage_from_a_file_without_date_fixes_copies_the_sessions(open_log, db
     db.close()
     fresh = logdb.connect(tmp_path / "fresh.db")
     logdb.migrate(fresh)
-    assert logdb.salvage(db_path, fresh) == 2
+    assert logdb.salvage(db_path, fresh).sessions == 2
     assert fresh.execute("SELECT COUNT(*) FROM zones").fetchone() == (2 * len(PLAN),)
     assert fresh.execute("SELECT COUNT(*) FROM sync_date_fixes").fetchone() == (0,)
 
