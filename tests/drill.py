@@ -722,6 +722,8 @@ DAMAGE_KINDS = ("noise", "zero_header", "header_noise", "truncate", "torn_wal")
 def whole_sessions(path: Path) -> dict[str, tuple]:
     """{id: (row, zones)} of a healthy log (with its -wal), in the columns `salvageable` reads."""
     db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    # A damage quick_check does not see can leave bytes that are not UTF-8 in a row.
+    db.text_factory = lambda data: data.decode("utf-8", "replace")
     try:
         zones: dict[str, list[tuple]] = {}
         for row in db.execute(f"SELECT session_id, {', '.join(WHOLE_ZONE)} FROM zones"
