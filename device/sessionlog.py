@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import logging
+import shutil
 import threading
 import time
 import uuid
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from device import history, logdb
+from device.durable import write_atomically
 from device.history import Overview
 from device.logdb import SessionRecord, ZoneProgress
 
@@ -51,6 +54,10 @@ NOTICE_READ_ONLY = "Log read-only: kept"
 NOTICE_ERROR = "Log error: kept"
 NOTICE_NEWER = "Log is newer: kept"
 NOTICE_SAVED = "Log saved"
+
+PENDING_SUFFIX = ".pending"   # sessions.db.pending: sessions a stop could not write (see close)
+# Less free space than this in the log's folder: a vague I/O error is taken as "disk full".
+NEARLY_FULL_BYTES = 256 * 1024
 
 
 def kernel_clock_synced() -> bool:
@@ -88,8 +95,14 @@ class SessionLog:
 
     def __init__(self, path: Path, *, tz: tzinfo | None, wall_time: Callable[[], float],
                  boot_id: str, clock_synced: Callable[[], bool],
-                 connect: Callable[[Path], object], recover: bool = True) -> None:
+                 connect: Callable[[Path], object], recover: bool = True,
+                 pending_dirs: Sequence[Path] = ()) -> None:
         self.path = Path(path)
+        # Where a stop that cannot write the log keeps its sessions (see `close`): the log's
+        # own folder first, then e.g. the runtime folder, which outlives a service restart.
+        self._pending_files = list(dict.fromkeys(
+            Path(folder) / f"{self.path.name}{PENDING_SUFFIX}" for folder in (self.path.parent, *pending_dirs)))
+        self._pending_loaded: list[Path] = []
         self.recovers = recover
         self.tz = tz
         self.boot_id = boot_id
@@ -116,18 +129,22 @@ class SessionLog:
              boot_id_path: Path = BOOT_ID_PATH,
              clock_synced: Callable[[], bool] = kernel_clock_synced,
              connect: Callable[[Path], object] = logdb.connect,
-             recover: bool = True) -> "SessionLog":
+             recover: bool = True, pending_dirs: Sequence[Path] = ()) -> "SessionLog":
         """Open (creating, checking, migrating, repairing, recovering); never raises for disk trouble.
 
         `connect(path)` returns a `sqlite3.Connection`; tests pass one that refuses writes.
         `recover=False` is for a second process next to the firmware (`facepace sync-serve`):
         sessions left open are not closed (they may be the firmware's, still running) and a
         damaged file is not repaired (the firmware has it open); it is reported instead.
+        `pending_dirs`: where `close` may keep sessions it cannot write, besides the log's folder.
         """
         log = cls(path, tz=tz, wall_time=wall_time, boot_id=read_boot_id(boot_id_path),
-                  clock_synced=clock_synced, connect=connect, recover=recover)
+                  clock_synced=clock_synced, connect=connect, recover=recover,
+                  pending_dirs=pending_dirs)
         with log._lock:
             log._try_open()
+            if recover:
+                log._load_pending()
         return log
 
     def _try_open(self) -> bool:
@@ -326,6 +343,7 @@ class SessionLog:
             else:
                 self._stored.pop(session.id, None)  # finished: nothing more to compare with
         self._unsaved.clear()
+        self._forget_pending()
         if self._failing_notice is not None:
             self._failing_notice = None
             self._notify(NOTICE_SAVED)
@@ -384,9 +402,20 @@ class SessionLog:
             # is written at the next call; the screen is not told.
             return
         notice = notice_for(error)
+        if notice == NOTICE_ERROR and self._nearly_full():
+            notice = NOTICE_FULL   # SQLite often says only "disk I/O error" or "unable to open"
         if notice != self._failing_notice:
             self._failing_notice = notice
             self._notify(notice)
+
+    def _nearly_full(self) -> bool:
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        try:
+            return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+        except OSError:
+            return False
 
     def _notify(self, notice: str) -> None:
         self._notices.append(notice)
@@ -510,17 +539,88 @@ class SessionLog:
     # --- Lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Write what can be written and close the file; safe to call twice."""
+        """Write what can be written and close the file; safe to call twice.
+
+        What still cannot be written is kept in a pending file (the first of `_pending_files`
+        that takes it) and written at the next start; the journal says where, or that the
+        sessions are lost when no folder takes them."""
         with self._lock:
             if self._unsaved:
                 self._write()
+            if self._unsaved:
+                self._keep_pending()
             self._drop_connection()
+
+    # --- Sessions a stop could not write ------------------------------------------------
+
+    def _keep_pending(self) -> None:
+        sessions = list(self._unsaved.values())
+        data = json.dumps({"log": str(self.path.absolute()),
+                           "sessions": [session.as_dict() for session in sessions]}).encode()
+        why = self._failing_notice or "the log cannot be written"
+        for pending in self._pending_files:
+            try:
+                pending.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(pending, data)
+            except OSError:
+                continue
+            for older in self._pending_loaded:
+                if older != pending:
+                    older.unlink(missing_ok=True)   # its sessions are in the new file too
+            logger.error("%d session(s) could not be written to %s (%s); kept in %s and written "
+                         "at the next start", len(sessions), self.path, why, pending)
+            return
+        logger.error("%d session(s) could not be written to %s (%s), nor kept in %s: they are lost",
+                     len(sessions), self.path, why, ", ".join(str(p.parent) for p in self._pending_files))
+
+    def _load_pending(self) -> None:
+        """Take the sessions an earlier stop kept; written now if the log can be written."""
+        for pending in self._pending_files:
+            try:
+                kept = json.loads(pending.read_bytes())
+                if kept.get("log") != str(self.path.absolute()):
+                    continue   # another log's (a simulator's, say): not ours to write
+                sessions = [_pending_session(fields) for fields in kept["sessions"]]
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+                logger.warning("cannot read the sessions kept in %s: %s", pending, error)
+                continue
+            for session in sessions:
+                self._unsaved.setdefault(session.id, session)
+            self._pending_loaded.append(pending)
+        if self._pending_loaded:
+            self._write()
+
+    def _forget_pending(self) -> None:
+        """Everything is in the log now: the kept copies go."""
+        for pending in self._pending_loaded:
+            try:
+                pending.unlink(missing_ok=True)
+            except OSError:
+                pass   # written again (and de-duplicated by id) at the next start
+        self._pending_loaded.clear()
 
     def __enter__(self) -> "SessionLog":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _pending_session(fields: dict) -> SessionRecord:
+    """A session from a pending file (hostile: on the card, like the log). One that was open
+    when the device stopped ended then: it is interrupted."""
+    zones = tuple(ZoneProgress(str(z["zone_id"]), float(z["planned_seconds"]),
+                               float(z["done_seconds"]), bool(z["skipped"])) for z in fields.pop("zones"))
+    fields.pop("seq", None)
+    session = SessionRecord(**fields, zones=zones)
+    if not isinstance(session.id, str) or session.outcome not in (None, "completed", "ended_early", "interrupted"):
+        raise ValueError(f"not a session: {session.id!r}")
+    if session.outcome is None:
+        end = session.wall_checkpoint if session.wall_checkpoint is not None else session.wall_start
+        session = replace(session, outcome="interrupted", wall_end=end)
+    return session
 
 
 def notice_for(error: Exception) -> str:
