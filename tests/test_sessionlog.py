@@ -797,6 +797,125 @@ def test_storage_refused_by_the_kernel_is_survived(tmp_path, boot_id_path):
         folder.rmdir()
 
 
+# --- A stop that cannot write ------------------------------------------------------------------
+
+def refusing_writes() -> Connections:
+    return Connections(setup=lambda db: db.execute("PRAGMA query_only = 1"))
+
+
+def test_a_stop_that_cannot_write_keeps_the_sessions_and_the_next_start_writes_them(
+        open_log, db_path, tmp_path, caplog):
+    open_log().close()
+    log = open_log(connect=refusing_writes(), pending_dirs=[tmp_path / "run"])
+    sid = run_session(log)
+    log.close()
+    pending = db_path.with_name("sessions.db.pending")
+    assert pending.exists() and raw(db_path).execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
+    assert f"1 session(s) could not be written to {db_path} (Log read-only: kept); kept in {pending}" \
+        in caplog.text
+
+    log = open_log(pending_dirs=[tmp_path / "run"])   # the card takes writes again
+    (session,) = logdb.read_sessions(raw(db_path))
+    assert (session.id, session.outcome, session.seq) == (sid, "completed", 1)
+    assert session.zones == tuple(progress([60.0, 20.0, 60.0], skipped=(1,)))
+    assert not pending.exists() and not log.has_unsaved
+
+
+def test_a_full_state_folder_keeps_them_in_the_runtime_folder(open_log, db_path, tmp_path, caplog):
+    open_log().close()
+    db_path.with_name("sessions.db.pending").mkdir()   # the state folder takes no new file
+    runtime = tmp_path / "run"
+    log = open_log(connect=refusing_writes(), pending_dirs=[runtime])
+    sid = log.begin("daily", "h", 3, PLAN, mono_start=0.0, wall_start=START)
+    log.checkpoint(sid, progress([60.0]), active_seconds=60.0, mono_now=60.0)
+    log.close()   # e.g. a crash path that closes mid-session
+    assert (runtime / "sessions.db.pending").exists()
+
+    db_path.with_name("sessions.db.pending").rmdir()
+    open_log(pending_dirs=[runtime]).close()
+    (session,) = logdb.read_sessions(raw(db_path))
+    assert (session.id, session.outcome, session.wall_end) == (sid, "interrupted", START)
+    assert session.zones == tuple(progress([60.0]))
+    assert not (runtime / "sessions.db.pending").exists()
+
+
+def test_a_stop_with_nowhere_to_keep_them_says_they_are_lost(open_log, db_path, tmp_path, caplog):
+    open_log().close()
+    db_path.with_name("sessions.db.pending").mkdir()
+    (tmp_path / "run").write_text("a file, not a folder")
+    log = open_log(connect=refusing_writes(), pending_dirs=[tmp_path / "run"])
+    run_session(log)
+    run_session(log, start=START + 1000)
+    log.close()
+    assert "2 session(s) could not be written" in caplog.text and "they are lost" in caplog.text
+
+
+def test_another_logs_pending_sessions_are_left_alone(open_log, db_path, tmp_path):
+    other = tmp_path / "other" / "sessions.db"
+    log = open_log(path=other, connect=refusing_writes(), pending_dirs=[tmp_path / "run"])
+    other.with_name("sessions.db.pending").mkdir(parents=True)
+    run_session(log)
+    log.close()   # kept in the shared runtime folder, marked as the other log's
+    assert (tmp_path / "run" / "sessions.db.pending").exists()
+    assert open_log(pending_dirs=[tmp_path / "run"]).sessions() == []
+    assert (tmp_path / "run" / "sessions.db.pending").exists()
+
+
+def test_a_vague_error_on_a_nearly_full_card_says_disk_full(open_log, db_path, monkeypatch):
+    """SQLite often reports a full card as "unable to open" or "disk I/O error"."""
+    import shutil as shutil_module
+    usage = shutil_module.disk_usage(db_path.parent.parent)
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: usage._replace(free=4096))
+    log = open_log(connect=Connections(read_only=True))   # cannot open: a vague error
+    assert log.take_notices() == [NOTICE_FULL]
+
+
+def test_a_vague_error_with_room_on_the_card_says_log_error(open_log, db_path):
+    log = open_log(connect=Connections(read_only=True))
+    assert log.take_notices() == [NOTICE_ERROR]
+
+
+def test_a_full_card_at_start_says_disk_full_and_keeps_the_session(tmp_path):
+    """A real full file system (tmpfs) under `facepace sim --headless`: the screen says
+    "Disk full", the stop keeps the session in the runtime folder, the next start writes it."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    card = tmp_path / "card"
+    card.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(card)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        environment = {**os.environ, "FACEPACE_STATE_DIR": str(card / "state"),
+                       "FACEPACE_RUNTIME_DIR": str(tmp_path / "run")}
+        command = [sys.executable, "-m", "device", "sim", "--headless", "--routine", "quick",
+                   "--speed", "max"]
+        first = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True,
+                               timeout=120)
+        assert first.returncode == 0, first.stderr
+        filler = card / "filler"
+        try:
+            with open(filler, "wb") as file:   # the card is full
+                while True:
+                    file.write(bytes(4096))
+                    file.flush()
+        except OSError:
+            pass
+        full = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True,
+                              timeout=120)
+        assert full.returncode == 0, full.stderr
+        assert "Disk full: log kept" in full.stderr and "Log error" not in full.stderr
+        assert "1 session(s) could not be written" in full.stderr
+        assert (tmp_path / "run" / "sessions.db.pending").exists()
+        filler.unlink()   # room again
+        subprocess.run(command, cwd=REPO, env=environment, capture_output=True, timeout=120, check=True)
+        outcomes = raw(card / "state" / "sessions.db").execute("SELECT outcome FROM sessions").fetchall()
+        assert outcomes == [("completed",)] * 3
+        assert not (tmp_path / "run" / "sessions.db.pending").exists()
+    finally:
+        subprocess.run(["umount", str(card)], check=False)
+
+
 # --- Writes per session (SD card wear) ----------------------------------------------------------
 
 def test_one_transaction_per_zone_change_and_nothing_for_a_repeat(open_log):
