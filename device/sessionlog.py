@@ -557,7 +557,7 @@ class SessionLog:
         sessions = list(self._unsaved.values())
         data = json.dumps({"log": str(self.path.absolute()),
                            "sessions": [session.as_dict() for session in sessions]}).encode()
-        why = self._failing_notice or "the log cannot be written"
+        why = _REASONS.get(self._failing_notice, "a disk error")
         for pending in self._pending_files:
             try:
                 pending.parent.mkdir(parents=True, exist_ok=True)
@@ -606,6 +606,11 @@ class SessionLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Why a stop could not write, for the journal (the notices are short, for the screen).
+_REASONS = {NOTICE_FULL: "the card is full", NOTICE_READ_ONLY: "the card is read-only",
+            NOTICE_NEWER: "the file is newer firmware's"}
 
 
 def _pending_session(fields: dict) -> SessionRecord:

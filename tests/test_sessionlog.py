@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -811,7 +812,7 @@ def test_a_stop_that_cannot_write_keeps_the_sessions_and_the_next_start_writes_t
     log.close()
     pending = db_path.with_name("sessions.db.pending")
     assert pending.exists() and raw(db_path).execute("SELECT COUNT(*) FROM sessions").fetchone() == (0,)
-    assert f"1 session(s) could not be written to {db_path} (Log read-only: kept); kept in {pending}" \
+    assert f"1 session(s) could not be written to {db_path} (the card is read-only); kept in {pending}" \
         in caplog.text
 
     log = open_log(pending_dirs=[tmp_path / "run"])   # the card takes writes again
@@ -909,11 +910,12 @@ def test_a_full_card_at_start_says_disk_full_and_keeps_the_session(tmp_path):
         assert (tmp_path / "run" / "sessions.db.pending").exists()
         filler.unlink()   # room again
         subprocess.run(command, cwd=REPO, env=environment, capture_output=True, timeout=120, check=True)
-        outcomes = raw(card / "state" / "sessions.db").execute("SELECT outcome FROM sessions").fetchall()
+        with closing(raw(card / "state" / "sessions.db")) as db:
+            outcomes = db.execute("SELECT outcome FROM sessions").fetchall()
         assert outcomes == [("completed",)] * 3
         assert not (tmp_path / "run" / "sessions.db.pending").exists()
     finally:
-        subprocess.run(["umount", str(card)], check=False)
+        subprocess.run(["umount", str(card)], check=True)
 
 
 # --- Writes per session (SD card wear) ----------------------------------------------------------
