@@ -216,6 +216,8 @@ def is_healthy(connection: sqlite3.Connection) -> bool:
     try:
         if connection.execute("PRAGMA integrity_check(1)").fetchall() != [("ok",)]:
             return False
+        if schema_version(connection) < 0:
+            return False   # no firmware writes that: the header was damaged
         if "zone_count" not in {row[1] for row in connection.execute("PRAGMA table_info(sessions)")}:
             return True
         return connection.execute(

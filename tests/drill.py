@@ -842,3 +842,45 @@ def damage_log(path: Path, kind: str, rng: random.Random, *, at: float | None = 
 
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def salvage_case(image: Path, originals: dict[str, tuple], folder: Path, kind: str,
+                 rng: random.Random, **where) -> dict:
+    """Damage a copy of the log in `image` (into `folder`), open it as the device does, and
+    check it: every session plain SQLite still reads (`salvageable`) kept as written, every
+    session kept whole, the damaged file kept as it was, no scratch file left behind."""
+    from device.sessionlog import NOTICE_REPAIRED, SessionLog
+
+    shutil.copytree(image, folder, ignore=shutil.ignore_patterns("*-shm"))
+    path = folder / "sessions.db"
+    done = damage_log(path, kind, rng, **where)
+    damaged_bytes = path.read_bytes()
+    readable = salvageable(path, originals)
+    log = SessionLog.open(path, boot_id_path=folder / "no-boot-id", clock_synced=lambda: True,
+                          wall_time=lambda: 1_717_000_000.0)
+    repaired = NOTICE_REPAIRED in log.take_notices()
+    log.close()
+    kept = whole_sessions(path)
+    db = sqlite3.connect(path)
+    try:
+        check = db.execute("PRAGMA integrity_check").fetchone()[0]
+        zone_counts = dict(db.execute("SELECT id, zone_count FROM sessions"))
+    finally:
+        db.close()
+    problems = [f"{done}: {len(readable - kept.keys())} of {len(readable)} readable sessions not kept"
+                ] if readable - kept.keys() else []
+    problems += [f"{done}: session {sid} changed" for sid in readable & kept.keys()
+                 if kept[sid] != originals[sid]]
+    partial = [sid for sid, (_, zones) in kept.items()
+               if len(zones) != zone_counts[sid] or [z[0] for z in zones] != list(range(len(zones)))]
+    problems += [f"{done}: session {sid} kept with part of its zones" for sid in partial]
+    if repaired:
+        asides = [p for p in folder.glob("sessions.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
+        if [p.read_bytes() for p in asides] != [damaged_bytes]:
+            problems.append(f"{done}: the damaged file was not kept as it was")
+        if check != "ok":
+            problems.append(f"{done}: integrity_check after the repair: {check}")
+    if list(folder.glob("*.salvage*")) or list(folder.glob("*.repairing*")):
+        problems.append(f"{done}: scratch files left behind")
+    return {"done": done, "readable": readable, "kept": kept, "repaired": repaired,
+            "check": check, "zone_counts": zone_counts, "problems": problems}
