@@ -77,7 +77,7 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
             boot_id_path = Path(scratch) / "boot_id"
             boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
         # A stop that cannot write the log keeps its sessions in the runtime folder if the
-        # state folder will not take them either (a full card): they outlive a restart.
+        # state folder will not take them either (a full card): RAM, but better than nothing.
         session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time,
                                       boot_id_path=boot_id_path, pending_dirs=[runtime_dir()])
     if session_log.device_id:

@@ -99,7 +99,7 @@ class SessionLog:
                  pending_dirs: Sequence[Path] = ()) -> None:
         self.path = Path(path)
         # Where a stop that cannot write the log keeps its sessions (see `close`): the log's
-        # own folder first, then e.g. the runtime folder, which outlives a service restart.
+        # own folder first, then e.g. the runtime folder (when a full card takes no new file).
         self._pending_files = list(dict.fromkeys(
             Path(folder) / f"{self.path.name}{PENDING_SUFFIX}" for folder in (self.path.parent, *pending_dirs)))
         self._pending_loaded: list[Path] = []
