@@ -285,7 +285,8 @@ def set_meta(connection: sqlite3.Connection, key: str, value: str) -> None:
 # damaged one and only swapped in when complete:
 #
 # 1. `NAME.repairing` is created, migrated, and filled with what can be read from the
-#    damaged `NAME` (read in place, read-only, with its -wal); its meta `repaired_from`
+#    damaged `NAME` (read-only: in place with its -wal, and as a copy with a rebuilt header,
+#    see Salvage below); its meta `repaired_from`
 #    names the copy the damaged file will be kept as; it is folded into one file
 #    (journal_mode DELETE) and fsynced.
 # 2. The damaged file is renamed to that name (`move_aside`): the main file first, then
@@ -466,14 +467,14 @@ def salvage(damaged: Path, fresh: sqlite3.Connection) -> Salvaged:
                 source.close()
     finally:
         _remove_scratch(salvage_copy_path(damaged))
-    sessions = zones = 0
+    sessions = zones = refused = 0
     with transaction(fresh):
         for session in sorted(found.values(), key=lambda s: s.order):
             if _insert_session(fresh, session):
                 sessions += 1
                 zones += len(session.zones)
             else:
-                dropped.add(session.id)
+                refused += 1
         device_id = device_ids[0] if device_ids else None
         if not device_id:
             # Every session carries the device id: take it from them.
@@ -482,7 +483,7 @@ def salvage(damaged: Path, fresh: sqlite3.Connection) -> Salvaged:
             device_id = row[0] if row else None
         if device_id:
             set_meta(fresh, "device_id", device_id)
-    return Salvaged(sessions, zones, len(dropped - found.keys()))
+    return Salvaged(sessions, zones, len(dropped - found.keys()) + refused)
 
 
 class _Found(NamedTuple):

@@ -186,20 +186,21 @@ class SessionLog:
         repaired = logdb.repair(self.path, self._connect, self._wall_time)
         saved = repaired.salvaged
         logger.warning("session log %s was damaged; kept as %s. Saved %d sessions with %d zones; "
-                    "%d found only in part were left out", self.path, repaired.aside.name,
-                    saved.sessions, saved.zones, saved.dropped)
+                       "%d found only in part were left out", self.path, repaired.aside.name,
+                       saved.sessions, saved.zones, saved.dropped)
         self._notify(NOTICE_REPAIRED)
         return self._connect(self.path), True
 
     def _open_if_healthy(self, known_healthy: bool):
-        """A migrated connection, or the damage that stops one (other errors are raised)."""
+        """A migrated connection, or the damage (an exception, returned) that stops one; any
+        other error is raised."""
         db = None
         try:
             db = self._connect(self.path)  # may already fail on a damaged header or schema
             if known_healthy or logdb.is_healthy(db):
                 logdb.migrate(db)
                 return db
-            damage = logdb.sqlite3.DatabaseError("quick_check found the session log damaged")
+            damage = logdb.sqlite3.DatabaseError("the health check found the session log damaged")
         except logdb.sqlite3.DatabaseError as error:
             if db is not None:
                 db.close()
@@ -226,7 +227,7 @@ class SessionLog:
         try:
             if logdb.is_healthy(db):
                 return True, None
-            return False, logdb.sqlite3.DatabaseError("quick_check found the session log damaged")
+            return False, logdb.sqlite3.DatabaseError("the health check found the session log damaged")
         except logdb.sqlite3.DatabaseError:
             return False, None   # I/O trouble: the writer's own open says what it is
         finally:
@@ -567,6 +568,8 @@ class SessionLog:
             for older in self._pending_loaded:
                 if older != pending:
                     older.unlink(missing_ok=True)   # its sessions are in the new file too
+            # If this log is used again and writes them after all, the file goes then.
+            self._pending_loaded = [pending]
             logger.error("%d session(s) could not be written to %s (%s); kept in %s and written "
                          "at the next start", len(sessions), self.path, why, pending)
             return
