@@ -286,9 +286,8 @@ def set_meta(connection: sqlite3.Connection, key: str, value: str) -> None:
 #
 # 1. `NAME.repairing` is created, migrated, and filled with what can be read from the
 #    damaged `NAME` (read-only: in place with its -wal, and as a copy with a rebuilt header,
-#    see Salvage below); its meta `repaired_from`
-#    names the copy the damaged file will be kept as; it is folded into one file
-#    (journal_mode DELETE) and fsynced.
+#    see Salvage below); its meta `repaired_from` names the copy the damaged file will be
+#    kept as; it is folded into one file (journal_mode DELETE) and fsynced.
 # 2. The damaged file is renamed to that name (`move_aside`): the main file first, then
 #    its -wal and -shm.
 # 3. `NAME.repairing` is renamed to `NAME`, and the folder fsynced.
