@@ -8,12 +8,17 @@
 - A read-only state folder: every session runs to its summary, nothing is written.
 - `--speed 100` (the recorder's worker thread, as on the device): the file holds the
   traced sessions in order.
+- A salvage corpus (issue 10): logs of 300 and 1,000 sessions damaged in every way of
+  tests/drill.py (random bytes of many sizes anywhere, zeroed or noisy header, cuts, torn
+  WAL) for about a minute: every session plain SQLite still reads must come back as
+  written, every session kept must have all of its zones.
 
 The seed is printed on stderr; FACEPACE_DRILL_SEED=N replays a run's choices.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import shutil
@@ -23,12 +28,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.drill import Drill, Tally, routine_plan
+from tests.drill import DAMAGE_KINDS, Drill, Tally, routine_plan, salvage_case, whole_sessions, write_history
 
 KILLS = 200
 DRILLS = 2
 CORRUPT_ROUNDS = 5
 SCALED_KILLS = 6
+SALVAGE_SECONDS = 60.0
 
 
 def kill_drill(folder: Path, seed: int, kills: int, plan) -> Drill:
@@ -70,6 +76,34 @@ def scaled_drill(folder: Path, seed: int, plan) -> Drill:
     return drill
 
 
+def salvage_corpus(folder: Path, seed: int) -> dict:
+    """Damaged logs for SALVAGE_SECONDS: sessions plain SQLite reads against those kept."""
+    logging.getLogger("facepace").addHandler(logging.NullHandler())   # a repair's journal lines
+    rng = random.Random(seed)
+    images = []
+    for count, in_wal in ((300, 0), (300, 60), (1000, 0)):
+        image = folder / f"image-{count}-{in_wal}"
+        image.mkdir(parents=True)
+        write_history(image, count, zones=rng.choice((1, 6, 8, 12)), in_wal=in_wal)
+        images.append((image, whole_sessions(image / "sessions.db"), in_wal))
+    totals = {"files": 0, "readable": 0, "kept_readable": 0, "kept": 0, "partial": 0,
+              "problems": []}
+    started = time.perf_counter()
+    while time.perf_counter() - started < SALVAGE_SECONDS:
+        kind = rng.choice(DAMAGE_KINDS)
+        image, originals, in_wal = rng.choice([i for i in images if (kind == "torn_wal") == bool(i[2])])
+        where = {"at": rng.random(), "length": rng.choice((1, 20, 100, 512, 4096, 8192, 16384, 65536))}
+        case = salvage_case(image, originals, folder / f"case{totals['files']}", kind, rng, **where)
+        shutil.rmtree(folder / f"case{totals['files']}")
+        totals["files"] += 1
+        totals["readable"] += len(case["readable"])
+        totals["kept_readable"] += len(case["readable"] & case["kept"].keys())
+        totals["kept"] += len(case["kept"])
+        totals["partial"] += sum("part of its zones" in p for p in case["problems"])
+        totals["problems"] += case["problems"]
+    return totals
+
+
 def run() -> list[dict]:
     seed = int(os.environ.get("FACEPACE_DRILL_SEED") or random.SystemRandom().randrange(2**32))
     print(f"  crash drill seed {seed}", file=sys.stderr)
@@ -84,10 +118,12 @@ def run() -> list[dict]:
             corrupt = pool.submit(corrupt_drill, root / "corrupt", seed + 10, plan)
             read_only = pool.submit(read_only_drill, root / "read-only", seed + 20, plan)
             scaled = pool.submit(scaled_drill, root / "scaled", seed + 30, plan)
+            salvage = pool.submit(salvage_corpus, root / "salvage", seed + 40)
             kills = Tally()
             for job in jobs:
                 kills.add(job.result().tally)
             corrupt, read_only, scaled = corrupt.result(), read_only.result(), scaled.result()
+            salvage = salvage.result()
         print(f"  drills took {time.perf_counter() - started:.0f} s", file=sys.stderr)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -95,6 +131,8 @@ def run() -> list[dict]:
     for tally in (kills, corrupt.tally, read_only.tally, scaled.tally):
         for problem in tally.problems[:10]:
             print(f"  {problem}", file=sys.stderr)
+    for problem in salvage["problems"][:10]:
+        print(f"  salvage: {problem}", file=sys.stderr)
     c, r, s = corrupt.tally, read_only.tally, scaled.tally
     return [
         {"name": f"crash drill: {kills.kills} kills ({kills.killed_mid_session} mid-session), "
@@ -114,6 +152,12 @@ def run() -> list[dict]:
         {"name": f"crash drill, read-only folder: {r.kills} kills",
          "value": f"{r.kept_in_memory} sessions run", "target": "no write, no crash",
          "ok": not r.problems},
+        {"name": f"salvage corpus: {salvage['files']} damaged logs, sessions SQLite reads / kept",
+         "value": f"{salvage['kept_readable']} of {salvage['readable']} ({salvage['kept']} kept)",
+         "target": "all readable", "ok": salvage["kept_readable"] == salvage["readable"]
+         and not salvage["problems"]},
+        {"name": "salvage corpus: sessions kept with part of their zones",
+         "value": str(salvage["partial"]), "target": "0", "ok": salvage["partial"] == 0},
         {"name": f"crash drill, --speed 100: {s.kills} kills, {s.misfires} misfired taps",
          "value": f"{s.lost} lost, {s.doubled} doubled", "target": "0 lost, 0 doubled",
          "ok": not s.problems and s.lost == s.doubled == 0},

@@ -46,6 +46,8 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     wanted = routine_name or choices.routine
     names = [routine.name for routine in routines]
     timeouts = config.timeouts
+    if recorder is not None:
+        services = [*services, recorder]   # it retries writes the card refused, on the loop's clock
     return App(
         routines=routines, clock=clock, haptics=haptics, display=display,
         render=render, make_frame=Frame, gestures=gestures,
@@ -64,6 +66,7 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
     of its own, so the sync's date fixes never take them for this boot's."""
+    from device.paths import runtime_dir
     from device.recording import SessionRecorder
     from device.sessionlog import BOOT_ID_PATH, SessionLog
 
@@ -73,8 +76,10 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
         if simulated:
             boot_id_path = Path(scratch) / "boot_id"
             boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
+        # A stop that cannot write the log keeps its sessions in the runtime folder if the
+        # state folder will not take them either (a full card): RAM, but better than nothing.
         session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time,
-                                      boot_id_path=boot_id_path)
+                                      boot_id_path=boot_id_path, pending_dirs=[runtime_dir()])
     if session_log.device_id:
         write_device_id(state_dir / "device-id", session_log.device_id)
     return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded)

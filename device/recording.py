@@ -19,6 +19,10 @@ from device.sessionlog import Overview, SessionLog, ZoneProgress
 
 log = logging.getLogger("facepace.log")
 
+# While sessions are only in memory (a full or read-only card), how often the loop asks
+# the worker to try again: they reach the card within this long of it having room.
+RETRY_SECONDS = 30.0
+
 
 def progress(pacer, now: float) -> list[ZoneProgress]:
     """Every zone's planned and done seconds so far, from the pacing plan."""
@@ -39,6 +43,11 @@ class SessionRecorder:
         # Notices are collected on the worker and handed over through a deque: asking the log
         # from the loop would wait on its lock, held for the length of a write and fsync.
         self._notices: deque[str] = deque()
+        # Whether the log holds sessions it could not write, as the worker last saw it (the
+        # loop must not ask the log: its lock is held for a whole write).
+        self._unsaved = False
+        self._retry_at: float | None = None
+        self._retrying = False
         self._submit(self._refresh_overview)
 
     def begin(self, routine, intensity: int, started_mono: float) -> None:
@@ -70,6 +79,23 @@ class SessionRecorder:
             taken.append(self._notices.popleft())
         return taken
 
+    # A service of the app's loop (next_deadline/poll, on the loop's clock): retry the writes
+    # kept in memory on a timer, so an idle device writes them once the card has room.
+
+    def next_deadline(self) -> float | None:
+        return self._retry_at
+
+    def poll(self, now: float) -> None:
+        if not self._unsaved:
+            self._retry_at = None
+        elif self._retry_at is None:
+            self._retry_at = now + RETRY_SECONDS
+        elif now >= self._retry_at:
+            self._retry_at = now + RETRY_SECONDS
+            if not self._retrying:   # one retry at a time on the worker
+                self._retrying = True
+                self._submit(self._retry)
+
     @property
     def session_log(self) -> SessionLog:
         """For the USB sync server, which reads the same log on its own thread."""
@@ -95,7 +121,14 @@ class SessionRecorder:
             job(*args)
         except Exception:   # the log must never take the device down; SessionLog keeps the data
             log.exception("session log call failed")
+        self._unsaved = self._log.has_unsaved
         self._notices.extend(self._log.take_notices())
+
+    def _retry(self) -> None:
+        try:
+            self._log.flush()
+        finally:
+            self._retrying = False
 
     def _begin(self, name, content_hash, intensity, planned, mono_start, wall_start) -> None:
         self._session_id = self._log.begin(name, content_hash, intensity, planned,

@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
+import logging
+import shutil
 import threading
 import time
 import uuid
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from device import history, logdb
+from device.durable import write_atomically
 from device.history import Overview
 from device.logdb import SessionRecord, ZoneProgress
 
@@ -42,12 +46,18 @@ __all__ = ["SessionLog", "ZoneProgress", "SessionRecord", "Overview", "kernel_cl
 
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 
+logger = logging.getLogger("facepace.log")
+
 NOTICE_REPAIRED = "Log repaired"
 NOTICE_FULL = "Disk full: log kept"
 NOTICE_READ_ONLY = "Log read-only: kept"
 NOTICE_ERROR = "Log error: kept"
 NOTICE_NEWER = "Log is newer: kept"
 NOTICE_SAVED = "Log saved"
+
+PENDING_SUFFIX = ".pending"   # sessions.db.pending: sessions a stop could not write (see close)
+# Less free space than this in the log's folder: a vague I/O error is taken as "disk full".
+NEARLY_FULL_BYTES = 256 * 1024
 
 
 TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
@@ -93,8 +103,14 @@ class SessionLog:
 
     def __init__(self, path: Path, *, tz: tzinfo | None, wall_time: Callable[[], float],
                  boot_id: str, clock_synced: Callable[[], bool],
-                 connect: Callable[[Path], object], recover: bool = True) -> None:
+                 connect: Callable[[Path], object], recover: bool = True,
+                 pending_dirs: Sequence[Path] = ()) -> None:
         self.path = Path(path)
+        # Where a stop that cannot write the log keeps its sessions (see `close`): the log's
+        # own folder first, then e.g. the runtime folder (when a full card takes no new file).
+        self._pending_files = list(dict.fromkeys(
+            Path(folder) / f"{self.path.name}{PENDING_SUFFIX}" for folder in (self.path.parent, *pending_dirs)))
+        self._pending_loaded: list[Path] = []
         self.recovers = recover
         self.tz = tz
         self.boot_id = boot_id
@@ -121,18 +137,22 @@ class SessionLog:
              boot_id_path: Path = BOOT_ID_PATH,
              clock_synced: Callable[[], bool] = kernel_clock_synced,
              connect: Callable[[Path], object] = logdb.connect,
-             recover: bool = True) -> "SessionLog":
+             recover: bool = True, pending_dirs: Sequence[Path] = ()) -> "SessionLog":
         """Open (creating, checking, migrating, repairing, recovering); never raises for disk trouble.
 
         `connect(path)` returns a `sqlite3.Connection`; tests pass one that refuses writes.
         `recover=False` is for a second process next to the firmware (`facepace sync-serve`):
         sessions left open are not closed (they may be the firmware's, still running) and a
         damaged file is not repaired (the firmware has it open); it is reported instead.
+        `pending_dirs`: where `close` may keep sessions it cannot write, besides the log's folder.
         """
         log = cls(path, tz=tz, wall_time=wall_time, boot_id=read_boot_id(boot_id_path),
-                  clock_synced=clock_synced, connect=connect, recover=recover)
+                  clock_synced=clock_synced, connect=connect, recover=recover,
+                  pending_dirs=pending_dirs)
         with log._lock:
             log._try_open()
+            if recover:
+                log._load_pending()
         return log
 
     def _try_open(self) -> bool:
@@ -163,31 +183,63 @@ class SessionLog:
 
     def _open_checked(self):
         """(connection to a healthy, migrated file, whether it was just repaired)."""
+        healthy, damage = self._check_read_only()
+        if damage is None:
+            damage = self._open_if_healthy(healthy)
+            if not isinstance(damage, Exception):
+                return damage, False
+        if not self.recovers:
+            raise damage
+        # Crash-safe: the damaged file stays in place until the new one is complete.
+        repaired = logdb.repair(self.path, self._connect, self._wall_time)
+        saved = repaired.salvaged
+        logger.warning("session log %s was damaged; kept as %s. Saved %d sessions with %d zones; "
+                       "%d found only in part were left out", self.path, repaired.aside.name,
+                       saved.sessions, saved.zones, saved.dropped)
+        self._notify(NOTICE_REPAIRED)
+        return self._connect(self.path), True
+
+    def _open_if_healthy(self, known_healthy: bool):
+        """A migrated connection, or the damage (an exception, returned) that stops one; any
+        other error is raised."""
         db = None
         try:
             db = self._connect(self.path)  # may already fail on a damaged header or schema
-            if logdb.is_healthy(db):
+            if known_healthy or logdb.is_healthy(db):
                 logdb.migrate(db)
-                return db, False
-            damage = logdb.sqlite3.DatabaseError("quick_check found the session log damaged")
+                return db
+            damage = logdb.sqlite3.DatabaseError("the health check found the session log damaged")
         except logdb.sqlite3.DatabaseError as error:
             if db is not None:
                 db.close()
             if not logdb.is_corruption(error):
                 raise
-            damage = error
+            return error
         except BaseException:
             if db is not None:
                 db.close()
             raise
-        else:
+        db.close()
+        return damage
+
+    def _check_read_only(self) -> tuple[bool, Exception | None]:
+        """(healthy, damage) as a read-only connection finds the file; (False, None) if it cannot
+        tell. Read-only because the last writer to close folds the -wal into the file, and a
+        damaged file must be kept as it was, -wal and all."""
+        if not self.path.exists():
+            return False, None
+        try:
+            db = logdb.connect(self.path, read_only=True)
+        except logdb.sqlite3.DatabaseError as error:
+            return False, error if logdb.is_corruption(error) else None
+        try:
+            if logdb.is_healthy(db):
+                return True, None
+            return False, logdb.sqlite3.DatabaseError("the health check found the session log damaged")
+        except logdb.sqlite3.DatabaseError:
+            return False, None   # I/O trouble: the writer's own open says what it is
+        finally:
             db.close()
-        if not self.recovers:
-            raise damage
-        # Crash-safe: the damaged file stays in place until the new one is complete.
-        logdb.repair(self.path, self._connect, self._wall_time)
-        self._notify(NOTICE_REPAIRED)
-        return self._connect(self.path), True
 
     def _load_identity(self) -> None:
         """Device id: made once, kept forever. Log id: new with every fresh file (see logdb)."""
@@ -300,6 +352,7 @@ class SessionLog:
             else:
                 self._stored.pop(session.id, None)  # finished: nothing more to compare with
         self._unsaved.clear()
+        self._forget_pending()
         if self._failing_notice is not None:
             self._failing_notice = None
             self._notify(NOTICE_SAVED)
@@ -317,6 +370,7 @@ class SessionLog:
         if before is None:
             row = session.as_dict()
             row["device_id"] = self._device_id
+            row["zone_count"] = len(session.zones)   # lets a salvage tell all zones from some
             row.pop("zones"), row.pop("seq")
             # An upsert: a repaired file may hold an older copy of the session.
             updates = ", ".join(f"{name} = excluded.{name}" for name in row if name != "id")
@@ -357,9 +411,20 @@ class SessionLog:
             # is written at the next call; the screen is not told.
             return
         notice = notice_for(error)
+        if notice == NOTICE_ERROR and self._nearly_full():
+            notice = NOTICE_FULL   # SQLite often says only "disk I/O error" or "unable to open"
         if notice != self._failing_notice:
             self._failing_notice = notice
             self._notify(notice)
+
+    def _nearly_full(self) -> bool:
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        try:
+            return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+        except OSError:
+            return False
 
     def _notify(self, notice: str) -> None:
         self._notices.append(notice)
@@ -483,17 +548,95 @@ class SessionLog:
     # --- Lifetime -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Write what can be written and close the file; safe to call twice."""
+        """Write what can be written and close the file; safe to call twice.
+
+        What still cannot be written is kept in a pending file (the first of `_pending_files`
+        that takes it) and written at the next start; the journal says where, or that the
+        sessions are lost when no folder takes them."""
         with self._lock:
             if self._unsaved:
                 self._write()
+            if self._unsaved:
+                self._keep_pending()
             self._drop_connection()
+
+    # --- Sessions a stop could not write ------------------------------------------------
+
+    def _keep_pending(self) -> None:
+        sessions = list(self._unsaved.values())
+        data = json.dumps({"log": str(self.path.absolute()),
+                           "sessions": [session.as_dict() for session in sessions]}).encode()
+        why = _REASONS.get(self._failing_notice, "a disk error")
+        for pending in self._pending_files:
+            try:
+                pending.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(pending, data)
+            except OSError:
+                continue
+            for older in self._pending_loaded:
+                if older != pending:
+                    older.unlink(missing_ok=True)   # its sessions are in the new file too
+            # If this log is used again and writes them after all, the file goes then.
+            self._pending_loaded = [pending]
+            logger.error("%d session(s) could not be written to %s (%s); kept in %s and written "
+                         "at the next start", len(sessions), self.path, why, pending)
+            return
+        logger.error("%d session(s) could not be written to %s (%s), nor kept in %s: they are lost",
+                     len(sessions), self.path, why, ", ".join(str(p.parent) for p in self._pending_files))
+
+    def _load_pending(self) -> None:
+        """Take the sessions an earlier stop kept; written now if the log can be written."""
+        for pending in self._pending_files:
+            try:
+                kept = json.loads(pending.read_bytes())
+                if kept.get("log") != str(self.path.absolute()):
+                    continue   # another log's (a simulator's, say): not ours to write
+                sessions = [_pending_session(fields) for fields in kept["sessions"]]
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+                logger.warning("cannot read the sessions kept in %s: %s", pending, error)
+                continue
+            for session in sessions:
+                self._unsaved.setdefault(session.id, session)
+            self._pending_loaded.append(pending)
+        if self._pending_loaded:
+            self._write()
+
+    def _forget_pending(self) -> None:
+        """Everything is in the log now: the kept copies go."""
+        for pending in self._pending_loaded:
+            try:
+                pending.unlink(missing_ok=True)
+            except OSError:
+                pass   # written again (and de-duplicated by id) at the next start
+        self._pending_loaded.clear()
 
     def __enter__(self) -> "SessionLog":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# Why a stop could not write, for the journal (the notices are short, for the screen).
+_REASONS = {NOTICE_FULL: "the card is full", NOTICE_READ_ONLY: "the card is read-only",
+            NOTICE_NEWER: "the file is newer firmware's"}
+
+
+def _pending_session(fields: dict) -> SessionRecord:
+    """A session from a pending file (hostile: on the card, like the log). One that was open
+    when the device stopped ended then: it is interrupted."""
+    zones = tuple(ZoneProgress(str(z["zone_id"]), float(z["planned_seconds"]),
+                               float(z["done_seconds"]), bool(z["skipped"])) for z in fields.pop("zones"))
+    fields.pop("seq", None)
+    session = SessionRecord(**fields, zones=zones)
+    if not isinstance(session.id, str) or session.outcome not in (None, "completed", "ended_early", "interrupted"):
+        raise ValueError(f"not a session: {session.id!r}")
+    if session.outcome is None:
+        end = session.wall_checkpoint if session.wall_checkpoint is not None else session.wall_start
+        session = replace(session, outcome="interrupted", wall_end=end)
+    return session
 
 
 def notice_for(error: Exception) -> str:

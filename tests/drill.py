@@ -563,6 +563,7 @@ class Drill:
         path = self.state / "sessions.db"
         before = dict(self.known)
         device_ids = {row.device_id for row in before.values()}
+        originals = whole_sessions(path)
         damage(path, self.rng, kind)
         damaged_hash = self.damaged_hash = file_hash(path)
         asides_before = set(self.state.glob("sessions.db.corrupt-*"))
@@ -588,7 +589,7 @@ class Drill:
             return
         if file_hash(asides[0]) != damaged_hash:
             self.problem(number, f"{asides[0].name} is not the damaged file as it was")
-        readable = salvageable(asides[0])
+        readable = salvageable(asides[0], originals)
         self.readable += len(readable)
         _, rows = read_rows(self.state)
         salvaged = {sid: row for sid, row in rows.items() if sid in before}
@@ -597,9 +598,7 @@ class Drill:
             original = before[sid]
             if row.outcome is None:
                 self.problem(number, f"salvaged session {sid} is open")
-            elif row.without_seq() != original.without_seq() and not (
-                    row.zones == () and row.without_seq() == Row(**{
-                        **original.without_seq().__dict__, "zones": ()})):
+            elif row.without_seq() != original.without_seq():   # whole, zones and all
                 self.problem(number, f"salvaged session {sid} differs: {original} -> {row}")
         missing = readable - set(salvaged)
         if missing:
@@ -693,30 +692,212 @@ def damage(path: Path, rng: random.Random, kind: str) -> None:
             raise ValueError(f"damage kind must be truncate or noise, got {kind!r}")
 
 
-def salvageable(damaged: Path) -> set[str]:
-    """Ids of the sessions the product's salvage can read from a copy of `damaged` (the oracle
-    for "what can still be read"): run on a copy, so the copy kept aside is not touched."""
-    from device import logdb
-
-    scratch = damaged.parent.parent / f"{damaged.parent.name}-salvage"
+def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
+    """Ids of the sessions plain SQLite still reads from a copy of `damaged` exactly as they
+    were written, every zone included (`originals`: from `whole_sessions` of the file before
+    the damage). A table scan and a lookup by id each: no rebuilt header, nothing of the
+    product's salvage. The oracle for "what can still be read"."""
+    scratch = damaged.parent.parent / f"{damaged.parent.name}-oracle"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
+    readable = set()
     try:
-        copy = scratch / "damaged.db"
-        shutil.copyfile(damaged, copy)
-        fresh = logdb.connect(scratch / "fresh.db")
+        for suffix in ("", "-wal"):
+            if damaged.with_name(damaged.name + suffix).exists():
+                shutil.copyfile(damaged.with_name(damaged.name + suffix), scratch / f"damaged.db{suffix}")
         try:
-            logdb.migrate(fresh)
+            db = sqlite3.connect(f"{(scratch / 'damaged.db').as_uri()}?mode=ro", uri=True)
+            # SQLite's own switch for reading a file shorter than its header says.
+            db.execute("PRAGMA writable_schema = ON")
+        except sqlite3.Error:
+            return readable
+        try:
+            rows = set()   # a table scan up to the first unreadable page, then a lookup by id each
             try:
-                logdb.salvage(copy, fresh)
-            except sqlite3.DatabaseError:
+                for row in db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions"):
+                    rows.add(row)
+            except sqlite3.Error:
                 pass
-            return {row[0] for row in fresh.execute("SELECT id FROM sessions")}
+            for sid in originals:
+                try:
+                    rows.add(db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions WHERE id = ?",
+                                        (sid,)).fetchone())
+                except sqlite3.Error:
+                    continue
+            for sid, (row, zones) in originals.items():
+                if row not in rows:
+                    continue
+                try:
+                    got_zones = db.execute(f"SELECT {', '.join(WHOLE_ZONE)} FROM zones"
+                                           " WHERE session_id = ? ORDER BY position", (sid,)).fetchall()
+                except sqlite3.Error:
+                    continue
+                if tuple(got_zones) == zones:
+                    readable.add(sid)
         finally:
-            fresh.close()
+            db.close()
+        return readable
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+# --- Damaged files (issue 10): what a card, a cut or a bad sector does to the log ------------
+
+WHOLE_SESSION = ("id", "device_id", "routine_name", "routine_hash", "intensity", "wall_start",
+                 "wall_end", "wall_checkpoint", "wall_trusted", "boot_id", "mono_start",
+                 "active_seconds", "outcome", "mono_end")   # every field but seq (given afresh)
+WHOLE_ZONE = ("position", "zone_id", "planned_seconds", "done_seconds", "skipped")
+DAMAGE_KINDS = ("noise", "zero_header", "header_noise", "truncate", "torn_wal")
+
+
+def whole_sessions(path: Path) -> dict[str, tuple]:
+    """{id: (row, zones)} of a healthy log (with its -wal), in the columns `salvageable` reads."""
+    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    # A damage quick_check does not see can leave bytes that are not UTF-8 in a row.
+    db.text_factory = lambda data: data.decode("utf-8", "replace")
+    try:
+        zones: dict[str, list[tuple]] = {}
+        for row in db.execute(f"SELECT session_id, {', '.join(WHOLE_ZONE)} FROM zones"
+                              " ORDER BY session_id, position"):
+            zones.setdefault(row[0], []).append(row[1:])
+        return {row[0]: (row, tuple(zones.get(row[0], ())))
+                for row in db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions")}
+    finally:
+        db.close()
+
+
+def write_history(folder: Path, count: int, *, zones: int = 8, in_wal: int = 0) -> Path:
+    """A log as a power cut leaves it: `count` completed sessions of `zones` zones written
+    through the device's SessionLog, the last `in_wal` of them only in the -wal (the cut came
+    before a checkpoint). Returns `folder/sessions.db`."""
+    from device import logdb
+    from device.sessionlog import SessionLog, ZoneProgress
+
+    def quick_connect(path):  # durability is not what is tested here; no checkpoints
+        connection = logdb.connect(path)
+        connection.execute("PRAGMA synchronous = OFF")
+        connection.execute("PRAGMA wal_autocheckpoint = 0")
+        return connection
+
+    work = folder / "writing"
+    work.mkdir(parents=True)
+    plan = [(f"zone{n}", 30.0 + n) for n in range(zones)]
+    start = 1_717_000_000.0
+    def checkpoint():
+        connection = logdb.connect(work / "sessions.db")
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.close()
+
+    log = SessionLog.open(work / "sessions.db", connect=quick_connect, clock_synced=lambda: True)
+    try:
+        for number in range(count):
+            if number == count - in_wal:
+                checkpoint()
+            wall = start + number * 3600
+            sid = log.begin("daily", "sha256:" + "ab" * 32, 3, plan, mono_start=float(number),
+                            wall_start=wall)
+            done = [ZoneProgress(z, s, s if n % 5 else s / 2, n % 5 == 0) for n, (z, s) in enumerate(plan)]
+            log.finish(sid, "completed", done, sum(z.done_seconds for z in done), wall + 300,
+                       mono_end=number + 300.0)
+        if not in_wal:
+            checkpoint()
+        for suffix in ("", "-wal"):   # the files as they are at the cut, the log still open
+            source = work / f"sessions.db{suffix}"
+            if source.exists() and (suffix == "" or in_wal):
+                shutil.copyfile(source, folder / f"sessions.db{suffix}")
+    finally:
+        log.close()
+        shutil.rmtree(work)
+    return folder / "sessions.db"
+
+
+def damage_log(path: Path, kind: str, rng: random.Random, *, at: float | None = None,
+               length: int | None = None) -> str:
+    """Damage a log in one of DAMAGE_KINDS; returns what was done (for a failure's message).
+
+    `noise`: random bytes (`length`, else 20 B to 16 KiB) past the first page, at `at`
+    (a fraction of the file) or a random place. `zero_header`: the 100-byte header zeroed.
+    `header_noise`: a few random bytes in the header. `truncate`: cut anywhere past the
+    first page. `torn_wal`: the -wal cut inside a frame with noise before the cut, and
+    random bytes in the main file as well (a cut mid-write on a failing card)."""
+    size = path.stat().st_size
+    where = (lambda low, high: low + int(at * max(0, high - low))) if at is not None else rng.randint
+    with open(path, "r+b") as file:
+        if kind in ("noise", "torn_wal"):
+            length = length or rng.choice((20, 100, 4096, 8192, 16384))
+            length = min(length, max(1, size - 4096))
+            offset = where(4096, size - length)
+            file.seek(offset)
+            file.write(rng.randbytes(length))
+            done = f"{length} random bytes at {offset}"
+        elif kind == "zero_header":
+            file.write(bytes(100))
+            done = "header zeroed"
+        elif kind == "header_noise":
+            offset = where(16, 99)
+            file.seek(offset)
+            file.write(rng.randbytes(min(length or rng.randint(1, 8), 100 - offset)))
+            done = f"random bytes in the header at {offset}"
+        elif kind == "truncate":
+            cut = where(4096, size - 1)
+            file.truncate(cut)
+            done = f"cut at {cut} of {size}"
+        else:
+            raise ValueError(f"damage kind must be one of {DAMAGE_KINDS}, got {kind!r}")
+    if kind == "torn_wal":
+        wal = path.with_name(path.name + "-wal")
+        wal_size = wal.stat().st_size if wal.exists() else 0
+        if wal_size > 32:
+            cut = where(32, wal_size)
+            with open(wal, "r+b") as file:
+                file.seek(max(32, cut - 512))
+                file.write(rng.randbytes(min(512, cut - 32)))
+                file.truncate(cut)
+            done += f"; -wal torn at {cut} of {wal_size}"
+    return done
+
+
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def salvage_case(image: Path, originals: dict[str, tuple], folder: Path, kind: str,
+                 rng: random.Random, **where) -> dict:
+    """Damage a copy of the log in `image` (into `folder`), open it as the device does, and
+    check it: every session plain SQLite still reads (`salvageable`) kept as written, every
+    session kept whole, the damaged file kept as it was, no scratch file left behind."""
+    from device.sessionlog import NOTICE_REPAIRED, SessionLog
+
+    shutil.copytree(image, folder, ignore=shutil.ignore_patterns("*-shm"))
+    path = folder / "sessions.db"
+    done = damage_log(path, kind, rng, **where)
+    damaged_bytes = path.read_bytes()
+    readable = salvageable(path, originals)
+    log = SessionLog.open(path, boot_id_path=folder / "no-boot-id", clock_synced=lambda: True,
+                          wall_time=lambda: 1_717_000_000.0)
+    repaired = NOTICE_REPAIRED in log.take_notices()
+    log.close()
+    kept = whole_sessions(path)
+    db = sqlite3.connect(path)
+    try:
+        check = db.execute("PRAGMA integrity_check").fetchone()[0]
+        zone_counts = dict(db.execute("SELECT id, zone_count FROM sessions"))
+    finally:
+        db.close()
+    problems = [f"{done}: {len(readable - kept.keys())} of {len(readable)} readable sessions not kept"
+                ] if readable - kept.keys() else []
+    problems += [f"{done}: session {sid} changed" for sid in readable & kept.keys()
+                 if kept[sid] != originals[sid]]
+    partial = [sid for sid, (_, zones) in kept.items()
+               if len(zones) != zone_counts[sid] or [z[0] for z in zones] != list(range(len(zones)))]
+    problems += [f"{done}: session {sid} kept with part of its zones" for sid in partial]
+    if repaired:
+        asides = [p for p in folder.glob("sessions.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
+        if [p.read_bytes() for p in asides] != [damaged_bytes]:
+            problems.append(f"{done}: the damaged file was not kept as it was")
+        if check != "ok":
+            problems.append(f"{done}: integrity_check after the repair: {check}")
+    if list(folder.glob("*.salvage*")) or list(folder.glob("*.repairing*")):
+        problems.append(f"{done}: scratch files left behind")
+    return {"done": done, "readable": readable, "kept": kept, "repaired": repaired,
+            "check": check, "zone_counts": zone_counts, "problems": problems}

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from drill import REPO, Drill, damage, read_rows, routine_plan, salvageable
+from drill import REPO, Drill, damage, read_rows, routine_plan, salvageable, whole_sessions
 
 KILLS = 15
 ENOUGH_MID_SESSION = 3   # the drill keeps going until this many kills landed inside a session
@@ -123,13 +123,14 @@ def test_a_kill_during_repair_keeps_what_could_be_read(folder, quick_plan):
     drill.run(6, kill=False)
     _, before = read_rows(drill.state)
     path = drill.state / "sessions.db"
+    originals = whole_sessions(path)
     damage(path, random.Random(0), "truncate")
     child = subprocess.run([sys.executable, "-c", KILLED_DURING_SALVAGE, str(path)], cwd=REPO, timeout=60)
     assert child.returncode == -signal.SIGKILL
     drill.known = {}
     drill.run(1, kill=False, check=False)   # the next start
     (aside,) = [p for p in drill.state.glob("sessions.db.corrupt-*") if not p.name.endswith(("-wal", "-shm"))]
-    readable = salvageable(aside)
+    readable = salvageable(aside, originals)
     assert readable, "the damage left nothing readable; pick another cut"
     _, after = read_rows(drill.state)
     assert readable <= set(after)

@@ -42,3 +42,62 @@ def test_notices_from_the_log_reach_the_screen_once(tmp_path):
     assert recorder.take_notices() == ["Log repaired"]
     assert recorder.take_notices() == []
     recorder.close()
+
+
+def run_to(sim, seconds):
+    """Run the device until the simulated clock reads `seconds` (a timer makes sure time gets there)."""
+    sim.clock.call_at(seconds, lambda: None)
+    sim.app.run(sim.events, until=lambda: sim.clock.now() >= seconds)
+
+
+def test_sessions_kept_in_memory_reach_the_card_while_the_device_sits_idle(tmp_path, caplog):
+    """Issue 10: once the card could be written again, an idle device kept sessions in memory
+    until the next session or a stop. Now they are written within RETRY_SECONDS."""
+    from device import logdb
+    from device.config import Config
+    from device.recording import RETRY_SECONDS
+    from device.routines import load_library
+    from device.sim import Simulator
+
+    sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick",
+                    state_dir=tmp_path / "state")
+    try:
+        session_log = sim.recorder.session_log
+        refusing = []
+
+        def read_only_card(path):   # SQLite refuses every write through it, as on a card gone bad
+            connection = logdb.connect(path)
+            connection.execute("PRAGMA query_only = 1")
+            refusing.append(connection)
+            return connection
+
+        session_log.close()   # reopened at the next write, through the connection above
+        session_log._connect = read_only_card
+        sim.schedule(1.0, "press")
+        sim.app.run(sim.events, until=lambda: sim.app.summary_shown)
+        assert session_log.has_unsaved and stored(tmp_path) == []
+        run_to(sim, sim.clock.now() + 600)   # ten minutes idle, the card still refusing
+        assert session_log.has_unsaved and stored(tmp_path) == []
+        shown = [r.getMessage() for r in caplog.records if r.name == "facepace"]
+        assert shown.count("Log read-only: kept") == 1   # said once, not at every retry
+
+        for connection in refusing:
+            connection.execute("PRAGMA query_only = 0")   # the card takes writes again
+        back = sim.clock.now()
+        run_to(sim, back + RETRY_SECONDS + 0.5)
+        assert sim.app.state == "idle" and not session_log.has_unsaved
+        assert stored(tmp_path) == [("quick", "completed")]
+        assert [r.getMessage() for r in caplog.records if r.name == "facepace"][-1] == "Log saved"
+        # Nothing left to retry: the loop sleeps until something else is due.
+        assert sim.recorder.next_deadline() is None
+    finally:
+        sim.close()
+
+
+def stored(tmp_path):
+    import sqlite3
+    db = sqlite3.connect(tmp_path / "state" / "sessions.db")
+    try:
+        return db.execute("SELECT routine_name, outcome FROM sessions").fetchall()
+    finally:
+        db.close()
