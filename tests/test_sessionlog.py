@@ -879,7 +879,7 @@ def test_a_full_card_at_start_says_disk_full_and_keeps_the_session(tmp_path):
         environment = {**os.environ, "FACEPACE_STATE_DIR": str(card / "state"),
                        "FACEPACE_RUNTIME_DIR": str(tmp_path / "run")}
         command = [sys.executable, "-m", "device", "sim", "--headless", "--routine", "quick",
-                   "--speed", "max"]
+                   "--speed", "max", "--state", str(card / "state")]
         first = subprocess.run(command, cwd=REPO, env=environment, capture_output=True, text=True,
                                timeout=120)
         assert first.returncode == 0, first.stderr
