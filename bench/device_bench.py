@@ -223,8 +223,56 @@ def oled_traffic_real_frames() -> list[dict]:
     return rows
 
 
+def timer_lateness(seconds: float, period: float = 0.010) -> list[float]:
+    """Milliseconds late of `period` timers waited for as the app's loop waits (on its event
+    queue with a deadline), for `seconds`."""
+    clock, events, late = MonotonicClock(), queue.SimpleQueue(), []
+    deadline = clock.now() + period
+    end = deadline + seconds
+    while deadline < end:
+        clock.wait(events, deadline)
+        late.append((clock.now() - deadline) * 1000)
+        deadline += period
+    return late
+
+
+def pacing_under_sync_flood(seconds: float = 10.0) -> list[dict]:
+    """10 ms timers in a process serving sync as the firmware does (the server's thread next to
+    the loop), first with the port idle, then with a hostile host flooding it."""
+    from bench.sync_bench import _fast_connect
+    from device.sessionlog import SessionLog
+    from device.sync.clockfix import HostWallClock
+    from device.sync.server import SyncServer
+    from device.sync.testing import record_sessions
+
+    hostile = subprocess.Popen([sys.executable, "-m", "bench.sync_bench", "--hostile-host"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).parent.parent)
+    try:
+        device_port = hostile.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as folder:
+            with SessionLog.open(Path(folder) / "sessions.db", clock_synced=lambda: True,
+                                 connect=_fast_connect) as log:
+                record_sessions(log, 600)
+            with SessionLog.open(Path(folder) / "sessions.db") as log, \
+                    SyncServer(device_port, log, wall_clock=HostWallClock()) as server:
+                server.serving.wait(10)
+                idle = timer_lateness(seconds)
+                hostile.stdin.write(f"{seconds}\n")
+                hostile.stdin.flush()
+                flooded = timer_lateness(seconds)
+                sent = int(hostile.stdout.readline())
+    finally:
+        hostile.stdin.close()
+        hostile.wait(10)
+    idle_p99, flood_p99 = percentile(idle, .99), percentile(flooded, .99)
+    return [row("pacing timers (10 ms), p99 idle | sync flood",
+                f"{idle_p99:.2f} ms | {flood_p99:.2f} ms (max {max(idle):.2f} | {max(flooded):.2f},"
+                f" {sent / seconds / 1024:.0f} KiB/s)", "flood p99 < 2 ms", flood_p99 < 2)]
+
+
 def run() -> list[dict]:
-    return (pacing_error() + press_to_click() + startup() + cpu_per_minute() + oled_traffic_real_frames()
+    return (pacing_error() + pacing_under_sync_flood() + press_to_click() + startup() + cpu_per_minute() + oled_traffic_real_frames()
             + sigterm_to_exit())
 
 
