@@ -142,6 +142,7 @@ def serve_hostile_host() -> None:
     prints the bytes sent. The link's bridge runs in this process, not in the one measured
     (on the device the USB gadget is the kernel's, not a Python thread next to the loop).
     """
+    os.nice(19)   # the attacker's CPU is not the device's: keep ours for the process measured
     with PtyLink() as link:
         print(link.device_port, flush=True)
         for line in sys.stdin:

@@ -10,7 +10,7 @@ import pytest
 from device import logdb
 from device.sessionlog import SessionLog, ZoneProgress
 from device.sync.clockfix import HostWallClock
-from device.sync.source import SyncSource
+from device.sync.source import ClockAnswer, SyncSource
 
 BOOT_ID = "0b7f7a0e-1111-4222-8333-444455556666"
 BOOTED = 1_717_000_000.0   # the real time at monotonic 0 of this boot
@@ -44,9 +44,14 @@ class Device:
         self.log.finish(sid, "completed", zones, 105.0, wall_end=self.wall.time(), mono_end=self.mono)
 
     def sync(self) -> tuple[int, int, float]:
-        """What SET_CLOCK does, with the host's clock right."""
+        """What SET_CLOCK does, with the host's clock right: (fixed, estimated, offset)."""
+        answer = self.set_clock(BOOTED + self.mono)
+        assert answer.refused is None
+        return answer.fixed, answer.estimated, answer.offset
+
+    def set_clock(self, host_utc: float) -> ClockAnswer:
         with SyncSource(self.log, wall_clock=self.wall, monotonic=lambda: self.mono) as source:
-            return source.set_clock(BOOTED + self.mono)
+            return source.set_clock(host_utc)
 
     def stored(self, sid: str) -> tuple:
         return self._row("SELECT wall_start, wall_end, wall_checkpoint, wall_trusted FROM sessions"
