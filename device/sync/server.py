@@ -102,6 +102,7 @@ class SyncServer:
         self._conversation: _Conversation | None = None
         self._work_started = 0.0    # thread CPU time at the end of the last rest
         self.serving = threading.Event()   # set while the port is open
+        self.decoder: FrameDecoder | None = None   # the open port's reader (what it holds, skipped)
         self.syncs = 0     # completed syncs (BYE), for tests and the journal
 
     # --- Lifetime -----------------------------------------------------------------------
@@ -160,7 +161,7 @@ class SyncServer:
     # --- One open port ------------------------------------------------------------------
 
     def _serve(self, link) -> None:
-        decoder = FrameDecoder(max_payload=MAX_REQUEST, frame_timeout=self.frame_timeout)
+        self.decoder = decoder = FrameDecoder(max_payload=MAX_REQUEST, frame_timeout=self.frame_timeout)
         last_request = self._monotonic()
         while not self._stopping.is_set():
             data = link.read(min(READ_CHUNK, max(1, link.in_waiting)))
