@@ -266,9 +266,10 @@ def pacing_under_sync_flood(seconds: float = 10.0) -> list[dict]:
         hostile.stdin.close()
         hostile.wait(10)
     idle_p99, flood_p99 = percentile(idle, .99), percentile(flooded, .99)
-    return [row("pacing timers (10 ms), p99 idle | sync flood",
-                f"{idle_p99:.2f} ms | {flood_p99:.2f} ms (max {max(idle):.2f} | {max(flooded):.2f},"
-                f" {sent / seconds / 1024:.0f} KiB/s)", "flood p99 < 2 ms", flood_p99 < 2)]
+    # Against idle, not an absolute figure: a shared CI machine's own noise is in both.
+    return [row("pacing timers (10 ms) late, p99 idle | sync flood",
+                f"{idle_p99:.2f} ms | {flood_p99:.2f} ms (max {max(idle):.2f} | {max(flooded):.2f};"
+                f" flood {sent / seconds / 1024:.0f} KiB/s)", "idle + 1 ms", flood_p99 <= idle_p99 + 1)]
 
 
 def run() -> list[dict]:

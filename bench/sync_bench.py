@@ -135,6 +135,33 @@ def flood(port_name: str, seconds: float, *, seed: int = 0) -> int:
     return sent
 
 
+def hostile_host_drill(examples: int = 800) -> tuple[bool, float]:
+    """The suite's fuzzer of the device (hostile byte streams, then an honest HELLO), longer."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "tests/test_sync_e2e.py", "-k", "hostile_byte_streams"], cwd=REPO,
+                            capture_output=True,
+                            env=dict(os.environ, FACEPACE_SYNC_FUZZ_EXAMPLES=str(examples)))
+    return result.returncode == 0, time.perf_counter() - started
+
+
+def run() -> list[dict]:
+    first, again, count = timed_syncs()
+    drill_ok, drill_seconds = fault_drill()
+    fuzz_ok, fuzz_seconds = hostile_host_drill()
+    return [
+        {"name": f"sync: first, {SESSIONS} sessions over pty", "value": f"{first:.2f} s",
+         "target": "< 5 s", "ok": first < 5 and count == SESSIONS},
+        {"name": "sync: nothing new", "value": f"{again * 1000:.0f} ms", "target": "< 200 ms",
+         "ok": again < 0.2},
+        {"name": "sync: fault drill, 150 broken syncs", "value": f"{'exact' if drill_ok else 'MISMATCH'}"
+         f" ({drill_seconds:.0f} s)", "target": "exact", "ok": drill_ok},
+        {"name": "sync: hostile host drill, 800 streams", "value": f"{'answered' if fuzz_ok else 'STALLED'}"
+         f" ({fuzz_seconds:.0f} s)", "target": "answered", "ok": fuzz_ok},
+    ]
+
+
+
 def serve_hostile_host() -> None:
     """`python -m bench.sync_bench --hostile-host`: a pty link whose far end floods on request.
 

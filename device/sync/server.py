@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 MAX_REQUEST = 4096    # bytes of payload; every request of the protocol is under 300
 READ_CHUNK = 512      # bytes read (and decoded) in one turn
 MIN_REST = 0.0005     # seconds the thread rests after a turn that had work, at least
+CLOCK_LOG_EVERY = 60.0   # seconds between journal lines about a host's time
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,6 @@ class _Conversation:
         self.acked = 0                  # sessions the host confirmed in this sync
         self.first_after: int | None = None
         self.offered_seq = 0            # highest seq sent: an ACK above it is refused
-        self.clock_logged = False
 
 
 class SyncServer:
@@ -101,6 +102,7 @@ class SyncServer:
         self._thread: threading.Thread | None = None
         self._conversation: _Conversation | None = None
         self._work_started = 0.0    # thread CPU time at the end of the last rest
+        self._clock_logged_at = -math.inf
         self.serving = threading.Event()   # set while the port is open
         self.decoder: FrameDecoder | None = None   # the open port's reader (what it holds, skipped)
         self.syncs = 0     # completed syncs (BYE), for tests and the journal
@@ -212,8 +214,9 @@ class SyncServer:
             raise p.ProtocolError(p.E_NO_HELLO, f"{message.name} before HELLO")
         if message.type == p.SET_CLOCK:
             answer = talk.source.set_clock(p.number(body, "utc", p.MIN_UTC, p.MAX_UTC))
-            if not talk.clock_logged:   # once a sync: a host repeating itself is not news
-                talk.clock_logged = True
+            now = self._monotonic()
+            if now - self._clock_logged_at >= CLOCK_LOG_EVERY:   # a flood must not flood the journal
+                self._clock_logged_at = now
                 if answer.refused:
                     logger.warning("host's time refused: %s", answer.refused)
                 else:
