@@ -29,7 +29,7 @@ from device.sync import protocol as p
 from device.sync import frames
 from device.sync.frames import FrameDecoder, Frame, encode
 from device.sync.hostdb import HostDb
-from device.sync.server import MAX_REQUEST, SyncServer
+from device.sync.server import MAX_REQUEST, READ_CHUNK, SyncServer
 from device.sync.testing import PtyLink, ZONES, record_sessions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -510,6 +510,30 @@ def test_a_time_the_device_cannot_believe_is_refused_with_the_reason_and_the_syn
     assert [row[1] for row in batch["sessions"]] == [1, 2, 3]
     assert talk.answer_to(p.pack(p.ACK, rid=4, seq=3), rid=4)["recorded"] is True
     assert talk.answer_to(p.pack(p.BYE, rid=5), rid=5)["type"] == p.BYE
+
+
+def test_a_flood_is_read_in_short_turns(tmp_path, link):
+    """The reader shares the interpreter with the pacing loop: it decodes at most READ_CHUNK
+    bytes between two reads (and rests after each turn), however much is waiting. It took all
+    that was waiting, and 64 KiB of magic bytes held the interpreter for tens of ms
+    (`make bench` measures the loop's timers under a flood)."""
+    reads = []
+
+    class RecordingPort(serial.Serial):   # the real port, noting what each read returned
+        def read(self, size=1):
+            data = super().read(size)
+            reads.append(len(data))
+            return data
+
+    with device_log(tmp_path / "device") as log, \
+            SyncServer(link.device_port, log, open_port=RecordingPort, reopen_delay=0.05) as server:
+        assert server.serving.wait(5)
+        talk = Talk(link.host_port)
+        flood = frames.MAGIC * 32_768
+        assert talk.answer_to(flood + p.pack(p.HELLO, rid=1, protocol=p.PROTOCOL_VERSION, host_id="h"),
+                              rid=1, wait=30)["type"] == p.WELCOME
+        talk.port.close()
+    assert sum(reads) > len(flood) and max(reads) <= READ_CHUNK
 
 
 json_values = st.recursive(
