@@ -38,7 +38,8 @@ from typing import Callable
 
 # No earlier than this firmware's build (2026-12-01): a clock far ahead of it is not believed.
 BUILT = 1_796_083_200.0
-MAX_AHEAD = 10 * 365.25 * 86400     # a device may lie in a drawer for years, not for decades
+MAX_AHEAD_YEARS = 10               # a device may lie in a drawer for years, not for decades
+MAX_AHEAD = MAX_AHEAD_YEARS * 365.25 * 86400
 MAX_BEHIND = 600.0                  # a computer's clock may be a few minutes slow
 REDATE_AT = 2.0                     # a later host who agrees within this leaves dates alone
 
@@ -81,7 +82,7 @@ def refusal(db: sqlite3.Connection, host_utc: float) -> str | None:
         return f"{said}, before the device's last session ({_date(newest)}): check its date and time"
     known = max(BUILT, newest or BUILT)
     if host_utc > known + MAX_AHEAD:
-        return (f"{said}, more than 10 years after anything the device knows ({_date(known)}):"
+        return (f"{said}, more than {MAX_AHEAD_YEARS} years after anything the device knows ({_date(known)}):"
                 " check its date and time")
     return None
 

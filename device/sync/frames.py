@@ -82,8 +82,7 @@ class FrameDecoder:
         self.frame_timeout = frame_timeout
         self._buffer = bytearray()
         self._scanned = HEADER_SIZE   # payload bytes of the partial frame searched for a new header
-        self._dropped = 0             # stream position of the buffer's first byte
-        self._partial: tuple[int, float] | None = None   # (its position, when it began)
+        self._began: float | None = None   # when the partial frame's first byte came
         self.skipped = 0     # noise bytes dropped while searching for a frame
 
     @property
@@ -98,12 +97,11 @@ class FrameDecoder:
 
     def feed(self, data: bytes, *, now: float | None = None) -> list[Frame | Problem]:
         """Frames and problems completed by `data` (which may be empty: a clock tick)."""
-        if now is not None and self._buffer and self._partial is not None \
-                and self._partial[0] == self._dropped and now - self._partial[1] > self.frame_timeout:
+        if now is not None and self._began is not None and now - self._began > self.frame_timeout:
             self.reset()
         found = self._decode(data)
-        if now is not None and self._buffer and (self._partial is None or self._partial[0] != self._dropped):
-            self._partial = (self._dropped, now)   # a new partial frame: its time starts now
+        if now is not None and self._buffer and self._began is None:
+            self._began = now
         return found
 
     def _decode(self, data: bytes) -> list[Frame | Problem]:
@@ -173,9 +171,11 @@ class FrameDecoder:
         self._drop(1)
 
     def _drop(self, count: int) -> None:
-        del self._buffer[:count]
-        self._dropped += count
-        self._scanned = HEADER_SIZE
+        """Drop bytes from the front: what is left (if anything) is a new partial frame."""
+        if count:
+            del self._buffer[:count]
+            self._scanned = HEADER_SIZE
+            self._began = None
 
 
 def _header_checks(buffer: bytearray, at: int) -> bool:
