@@ -120,8 +120,13 @@ def flood(port_name: str, seconds: float, *, seed: int = 0) -> int:
     rng, sent = random.Random(seed), 0
     with serial.Serial(port_name, timeout=0.05, write_timeout=0.5) as port:
         done = threading.Event()
-        drain = threading.Thread(target=lambda: [port.read(65536) for _ in iter(done.is_set, True)])
-        drain.start()
+
+        def drain() -> None:
+            while not done.is_set():
+                port.read(65536)
+
+        reader = threading.Thread(target=drain)
+        reader.start()
         deadline = time.monotonic() + seconds
         try:
             while time.monotonic() < deadline:
@@ -131,7 +136,7 @@ def flood(port_name: str, seconds: float, *, seed: int = 0) -> int:
                     pass   # the device reads slower than we write: that is its right
         finally:
             done.set()
-            drain.join()
+            reader.join()
     return sent
 
 
