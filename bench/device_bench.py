@@ -1,5 +1,6 @@
 """Benchmarks of the device loop in real time: pacing error, press-to-click latency,
-start-up, CPU per minute, and OLED traffic over the simulator's real frames."""
+start-up, CPU per minute, OLED traffic over the simulator's real frames, and the pacing
+loop's timers while a hostile host floods the sync port."""
 
 from __future__ import annotations
 
@@ -223,8 +224,60 @@ def oled_traffic_real_frames() -> list[dict]:
     return rows
 
 
+def timer_lateness(seconds: float, period: float = 0.010) -> list[float]:
+    """Milliseconds late of `period` timers waited for as the app's loop waits (on its event
+    queue with a deadline), for `seconds`."""
+    clock, events, late = MonotonicClock(), queue.SimpleQueue(), []
+    deadline = clock.now() + period
+    end = deadline + seconds
+    while deadline < end:
+        clock.wait(events, deadline)
+        late.append((clock.now() - deadline) * 1000)
+        deadline += period
+    return late
+
+
+def pacing_under_sync_flood(seconds: float = 10.0) -> list[dict]:
+    """10 ms timers in a process serving sync as the firmware does (the server's thread next to
+    the loop), with the port idle and with a hostile host flooding it (`bench.sync_bench.flood`)."""
+    from bench.sync_bench import _fast_connect
+    from device.sessionlog import SessionLog
+    from device.sync.clockfix import HostWallClock
+    from device.sync.server import SyncServer
+    from device.sync.testing import record_sessions
+
+    hostile = subprocess.Popen([sys.executable, "-m", "bench.sync_bench", "--hostile-host"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).parent.parent)
+    try:
+        device_port = hostile.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as folder:
+            with SessionLog.open(Path(folder) / "sessions.db", clock_synced=lambda: True,
+                                 connect=_fast_connect) as log:
+                record_sessions(log, 600)
+            with SessionLog.open(Path(folder) / "sessions.db") as log, \
+                    SyncServer(device_port, log, wall_clock=HostWallClock()) as server:
+                server.serving.wait(10)
+                # Idle and flood in turns, so that both see the same load from the rest of the machine.
+                idle, flooded, sent, turns = [], [], 0, 5
+                for _ in range(turns):
+                    idle += timer_lateness(seconds / turns)
+                    hostile.stdin.write(f"{seconds / turns}\n")
+                    hostile.stdin.flush()
+                    flooded += timer_lateness(seconds / turns)
+                    sent += int(hostile.stdout.readline())
+    finally:
+        hostile.stdin.close()
+        hostile.wait(10)
+    idle_p99, flood_p99 = percentile(idle, .99), percentile(flooded, .99)
+    # Against idle, not an absolute figure: a shared CI machine's own noise is in both.
+    return [row("pacing timers (10 ms) late, p99 idle | sync flood",
+                f"{idle_p99:.2f} ms | {flood_p99:.2f} ms (max {max(idle):.2f} | {max(flooded):.2f};"
+                f" flood {sent / seconds / 1024:.0f} KiB/s)", "idle + 2 ms", flood_p99 <= idle_p99 + 2)]
+
+
 def run() -> list[dict]:
-    return (pacing_error() + press_to_click() + startup() + cpu_per_minute() + oled_traffic_real_frames()
+    return (pacing_error() + pacing_under_sync_flood() + press_to_click() + startup() + cpu_per_minute() + oled_traffic_real_frames()
             + sigterm_to_exit())
 
 

@@ -58,6 +58,8 @@ NOTICE_SAVED = "Log saved"
 PENDING_SUFFIX = ".pending"   # sessions.db.pending: sessions a stop could not write (see close)
 # Less free space than this in the log's folder: a vague I/O error is taken as "disk full".
 NEARLY_FULL_BYTES = 256 * 1024
+# Hosts whose last acknowledgement is kept: anyone with the cable can make up host ids.
+MAX_ACKED_HOSTS = 16
 
 
 TIMESYNC_FLAG = Path("/run/systemd/timesync/synchronized")
@@ -123,7 +125,8 @@ class SessionLog:
         self._failing_notice: str | None = None
         self._device_id: str | None = None
         self._log_id: str | None = None
-        self._clock_set_by_host = False
+        self._clock_set_by_host = False   # this process took a host's time (it is not kept)
+        self._dated_by_host: set[str] = set()   # open sessions whose start came from it
         # Sessions not yet fully written, by id, and what the file already holds of them.
         self._unsaved: dict[str, SessionRecord] = {}
         self._stored: dict[str, SessionRecord] = {}
@@ -255,7 +258,6 @@ class SessionLog:
                     log_id = str(uuid.uuid4())
                     logdb.set_meta(db, "log_id", log_id)
         self._device_id, self._log_id = device_id, log_id
-        self._clock_set_by_host = logdb.get_meta(db, "clock_set_boot_id") == self.boot_id
 
     def _recover_open_sessions(self) -> None:
         """Sessions left open by a power cut or crash end as `interrupted`, with what they reached."""
@@ -280,15 +282,18 @@ class SessionLog:
               wall_start: float) -> str:
         """Record a session's start (written at once); returns its id."""
         with self._lock:
+            synced = self._clock_is_synced()
             session = SessionRecord(
                 id=str(uuid.uuid4()), device_id=self._device_id or "", routine_name=routine_name,
                 routine_hash=routine_hash, intensity=int(intensity), wall_start=float(wall_start),
-                wall_trusted=self._wall_trusted(), boot_id=self.boot_id,
+                wall_trusted=synced or self._clock_set_by_host, boot_id=self.boot_id,
                 mono_start=float(mono_start), wall_checkpoint=float(wall_start),
                 mono_end=float(mono_start),
                 zones=tuple(ZoneProgress(zone_id, float(seconds)) for zone_id, seconds in planned),
             )
             self._unsaved[session.id] = session
+            if self._clock_set_by_host and not synced:
+                self._dated_by_host.add(session.id)
             self._write()
             return session.id
 
@@ -351,6 +356,7 @@ class SessionLog:
                 self._stored[session.id] = session
             else:
                 self._stored.pop(session.id, None)  # finished: nothing more to compare with
+                self._dated_by_host.discard(session.id)
         self._unsaved.clear()
         self._forget_pending()
         if self._failing_notice is not None:
@@ -377,6 +383,9 @@ class SessionLog:
             db.execute(f"INSERT INTO sessions ({', '.join(row)}) VALUES "
                        f"({', '.join('?' * len(row))}) ON CONFLICT (id) DO UPDATE SET {updates}",
                        tuple(row.values()))
+            if session.id in self._dated_by_host:
+                from device.sync import clockfix  # the log itself does not need sync
+                clockfix.note_dated_by_host(db, session.id, session.wall_start)
             previous_zones: tuple[ZoneProgress, ...] = ()
         else:
             previous_zones = before.zones
@@ -394,9 +403,7 @@ class SessionLog:
             db.execute("UPDATE sessions SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions)"
                        " WHERE id = ?", (session.id,))
 
-    def _wall_trusted(self) -> bool:
-        if self._clock_set_by_host:
-            return True
+    def _clock_is_synced(self) -> bool:
         try:
             return bool(self._clock_synced())
         except Exception:  # a probe must never stop a session from starting
@@ -495,10 +502,17 @@ class SessionLog:
             if not self._try_open():
                 return False
             try:
+                known = self._db.execute("SELECT log_id, acked_seq FROM sync_acks WHERE host_id = ?",
+                                         (host_id,)).fetchone()
+                if known == (self._log_id, seq):
+                    return True   # a repeated ACK: nothing to write (or to fsync)
                 with logdb.transaction(self._db):
                     self._db.execute(
                         "INSERT OR REPLACE INTO sync_acks (host_id, log_id, acked_seq, acked_wall)"
                         " VALUES (?, ?, ?, ?)", (host_id, self._log_id, seq, self._wall_time()))
+                    self._db.execute(
+                        "DELETE FROM sync_acks WHERE host_id NOT IN (SELECT host_id FROM sync_acks"
+                        " ORDER BY host_id = ? DESC, acked_wall DESC LIMIT ?)", (host_id, MAX_ACKED_HOSTS))
             except logdb.sqlite3.Error as error:
                 self._failed(error)
                 return False
@@ -514,15 +528,11 @@ class SessionLog:
             return row[1] if row is not None and row[0] == self._log_id else 0
 
     def note_clock_set_by_host(self) -> None:
-        """The host set the wall clock: trust it for the rest of this boot."""
+        """A host's time is in use: sessions begun from now on are trusted, dated by a host
+        (`device.sync.clockfix`). Not kept in the file: a restarted firmware has lost the
+        time the host gave (the system clock is not set), so it must not trust its clock."""
         with self._lock:
             self._clock_set_by_host = True
-            if self._try_open():
-                try:
-                    with logdb.transaction(self._db):
-                        logdb.set_meta(self._db, "clock_set_boot_id", self.boot_id)
-                except logdb.sqlite3.Error as error:
-                    self._failed(error)
 
     def fix_dates(self, *, host_utc: float, monotonic_now: float) -> tuple[int, int] | None:
         """Date this boot's untrusted sessions from the host's UTC (`device.sync.clockfix`);

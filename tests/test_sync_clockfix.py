@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from device import logdb
 from device.sessionlog import SessionLog, ZoneProgress
 from device.sync.clockfix import HostWallClock
-from device.sync.source import SyncSource
+from device.sync.source import ClockAnswer, SyncSource
 
 BOOT_ID = "0b7f7a0e-1111-4222-8333-444455556666"
 BOOTED = 1_717_000_000.0   # the real time at monotonic 0 of this boot
@@ -29,12 +30,16 @@ class Device:
     def __init__(self, tmp_path: Path) -> None:
         self.mono = 1000.0
         self.clock_step = 0.0                # the untrusted clock may be stepped, too
-        boot_id_path = tmp_path / "boot_id"
-        boot_id_path.write_text(BOOT_ID + "\n")
+        self.synced = False                  # whether NTP has disciplined the system clock
+        self.boot_id_path = tmp_path / "boot_id"
+        self.boot_id_path.write_text(BOOT_ID + "\n")
         self.wall = HostWallClock(system_time=lambda: WRONG + self.mono + self.clock_step)
         self.path = tmp_path / "state" / "sessions.db"
-        self.log = SessionLog.open(self.path, boot_id_path=boot_id_path, wall_time=self.wall.time,
-                                   clock_synced=lambda: False)
+        self.log = self.open_log()
+
+    def open_log(self) -> SessionLog:
+        return SessionLog.open(self.path, boot_id_path=self.boot_id_path, wall_time=self.wall.time,
+                               clock_synced=lambda: self.synced)
 
     def begin(self) -> str:
         return self.log.begin("daily", "h", 3, PLAN, mono_start=self.mono, wall_start=self.wall.time())
@@ -44,9 +49,20 @@ class Device:
         self.log.finish(sid, "completed", zones, 105.0, wall_end=self.wall.time(), mono_end=self.mono)
 
     def sync(self) -> tuple[int, int, float]:
-        """What SET_CLOCK does, with the host's clock right."""
+        """What SET_CLOCK does, with the host's clock right: (fixed, estimated, offset)."""
+        answer = self.set_clock(BOOTED + self.mono)
+        assert answer.refused is None
+        return answer.fixed, answer.estimated, answer.offset
+
+    def set_clock(self, host_utc: float) -> ClockAnswer:
         with SyncSource(self.log, wall_clock=self.wall, monotonic=lambda: self.mono) as source:
-            return source.set_clock(BOOTED + self.mono)
+            return source.set_clock(host_utc)
+
+    def session(self, *, minutes: float = 2.0) -> str:
+        sid = self.begin()
+        self.mono += minutes * 60
+        self.finish(sid)
+        return sid
 
     def stored(self, sid: str) -> tuple:
         return self._row("SELECT wall_start, wall_end, wall_checkpoint, wall_trusted FROM sessions"
@@ -163,3 +179,77 @@ def test_a_date_fix_and_a_recorder_write_wait_for_each_other(device, monkeypatch
     assert device.stored(finished)[0] == to_the_ms(BOOTED + 1000)
     (stored,) = [s for s in device.log.sessions() if s.id == running]
     assert stored.zones == tuple(progress) and stored.mono_end == 1210.0
+
+
+# --- Issue 10: a host's time is believed only if it is plausible ---------------------------
+
+YEAR = 365.25 * 86400
+
+
+def test_a_time_far_ahead_of_anything_the_device_knows_is_refused_and_dates_nothing(device):
+    """SET_CLOCK 4102444800 (2100) was taken: new sessions were dated 2100 and trusted."""
+    before = device.session()
+    answer = device.set_clock(4_102_444_800.0)
+    assert (answer.fixed, answer.estimated, answer.offset) == (0, 1, 0.0)
+    assert "2100-01-01 00:00 UTC" in answer.refused and "more than 10 years after" in answer.refused
+    assert device.wall.offset == 0.0 and not device.wall.set_by_host
+    after = device.session()
+    assert device.stored(before)[3] == 0 and device.stored(after)[3] == 0   # still untrusted
+    assert device.sync()[:2] == (2, 0)                                     # an honest host dates both
+    assert device.stored(after)[:2] == to_the_ms((BOOTED + device.mono - 120, BOOTED + device.mono))
+
+
+def test_a_time_before_the_newest_session_the_synchronised_clock_dated_is_refused(device):
+    device.synced = True                   # NTP had the time right for this one
+    device.wall = HostWallClock(system_time=lambda: BOOTED + device.mono)
+    device.log.close()
+    device.log = device.open_log()
+    device.session()
+    ended = BOOTED + device.mono
+    answer = device.set_clock(ended - 3600)   # a computer an hour slow
+    assert "before the device's last session" in answer.refused
+    assert device.set_clock(ended - 60).refused is None   # a minute slow is a clock, not a lie
+
+
+def test_a_later_sync_redates_what_a_plausible_but_wrong_time_dated_this_boot(device):
+    """A hostile in-range time dated sessions for good: they were marked trusted, and a later
+    honest SET_CLOCK left them. Now they are the host's dates, and the next host puts them right."""
+    untrusted = device.session()
+    wrong = BOOTED + device.mono + 3 * YEAR     # plausible: a device may lie unused for years
+    assert device.set_clock(wrong).fixed == 1   # believed, and it dates what was untrusted
+    during = device.session()                   # recorded while the wrong time was in use
+    assert device.stored(during)[0] == to_the_ms(wrong)
+    assert device.stored(during)[3] == 1        # the host's date: trusted, as a host's
+    assert device.fix(during) == to_the_ms((wrong, 0.0, 0.0))
+
+    device.mono += 600
+    fixed, estimated, _ = device.sync()         # the honest host, later in the same boot
+    assert (fixed, estimated) == (2, 0)
+    assert device.stored(untrusted) == to_the_ms((BOOTED + 1000, BOOTED + 1120, BOOTED + 1120, 1))
+    assert device.stored(during)[:2] == to_the_ms((BOOTED + 1120, BOOTED + 1240))
+    # The fix keeps what the session's own clock said, and adds up the shifts.
+    assert device.fix(during) == to_the_ms((wrong, -3 * YEAR, -3 * YEAR))
+    with SyncSource(device.log, wall_clock=device.wall, monotonic=lambda: device.mono) as source:
+        batch, _ = source.batch_after(0, max_sessions=10, max_bytes=60_000)
+    assert [json.loads(row)[15] for row in batch] == ["host", "host"]
+
+
+def test_an_honest_host_after_another_leaves_their_dates_alone(device):
+    device.sync()
+    sid = device.session()
+    dated = device.stored(sid)
+    device.mono += 60
+    device.clock_step = 0.4                 # the system clock drifted a little meanwhile
+    assert device.set_clock(BOOTED + device.mono + 0.5).fixed == 0
+    assert device.stored(sid) == dated
+
+
+def test_a_restarted_firmware_does_not_trust_a_time_it_no_longer_has(device):
+    """The host's time lives in the firmware's memory (the service may not set the system
+    clock): after a restart in the same boot, new sessions are untrusted until the next sync."""
+    device.sync()
+    assert device.stored(device.session())[3] == 1
+    device.log.close()
+    device.wall = HostWallClock(system_time=lambda: WRONG + device.mono)   # the offset is gone
+    device.log = device.open_log()
+    assert device.stored(device.session())[3] == 0

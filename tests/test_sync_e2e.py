@@ -9,19 +9,27 @@ import os
 import sqlite3
 import subprocess
 import sys
+import itertools
+import struct
 import threading
 import time
+import zlib
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import serial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from device import logdb
 from device.sessionlog import SessionLog, read_boot_id
 from device.sync import protocol as p
+from device.sync import frames
 from device.sync.frames import FrameDecoder, Frame, encode
 from device.sync.hostdb import HostDb
-from device.sync.server import SyncServer
+from device.sync.server import MAX_REQUEST, READ_CHUNK, SyncServer
 from device.sync.testing import PtyLink, ZONES, record_sessions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -270,13 +278,23 @@ class Talk:
         self.decoder = FrameDecoder()
 
     def send(self, data: bytes, wait: float = 3.0) -> dict:
+        """The first reply after sending `data`."""
+        return self.answer_to(data, rid=None, wait=wait)
+
+    def answer_to(self, data: bytes, rid: int | None, wait: float = 3.0) -> dict:
+        """The reply carrying `rid` (None: any reply); replies to other frames are passed over."""
         self.port.write(data)
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + wait   # a guard against a stalled device, not a timing
         while time.monotonic() < deadline:
             for item in self.decoder.feed(self.port.read(4096)):
                 if isinstance(item, Frame):
-                    return {"type": item.type, **json.loads(item.payload)}
+                    reply = {"type": item.type, **json.loads(item.payload)}
+                    if rid is None or reply.get("rid") == rid:
+                        return reply
         raise AssertionError("no reply")
+
+    def hello(self, rid: int, host_id: str = "h") -> dict:
+        return self.answer_to(p.pack(p.HELLO, rid=rid, protocol=p.PROTOCOL_VERSION, host_id=host_id), rid)
 
 
 class ManualClock:
@@ -319,8 +337,21 @@ class Statuses(list):
             return self._changed.wait_for(lambda: bool(self) and self[-1].state == state, timeout=10)
 
 
+@dataclass
+class ServedDevice:
+    talk: Talk
+    statuses: Statuses
+    clock: ManualClock
+    server: SyncServer
+    log: SessionLog
+
+    def acknowledgement_rows(self) -> int:
+        with closing(logdb.connect(self.log.path, read_only=True)) as db:
+            return db.execute("SELECT COUNT(*) FROM sync_acks").fetchone()[0]
+
+
 @pytest.fixture
-def served(tmp_path, link):
+def device(tmp_path, link):
     statuses, clock = Statuses(), ManualClock()
     with device_log(tmp_path / "device") as log:
         record_sessions(log, 3)
@@ -328,8 +359,13 @@ def served(tmp_path, link):
                         reopen_delay=0.05, monotonic=clock) as server:
             assert server.serving.wait(5)   # pyserial empties the input when it opens
             talk = Talk(link.host_port)
-            yield talk, statuses, clock
+            yield ServedDevice(talk, statuses, clock, server, log)
             talk.port.close()
+
+
+@pytest.fixture
+def served(device):
+    return device.talk, device.statuses, device.clock
 
 
 def test_the_server_refuses_what_is_not_the_protocol(served):
@@ -337,7 +373,9 @@ def test_the_server_refuses_what_is_not_the_protocol(served):
     assert talk.send(p.pack(p.PULL, rid=1, after=0, limit=5))["code"] == p.E_NO_HELLO
     assert talk.send(encode(0x42, b"{}"))["code"] == p.E_UNKNOWN_TYPE
     assert talk.send(encode(p.HELLO, b"\xff"))["code"] == p.E_BAD_PAYLOAD
-    assert talk.send(encode(p.HELLO, b"[" * 50_000))["code"] == p.E_BAD_PAYLOAD
+    assert talk.send(encode(p.HELLO, b"[" * 4000))["code"] == p.E_BAD_PAYLOAD
+    # Requests are small: the device reads none over 4 KiB (nor waits for one).
+    assert talk.send(encode(p.HELLO, b"[" * 50_000))["code"] == p.E_TOO_LARGE
     version = p.PROTOCOL_VERSION
     damaged = bytearray(p.pack(p.HELLO, rid=2, protocol=version, host_id="h"))
     damaged[-1] ^= 1
@@ -430,3 +468,118 @@ def test_the_host_says_what_to_do_on_silence_and_on_another_version(tmp_path, li
             device_end.close()
     finally:
         port.close()
+
+
+# --- Issue 10: a hostile host on the device's port ----------------------------------------
+
+def fake_header(length: int, frame_type: int = p.HELLO) -> bytes:
+    """A header whose own CRC checks, announcing `length` bytes that will never come."""
+    head = struct.pack(">2sBI", frames.MAGIC, frame_type, length)
+    return head + zlib.crc32(head).to_bytes(4, "big")
+
+
+@pytest.mark.parametrize("announced", [MAX_REQUEST, frames.MAX_PAYLOAD])
+def test_one_fake_header_does_not_stall_the_device(device, announced):
+    """111 bytes starting with a checked header announcing 64 KiB made three `facepace sync`
+    runs in a row fail: the host's re-sends every 0.5 s kept the link from ever being quiet
+    for the 1 s after which the reader gave up the partial frame."""
+    device.talk.port.write(fake_header(announced) + bytes(100))
+    assert device.talk.hello(rid=7)["type"] == p.WELCOME
+
+
+def test_a_partial_frame_is_dropped_at_its_deadline_while_bytes_keep_coming(device):
+    device.talk.port.write(fake_header(MAX_REQUEST))
+    for _ in range(20):   # 6 s on the device's clock, never 1 s without a byte
+        device.talk.port.write(b"no magic here")
+        device.clock.advance(0.3)
+    assert device.server.decoder.pending == 0
+    assert device.talk.hello(rid=8)["type"] == p.WELCOME
+
+
+def test_the_device_keeps_acknowledgements_of_the_newest_16_hosts_only(device):
+    """1,000 made-up host ids gave 1,000 rows (and 1,000 fsyncs): the table had no bound."""
+    talk = device.talk
+    rids = itertools.count(1)
+    for number in range(40):
+        talk.hello(next(rids), host_id=f"host-{number}")
+        rid = next(rids)
+        talk.answer_to(p.pack(p.PULL, rid=rid, after=0, limit=1), rid)
+        rid = next(rids)
+        assert talk.answer_to(p.pack(p.ACK, rid=rid, seq=1), rid)["recorded"] is True
+    assert device.acknowledgement_rows() == 16
+    assert talk.hello(next(rids), host_id="host-39")["acked_seq"] == 1
+    assert talk.hello(next(rids), host_id="host-0")["acked_seq"] == 0
+
+
+def test_a_time_the_device_cannot_believe_is_refused_with_the_reason_and_the_sync_goes_on(device):
+    talk = device.talk
+    talk.hello(rid=1)
+    answer = talk.answer_to(p.pack(p.SET_CLOCK, rid=2, utc=p.MAX_UTC), rid=2)   # 2100-01-01
+    assert answer["type"] == p.CLOCK_SET and answer["fixed"] == 0
+    assert "2100-01-01" in answer["refused"] and "check its date and time" in answer["refused"]
+    batch = talk.answer_to(p.pack(p.PULL, rid=3, after=0, limit=10), rid=3)
+    assert [row[1] for row in batch["sessions"]] == [1, 2, 3]
+    assert talk.answer_to(p.pack(p.ACK, rid=4, seq=3), rid=4)["recorded"] is True
+    assert talk.answer_to(p.pack(p.BYE, rid=5), rid=5)["type"] == p.BYE
+
+
+def test_a_flood_is_read_in_short_turns(tmp_path, link):
+    """The reader shares the interpreter with the pacing loop: it decodes at most READ_CHUNK
+    bytes between two reads (and rests after each turn), however much is waiting. It took all
+    that was waiting, and 64 KiB of magic bytes held the interpreter for tens of ms
+    (`make bench` measures the loop's timers under a flood)."""
+    reads = []
+
+    class RecordingPort(serial.Serial):   # the real port, noting what each read returned
+        def read(self, size=1):
+            data = super().read(size)
+            reads.append(len(data))
+            return data
+
+    with device_log(tmp_path / "device") as log, \
+            SyncServer(link.device_port, log, open_port=RecordingPort, reopen_delay=0.05) as server:
+        assert server.serving.wait(5)
+        talk = Talk(link.host_port)
+        flood = frames.MAGIC * 32_768
+        assert talk.answer_to(flood + p.pack(p.HELLO, rid=1, protocol=p.PROTOCOL_VERSION, host_id="h"),
+                              rid=1, wait=30)["type"] == p.WELCOME
+        talk.port.close()
+    assert sum(reads) > len(flood) and max(reads) <= READ_CHUNK
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12)
+request_bodies = st.fixed_dictionaries({}, optional={
+    key: json_values | st.integers(0, 10) for key in ("rid", "protocol", "host_id", "utc", "after",
+                                                      "limit", "seq")})
+hostile_pieces = st.one_of(
+    st.binary(max_size=200),
+    st.builds(fake_header, st.integers(0, 2**32 - 1), st.integers(0, 255)),
+    st.builds(lambda kind, body: encode(kind, json.dumps(body).encode()),
+              st.sampled_from(sorted(p.HOST_REQUESTS)) | st.integers(0, 255), request_bodies),
+    st.builds(lambda kind, body, cut: encode(kind, json.dumps(body).encode())[:cut],
+              st.sampled_from(sorted(p.HOST_REQUESTS)), request_bodies, st.integers(0, 60)),
+    st.integers(1, MAX_REQUEST).map(lambda depth: encode(p.PULL, b"[" * depth)),
+    st.just(frames.MAGIC * 50),
+)
+FUZZ_EXAMPLES = int(os.environ.get("FACEPACE_SYNC_FUZZ_EXAMPLES", "40"))
+
+
+def test_hostile_byte_streams_never_stall_the_device_nor_grow_what_it_keeps(device):
+    """Whatever arrives, the next honest HELLO is answered, and what the device holds stays
+    bounded (one request's bytes, 16 hosts' acknowledgements). `make bench` runs it longer."""
+    rids = itertools.count(10**12)   # above anything the fuzzer sends, so the answer is ours
+
+    @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(hostile_pieces, min_size=1, max_size=8).map(b"".join))
+    def honest_hello_after(stream):
+        device.talk.port.write(stream)
+        assert device.talk.hello(next(rids), host_id="honest")["type"] == p.WELCOME
+        assert device.server.decoder.pending <= frames.HEADER_SIZE + MAX_REQUEST + frames.TRAILER_SIZE
+        assert device.acknowledgement_rows() <= 16
+
+    honest_hello_after()
+    assert device.server.serving.is_set()

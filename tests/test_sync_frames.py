@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import zlib
 
 import pytest
@@ -88,12 +89,56 @@ def test_damaged_payload_is_reported_and_the_next_frame_found():
     assert FrameDecoder().feed(bytes(data) + encode(7, b"ok")) == [Problem("bad_crc", 5), Frame(7, b"ok")]
 
 
-def test_a_truncated_frame_can_be_dropped_after_the_link_goes_quiet():
+def test_a_truncated_frame_can_be_dropped():
     decoder = FrameDecoder()
     assert decoder.feed(encode(6, bytes(1000))[:500]) == []
     assert decoder.pending == 500
     decoder.reset()
     assert decoder.feed(encode(1, b"x")) == [Frame(1, b"x")]
+
+
+def fake_header(length: int, frame_type: int = 1) -> bytes:
+    """A header whose own CRC checks, announcing `length` bytes that will never come."""
+    head = struct.pack(">2sBI", frames.MAGIC, frame_type, length)
+    return head + zlib.crc32(head).to_bytes(4, "big")
+
+
+# What a hostile or broken host may leave in front of an honest frame.
+hostile_prefixes = st.lists(st.one_of(
+    st.binary(max_size=300),
+    st.integers(0, frames.MAX_PAYLOAD + 2).map(fake_header),
+    st.tuples(frame_specs, st.integers(0, 700)).map(lambda cut: encode(*cut[0])[:cut[1]]),
+    st.just(frames.MAGIC), st.just(frames.MAGIC[:1]),
+), max_size=6).map(b"".join)
+
+
+@SETTINGS
+@given(hostile_prefixes, frame_specs, st.integers(1, 300))
+def test_whatever_came_before_it_a_whole_frame_is_found(prefix, spec, chunk):
+    """Issue 10: a believable header announcing 64 KiB swallowed every frame after it (the
+    host's re-sends kept the link from going quiet, so the device never answered again)."""
+    assert decode_all(prefix + encode(*spec), chunk)[-1] == Frame(*spec)
+
+
+def test_a_checked_header_inside_a_partial_frame_ends_it():
+    decoder = FrameDecoder()
+    assert decoder.feed(fake_header(65_536) + bytes(100)) == []
+    hello = encode(1, b'{"rid":1}')
+    assert decoder.feed(hello[:5]) == [] and decoder.feed(hello[5:]) == [Frame(1, b'{"rid":1}')]
+    assert decoder.pending == 0 and decoder.skipped == 11 + 100
+
+
+def test_a_partial_frame_waits_at_most_its_deadline_even_on_a_busy_link():
+    decoder = FrameDecoder(frame_timeout=1.0)
+    assert decoder.feed(fake_header(4000), now=10.0) == []
+    for moment in (10.4, 10.8, 11.0):          # bytes keep coming: never a second of silence
+        assert decoder.feed(b"no magic here", now=moment) == []
+        assert decoder.pending > 0
+    assert decoder.feed(b"", now=11.01) == [] and decoder.pending == 0
+    assert decoder.feed(encode(2, b"next"), now=11.02) == [Frame(2, b"next")]
+    # A frame that began later has its own deadline, counted from its first byte.
+    assert decoder.feed(encode(3, b"slow")[:6], now=20.0) == []
+    assert decoder.feed(encode(3, b"slow")[6:], now=20.9) == [Frame(3, b"slow")]
 
 
 @SETTINGS

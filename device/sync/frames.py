@@ -11,6 +11,11 @@ The header has its own CRC so that noise which happens to contain the magic cann
 the reader wait for up to 64 KiB of payload that will never come: a header is believed
 only when its CRC matches. On any mismatch the decoder moves one byte past the magic it
 tried and searches again, so a real frame hidden inside a false one is still found.
+
+A believed header can still be a lie (or the start of a frame whose rest was lost), so a
+partial frame is given up as soon as a new checked header arrives inside what would be
+its payload (payloads are UTF-8 JSON, which never holds the byte FA, so that header
+cannot be payload), or once it has waited `frame_timeout` seconds, busy link or not.
 """
 
 from __future__ import annotations
@@ -68,12 +73,16 @@ class FrameDecoder:
     """Feed it bytes as they arrive; it returns whole frames and problems, in order.
 
     Holds at most one frame's worth of bytes (plus what was fed), never raises on input,
-    and never returns a frame whose CRCs did not match.
+    and never returns a frame whose CRCs did not match. Time is what the caller passes
+    as `now` (any monotonic seconds); without it a partial frame waits for ever.
     """
 
-    def __init__(self, *, max_payload: int = MAX_PAYLOAD) -> None:
+    def __init__(self, *, max_payload: int = MAX_PAYLOAD, frame_timeout: float = 1.0) -> None:
         self.max_payload = max_payload
+        self.frame_timeout = frame_timeout
         self._buffer = bytearray()
+        self._scanned = HEADER_SIZE   # payload bytes of the partial frame searched for a new header
+        self._began: float | None = None   # when the partial frame's first byte came
         self.skipped = 0     # noise bytes dropped while searching for a frame
 
     @property
@@ -82,10 +91,20 @@ class FrameDecoder:
         return len(self._buffer)
 
     def reset(self) -> None:
-        """Drop a partial frame (the link went quiet mid-frame: its rest is not coming)."""
-        self._buffer.clear()
+        """Drop a partial frame (its rest is not coming)."""
+        self.skipped += len(self._buffer)
+        self._drop(len(self._buffer))
 
-    def feed(self, data: bytes) -> list[Frame | Problem]:
+    def feed(self, data: bytes, *, now: float | None = None) -> list[Frame | Problem]:
+        """Frames and problems completed by `data` (which may be empty: a clock tick)."""
+        if now is not None and self._began is not None and now - self._began > self.frame_timeout:
+            self.reset()
+        found = self._decode(data)
+        if now is not None and self._buffer and self._began is None:
+            self._began = now
+        return found
+
+    def _decode(self, data: bytes) -> list[Frame | Problem]:
         self._buffer += data
         found: list[Frame | Problem] = []
         buffer = self._buffer
@@ -95,16 +114,15 @@ class FrameDecoder:
                 # Keep a trailing first magic byte: the second may come with the next read.
                 keep = 1 if buffer[-1:] == MAGIC[:1] else 0
                 self.skipped += len(buffer) - keep
-                del buffer[:len(buffer) - keep]
+                self._drop(len(buffer) - keep)
                 return found
             if start:
                 self.skipped += start
-                del buffer[:start]
+                self._drop(start)
             if len(buffer) < HEADER_SIZE:
                 return found
             _, frame_type, length = _HEAD.unpack_from(buffer)
-            (header_crc,) = _CRC.unpack_from(buffer, _HEAD.size)
-            if header_crc != zlib.crc32(bytes(buffer[:_HEAD.size])):
+            if not _header_checks(buffer, 0):
                 self._skip_magic()
                 continue
             if length > self.max_payload:
@@ -113,7 +131,12 @@ class FrameDecoder:
                 continue
             end = HEADER_SIZE + length + TRAILER_SIZE
             if len(buffer) < end:
-                return found
+                restart = self._next_header()
+                if restart is None:
+                    return found
+                self.skipped += restart    # the rest of this frame is not coming: a new one began
+                self._drop(restart)
+                continue
             (crc,) = _CRC.unpack_from(buffer, end - TRAILER_SIZE)
             with memoryview(buffer) as view:  # released before the buffer is resized
                 actual = zlib.crc32(view[:end - TRAILER_SIZE])
@@ -122,9 +145,40 @@ class FrameDecoder:
                 self._skip_magic()
                 continue
             found.append(Frame(frame_type, bytes(buffer[HEADER_SIZE:end - TRAILER_SIZE])))
-            del buffer[:end]
+            self._drop(end)
+
+    def _next_header(self) -> int | None:
+        """Where a checked header starts in the partial frame's payload so far, if one does.
+
+        Searches only what earlier calls have not (a frame fed a byte at a time costs no more
+        than one fed whole), and stops before a header that is not complete yet."""
+        buffer = self._buffer
+        while True:
+            at = buffer.find(MAGIC, self._scanned)
+            if at < 0:
+                self._scanned = max(HEADER_SIZE, len(buffer) - 1)
+                return None
+            if at + HEADER_SIZE > len(buffer):
+                self._scanned = at
+                return None
+            if _header_checks(buffer, at):
+                return at
+            self._scanned = at + 1
 
     def _skip_magic(self) -> None:
         # One byte only: a real frame may start inside what looked like this one.
         self.skipped += 1
-        del self._buffer[:1]
+        self._drop(1)
+
+    def _drop(self, count: int) -> None:
+        """Drop bytes from the front: what is left (if anything) is a new partial frame."""
+        if count:
+            del self._buffer[:count]
+            self._scanned = HEADER_SIZE
+            self._began = None
+
+
+def _header_checks(buffer: bytearray, at: int) -> bool:
+    (header_crc,) = _CRC.unpack_from(buffer, at + _HEAD.size)
+    with memoryview(buffer) as view:  # released before the buffer is resized
+        return header_crc == zlib.crc32(view[at:at + _HEAD.size])

@@ -10,14 +10,22 @@ One connection at a time, one request at a time, and only the requests of
 `device.sync.protocol`: no shell, no files, nothing but the log and the clock. The port
 may be missing (cable out, gadget not set up) or vanish mid-sync; the thread waits and
 opens it again. Nothing the other end sends can raise out of the thread or hold it: bad
-frames get an ERROR reply, a silent host is dropped after `idle_timeout`, a host that
-stops reading is dropped after `write_timeout`.
+frames get an ERROR reply, a frame that does not arrive whole within `frame_timeout` is
+dropped, a silent host is dropped after `idle_timeout`, a host that stops reading is
+dropped after `write_timeout`.
+
+The thread shares the interpreter (and its lock) with the pacing loop, so it never works
+for long at a stretch: it reads at most `READ_CHUNK` bytes a turn, requests are at most
+`MAX_REQUEST` bytes, and after every turn that had work it rests at least as long as the
+work took (a flood gets half a core at most, and the loop gets the interpreter between
+turns). A long answer (a batch) rests between its pieces the same way.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +41,11 @@ from device.sync.frames import Frame, FrameDecoder, Problem, encode
 from device.sync.source import LogUnavailable, SyncSource
 
 logger = logging.getLogger(__name__)
+
+MAX_REQUEST = 4096    # bytes of payload; every request of the protocol is under 300
+READ_CHUNK = 512      # bytes read (and decoded) in one turn
+MIN_REST = 0.0005     # seconds the thread rests after a turn that had work, at least
+CLOCK_LOG_EVERY = 60.0   # seconds between journal lines about a host's time
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,7 @@ class SyncServer:
     def __init__(self, port: str, log: SessionLog, *, wall_clock: HostWallClock | None = None,
                  on_status: Callable[[SyncStatus], None] | None = None,
                  firmware: str = __version__, idle_timeout: float = 10.0,
-                 write_timeout: float = 5.0, reopen_delay: float = 1.0,
+                 write_timeout: float = 5.0, reopen_delay: float = 1.0, frame_timeout: float = 1.0,
                  open_port: Callable[..., serial.SerialBase] = serial.Serial,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self.port = port
@@ -82,12 +95,16 @@ class SyncServer:
         self.idle_timeout = idle_timeout
         self.write_timeout = write_timeout
         self.reopen_delay = reopen_delay
+        self.frame_timeout = frame_timeout
         self._open_port = open_port
         self._monotonic = monotonic
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._conversation: _Conversation | None = None
+        self._work_started = 0.0    # thread CPU time at the end of the last rest
+        self._clock_logged_at = -math.inf
         self.serving = threading.Event()   # set while the port is open
+        self.decoder: FrameDecoder | None = None   # the open port's reader (what it holds, skipped)
         self.syncs = 0     # completed syncs (BYE), for tests and the journal
 
     # --- Lifetime -----------------------------------------------------------------------
@@ -146,25 +163,29 @@ class SyncServer:
     # --- One open port ------------------------------------------------------------------
 
     def _serve(self, link) -> None:
-        decoder = FrameDecoder()
-        last_byte = last_request = self._monotonic()
+        self.decoder = decoder = FrameDecoder(max_payload=MAX_REQUEST, frame_timeout=self.frame_timeout)
+        last_request = self._monotonic()
         while not self._stopping.is_set():
-            data = link.read(max(1, link.in_waiting))
+            data = link.read(min(READ_CHUNK, max(1, link.in_waiting)))
+            self._work_started = time.thread_time()
             now = self._monotonic()
-            if data:
-                last_byte = now
-                for item in decoder.feed(data):
-                    reply = self._answer(item)
-                    last_request = self._monotonic()
-                    if reply is not None:
-                        link.write(reply)
-                continue
-            # The rest of a frame cut mid-way is not coming; don't let it swallow the next one.
-            if decoder.pending and now - last_byte > 1.0:
-                decoder.reset()
+            # Fed on every turn, data or not: a partial frame's deadline passes on a quiet link too.
+            for item in decoder.feed(data, now=now):
+                reply = self._answer(item)
+                last_request = now
+                if reply is not None:
+                    link.write(reply)
             if self._conversation is not None and now - last_request > self.idle_timeout:
                 logger.info("sync host silent for %.0f s; waiting for a new one", self.idle_timeout)
                 self._end_conversation(SyncStatus("failed", message="Sync timed out"))
+            if data:
+                self._rest()
+
+    def _rest(self) -> None:
+        """Wait as long as the work since the last rest took (CPU seconds of this thread): a
+        real wait, so the pacing loop gets the interpreter lock if it is waiting for it."""
+        self._stopping.wait(max(MIN_REST, time.thread_time() - self._work_started))
+        self._work_started = time.thread_time()
 
     def _answer(self, item: Frame | Problem) -> bytes | None:
         if isinstance(item, Problem):
@@ -192,10 +213,18 @@ class SyncServer:
         if talk is None:
             raise p.ProtocolError(p.E_NO_HELLO, f"{message.name} before HELLO")
         if message.type == p.SET_CLOCK:
-            fixed, estimated, offset = talk.source.set_clock(p.number(body, "utc", p.MIN_UTC, p.MAX_UTC))
-            logger.info("clock set by host (correction %+.1f s); %d dates fixed, %d estimated",
-                        offset, fixed, estimated)
-            return p.pack(p.CLOCK_SET, rid=rid, fixed=fixed, estimated=estimated, offset=offset)
+            answer = talk.source.set_clock(p.number(body, "utc", p.MIN_UTC, p.MAX_UTC))
+            now = self._monotonic()
+            if now - self._clock_logged_at >= CLOCK_LOG_EVERY:   # a flood must not flood the journal
+                self._clock_logged_at = now
+                if answer.refused:
+                    logger.warning("host's time refused: %s", answer.refused)
+                else:
+                    logger.info("clock set by host (correction %+.1f s); %d dates fixed, %d estimated",
+                                answer.offset, answer.fixed, answer.estimated)
+            extra = {"refused": answer.refused} if answer.refused else {}
+            return p.pack(p.CLOCK_SET, rid=rid, fixed=answer.fixed, estimated=answer.estimated,
+                          offset=answer.offset, **extra)
         if message.type == p.PULL:
             return self._pull(talk, body, rid)
         if message.type == p.ACK:
@@ -233,7 +262,7 @@ class SyncServer:
             talk.total = talk.source.count_after(after)
             self._status(SyncStatus("syncing", 0, talk.total))
         sessions, last_seq = talk.source.batch_after(after, max_sessions=limit,
-                                                     max_bytes=p.MAX_BATCH_BYTES)
+                                                     max_bytes=p.MAX_BATCH_BYTES, rest=self._rest)
         talk.offered_seq = max(talk.offered_seq, last_seq)
         remaining = talk.source.count_after(last_seq)
         # Built by hand: the sessions are already JSON, encoding them twice would be waste.

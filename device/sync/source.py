@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from device import logdb
@@ -24,8 +25,9 @@ from device.sync import clockfix
 from device.sync import protocol as p
 
 T = TypeVar("T")
-# Sessions read at a time for a batch: a 60 KiB batch holds about 120 of them.
-_READ_AHEAD = 64
+# Sessions read (and encoded) at a time for a batch, about a millisecond of work on a Pi;
+# a 60 KiB batch holds about 120 of them.
+_READ_AHEAD = 16
 
 
 class LogUnavailable(Exception):
@@ -81,15 +83,19 @@ class SyncSource:
 
     # --- Batches ------------------------------------------------------------------------
 
-    def batch_after(self, seq: int, *, max_sessions: int, max_bytes: int) -> tuple[list[bytes], int]:
+    def batch_after(self, seq: int, *, max_sessions: int, max_bytes: int,
+                    rest: Callable[[], None] | None = None) -> tuple[list[bytes], int]:
         """(sessions as JSON arrays in SESSION_FIELDS order, seq of the last one), oldest first.
 
         Stops before `max_bytes` of JSON (but always gives at least one session, so a sync
         can never stall on one large session). Reads a few sessions at a time, so a batch
-        that the byte limit cuts short has not read many more than it sends.
+        that the byte limit cuts short has not read many more than it sends; `rest()` is
+        called between those pieces (the server lets the pacing loop run there).
         """
         encoded, size, last = [], 0, seq
         while len(encoded) < max_sessions:
+            if encoded and rest is not None:
+                rest()
             limit = min(_READ_AHEAD, max_sessions - len(encoded))
             records = self._reading(lambda db: logdb.read_sessions(db, after_seq=last, limit=limit))
             if not records:
@@ -123,8 +129,13 @@ class SyncSource:
     def acknowledge(self, host_id: str, seq: int) -> bool:
         return self.log.acknowledge(host_id, seq)
 
-    def set_clock(self, host_utc: float) -> tuple[int, int, float]:
-        """Take the host's time; returns (sessions fixed, sessions estimated, correction)."""
+    def set_clock(self, host_utc: float) -> ClockAnswer:
+        """Take the host's time if it is plausible (`clockfix.refusal`), and date sessions by it."""
+        refused = self._reading(lambda db: clockfix.refusal(db, host_utc))
+        if refused is not None:
+            estimated = self._query("SELECT COUNT(*) FROM sessions WHERE wall_trusted = 0"
+                                    " AND outcome IS NOT NULL")[0][0]
+            return ClockAnswer(0, estimated, 0.0, refused)
         offset = host_utc - self.now()
         if self.wall_clock is not None:
             offset = self.wall_clock.set_from_host(host_utc)
@@ -134,4 +145,15 @@ class SyncSource:
         if counts is None:
             raise LogUnavailable("cannot fix dates in the session log now; sync again")
         fixed, estimated = counts
-        return fixed, estimated, offset
+        return ClockAnswer(fixed, estimated, offset)
+
+
+@dataclass(frozen=True)
+class ClockAnswer:
+    """What SET_CLOCK did: sessions dated, sessions left estimated, the correction (s), and
+    why the host's time was not taken (None if it was)."""
+
+    fixed: int
+    estimated: int
+    offset: float
+    refused: str | None = None

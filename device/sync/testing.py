@@ -97,15 +97,30 @@ class PtyLink:
         self.close()
 
     def _run(self) -> None:
+        # Each direction has its own queue and the masters never block: a bridge that waited
+        # to write one way while the other way filled up would deadlock both ends (a USB
+        # cable's two directions are independent).
         other = {self._device_master: self._host_master, self._host_master: self._device_master}
+        pending = {fd: bytearray() for fd in other}   # bytes waiting to be written to fd
+        for fd in other:
+            os.set_blocking(fd, False)
         while not self._stopping.is_set():
             try:
-                ready, _, _ = select.select(list(other), [], [], 0.01)   # also how soon close() ends it
+                # Read a side only while the other side's queue is short: back-pressure, as a cable has.
+                readable = [fd for fd in other if len(pending[other[fd]]) < 65536]
+                writable = [fd for fd in other if pending[fd]]
+                ready, can_write, _ = select.select(readable, writable, [], 0.01)   # also how soon close() ends it
                 for fd in ready:
-                    data = os.read(fd, 65536)
-                    data = self._damage(data)
-                    if data:
-                        os.write(other[fd], data)
+                    try:
+                        data = os.read(fd, 65536)
+                    except BlockingIOError:
+                        continue
+                    pending[other[fd]] += self._damage(data)
+                for fd in can_write:
+                    try:
+                        del pending[fd][:os.write(fd, pending[fd])]
+                    except BlockingIOError:
+                        pass
             except OSError:
                 if self._stopping.is_set():
                     return
