@@ -583,3 +583,21 @@ def test_hostile_byte_streams_never_stall_the_device_nor_grow_what_it_keeps(devi
 
     honest_hello_after()
     assert device.server.serving.is_set()
+
+
+def test_the_computer_says_why_the_device_did_not_take_its_time(tmp_path, link):
+    """A computer whose clock says 2100: the device refuses that time, the sync goes on, and
+    the person reads why (the device's reason was sent and then dropped on the floor)."""
+    from device.sync import host
+
+    with device_log(tmp_path / "device") as log:
+        record_sessions(log, 2)
+        with SyncServer(link.device_port, log, reopen_delay=0.05) as server:
+            assert server.serving.wait(5)
+            with HostDb.open(tmp_path / "host.db") as db, closing(host.open_device(link.host_port)) as port:
+                result = host.sync(port, db, utc=lambda: p.MAX_UTC)
+    assert (result.new, result.dates_fixed) == (2, 0)
+    assert "2100-01-01" in result.clock_refused
+    said = result.summary().splitlines()
+    assert said[0] == f"2 new, 0 already had, device {result.device_id}"
+    assert said[1].startswith("The device did not take this computer's time: ") and "2100-01-01" in said[1]

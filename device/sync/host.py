@@ -48,11 +48,14 @@ class SyncResult:
     already_had: int = 0
     dates_fixed: int = 0
     estimated: int = 0
+    clock_refused: str | None = None   # the device did not take this computer's time: why
 
     def summary(self) -> str:
         text = f"{self.new} new, {self.already_had} already had, device {self.device_id}"
         if self.estimated:
             text += f" ({self.estimated} with estimated dates)"
+        if self.clock_refused:
+            text += f"\nThe device did not take this computer's time: {for_terminal(self.clock_refused)}"
         return text
 
 
@@ -148,7 +151,7 @@ def sync(port: serial.SerialBase, db: HostDb, *, timeout: float = 5.0,
         who = f"device {welcome.device_id}"
         result = SyncResult(welcome.device_id)
         clock_set = link.request(p.SET_CLOCK, p.CLOCK_SET, utc=utc())
-        result.dates_fixed, result.estimated = p.decode_clock_set(clock_set)
+        result.dates_fixed, result.estimated, result.clock_refused = p.decode_clock_set(clock_set)
         _pull(link, db, welcome, result, progress)
     except p.ProtocolError as error:
         raise SyncError(f"{who}: {error}") from None

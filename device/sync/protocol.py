@@ -152,6 +152,7 @@ class Batch:
 _COUNT = Rule(0, MAX_SEQ)     # counts and seqs
 _TEXT_ID = sessionschema.SESSION_RULES["device_id"]
 _FIRMWARE = Rule(length=64, printable=True)
+_REFUSAL = Rule(length=300)   # a sentence for the person; printed through for_terminal
 
 
 def decode_welcome(body: dict) -> Welcome:
@@ -169,11 +170,13 @@ def decode_welcome(body: dict) -> Welcome:
         raise ProtocolError(E_BAD_PAYLOAD, f"WELCOME: {problem}") from None
 
 
-def decode_clock_set(body: dict) -> tuple[int, int]:
-    """(sessions whose dates the device fixed, sessions it can only estimate)."""
+def decode_clock_set(body: dict) -> tuple[int, int, str | None]:
+    """(sessions whose dates the device fixed, sessions it can only estimate, why it did not
+    take the computer's time if it did not)."""
     try:
         return (checked("fixed", body.get("fixed"), int, _COUNT),
-                checked("estimated", body.get("estimated"), int, _COUNT))
+                checked("estimated", body.get("estimated"), int, _COUNT),
+                checked("refused", body.get("refused"), str, _REFUSAL, nullable=True))
     except FieldProblem as problem:
         raise ProtocolError(E_BAD_PAYLOAD, f"CLOCK_SET: {problem}") from None
 
