@@ -718,10 +718,15 @@ def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
                     rows.add(row)
             except sqlite3.Error:
                 pass
+            # The id finds the rowid through the id index; the row is then read from the table.
+            # Not `SELECT ... WHERE id = ?`: SQLite answers the `id` column of that from the
+            # index, so a row whose own id bytes were damaged (the index still holding the old
+            # id) read back as written, although no read of the row itself gives that id.
+            # The session's id is in the table row; the product reads values only from there.
             for sid in originals:
                 try:
-                    rows.add(db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions WHERE id = ?",
-                                        (sid,)).fetchone())
+                    rows.add(db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions WHERE rowid ="
+                                        " (SELECT rowid FROM sessions WHERE id = ?)", (sid,)).fetchone())
                 except sqlite3.Error:
                     continue
             for sid, (row, zones) in originals.items():
