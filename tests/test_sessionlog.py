@@ -503,6 +503,23 @@ def test_salvage_leaves_out_a_session_whose_last_zones_are_hidden(open_log, db_p
     assert fresh.execute("SELECT id, zone_count FROM sessions").fetchall() == [(ids[1], len(PLAN))]
 
 
+def test_salvage_keeps_a_session_whose_zone_key_has_a_damaged_byte(open_log, db_path, tmp_path):
+    """Found by the corpus: one random byte in a zone row's copy of its session id leaves the
+    tree out of order, yet a lookup by the session's id still gives that row with every value
+    as written (so plain SQLite reads the session whole). Reading the key back failed to decode
+    and cost the session."""
+    device_id, ids = fill(open_log, 2)
+    data = bytearray(db_path.read_bytes())
+    zone_row = data.index(ids[0].encode() + PLAN[0][0].encode())  # key (id, 0: no bytes), zone_id
+    data[zone_row + 11] = 0xE7   # not UTF-8, and above the byte it replaces
+    db_path.write_bytes(data)
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh) == logdb.Salvaged(sessions=2, zones=2 * len(PLAN), dropped=0)
+    assert fresh.execute("SELECT zone_id FROM zones WHERE session_id = ? ORDER BY position",
+                         (ids[0],)).fetchall() == [(zone,) for zone, _ in PLAN]
+
+
 def test_salvage_from_a_file_without_date_fixes_copies_the_sessions(open_log, db_path, tmp_path):
     device_id, ids = fill(open_log, 2)
     db = logdb.connect(db_path)
