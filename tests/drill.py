@@ -41,6 +41,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -771,10 +772,13 @@ def whole_sessions(path: Path) -> dict[str, tuple]:
         db.close()
 
 
-def write_history(folder: Path, count: int, *, zones: int = 8, in_wal: int = 0) -> Path:
+def write_history(folder: Path, count: int, *, zones: int = 8, in_wal: int = 0, seed: int = 0) -> Path:
     """A log as a power cut leaves it: `count` completed sessions of `zones` zones written
     through the device's SessionLog, the last `in_wal` of them only in the -wal (the cut came
-    before a checkpoint). Returns `folder/sessions.db`."""
+    before a checkpoint). Returns `folder/sessions.db`.
+
+    The same `seed` gives the same file byte for byte: ids (random UUIDs on the device) decide
+    the id index and the zones tree, so what a given damage hits, and a failure must replay."""
     from device import logdb
     from device.sessionlog import SessionLog, ZoneProgress
 
@@ -793,7 +797,10 @@ def write_history(folder: Path, count: int, *, zones: int = 8, in_wal: int = 0) 
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         connection.close()
 
-    log = SessionLog.open(work / "sessions.db", connect=quick_connect, clock_synced=lambda: True)
+    ids = random.Random(seed)
+    log = SessionLog.open(work / "sessions.db", connect=quick_connect, clock_synced=lambda: True,
+                          boot_id_path=work / "no-boot-id", wall_time=lambda: start,
+                          new_id=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)))
     try:
         for number in range(count):
             if number == count - in_wal:
