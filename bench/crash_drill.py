@@ -13,7 +13,8 @@
   WAL) for about a minute: every session plain SQLite still reads must come back as
   written, every session kept must have all of its zones.
 
-The seed is printed on stderr; FACEPACE_DRILL_SEED=N replays a run's choices.
+The seed is printed on stderr; FACEPACE_DRILL_SEED=N replays a run's choices (the corpus's
+logs too: their session ids come from it).
 """
 
 from __future__ import annotations

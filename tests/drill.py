@@ -777,8 +777,9 @@ def write_history(folder: Path, count: int, *, zones: int = 8, in_wal: int = 0, 
     through the device's SessionLog, the last `in_wal` of them only in the -wal (the cut came
     before a checkpoint). Returns `folder/sessions.db`.
 
-    The same `seed` gives the same file byte for byte: ids (random UUIDs on the device) decide
-    the id index and the zones tree, so what a given damage hits, and a failure must replay."""
+    The same `seed` gives the same main file byte for byte (a -wal differs only in SQLite's
+    own salts and checksums): ids (random UUIDs on the device) decide the id index and the
+    zones tree, so what a given damage hits, and a failure must replay."""
     from device import logdb
     from device.sessionlog import SessionLog, ZoneProgress
 
