@@ -713,9 +713,17 @@ def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
         except sqlite3.Error:
             return readable
         try:
+            # The zone count (schema 4 on) is part of the row: it is how the product tells all of a
+            # session's zones from the first few. A row whose count cannot be read (or reads
+            # other than the zones' number) is not read whole, though every other field be.
+            try:
+                counted = "zone_count" in {info[1] for info in db.execute("PRAGMA table_info(sessions)")}
+            except sqlite3.Error:
+                return readable
+            columns = ", ".join((*WHOLE_SESSION, "zone_count") if counted else WHOLE_SESSION)
             rows = set()   # a table scan up to the first unreadable page, then a lookup by id each
             try:
-                for row in db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions"):
+                for row in db.execute(f"SELECT {columns} FROM sessions"):
                     rows.add(row)
             except sqlite3.Error:
                 pass
@@ -726,12 +734,12 @@ def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
             # The session's id is in the table row; the product reads values only from there.
             for sid in originals:
                 try:
-                    rows.add(db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions WHERE rowid ="
+                    rows.add(db.execute(f"SELECT {columns} FROM sessions WHERE rowid ="
                                         " (SELECT rowid FROM sessions WHERE id = ?)", (sid,)).fetchone())
                 except sqlite3.Error:
                     continue
             for sid, (row, zones) in originals.items():
-                if row not in rows:
+                if ((*row, len(zones)) if counted else row) not in rows:
                     continue
                 try:
                     got_zones = db.execute(f"SELECT {', '.join(WHOLE_ZONE)} FROM zones"

@@ -536,6 +536,20 @@ def test_a_session_whose_own_row_has_a_damaged_id_is_not_counted_readable(open_l
     assert salvageable(db_path, originals) == {ids[1]}
 
 
+def test_a_session_whose_zone_count_is_not_as_written_is_not_counted_readable(open_log, db_path):
+    """Found by the corpus: a damaged neighbour left a row's zone_count unreadable (or a byte
+    changes it), every other field as written. The count is how the salvage tells all of a
+    session's zones from the first few, so it cannot keep that session: neither may the oracle."""
+    from drill import salvageable, whole_sessions
+
+    device_id, ids = fill(open_log, 2)
+    originals = whole_sessions(db_path)
+    with closing(raw(db_path)) as db:
+        db.execute("UPDATE sessions SET zone_count = ? WHERE id = ?", (len(PLAN) + 1, ids[0]))
+        db.commit()
+    assert salvageable(db_path, originals) == {ids[1]}
+
+
 def test_ids_come_from_the_given_factory(open_log):
     made = iter(f"id-{n}" for n in range(10))
     log = open_log(new_id=lambda: next(made))
