@@ -13,7 +13,8 @@
   WAL) for about a minute: every session plain SQLite still reads must come back as
   written, every session kept must have all of its zones.
 
-The seed is printed on stderr; FACEPACE_DRILL_SEED=N replays a run's choices.
+The seed is printed on stderr; FACEPACE_DRILL_SEED=N replays a run's choices (the corpus's
+logs too: their session ids come from it).
 """
 
 from __future__ import annotations
@@ -84,7 +85,9 @@ def salvage_corpus(folder: Path, seed: int) -> dict:
     for count, in_wal in ((300, 0), (300, 60), (1000, 0)):
         image = folder / f"image-{count}-{in_wal}"
         image.mkdir(parents=True)
-        write_history(image, count, zones=rng.choice((1, 6, 8, 12)), in_wal=in_wal)
+        # Seeded ids: a problem found here replays with FACEPACE_DRILL_SEED.
+        write_history(image, count, zones=rng.choice((1, 6, 8, 12)), in_wal=in_wal,
+                      seed=rng.getrandbits(32))
         images.append((image, whole_sessions(image / "sessions.db"), in_wal))
     totals = {"files": 0, "readable": 0, "kept_readable": 0, "kept": 0, "partial": 0,
               "problems": []}

@@ -647,15 +647,20 @@ def _shared_columns(source: sqlite3.Connection, table: str, columns: tuple[str, 
 
 def _session_rows(source: sqlite3.Connection, table: str, columns: Sequence[str],
                   session_id: str) -> list[tuple] | None:
-    """One session's rows of `table` in the damaged file; None if they cannot be read."""
-    if "session_id" not in columns:
+    """One session's rows of `table` in the damaged file; None if they cannot be read.
+
+    `session_id` (the first of `columns`) is given as asked, not read back: it is the key the
+    rows were found by, and a damaged byte in one row's copy of it (a tree out of order still
+    gives that row for the key) must not cost the session whose values are all there."""
+    if not columns or columns[0] != "session_id":
         return []
     try:
         # Bounded: a damaged tree can lead a walk in circles.
-        return source.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE session_id = ?",
+        rows = source.execute(f"SELECT {', '.join(columns[1:])} FROM {table} WHERE session_id = ?",
                               (session_id,)).fetchmany(4096)
     except sqlite3.DatabaseError:
         return None
+    return [(session_id, *row) for row in rows]
 
 
 def _insert(fresh: sqlite3.Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:

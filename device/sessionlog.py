@@ -100,13 +100,17 @@ def read_boot_id(path: Path = BOOT_ID_PATH) -> str:
         return "unknown"
 
 
+def random_id() -> str:
+    return str(uuid.uuid4())
+
+
 class SessionLog:
     """Sessions kept crash-safe in SQLite; see the module docstring."""
 
     def __init__(self, path: Path, *, tz: tzinfo | None, wall_time: Callable[[], float],
                  boot_id: str, clock_synced: Callable[[], bool],
                  connect: Callable[[Path], object], recover: bool = True,
-                 pending_dirs: Sequence[Path] = ()) -> None:
+                 pending_dirs: Sequence[Path] = (), new_id: Callable[[], str] = random_id) -> None:
         self.path = Path(path)
         # Where a stop that cannot write the log keeps its sessions (see `close`): the log's
         # own folder first, then e.g. the runtime folder (when a full card takes no new file).
@@ -119,6 +123,7 @@ class SessionLog:
         self._wall_time = wall_time
         self._clock_synced = clock_synced
         self._connect = connect
+        self._new_id = new_id
         self._lock = threading.RLock()
         self._db = None
         self._notices: list[str] = []
@@ -140,7 +145,8 @@ class SessionLog:
              boot_id_path: Path = BOOT_ID_PATH,
              clock_synced: Callable[[], bool] = kernel_clock_synced,
              connect: Callable[[Path], object] = logdb.connect,
-             recover: bool = True, pending_dirs: Sequence[Path] = ()) -> "SessionLog":
+             recover: bool = True, pending_dirs: Sequence[Path] = (),
+             new_id: Callable[[], str] = random_id) -> "SessionLog":
         """Open (creating, checking, migrating, repairing, recovering); never raises for disk trouble.
 
         `connect(path)` returns a `sqlite3.Connection`; tests pass one that refuses writes.
@@ -148,10 +154,12 @@ class SessionLog:
         sessions left open are not closed (they may be the firmware's, still running) and a
         damaged file is not repaired (the firmware has it open); it is reported instead.
         `pending_dirs`: where `close` may keep sessions it cannot write, besides the log's folder.
+        `new_id()` makes session, device and log ids; tests pass a seeded one so that a log's
+        layout (and so what a given damage hits) is the same at every run.
         """
         log = cls(path, tz=tz, wall_time=wall_time, boot_id=read_boot_id(boot_id_path),
                   clock_synced=clock_synced, connect=connect, recover=recover,
-                  pending_dirs=pending_dirs)
+                  pending_dirs=pending_dirs, new_id=new_id)
         with log._lock:
             log._try_open()
             if recover:
@@ -252,10 +260,10 @@ class SessionLog:
         if device_id is None or log_id is None:
             with logdb.transaction(db):
                 if device_id is None:
-                    device_id = self._device_id or str(uuid.uuid4())
+                    device_id = self._device_id or self._new_id()
                     logdb.set_meta(db, "device_id", device_id)
                 if log_id is None:
-                    log_id = str(uuid.uuid4())
+                    log_id = self._new_id()
                     logdb.set_meta(db, "log_id", log_id)
         self._device_id, self._log_id = device_id, log_id
 
@@ -284,7 +292,7 @@ class SessionLog:
         with self._lock:
             synced = self._clock_is_synced()
             session = SessionRecord(
-                id=str(uuid.uuid4()), device_id=self._device_id or "", routine_name=routine_name,
+                id=self._new_id(), device_id=self._device_id or "", routine_name=routine_name,
                 routine_hash=routine_hash, intensity=int(intensity), wall_start=float(wall_start),
                 wall_trusted=synced or self._clock_set_by_host, boot_id=self.boot_id,
                 mono_start=float(mono_start), wall_checkpoint=float(wall_start),

@@ -41,6 +41,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -712,20 +713,33 @@ def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
         except sqlite3.Error:
             return readable
         try:
+            # The zone count (schema 4 on) is part of the row: it is how the product tells all of a
+            # session's zones from the first few. A row whose count cannot be read (or reads
+            # other than the zones' number) is not read whole, though every other field be.
+            try:
+                counted = "zone_count" in {info[1] for info in db.execute("PRAGMA table_info(sessions)")}
+            except sqlite3.Error:
+                return readable
+            columns = ", ".join((*WHOLE_SESSION, "zone_count") if counted else WHOLE_SESSION)
             rows = set()   # a table scan up to the first unreadable page, then a lookup by id each
             try:
-                for row in db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions"):
+                for row in db.execute(f"SELECT {columns} FROM sessions"):
                     rows.add(row)
             except sqlite3.Error:
                 pass
+            # The id finds the rowid through the id index; the row is then read from the table.
+            # Not `SELECT ... WHERE id = ?`: SQLite answers the `id` column of that from the
+            # index, so a row whose own id bytes were damaged (the index still holding the old
+            # id) read back as written, although no read of the row itself gives that id.
+            # The session's id is in the table row; the product reads values only from there.
             for sid in originals:
                 try:
-                    rows.add(db.execute(f"SELECT {', '.join(WHOLE_SESSION)} FROM sessions WHERE id = ?",
-                                        (sid,)).fetchone())
+                    rows.add(db.execute(f"SELECT {columns} FROM sessions WHERE rowid ="
+                                        " (SELECT rowid FROM sessions WHERE id = ?)", (sid,)).fetchone())
                 except sqlite3.Error:
                     continue
             for sid, (row, zones) in originals.items():
-                if row not in rows:
+                if ((*row, len(zones)) if counted else row) not in rows:
                     continue
                 try:
                     got_zones = db.execute(f"SELECT {', '.join(WHOLE_ZONE)} FROM zones"
@@ -766,10 +780,14 @@ def whole_sessions(path: Path) -> dict[str, tuple]:
         db.close()
 
 
-def write_history(folder: Path, count: int, *, zones: int = 8, in_wal: int = 0) -> Path:
+def write_history(folder: Path, count: int, *, zones: int = 8, in_wal: int = 0, seed: int = 0) -> Path:
     """A log as a power cut leaves it: `count` completed sessions of `zones` zones written
     through the device's SessionLog, the last `in_wal` of them only in the -wal (the cut came
-    before a checkpoint). Returns `folder/sessions.db`."""
+    before a checkpoint). Returns `folder/sessions.db`.
+
+    The same `seed` gives the same main file byte for byte (a -wal differs only in SQLite's
+    own salts and checksums): ids (random UUIDs on the device) decide the id index and the
+    zones tree, so what a given damage hits, and a failure must replay."""
     from device import logdb
     from device.sessionlog import SessionLog, ZoneProgress
 
@@ -788,7 +806,10 @@ def write_history(folder: Path, count: int, *, zones: int = 8, in_wal: int = 0) 
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         connection.close()
 
-    log = SessionLog.open(work / "sessions.db", connect=quick_connect, clock_synced=lambda: True)
+    ids = random.Random(seed)
+    log = SessionLog.open(work / "sessions.db", connect=quick_connect, clock_synced=lambda: True,
+                          boot_id_path=work / "no-boot-id", wall_time=lambda: start,
+                          new_id=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)))
     try:
         for number in range(count):
             if number == count - in_wal:

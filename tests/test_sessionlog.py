@@ -503,6 +503,60 @@ def test_salvage_leaves_out_a_session_whose_last_zones_are_hidden(open_log, db_p
     assert fresh.execute("SELECT id, zone_count FROM sessions").fetchall() == [(ids[1], len(PLAN))]
 
 
+def test_salvage_keeps_a_session_whose_zone_key_has_a_damaged_byte(open_log, db_path, tmp_path):
+    """Found by the corpus: one random byte in a zone row's copy of its session id leaves the
+    tree out of order, yet a lookup by the session's id still gives that row with every value
+    as written (so plain SQLite reads the session whole). Reading the key back failed to decode
+    and cost the session."""
+    device_id, ids = fill(open_log, 2)
+    data = bytearray(db_path.read_bytes())
+    zone_row = data.index(ids[0].encode() + PLAN[0][0].encode())  # key (id, 0: no bytes), zone_id
+    data[zone_row + 11] = 0xE7   # not UTF-8, and above the byte it replaces
+    db_path.write_bytes(data)
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh) == logdb.Salvaged(sessions=2, zones=2 * len(PLAN), dropped=0)
+    assert fresh.execute("SELECT zone_id FROM zones WHERE session_id = ? ORDER BY position",
+                         (ids[0],)).fetchall() == [(zone,) for zone, _ in PLAN]
+
+
+def test_a_session_whose_own_row_has_a_damaged_id_is_not_counted_readable(open_log, db_path):
+    """Found by the corpus: bytes in a session row's id, the id index still holding the id as
+    written. `WHERE id = ?` then read the row back whole (SQLite answers `id` from the index);
+    no read of the row itself gives that id, and the salvage reads values only from the row.
+    The oracle must not count it, or the corpus fails wherever random ids put it."""
+    from drill import salvageable, whole_sessions
+
+    device_id, ids = fill(open_log, 2)
+    originals = whole_sessions(db_path)
+    data = bytearray(db_path.read_bytes())
+    session_row = data.index(ids[0].encode() + device_id.encode())   # the table's row, not the index's
+    data[session_row + 11] = 0xE7
+    db_path.write_bytes(data)
+    assert salvageable(db_path, originals) == {ids[1]}
+
+
+def test_a_session_whose_zone_count_is_not_as_written_is_not_counted_readable(open_log, db_path):
+    """Found by the corpus: a damaged neighbour left a row's zone_count unreadable (or a byte
+    changes it), every other field as written. The count is how the salvage tells all of a
+    session's zones from the first few, so it cannot keep that session: neither may the oracle."""
+    from drill import salvageable, whole_sessions
+
+    device_id, ids = fill(open_log, 2)
+    originals = whole_sessions(db_path)
+    with closing(raw(db_path)) as db:
+        db.execute("UPDATE sessions SET zone_count = ? WHERE id = ?", (len(PLAN) + 1, ids[0]))
+        db.commit()
+    assert salvageable(db_path, originals) == {ids[1]}
+
+
+def test_ids_come_from_the_given_factory(open_log):
+    made = iter(f"id-{n}" for n in range(10))
+    log = open_log(new_id=lambda: next(made))
+    assert (log.device_id, log.log_id) == ("id-0", "id-1")
+    assert run_session(log) == "id-2" and [s.id for s in log.sessions()] == ["id-2"]
+
+
 def test_salvage_from_a_file_without_date_fixes_copies_the_sessions(open_log, db_path, tmp_path):
     device_id, ids = fill(open_log, 2)
     db = logdb.connect(db_path)
@@ -520,6 +574,9 @@ def test_salvage_from_a_file_without_date_fixes_copies_the_sessions(open_log, db
 # every session it still reads exactly as written, every zone included, must come back.
 
 CORPUS_SESSIONS, CORPUS_ZONES = 300, 8
+# The images' ids come from this seed, so a damage hits the same rows at every run (with
+# random ids a failure showed once in three runs, each time somewhere else).
+CORPUS_SEED = 0
 
 
 @pytest.fixture(scope="module")
@@ -530,7 +587,7 @@ def history_images(tmp_path_factory):
     images = {}
     for name, in_wal in (("plain", 0), ("wal", 40)):
         folder = tmp_path_factory.mktemp(name)
-        write_history(folder, CORPUS_SESSIONS, zones=CORPUS_ZONES, in_wal=in_wal)
+        write_history(folder, CORPUS_SESSIONS, zones=CORPUS_ZONES, in_wal=in_wal, seed=CORPUS_SEED)
         images[name] = folder
     return images, whole_sessions(images["plain"] / "sessions.db"), whole_sessions(images["wal"] / "sessions.db")
 
