@@ -149,7 +149,9 @@ class App:
         deadlines.append(self._next_countdown_change(now))
         if self.pacer is not None:
             deadlines.append(self.pacer.next_deadline())
-        if self.state == "idle":
+        # Only while the idle screen can dim: a sync's result keeps it bright, and a dim
+        # deadline already passed would wake the loop at once, over and over.
+        if self.state == "idle" and self.sync_progress is None and not self.powering_off:
             if self.brightness == "normal":
                 deadlines.append(self._idle_since + self.timeouts.dim_after)
             elif self.brightness == "dim":

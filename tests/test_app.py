@@ -323,6 +323,23 @@ def test_sync_progress_shows_in_idle_but_never_over_a_session(make_sim):
     assert type(sim.app.view(4.0)).__name__ == "ZoneView"
 
 
+@pytest.mark.timeout(30)   # the bug is a loop that never ends
+def test_a_sync_shown_after_the_dim_deadline_lets_the_loop_sleep_then_dims(make_sim):
+    """A sync's progress keeps the screen bright; the passed dim deadline must not stay a
+    deadline meanwhile, or the loop wakes at once, over and over (a busy loop on the Pi, a
+    loop that never gets anywhere on the virtual clock). Found by the year drill."""
+    from device.events import SyncProgress
+
+    sim = make_sim()
+    run_to(sim, 200.0)                               # idle and dim since 60 s
+    sim.events.put(SyncProgress(21, 21, done=True))
+    run_to(sim, 201.0)
+    assert sim.app.brightness == "normal"            # the sync's result is shown bright
+    assert sim.app.next_deadline() > sim.clock.now()
+    run_to(sim, 210.0)                               # the result has gone (6 s): dim again
+    assert sim.app.sync_progress is None and sim.app.brightness == "dim"
+
+
 def test_intensity_and_routine_choice_survive_a_restart(make_sim):
     sim = make_sim(routine_name=None)
     assert (sim.app.intensity, sim.app.routine.name) == (3, "daily")
