@@ -402,7 +402,7 @@ class App:
                 return self.sync_progress
         if self.state == "summary":
             return self.summary
-        overview = self.recorder.overview
+        overview = self.recorder.overview_now()
         routine = self.routine
         return IdleView(routine_title=routine.title, routine_seconds=routine.total_seconds,
                         routine_number=self.routine_index + 1, routine_count=len(self.routines),

@@ -63,6 +63,16 @@ class SessionRecorder:
         day = history.local_day(self._started_wall, self._log.tz)
         return history.streak_with_session_on(self.overview, day)
 
+    def overview_now(self) -> Overview | None:
+        """The overview as the idle screen shows it now: the log's, read after the last session,
+        moved on to today's date (a streak ends, a week starts) without reading the log again."""
+        overview = self.overview
+        return None if overview is None else history.overview_on(overview, self._wall_time(), self._log.tz)
+
+    def refresh_overview(self) -> None:
+        """Read the overview from the log again (a sync may have changed the dates)."""
+        self._submit(self._refresh_overview)
+
     def take_notices(self) -> list[str]:
         """Messages for the screen ("Disk full: log kept"), each once; never blocks."""
         taken = []
@@ -132,6 +142,12 @@ class NullRecorder:
 
     def streak_with_this_session(self):
         return None
+
+    def overview_now(self):
+        return None
+
+    def refresh_overview(self):
+        pass
 
     def take_notices(self):
         return []
