@@ -187,11 +187,13 @@ def format_minutes(seconds: float) -> str:
 def weekly(sessions: Iterable[SessionRecord], now_wall: float, tz: tzinfo | None = None,
            weeks: int = 8) -> list[WeekStats]:
     """Sessions and minutes for each of the last `weeks` weeks, oldest first (empty weeks too)."""
-    current = week_start(local_day(now_wall, tz))
+    today = local_day(now_wall, tz)
+    current = week_start(today)
     starts = [current - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
     totals = {start: [0, 0.0] for start in starts}
     for session in sessions:
-        bucket = totals.get(week_start(local_day(session.wall_start, tz)))
+        # As in `overview`: a session dated after now (the clock was set back) is today's.
+        bucket = totals.get(week_start(min(local_day(session.wall_start, tz), today)))
         if bucket is not None:
             bucket[0] += 1
             bucket[1] += session.active_seconds / 60

@@ -142,6 +142,15 @@ def test_a_session_dated_after_now_counts_as_today():
     assert history.overview(sessions, at("2024-05-08 20:00"), BERLIN).streak_days == 1
 
 
+def test_a_session_dated_after_now_is_in_this_week_for_stats_as_on_the_idle_screen():
+    # Found by the year drill: after a boot with the clock days behind, the idle screen counted
+    # the sessions "in the future" in this week and `facepace stats` in no week at all.
+    sessions = [session(at("2024-05-20 08:00"))]
+    now = at("2024-05-08 20:00")
+    assert history.overview(sessions, now, BERLIN).minutes_this_week == 5.0
+    assert history.weekly(sessions, now, BERLIN)[-1].minutes == 5.0
+
+
 @pytest.mark.parametrize("start, expected", [
     ("2024-05-08 07:00", "Today, 5 min"),
     ("2024-05-07 23:59", "Yesterday, 5 min"),
