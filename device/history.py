@@ -122,17 +122,20 @@ def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
     )
 
 
-def overview_on(before: Overview, now_wall: float, tz: tzinfo | None = None) -> Overview:
+def overview_on(before: Overview, now_wall: float, tz: tzinfo | None = None) -> Overview | None:
     """`before` as it reads on a later day when no session was added since: what `overview`
     would give then, worked out without reading the log (the idle screen must not wait for it).
 
     A day without a session ends the streak, a new week starts at 0 minutes, "Today" becomes
-    "Yesterday". A day earlier than `before.as_of` (the clock was set back) changes nothing:
-    the log is read again after a sync anyway.
+    "Yesterday". A day earlier than `before.as_of` changes nothing. None when only the log
+    can tell: sessions dated after `as_of` (the clock was set back) count as today's, so
+    they move with the date.
     """
     today = local_day(now_wall, tz)
     if before.as_of is None or today <= before.as_of:
         return before
+    if before.last_session_wall is not None and local_day(before.last_session_wall, tz) > before.as_of:
+        return None
     last_day = before.streak_last_day
     alive = last_day is not None and last_day >= today - timedelta(days=1)
     new_week = week_start(today) != week_start(before.as_of)
