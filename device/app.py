@@ -243,6 +243,8 @@ class App:
     def show_sync(self, sent: int, total: int, done: bool, to_drive: bool = False) -> None:
         """Progress of a USB sync or export, shown only in idle (never over a session)."""
         self.sync_progress = SyncView(sent, total, done, to_drive)
+        # The host's clock may have re-dated sessions (SET_CLOCK comes first): read the log again.
+        self.recorder.refresh_overview()
         if done:
             self._sync_shown_until = self.clock.now() + NOTICE_SECONDS
 

@@ -340,6 +340,24 @@ def test_a_sync_shown_after_the_dim_deadline_lets_the_loop_sleep_then_dims(make_
     assert sim.app.sync_progress is None and sim.app.brightness == "dim"
 
 
+def test_the_idle_screen_reads_the_log_again_after_a_sync_re_dated_sessions(make_sim):
+    """A sync from a computer corrects the dates of sessions recorded with a wrong clock; the
+    idle screen must show them as corrected, not as they were when the session ended. Found
+    by the year drill (the idle screen's streak differed from `facepace stats`)."""
+    import sqlite3
+    from device.events import SyncProgress
+
+    sim = make_sim(routine_name="quick")
+    sim.schedule(1.0, "press")
+    run_to(sim, 250.0)                               # done, summary over, back in idle
+    assert sim.app.view(250.0).last_session == "Today, 3 min"
+    with sqlite3.connect(sim.state_dir / "sessions.db") as db:   # what a date fix does
+        db.execute("UPDATE sessions SET wall_start = wall_start - 3 * 86400")
+    sim.events.put(SyncProgress(1, 1, done=True))
+    run_to(sim, 258.0)                               # the sync's result has gone
+    assert sim.app.view(258.0).last_session != "Today, 3 min"
+
+
 def test_intensity_and_routine_choice_survive_a_restart(make_sim):
     sim = make_sim(routine_name=None)
     assert (sim.app.intensity, sim.app.routine.name) == (3, "daily")

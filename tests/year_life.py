@@ -209,7 +209,9 @@ class Boot:
     def _trace(self, event: str, **fields) -> None:
         life = self.life
         if self._cue_waiting is not None and not (event == "haptic" and fields["pattern"] == self._cue_waiting):
-            life.fail(CUES_FELT, f"{self._cue_waiting} cue at {self.clock.now():.2f} s was not played")
+            playing = getattr(self.app.haptics, "_playing", None)   # for the message only
+            life.fail(CUES_FELT, f"{self._cue_waiting} cue at {self.clock.now():.2f} s was not played"
+                                 f" ({getattr(playing, 'name', None)} was playing)")
         self._cue_waiting = None
         if event in ("zone_start", "switch_side"):
             self._cue_waiting = event
@@ -245,7 +247,7 @@ class Boot:
         """SIGKILL: nothing is closed or flushed; the kernel drops the serial port."""
         self.server.close()
         self.clock.close()
-        if self.session is not None:
+        if self.session is not None and self.session.outcome is None:
             self.session.outcome = "interrupted"
             self.session = None
 
@@ -287,7 +289,8 @@ class Report:
     restarts: int = 0
     crashes: int = 0
     panel_outages: int = 0
-    disk_full_writes_refused: int = 0
+    date_fix_checks: int = 0      # syncs that had to date a wrong clock's sessions
+    sessions_lost: int = 0        # kept in memory on a full card when the loop crashed
     failures: list[Failure] = field(default_factory=list)
     failure_counts: Counter = field(default_factory=Counter)
     rss_mib: list[float] = field(default_factory=list)      # at each month's end
@@ -299,8 +302,10 @@ class Report:
 
     def summary(self) -> str:
         lines = [f"seed={self.seed}: {self.days} days, {self.sessions} sessions, {self.checks} checks,"
-                 f" {self.syncs} syncs ({self.syncs_cut} cut), {self.kills} kills, {self.restarts} restarts,"
-                 f" {self.crashes} loop crashes, {self.panel_outages} panel outages,"
+                 f" {self.syncs} syncs ({self.syncs_cut} cut, {self.date_fix_checks} dating a wrong clock),"
+                 f" {self.kills} kills, {self.restarts} restarts,"
+                 f" {self.crashes} loop crashes ({self.sessions_lost} sessions lost with them),"
+                 f" {self.panel_outages} panel outages,"
                  f" log {self.log_bytes / 1024:.0f} KiB, RSS {self.rss_mib} MiB, {self.seconds:.0f} s"]
         for invariant, count in sorted(self.failure_counts.items()):
             first = next(f for f in self.failures if f.invariant == invariant)
@@ -354,7 +359,8 @@ class Life:
         calm = [d for d in range(1, days - 1) if not self.full_from - 1 <= d <= self.full_until
                 and not self.wrong_clock_day <= d <= self.wrong_clock_day + 3]
         self.kill_days = set(rng.sample(calm, k=min(len(calm), max(2, days // 60))))
-        self.restart_days = {d for d in range(days) if rng.random() < 0.02} - self.kill_days
+        self.restart_days = {d for d in range(days) if rng.random() < 0.02} - self.kill_days \
+            - set(range(self.wrong_clock_day - 1, self.wrong_clock_day + 4))
         self.sync_days = {d for d in range(days) if rng.random() < 0.12} | {self.wrong_clock_day + 2}
         self.panel_days = {d for d in range(days) if rng.random() < 0.04} | {days // 3}
 
@@ -368,7 +374,7 @@ class Life:
             plan = SessionPlan(midnight + start)
             if day in self.kill_days and index == 0:
                 plan.kill_at_step = rng.randint(1, 4)
-            if day in self.sync_days and rng.random() < 0.5:
+            if day in self.sync_days and day != self.wrong_clock_day + 2 and rng.random() < 0.5:
                 plan.sync_at_step = rng.randint(1, 12)
                 plan.sync_cut = rng.randint(40, 4000) if rng.random() < 0.3 else None
             if day in self.panel_days and index == 0:
@@ -411,6 +417,7 @@ class Life:
             self.room_since = midnight
         sessions = self._day_sessions(day, midnight)
         things: list[tuple[float, str, object]] = [(plan.at, "session", plan) for plan in sessions]
+        # The sync after the boot with a wrong clock is never cut: it must date that boot's sessions.
         if day in self.sync_days and not any(p.sync_at_step for p in sessions):
             cut = rng.randint(40, 4000) if rng.random() < 0.3 and day != self.wrong_clock_day + 2 else None
             things.append((midnight + rng.uniform(0, 86000), "sync", cut))
@@ -456,6 +463,7 @@ class Life:
             self.fail(LOOP_ALIVE, f"{type(error).__name__}: {error}")
             self.report.crashes += 1
             self.world_now = self.boot.world_now
+            self._forget_kept_in_memory()
             self.boot.kill()
             self.boot = Boot(self)
             self.check_log()
@@ -576,11 +584,30 @@ class Life:
         if ok:
             self.check_host()
             if self.wrong_clock_boot == boot.log.boot_id:
+                self.report.date_fix_checks += 1
                 self.check_dates_fixed(boot)
         self.check_log()
 
+    def _forget_kept_in_memory(self) -> None:
+        """The process dies with sessions only in memory (the card is full): they are gone, as
+        on the device. Counted, and not looked for in the log."""
+        log = self.boot.log
+        if not log.has_unsaved:
+            return
+        connection = logdb.connect(self.state_dir / "sessions.db", read_only=True)
+        try:
+            in_file = {(r.boot_id, r.mono_start) for r in logdb.read_sessions(connection)}
+        finally:
+            connection.close()
+        for session in self.expected:
+            if (session.outcome != "lost" and session.boot_id == log.boot_id
+                    and (session.boot_id, session.mono_start) not in in_file):
+                session.outcome = "lost"
+                self.report.sessions_lost += 1
+
     def kill(self) -> None:
         self.report.kills += 1
+        self._forget_kept_in_memory()
         self.world_now = self.boot.world_now
         self.boot.kill()
         self.boot = Boot(self)
@@ -674,7 +701,7 @@ class Life:
         if len(in_file) != len({r.id for r in in_file}):
             self.fail(LOGGED_ONCE, "a session id twice in the file")
         for session in self.expected:
-            if session.outcome is None:
+            if session.outcome in (None, "lost"):
                 continue
             records = by_key.get((session.boot_id, session.mono_start), [])
             if len(records) != 1:
@@ -697,7 +724,7 @@ class Life:
             if problems:
                 self.fail(LOGGED_ONCE, f"{session.routine} of {describe_world(session.world_start)}: "
                                        + "; ".join(problems))
-        expected_keys = {(s.boot_id, s.mono_start) for s in self.expected}
+        expected_keys = {(s.boot_id, s.mono_start) for s in self.expected if s.outcome != "lost"}
         strays = [key for key in by_key if key not in expected_keys]
         if strays:
             self.fail(LOGGED_ONCE, f"{len(strays)} sessions in the log that the device never showed")
