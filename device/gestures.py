@@ -81,8 +81,11 @@ class GestureRecognizer:
         return min(deadlines, default=None)
 
     def forget_pending_press(self) -> None:
-        """Drop a single press still waiting out the double-press window (the screen changed)."""
+        """The screen changed: drop a single press still waiting out the double-press window,
+        and let a press still under the finger (meant for the screen before) do nothing."""
         self._released_at = None
+        if self._down_at is not None:
+            self._ignore_press = True
 
     def forget(self) -> None:
         """Start over: as if the button were up and nothing were pending."""

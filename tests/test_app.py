@@ -358,6 +358,21 @@ def test_the_idle_screen_reads_the_log_again_after_a_sync_re_dated_sessions(make
     assert sim.app.view(258.0).last_session != "Today, 3 min"
 
 
+@pytest.mark.parametrize("gesture", ["press", "double"])
+def test_a_press_under_the_finger_when_the_session_ends_neither_skips_the_summary_nor_starts_another(
+        make_sim, gesture):
+    """Found by the year drill: a double press (skip) begun in the last zone's last moment was
+    released after the session ended; the release dismissed the summary and the second press
+    started a new session, whose first zone cue was lost under the "done" pattern."""
+    sim = make_sim()
+    sim.schedule(1.0, "press")                  # start, recognised at 1.47; ends at 76.47
+    sim.schedule(76.4, gesture)                 # down before the end, up after it
+    run_to(sim, 90.0)
+    assert [e["event"] for e in events(sim, "session_start")] == ["session_start"]
+    if gesture == "press":
+        assert sim.app.state == "summary"
+
+
 def test_intensity_and_routine_choice_survive_a_restart(make_sim):
     sim = make_sim(routine_name=None)
     assert (sim.app.intensity, sim.app.routine.name) == (3, "daily")

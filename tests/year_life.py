@@ -209,12 +209,13 @@ class Boot:
     def _trace(self, event: str, **fields) -> None:
         life = self.life
         if self._cue_waiting is not None and not (event == "haptic" and fields["pattern"] == self._cue_waiting):
-            playing = getattr(self.app.haptics, "_playing", None)   # for the message only
             life.fail(CUES_FELT, f"{self._cue_waiting} cue at {self.clock.now():.2f} s was not played"
-                                 f" ({getattr(playing, 'name', None)} was playing)")
+                                 f" ({self._playing_at_cue} was playing)")
         self._cue_waiting = None
         if event in ("zone_start", "switch_side"):
             self._cue_waiting = event
+            # For the message only: what was playing when the cue came.
+            self._playing_at_cue = getattr(getattr(self.app.haptics, "_playing", None), "name", None)
         elif event == "haptic":
             pattern = fields["pattern"]
             now = self.clock.now()
