@@ -193,7 +193,7 @@ class App:
             ("paused", "press"): self.resume,
             ("paused", "double"): self.resume_at_next_zone,
             ("paused", "hold"): self.end_session,
-            ("summary", "press"): self.back_to_idle,
+            ("summary", "press"): self.dismiss_summary,
         }.get((self.state, gesture))
         if action is not None:
             action(now)
@@ -282,6 +282,12 @@ class App:
 
     def end_session(self, now: float) -> None:
         self._handle_cues(self.pacer.end_early(now))
+
+    def dismiss_summary(self, now: float) -> None:
+        """A press on the summary acts at its release; if it was the first half of a double press
+        (a skip aimed at the last zone, a moment late), the second half must not start a session."""
+        self.back_to_idle(now)
+        self.gestures.quiet_until(now + self.gestures.double_window)
 
     def back_to_idle(self, now: float) -> None:
         self.state = "idle"

@@ -373,6 +373,18 @@ def test_a_press_under_the_finger_when_the_session_ends_neither_skips_the_summar
         assert sim.app.state == "summary"
 
 
+def test_a_double_press_on_the_summary_goes_back_to_idle_and_starts_nothing(make_sim):
+    """Found by the year drill: a double press (a skip aimed at the last zone) landing just after
+    the session ended took the summary away with its first press and started a new session with
+    its second, whose first cue was lost under the "done" pattern."""
+    sim = make_sim()
+    sim.schedule(1.0, "press")                  # start, recognised at 1.47; ends at 76.47
+    sim.schedule(76.7, "double")
+    run_to(sim, 90.0)
+    assert [e["event"] for e in events(sim, "session_start")] == ["session_start"]
+    assert sim.app.state == "idle"
+
+
 def test_intensity_and_routine_choice_survive_a_restart(make_sim):
     sim = make_sim(routine_name=None)
     assert (sim.app.intensity, sim.app.routine.name) == (3, "daily")

@@ -291,6 +291,7 @@ class Report:
     crashes: int = 0
     panel_outages: int = 0
     date_fix_checks: int = 0      # syncs that had to date a wrong clock's sessions
+    steps_on_a_full_card: int = 0  # steps that ended with sessions only in memory, the card full
     sessions_lost: int = 0        # kept in memory on a full card when the loop crashed
     failures: list[Failure] = field(default_factory=list)
     failure_counts: Counter = field(default_factory=Counter)
@@ -648,6 +649,7 @@ class Life:
         boot = self.boot
         app = boot.app
         self.report.checks += 1
+        self.report.steps_on_a_full_card += self.card.full and boot.log.has_unsaved
         if not app.haptics.busy and boot.motor.pin.state != 0:
             self.fail(MOTOR_OFF, f"motor at {boot.motor.pin.state} in {app.state} with no pattern playing")
         if app.state == "paused" and not app.haptics.busy and boot.motor.duty != 0:
