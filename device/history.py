@@ -21,10 +21,7 @@ from device.logdb import SessionRecord, ZoneProgress
 
 # A session shorter than this that was interrupted (power, crash) does not make a day count.
 SHORT_INTERRUPTED_SECONDS = 60.0
-# Done seconds are whole milliseconds (the pacer rounds them), but logs written before it
-# did hold clock-arithmetic dust such as 29.999999999999996 for a 30 s zone; no person
-# ends a zone a millisecond early.
-ZONE_END_TOLERANCE_SECONDS = 0.001
+ZONE_END_TOLERANCE_SECONDS = timefmt.ZONE_END_TOLERANCE_SECONDS   # see there
 
 
 @dataclass(frozen=True)

@@ -332,7 +332,10 @@ class Life:
 
     def __init__(self, seed: int, days: int, folder: Path) -> None:
         self.seed, self.days = seed, days
-        self.rng = random.Random(seed)
+        # Two streams: the calendar (what happens on which day) does not depend on how the
+        # device answered the person, so a fix in the app does not change a seed's year.
+        self.plan_rng = random.Random(seed)
+        self.rng = random.Random(f"{seed}/person")
         self.state_dir = folder / "device"
         self.host_db = folder / "host.db"
         self.config = Config()
@@ -353,7 +356,7 @@ class Life:
     # -- the plan: one seed, one year ------------------------------------------------------
 
     def _plan(self) -> None:
-        rng, days = self.rng, self.days
+        rng, days = self.plan_rng, self.days
         # Special days, spread over the life whatever its length (a month has one of each).
         self.full_from = rng.randrange(days // 4, days // 2)
         self.full_until = self.full_from + max(3, min(7, days // 8))
@@ -365,9 +368,10 @@ class Life:
             - set(range(self.wrong_clock_day - 1, self.wrong_clock_day + 4))
         self.sync_days = {d for d in range(days) if rng.random() < 0.12} | {self.wrong_clock_day + 2}
         self.panel_days = {d for d in range(days) if rng.random() < 0.04} | {days // 3}
+        self.cut_sync_day = rng.choice(sorted(self.sync_days - {self.wrong_clock_day + 2}) or [days - 1])
 
     def _day_sessions(self, day: int, midnight: float) -> list[SessionPlan]:
-        rng = self.rng
+        rng = self.plan_rng
         count = rng.choices(list(SESSIONS_PER_DAY), weights=list(SESSIONS_PER_DAY.values()))[0]
         starts, plans = sorted(rng.uniform(6.5, 22.5) * 3600 for _ in range(count)), []
         for index, start in enumerate(starts):
@@ -409,7 +413,7 @@ class Life:
         return self.report
 
     def _live_day(self) -> None:
-        rng, day = self.rng, self.day
+        rng, day = self.plan_rng, self.day
         today = FIRST_DAY + timedelta(days=day)
         midnight = local_midnight(today)
         if day == self.full_from:
@@ -423,6 +427,8 @@ class Life:
         if day in self.sync_days and not any(p.sync_at_step for p in sessions):
             cut = rng.randint(40, 4000) if rng.random() < 0.3 and day != self.wrong_clock_day + 2 else None
             things.append((midnight + rng.uniform(0, 86000), "sync", cut))
+        if day == self.cut_sync_day:     # at least one cable pulled in any life
+            things.append((midnight + rng.uniform(0, 86000), "sync", rng.randint(40, 4000)))
         if day in self.kill_days and not sessions:
             things.append((midnight + rng.uniform(0, 86000), "kill", None))
         if day in self.restart_days:
@@ -620,7 +626,7 @@ class Life:
         self.report.restarts += 1
         self.world_now = self.boot.world_now
         self.guarded(self.boot.stop)
-        self.world_now += self.rng.uniform(20, 90)     # the Pi boots
+        self.world_now += self.plan_rng.uniform(20, 90)     # the Pi boots
         self.boot = Boot(self, clock_behind=clock_behind)
         if clock_behind:
             self.wrong_clock_boot = self.boot.log.boot_id
