@@ -34,6 +34,7 @@ deterministic except for what the sync threads do, which the invariants do not d
 
 from __future__ import annotations
 
+import copy
 import errno
 import math
 import os
@@ -83,6 +84,25 @@ ERROR_OVER_CUES = "the display's error pattern never drops or cuts a cue"
 LOOP_ALIVE = "the loop never crashes"
 MEMORY_BOUNDED = "memory stays bounded"
 LOG_SIZE_BOUNDED = "the log's size stays bounded"
+
+
+def flaky_bus_class():
+    from drivers.fake_i2c import FakeSSD1306Bus
+
+    class FlakyBus(FakeSSD1306Bus):
+        """The fake bus, also failing a share of transactions at random (a loose contact)."""
+
+        failure_rate = 0.0
+        error: BaseException = OSError(errno.EREMOTEIO, "Remote I/O error")
+        rng = random.Random(0)
+
+        def _maybe_fail(self) -> None:
+            if self.failure_rate and self.rng.random() < self.failure_rate:
+                self.failed_transactions += 1
+                raise copy.copy(self.error)
+            super()._maybe_fail()
+
+    return FlakyBus
 
 
 def local_midnight(day: date) -> float:
@@ -140,7 +160,6 @@ class Boot:
     def __init__(self, life: "Life", *, clock_behind: float = 0.0) -> None:
         from device.display import ResilientDisplay
         from drivers.button import PushButton
-        from drivers.fake_i2c import FakeSSD1306Bus
         from drivers.mockpins import ClockedMockFactory
         from drivers.motor import VibrationMotor
         from drivers.oled import OledDisplay
@@ -157,7 +176,8 @@ class Boot:
             config.button.pin, pin_factory=self.pins, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.pins.ticks())))
         self.motor = VibrationMotor(config.motor.pin, frequency=config.motor.frequency, pin_factory=self.pins)
-        self.bus = FakeSSD1306Bus(address=config.display.address)
+        self.bus = flaky_bus_class()(address=config.display.address)
+        self.bus.rng = random.Random(life.rng.random())
         self.display = ResilientDisplay(
             lambda: OledDisplay(self.bus, address=config.display.address, rotation=config.display.rotation),
             self.clock, on_status=lambda ok, message: self.events.put(DisplayStatus(ok, message)))
@@ -321,7 +341,7 @@ class SessionPlan:
     kill_at_step: int | None = None
     sync_at_step: int | None = None
     sync_cut: int | None = None
-    panel: str | None = None      # None, "out" (for a while) or "flaky" (on and off)
+    panel: str | None = None      # None, "out" (for a while) or "flaky" (1% of transactions fail)
     panel_error: type = OSError
 
 
@@ -372,6 +392,8 @@ class Life:
     def _day_sessions(self, day: int, midnight: float) -> list[SessionPlan]:
         rng = self.plan_rng
         count = rng.choices(list(SESSIONS_PER_DAY), weights=list(SESSIONS_PER_DAY.values()))[0]
+        if day in self.panel_days:
+            count = max(count, 1)   # a panel fails while it is used
         starts, plans = sorted(rng.uniform(6.5, 22.5) * 3600 for _ in range(count)), []
         for index, start in enumerate(starts):
             if plans and start < plans[-1].at - midnight + 2400:
@@ -385,6 +407,8 @@ class Life:
             if day in self.panel_days and index == 0:
                 plan.panel = rng.choice(["out", "flaky"])
                 plan.panel_error = rng.choice([OSError, OSError, RuntimeError, ValueError])
+                if day == self.days // 3:   # a loose contact in any life
+                    plan.panel, plan.panel_error = "flaky", OSError
             plans.append(plan)
         return plans
 
@@ -510,7 +534,6 @@ class Life:
             return
         if not self._gesture(boot.clock.now() + rng.uniform(0.5, 2), "press"):
             return
-        panel_failing = False
         step = 0
         while self.boot is boot and app.state in ("running", "paused"):
             step += 1
@@ -519,19 +542,16 @@ class Life:
                 return
             if step == plan.sync_at_step:
                 self.sync(plan.sync_cut)
-            if plan.panel is not None:
-                if step == 1 or plan.panel == "flaky":
-                    panel_failing = not panel_failing
-                    if panel_failing:
-                        boot.bus.fail_with(plan.panel_error(errno.EREMOTEIO, "Remote I/O error")
-                                           if plan.panel_error is OSError else plan.panel_error("bus"),
-                                           after=rng.randint(0, 30))
-                        self.report.panel_outages += 1
-                    else:
-                        boot.bus.recover()
-                elif step == 8:
-                    boot.bus.recover()
-                    panel_failing = False
+            error = (plan.panel_error(errno.EREMOTEIO, "Remote I/O error") if plan.panel_error is OSError
+                     else plan.panel_error("bus"))
+            if plan.panel == "flaky" and step == 1:
+                boot.bus.error, boot.bus.failure_rate = error, 0.01
+                self.report.panel_outages += 1
+            elif plan.panel == "out" and step == 1:
+                boot.bus.fail_with(error, after=rng.randint(0, 30))
+                self.report.panel_outages += 1
+            elif plan.panel == "out" and step == 8:
+                boot.bus.recover()
             now = boot.clock.now()
             pacer = app.pacer
             if app.state == "running":
@@ -554,6 +574,7 @@ class Life:
             return
         if self.boot is boot:
             boot.bus.recover()
+            boot.bus.failure_rate = 0.0
             if app.state == "summary" and rng.random() < 0.5:
                 self._gesture(boot.clock.now() + rng.uniform(1, 25), "press")
 
