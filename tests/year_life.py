@@ -195,6 +195,7 @@ class Boot:
                              button_is_pressed=lambda: self.button.is_pressed)
         self.session: Expected | None = None
         self._cue_waiting: str | None = None   # a cue traced, its haptic not (yet)
+        self._playing_at_cue: str | None = None
         self._last_cue_felt = -math.inf
 
     @property
@@ -236,7 +237,8 @@ class Boot:
         self._cue_waiting = None
         if event in ("zone_start", "switch_side"):
             self._cue_waiting = event
-            # For the message only: what was playing when the cue came.
+            # What was playing when the cue came (the player's private state: a drill may look),
+            # to tell a cue drowned by the display's error pattern from one lost otherwise.
             self._playing_at_cue = getattr(getattr(self.app.haptics, "_playing", None), "name", None)
         elif event == "haptic":
             pattern = fields["pattern"]
