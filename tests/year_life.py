@@ -688,8 +688,10 @@ class Life:
         if app.state == "paused" and not app.haptics.busy and boot.motor.duty != 0:
             self.fail(MOTOR_OFF, "motor on while paused")
         if app.state == "summary" or boot.session is None and app.state == "idle":
-            # The mock pin keeps every change it ever made; a real pin does not.
+            # The mock pin and the fake bus keep every change and command they ever saw; the real
+            # parts do not (left alone, they are most of what grows in a year, not the device).
             boot.motor.pin.clear_states()
+            boot.bus.reset_counters()
         if app.state == "idle":
             self.check_idle(boot)
         if app.state in ("summary", "idle"):
