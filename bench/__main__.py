@@ -5,7 +5,7 @@ import sys
 import time
 
 MODULES = ["bench.device_bench", "bench.oled_traffic", "bench.log_bench", "bench.sync_bench",
-           "bench.hostile_device", "bench.crash_drill", "bench.toml_fuzz"]
+           "bench.hostile_device", "bench.crash_drill", "bench.toml_fuzz", "bench.year_drill"]
 
 
 def main() -> int:

@@ -152,7 +152,9 @@ class App:
         deadlines.append(self._next_countdown_change(now))
         if self.pacer is not None:
             deadlines.append(self.pacer.next_deadline())
-        if self.state == "idle":
+        # Only while the idle screen can dim: a sync's result keeps it bright, and a dim
+        # deadline already passed would wake the loop at once, over and over.
+        if self.state == "idle" and self.sync_progress is None and not self.powering_off:
             if self.brightness == "normal":
                 deadlines.append(self._idle_since + self.timeouts.dim_after)
             elif self.brightness == "dim":
@@ -194,7 +196,7 @@ class App:
             ("paused", "press"): self.resume,
             ("paused", "double"): self.resume_at_next_zone,
             ("paused", "hold"): self.end_session,
-            ("summary", "press"): self.back_to_idle,
+            ("summary", "press"): self.dismiss_summary,
         }.get((self.state, gesture))
         if action is not None:
             action(now)
@@ -250,6 +252,8 @@ class App:
     def show_sync(self, sent: int, total: int, done: bool, to_drive: bool = False) -> None:
         """Progress of a USB sync or export, shown only in idle (never over a session)."""
         self.sync_progress = SyncView(sent, total, done, to_drive)
+        # The host's clock may have re-dated sessions (SET_CLOCK comes first): read the log again.
+        self.recorder.refresh_overview()
         if done:
             self._sync_shown_until = self.clock.now() + NOTICE_SECONDS
 
@@ -287,6 +291,12 @@ class App:
 
     def end_session(self, now: float) -> None:
         self._handle_cues(self.pacer.end_early(now))
+
+    def dismiss_summary(self, now: float) -> None:
+        """A press on the summary acts at its release; if it was the first half of a double press
+        (a skip aimed at the last zone, a moment late), the second half must not start a session."""
+        self.back_to_idle(now)
+        self.gestures.quiet_until(now + self.gestures.double_window)
 
     def back_to_idle(self, now: float) -> None:
         self.state = "idle"
@@ -409,7 +419,7 @@ class App:
                 return self.sync_progress
         if self.state == "summary":
             return self.summary
-        overview = self.recorder.overview
+        overview = self.recorder.overview_now()
         routine = self.routine
         return IdleView(routine_title=routine.title, routine_seconds=routine.total_seconds,
                         routine_number=self.routine_index + 1, routine_count=len(self.routines),

@@ -61,11 +61,13 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     )
 
 
-def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, simulated: bool = False):
+def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, simulated: bool = False,
+                  **log_options):
     """The session log in `state_dir` (created if needed), wrapped for the app.
 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
-    of its own, so the sync's date fixes never take them for this boot's."""
+    of its own, so the sync's date fixes never take them for this boot's. `log_options` go to
+    `SessionLog.open` (a simulated year passes its own `clock_synced` and `connect`)."""
     from device.paths import runtime_dir
     from device.recording import SessionRecorder
     from device.sessionlog import BOOT_ID_PATH, SessionLog
@@ -79,7 +81,8 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
         # A stop that cannot write the log keeps its sessions in the runtime folder if the
         # state folder will not take them either (a full card): RAM, but better than nothing.
         session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time,
-                                      boot_id_path=boot_id_path, pending_dirs=[runtime_dir()])
+                                      boot_id_path=boot_id_path, pending_dirs=[runtime_dir()],
+                                      **log_options)
     if session_log.device_id:
         write_device_id(state_dir / "device-id", session_log.device_id)
     return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded)

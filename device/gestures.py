@@ -25,12 +25,14 @@ class GestureRecognizer:
         self._held = False                      # this press already became a hold
         self._long_held = False
         self._ignore_press = False              # this press only woke the screen, or was a double
+        self._quiet_until = float("-inf")       # presses that start before this do nothing
 
     def edge(self, pressed: bool, at: float, *, ignore: bool = False) -> str | None:
         """Feed one edge; returns a gesture recognised right now, if any."""
         if pressed:
             if self._down_at is not None:       # a lost release edge: start over cleanly
                 self._reset()
+            ignore = ignore or at < self._quiet_until
             self._down_at, self._held, self._long_held = at, False, False
             self._ignore_press = ignore
             if ignore:
@@ -81,8 +83,16 @@ class GestureRecognizer:
         return min(deadlines, default=None)
 
     def forget_pending_press(self) -> None:
-        """Drop a single press still waiting out the double-press window (the screen changed)."""
+        """The screen changed: drop a single press still waiting out the double-press window,
+        and let a press still under the finger (meant for the screen before) do nothing."""
         self._released_at = None
+        if self._down_at is not None:
+            self._ignore_press = True
+
+    def quiet_until(self, when: float) -> None:
+        """Presses that start before `when` do nothing: the second press of a double press that
+        a screen without double presses took as a press (acting on the first release)."""
+        self._quiet_until = when
 
     def forget(self) -> None:
         """Start over: as if the button were up and nothing were pending."""

@@ -12,7 +12,7 @@ arithmetic, never by counting 86,400-second steps, which breaks on 23- and 25-ho
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Iterable
 
@@ -21,10 +21,7 @@ from device.logdb import SessionRecord, ZoneProgress
 
 # A session shorter than this that was interrupted (power, crash) does not make a day count.
 SHORT_INTERRUPTED_SECONDS = 60.0
-# Done seconds are whole milliseconds (the pacer rounds them), but logs written before it
-# did hold clock-arithmetic dust such as 29.999999999999996 for a 30 s zone; no person
-# ends a zone a millisecond early.
-ZONE_END_TOLERANCE_SECONDS = 0.001
+ZONE_END_TOLERANCE_SECONDS = timefmt.ZONE_END_TOLERANCE_SECONDS   # see there
 
 
 @dataclass(frozen=True)
@@ -38,6 +35,7 @@ class Overview:
     last_session_minutes: float | None
     last_session_text: str | None          # e.g. "Yesterday, 8 min", for `IdleView.last_session`
     streak_last_day: date | None = None    # the newest day the streak counts; None when no streak
+    as_of: date | None = None              # the day it was worked out on (see `overview_on`)
 
 
 @dataclass(frozen=True)
@@ -117,6 +115,35 @@ def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
         last_session_wall=None if last is None else last.wall_start,
         last_session_minutes=None if last is None else last.active_seconds / 60,
         last_session_text=None if last is None else describe_last(last, now_wall, tz),
+        as_of=today,
+    )
+
+
+def overview_on(before: Overview, now_wall: float, tz: tzinfo | None = None) -> Overview | None:
+    """`before` as it reads on a later day when no session was added since: what `overview`
+    would give then, worked out without reading the log (the idle screen must not wait for it).
+
+    A day without a session ends the streak, a new week starts at 0 minutes, "Today" becomes
+    "Yesterday". A day earlier than `before.as_of` changes nothing. None when only the log
+    can tell: sessions dated after `as_of` (the clock was set back) count as today's, so
+    they move with the date.
+    """
+    today = local_day(now_wall, tz)
+    if before.as_of is None or today <= before.as_of:
+        return before
+    if before.last_session_wall is not None and local_day(before.last_session_wall, tz) > before.as_of:
+        return None
+    last_day = before.streak_last_day
+    alive = last_day is not None and last_day >= today - timedelta(days=1)
+    new_week = week_start(today) != week_start(before.as_of)
+    return replace(
+        before, as_of=today,
+        streak_days=before.streak_days if alive else 0,
+        streak_last_day=last_day if alive else None,
+        minutes_this_week=0.0 if new_week else before.minutes_this_week,
+        sessions_this_week=0 if new_week else before.sessions_this_week,
+        last_session_text=None if before.last_session_wall is None else describe_start(
+            before.last_session_wall, before.last_session_minutes * 60, now_wall, tz),
     )
 
 
@@ -132,7 +159,12 @@ def streak_with_session_on(before: Overview, day: date) -> int:
 
 def describe_last(session: SessionRecord, now_wall: float, tz: tzinfo | None = None) -> str:
     """"Today, 8 min" / "Yesterday, 8 min" / "Mon, 8 min" / "3 Mar, 8 min"."""
-    started = datetime.fromtimestamp(session.wall_start, tz)
+    return describe_start(session.wall_start, session.active_seconds, now_wall, tz)
+
+
+def describe_start(wall_start: float, active_seconds: float, now_wall: float,
+                   tz: tzinfo | None = None) -> str:
+    started = datetime.fromtimestamp(wall_start, tz)
     days_ago = (local_day(now_wall, tz) - started.date()).days
     if days_ago <= 0:
         when = "Today"
@@ -142,7 +174,7 @@ def describe_last(session: SessionRecord, now_wall: float, tz: tzinfo | None = N
         when = started.strftime("%a")
     else:
         when = f"{started.day} {started.strftime('%b')}"
-    return f"{when}, {format_minutes(session.active_seconds)}"
+    return f"{when}, {format_minutes(active_seconds)}"
 
 
 def format_minutes(seconds: float) -> str:
@@ -155,11 +187,13 @@ def format_minutes(seconds: float) -> str:
 def weekly(sessions: Iterable[SessionRecord], now_wall: float, tz: tzinfo | None = None,
            weeks: int = 8) -> list[WeekStats]:
     """Sessions and minutes for each of the last `weeks` weeks, oldest first (empty weeks too)."""
-    current = week_start(local_day(now_wall, tz))
+    today = local_day(now_wall, tz)
+    current = week_start(today)
     starts = [current - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
     totals = {start: [0, 0.0] for start in starts}
     for session in sessions:
-        bucket = totals.get(week_start(local_day(session.wall_start, tz)))
+        # As in `overview`: a session dated after now (the clock was set back) is today's.
+        bucket = totals.get(week_start(min(local_day(session.wall_start, tz), today)))
         if bucket is not None:
             bucket[0] += 1
             bucket[1] += session.active_seconds / 60

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from device.timefmt import exact
+from device.timefmt import ZONE_END_TOLERANCE_SECONDS, exact
 
 
 @dataclass(frozen=True)
@@ -170,9 +170,11 @@ class Pacer:
         result = self.results[self.index]
         done = exact(stopped_at - self.zone_started_at)
         result.done_seconds = max(0.0, min(float(self.zone.seconds), done))
-        result.outcome = "ended"
+        # Ended within a millisecond of the zone's end: it ran its course, as the log will say.
+        reached_end = result.done_seconds >= self.zone.seconds - ZONE_END_TOLERANCE_SECONDS
+        result.outcome = "done" if reached_end else "ended"
         self.ended = reason
-        return [Cue("zone_end", at, self.index, "ended"), Cue("session_end", at, self.index, reason)]
+        return [Cue("zone_end", at, self.index, result.outcome), Cue("session_end", at, self.index, reason)]
 
     # -- what the screens need -------------------------------------------------------
 

@@ -40,6 +40,7 @@ class SessionRecorder:
         self._session_id: str | None = None
         self._started_wall: float | None = None   # the session under way's, for its streak
         self.overview: Overview | None = None
+        self._overview_asked_for = None   # the `as_of` of an overview being read again
         # Notices are collected on the worker and handed over through a deque: asking the log
         # from the loop would wait on its lock, held for the length of a write and fsync.
         self._notices: deque[str] = deque()
@@ -71,6 +72,25 @@ class SessionRecorder:
             return None
         day = history.local_day(self._started_wall, self._log.tz)
         return history.streak_with_session_on(self.overview, day)
+
+    def overview_now(self) -> Overview | None:
+        """The overview as the idle screen shows it now: the log's, read after the last session,
+        moved on to today's date (a streak ends, a week starts) without reading the log again."""
+        overview = self.overview
+        if overview is None:
+            return None
+        moved = history.overview_on(overview, self._wall_time(), self._log.tz)
+        if moved is not None:
+            return moved
+        # Sessions dated after the day it was read (the clock was set back): ask the log, once.
+        if self._overview_asked_for != overview.as_of:
+            self._overview_asked_for = overview.as_of
+            self._submit(self._refresh_overview)
+        return self.overview   # the new one when the log is read inline, else the old one for now
+
+    def refresh_overview(self) -> None:
+        """Read the overview from the log again (a sync may have changed the dates)."""
+        self._submit(self._refresh_overview)
 
     def take_notices(self) -> list[str]:
         """Messages for the screen ("Disk full: log kept"), each once; never blocks."""
@@ -165,6 +185,12 @@ class NullRecorder:
 
     def streak_with_this_session(self):
         return None
+
+    def overview_now(self):
+        return None
+
+    def refresh_overview(self):
+        pass
 
     def take_notices(self):
         return []

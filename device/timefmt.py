@@ -12,6 +12,12 @@ from __future__ import annotations
 import math
 
 
+# A zone that reached its end to the log's precision ran to its end: no person ends a zone a
+# millisecond early (and logs written before the pacer kept milliseconds hold dust such as
+# 29.999999999999996 for a 30 s zone). One rule for the pacer's "done" and the log's.
+ZONE_END_TOLERANCE_SECONDS = 0.001
+
+
 def exact(seconds: float) -> float:
     """`seconds` to the millisecond: the precision the log keeps, free of clock-arithmetic dust."""
     return round(seconds, 3)

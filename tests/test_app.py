@@ -323,6 +323,68 @@ def test_sync_progress_shows_in_idle_but_never_over_a_session(make_sim):
     assert type(sim.app.view(4.0)).__name__ == "ZoneView"
 
 
+@pytest.mark.timeout(30)   # the bug is a loop that never ends
+def test_a_sync_shown_after_the_dim_deadline_lets_the_loop_sleep_then_dims(make_sim):
+    """A sync's progress keeps the screen bright; the passed dim deadline must not stay a
+    deadline meanwhile, or the loop wakes at once, over and over (a busy loop on the Pi, a
+    loop that never gets anywhere on the virtual clock). Found by the year drill."""
+    from device.events import SyncProgress
+
+    sim = make_sim()
+    run_to(sim, 200.0)                               # idle and dim since 60 s
+    sim.events.put(SyncProgress(21, 21, done=True))
+    run_to(sim, 201.0)
+    assert sim.app.brightness == "normal"            # the sync's result is shown bright
+    assert sim.app.next_deadline() > sim.clock.now()
+    run_to(sim, 210.0)                               # the result has gone (6 s): dim again
+    assert sim.app.sync_progress is None and sim.app.brightness == "dim"
+
+
+def test_the_idle_screen_reads_the_log_again_after_a_sync_re_dated_sessions(make_sim):
+    """A sync from a computer corrects the dates of sessions recorded with a wrong clock; the
+    idle screen must show them as corrected, not as they were when the session ended. Found
+    by the year drill (the idle screen's streak differed from `facepace stats`)."""
+    import sqlite3
+    from device.events import SyncProgress
+
+    sim = make_sim(routine_name="quick")
+    sim.schedule(1.0, "press")
+    run_to(sim, 250.0)                               # done, summary over, back in idle
+    assert sim.app.view(250.0).last_session == "Today, 3 min"
+    with sqlite3.connect(sim.state_dir / "sessions.db") as db:   # what a date fix does
+        db.execute("UPDATE sessions SET wall_start = wall_start - 3 * 86400")
+    sim.events.put(SyncProgress(1, 1, done=True))
+    run_to(sim, 258.0)                               # the sync's result has gone
+    assert sim.app.view(258.0).last_session != "Today, 3 min"
+
+
+@pytest.mark.parametrize("gesture", ["press", "double"])
+def test_a_press_under_the_finger_when_the_session_ends_neither_skips_the_summary_nor_starts_another(
+        make_sim, gesture):
+    """Found by the year drill: a double press (skip) begun in the last zone's last moment was
+    released after the session ended; the release dismissed the summary and the second press
+    started a new session, whose first zone cue was lost under the "done" pattern."""
+    sim = make_sim()
+    sim.schedule(1.0, "press")                  # start, recognised at 1.47; ends at 76.47
+    sim.schedule(76.4, gesture)                 # down before the end, up after it
+    run_to(sim, 90.0)
+    assert [e["event"] for e in events(sim, "session_start")] == ["session_start"]
+    if gesture == "press":
+        assert sim.app.state == "summary"
+
+
+def test_a_double_press_on_the_summary_goes_back_to_idle_and_starts_nothing(make_sim):
+    """Found by the year drill: a double press (a skip aimed at the last zone) landing just after
+    the session ended took the summary away with its first press and started a new session with
+    its second, whose first cue was lost under the "done" pattern."""
+    sim = make_sim()
+    sim.schedule(1.0, "press")                  # start, recognised at 1.47; ends at 76.47
+    sim.schedule(76.7, "double")
+    run_to(sim, 90.0)
+    assert [e["event"] for e in events(sim, "session_start")] == ["session_start"]
+    assert sim.app.state == "idle"
+
+
 def test_intensity_and_routine_choice_survive_a_restart(make_sim):
     sim = make_sim(routine_name=None)
     assert (sim.app.intensity, sim.app.routine.name) == (3, "daily")

@@ -142,6 +142,15 @@ def test_a_session_dated_after_now_counts_as_today():
     assert history.overview(sessions, at("2024-05-08 20:00"), BERLIN).streak_days == 1
 
 
+def test_a_session_dated_after_now_is_in_this_week_for_stats_as_on_the_idle_screen():
+    # Found by the year drill: after a boot with the clock days behind, the idle screen counted
+    # the sessions "in the future" in this week and `facepace stats` in no week at all.
+    sessions = [session(at("2024-05-20 08:00"))]
+    now = at("2024-05-08 20:00")
+    assert history.overview(sessions, now, BERLIN).minutes_this_week == 5.0
+    assert history.weekly(sessions, now, BERLIN)[-1].minutes == 5.0
+
+
 @pytest.mark.parametrize("start, expected", [
     ("2024-05-08 07:00", "Today, 5 min"),
     ("2024-05-07 23:59", "Yesterday, 5 min"),
@@ -246,3 +255,24 @@ def test_the_streak_with_a_new_session_extends_yesterday_and_keeps_today():
     assert history.streak_with_session_on(only_yesterday, date(2024, 5, 5)) == 1
     nothing = history.overview([], at("2024-05-03 07:00"), BERLIN)
     assert history.streak_with_session_on(nothing, date(2024, 5, 3)) == 1
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(st.lists(st.tuples(st.integers(0, 25), st.integers(0, 23), st.sampled_from(
+    ["completed", "ended_early", "interrupted"]), st.sampled_from([30.0, 61.0, 300.0])), max_size=12),
+       st.integers(0, 23), st.integers(0, 500))
+def test_an_overview_moved_on_to_a_later_day_is_the_overview_of_that_day(sessions, hour, hours_later):
+    """The idle screen moves the log's overview on to a new day without reading the log
+    (`overview_on`): it must give what `overview` gives on that day (in a zone with DST), or
+    None when it cannot know: sessions dated after the day it was read (clock set back)."""
+    records = newest_first(*(session(at("2024-03-10 00:00") + day * 86400 + h * 3600, active=active,
+                                     outcome=outcome)
+                             for day, h, outcome, active in sessions))
+    then = at(f"2024-03-31 {hour:02d}:30")             # the night the clocks go forward
+    later = then + hours_later * 3600
+    before = history.overview(records, then, BERLIN)
+    moved = history.overview_on(before, later, BERLIN)
+    if moved is None:
+        assert history.local_day(records[0].wall_start, BERLIN) > before.as_of
+    else:
+        assert moved == history.overview(records, later, BERLIN)

@@ -101,3 +101,36 @@ def stored(tmp_path):
         return db.execute("SELECT routine_name, outcome FROM sessions").fetchall()
     finally:
         db.close()
+
+
+def test_the_idle_overview_moves_on_with_the_date_without_a_new_session(tmp_path):
+    """Found by the year drill: the idle screen kept Saturday's streak and week into Monday,
+    because the overview was read from the log only when a session ended."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from device.pacing import Pacer
+    from device.routines import load_library
+
+    berlin = ZoneInfo("Europe/Berlin")
+    wall = [datetime(2024, 5, 3, 8, 0, tzinfo=berlin).timestamp()]      # a Friday
+    session_log = SessionLog.open(tmp_path / "sessions.db", tz=berlin, wall_time=lambda: wall[0])
+    recorder = SessionRecorder(session_log, wall_time=lambda: wall[0], threaded=False)
+    routine = next(r for r in load_library(None).routines if r.name == "quick")
+    for day in (3, 4):                                                   # Friday and Saturday
+        wall[0] = datetime(2024, 5, day, 8, 0, tzinfo=berlin).timestamp()
+        pacer = Pacer(tuple(routine.active_zones), 0.0)
+        recorder.begin(routine, 3, 0.0)
+        pacer.due(routine.total_seconds)
+        recorder.finish(pacer, routine.total_seconds, "completed")
+    shown = recorder.overview_now()
+    assert (shown.streak_days, shown.minutes_this_week, shown.last_session_text) == (2, 6.0, "Today, 3 min")
+
+    wall[0] = datetime(2024, 5, 5, 21, 0, tzinfo=berlin).timestamp()     # Sunday: still alive
+    shown = recorder.overview_now()
+    assert (shown.streak_days, shown.minutes_this_week, shown.last_session_text) == (2, 6.0, "Yesterday, 3 min")
+    wall[0] = datetime(2024, 5, 6, 7, 0, tzinfo=berlin).timestamp()      # Monday: a new week, no streak
+    shown = recorder.overview_now()
+    assert (shown.streak_days, shown.minutes_this_week, shown.last_session_text) == (0, 0.0, "Sat, 3 min")
+    assert shown == session_log.overview(wall[0])                       # what the log itself says
+    recorder.close()
