@@ -47,6 +47,16 @@ def parse_script(text: str) -> list[tuple[float, str]]:
     return sorted(steps)
 
 
+def finger_downs(at: float, gesture: str, *, hold_seconds: float) -> list[tuple[float, float]]:
+    """When a finger playing `gesture` from `at` puts the button down and lets it up."""
+    if gesture == "press":
+        return [(at, at + TAP_SECONDS)]
+    if gesture == "double":
+        second = at + TAP_SECONDS + TAP_GAP_SECONDS
+        return [(at, at + TAP_SECONDS), (second, second + TAP_SECONDS)]
+    return [(at, at + hold_seconds + 0.2)]
+
+
 def parse_speed(text: str) -> float | None:
     """A positive number, or "max" (virtual time: as fast as the machine goes)."""
     if text == "max":
@@ -126,14 +136,7 @@ class Simulator:
     def schedule(self, at: float, gesture: str) -> None:
         """Press the (mock) button pin at `at` simulated seconds as `gesture` needs."""
         pin = self.button.pin
-        hold = self.config.button.hold_seconds
-        if gesture == "press":
-            downs = [(at, at + TAP_SECONDS)]
-        elif gesture == "double":
-            second = at + TAP_SECONDS + TAP_GAP_SECONDS
-            downs = [(at, at + TAP_SECONDS), (second, second + TAP_SECONDS)]
-        else:
-            downs = [(at, at + hold + 0.2)]
+        downs = finger_downs(at, gesture, hold_seconds=self.config.button.hold_seconds)
         self._scripted_left += 1
         for number, (down, up) in enumerate(downs):
             self.clock.call_at(down, pin.drive_low)

@@ -53,7 +53,7 @@ from device.config import Config
 from device.events import ButtonEdge, DisplayStatus, Stop
 from device.firmware import sync_event
 from device.routines import load_library
-from device.sim import TAP_GAP_SECONDS, TAP_SECONDS
+from device.sim import finger_downs
 from device.sync.clockfix import HostWallClock
 from device.sync.host import SyncError, open_device, sync as host_sync
 from device.sync.hostdb import HostDb
@@ -207,14 +207,7 @@ class Boot:
     def gesture(self, at: float, gesture: str) -> float:
         """Play `gesture` from `at` (boot seconds); returns when the app has surely read it."""
         pin = self.button.pin
-        hold = self.life.config.button.hold_seconds
-        if gesture == "press":
-            downs = [(at, at + TAP_SECONDS)]
-        elif gesture == "double":
-            second = at + TAP_SECONDS + TAP_GAP_SECONDS
-            downs = [(at, at + TAP_SECONDS), (second, second + TAP_SECONDS)]
-        else:
-            downs = [(at, at + hold + 0.2)]
+        downs = finger_downs(at, gesture, hold_seconds=self.life.config.button.hold_seconds)
         for down, up in downs:
             self.clock.call_at(down, pin.drive_low)
             self.clock.call_at(up, pin.drive_high)
