@@ -60,9 +60,9 @@ def test_cut_flipped_and_noisy_syncs_end_with_exactly_the_devices_sessions(tmp_p
                 else:
                     outcomes["failed"] += 1
                     assert err.startswith("facepace: ") and "device" in err, err
-                # Dated in the past (from 2024-07 on), as sessions really are: the device refuses
-                # a computer's time that is before its newest session.
-                record_sessions(log, rng.randint(0, 15), first_wall=1_720_000_000.0 + number * 1e6,
+                # Dated in the past (from 2024-07 on, a day apart: 150 syncs stay before 2025), as
+                # sessions really are: the device refuses a computer's time before its newest session.
+                record_sessions(log, rng.randint(0, 15), first_wall=1_720_000_000.0 + number * 86_400,
                                 seed=number)
             link.set_faults(Faults())
             code, out, err = run_cli("sync", "--port", link.host_port, "--db", str(host_db))
