@@ -6,12 +6,12 @@ import textwrap
 import pytest
 from PIL import ImageChops
 
-from device.config import Config
-from device.routines import load_library, load_routine
-from device.screens import render
-from device.sim import Simulator
-from device.trace import read_trace
-from device.views import OffView
+from device.settings.config import Config
+from device.settings.routines import load_library, load_routine
+from device.screen.screens import render
+from device.sim.simulator import Simulator
+from device.sim.trace import read_trace
+from device.screen.views import OffView
 
 ROUTINE = """
 title = "Test routine"
@@ -252,7 +252,7 @@ def test_stop_closes_session_and_shows_off(make_sim):
 
 
 def test_sessions_are_logged_with_their_zones(make_sim, tmp_path):
-    from device.sessionlog import SessionLog
+    from device.log.sessionlog import SessionLog
 
     sim = make_sim()
     assert sim.run_headless([(1.0, "press"), (25.0, "double")]) == 0
@@ -278,7 +278,7 @@ def test_idle_and_summary_show_history(make_sim):
 
 
 def test_ten_second_hold_in_idle_warns_then_powers_off(make_sim):
-    from device.views import PowerOffView
+    from device.screen.views import PowerOffView
 
     requests = []
     sim = make_sim()
@@ -309,8 +309,8 @@ def test_release_before_ten_seconds_cancels_power_off(make_sim):
 
 
 def test_sync_progress_shows_in_idle_but_never_over_a_session(make_sim):
-    from device.events import SyncProgress
-    from device.views import SyncView
+    from device.core.events import SyncProgress
+    from device.screen.views import SyncView
 
     sim = make_sim()
     sim.events.put(SyncProgress(3, 10))
@@ -328,7 +328,7 @@ def test_a_sync_shown_after_the_dim_deadline_lets_the_loop_sleep_then_dims(make_
     """A sync's progress keeps the screen bright; the passed dim deadline must not stay a
     deadline meanwhile, or the loop wakes at once, over and over (a busy loop on the Pi, a
     loop that never gets anywhere on the virtual clock). Found by the year drill."""
-    from device.events import SyncProgress
+    from device.core.events import SyncProgress
 
     sim = make_sim()
     run_to(sim, 200.0)                               # idle and dim since 60 s
@@ -345,7 +345,7 @@ def test_the_idle_screen_reads_the_log_again_after_a_sync_re_dated_sessions(make
     idle screen must show them as corrected, not as they were when the session ended. Found
     by the year drill (the idle screen's streak differed from `facepace stats`)."""
     import sqlite3
-    from device.events import SyncProgress
+    from device.core.events import SyncProgress
 
     sim = make_sim(routine_name="quick")
     sim.schedule(1.0, "press")
@@ -418,7 +418,7 @@ def test_long_hold_with_a_lost_release_edge_does_not_power_off(make_sim):
 
 
 def test_the_device_id_is_written_for_the_usb_gadget(make_sim, tmp_path):
-    from device.sessionlog import SessionLog
+    from device.log.sessionlog import SessionLog
 
     sim = make_sim()
     sim.close()
@@ -437,7 +437,7 @@ def test_idle_dims_even_when_float_sums_round_short(make_sim):
 def test_a_late_loop_judges_a_press_by_its_edges_not_by_now(make_sim):
     """The loop got to the queue 2 s late: press and release are both waiting. It is a press,
     not a hold (found in `make run` at 60x, where start-up made the loop late)."""
-    from device.events import ButtonEdge
+    from device.core.events import ButtonEdge
 
     sim = make_sim()
     sim.events.put(ButtonEdge(True, 1.0))
@@ -482,7 +482,7 @@ def test_double_press_while_paused_resumes_at_the_next_zone(make_sim):
 
 
 def test_simulated_sessions_get_a_boot_of_their_own(make_sim, tmp_path):
-    from device.sessionlog import SessionLog, read_boot_id
+    from device.log.sessionlog import SessionLog, read_boot_id
 
     sim = make_sim()
     sim.run_headless([(1.0, "press")])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from device.choices import Choices, load_choices, save_choices
+from device.settings.choices import Choices, load_choices, save_choices
 
 DEFAULT = Choices(3, "daily")
 

@@ -1,4 +1,4 @@
-"""The `facepace` command line as a person meets it: device.cli.main, its output and exit codes."""
+"""The `facepace` command line as a person meets it: device.cli.main.main, its output and exit codes."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from device import cli, paths
-from device.config import Config, load_config
-from device.logdb import SessionRecord, ZoneProgress
+from device.cli import main as cli
+from device.settings import paths
+from device.settings.config import Config, load_config
+from device.log.logdb import SessionRecord, ZoneProgress
 from device.sync import protocol
-from device.sync.hostdb import HostDb
+from companion.hostdb import HostDb
 
 EX_CONFIG = 78
 
@@ -271,7 +272,7 @@ def test_every_command_describes_itself(capsys, command):
 
 
 def test_options_have_help_and_default_paths_are_shown(capsys):
-    from device.sync.hostdb import default_path
+    from companion.hostdb import default_path
 
     def unwrapped(text: str) -> str:   # argparse wraps long paths at their hyphens
         return "".join(text.split())

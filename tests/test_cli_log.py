@@ -1,4 +1,4 @@
-"""`facepace log` and `facepace stats`, through the real command line (device.cli.main)."""
+"""`facepace log` and `facepace stats`, through the real command line (device.cli.main.main)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from device import cli, cli_log, session_columns
-from device.sessionlog import SessionLog, SessionRecord, ZoneProgress
+from device.cli import main as cli
+from device.cli import log as cli_log
+from device.log import session_columns
+from device.log.sessionlog import SessionLog, SessionRecord, ZoneProgress
 
 # Wall times in UTC; the tests run with TZ=UTC so "local" output is predictable.
 MAY_6 = datetime.fromisoformat("2024-05-06T08:00:00+00:00").timestamp()   # a Monday
@@ -110,7 +112,7 @@ def test_json_built_by_sqlite_matches_the_records(state, tmp_path, monkeypatch, 
 
 
 def mark_fixed_at_sync(path: Path, session_id: str) -> None:
-    """As device.sync.clockfix records a date it fixed."""
+    """As device.log.clockfix records a date it fixed."""
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO sync_date_fixes (session_id, wall_start_before, shift, fixed_wall,"
                    " end_shift) VALUES (?, 0, 0, 0, 0)", (session_id,))
@@ -227,9 +229,9 @@ def test_stats_shows_short_zone_totals_and_leaves_out_zones_never_done(state, tm
 
 def test_log_counts_zones_done_as_the_summary_screen_does(state, capsys):
     """A skip, then the session ended early mid-zone: the screen and the log agree."""
-    from device.config import Config
-    from device.routines import load_library
-    from device.sim import Simulator
+    from device.settings.config import Config
+    from device.settings.routines import load_library
+    from device.sim.simulator import Simulator
 
     sim = Simulator(Config(), list(load_library(None).routines), state_dir=state, routine_name="quick")
     try:

@@ -75,8 +75,8 @@ def test_bad_user_routine_is_skipped_and_shown_and_the_rest_still_runs(tmp_path)
                       state=tmp_path / "state")
     assert result.returncode == 0, result.stderr
     assert "skipped routine" in result.stderr and "mine.toml" in result.stderr
-    from device.screens import notice_pages, render
-    from device.views import IdleView
+    from device.screen.screens import notice_pages, render
+    from device.screen.views import IdleView
     # The file's name and its first problem in full, two lines at a time, each page long
     # enough to read; then the idle screen keeps saying a routine was skipped.
     pages = notice_pages("Skipped mine.toml, line 2: zone 'x': title is missing")
@@ -268,9 +268,9 @@ def busy(simulated_seconds: float, speed: float) -> None:
 
 def run_script(tmp_path: Path, name: str, speed: float | None, *, late_timer: bool = False,
                slow_frames: bool = False) -> list[dict]:
-    from device.config import Config
-    from device.routines import load_library
-    from device.sim import Simulator, parse_script
+    from device.settings.config import Config
+    from device.settings.routines import load_library
+    from device.sim.simulator import Simulator, parse_script
 
     trace = tmp_path / f"{name}.jsonl"
     on_frame = (lambda image, bus: busy(3.0, speed)) if slow_frames else None
@@ -297,9 +297,9 @@ def test_a_late_finger_thread_or_a_slow_loop_changes_no_gesture(tmp_path):
 
 
 def test_a_run_is_not_finished_while_an_edge_waits_in_the_queue(tmp_path):
-    from device.config import Config
-    from device.routines import load_library
-    from device.sim import Simulator
+    from device.settings.config import Config
+    from device.settings.routines import load_library
+    from device.sim.simulator import Simulator
 
     sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick",
                     trace_path=tmp_path / "trace.jsonl")

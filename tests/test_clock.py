@@ -3,7 +3,7 @@ told to and never passes a timer that has not run."""
 
 import threading
 
-from device.clock import ScaledClock, VirtualClock
+from device.core.clock import ScaledClock, VirtualClock
 
 GUARD = 30.0   # seconds: only a hung test ever waits this long
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from device.config import (
+from device.settings.config import (
     SECTIONS,
     ButtonConfig,
     Config,
@@ -18,10 +18,10 @@ from device.config import (
     load_config,
     load_config_file_or_defaults,
 )
-from device.errors import ConfigError
-from device.tomlsource import LineMap, TomlReadError, did_you_mean, parse_toml, read_toml
+from device.base.errors import ConfigError
+from device.settings.tomlsource import LineMap, TomlReadError, did_you_mean, parse_toml, read_toml
 
-DEFAULTS_FILE = Path(__file__).parents[1] / "device" / "defaults" / "config.toml"
+DEFAULTS_FILE = Path(__file__).parents[1] / "device" / "settings" / "defaults" / "config.toml"
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:

@@ -1,5 +1,5 @@
 """Crash drill (issue 4): the simulator SIGKILLed at random moments, restarted, and the
-session log checked against what the simulator traced. See `tests/drill.py` for the rules.
+session log checked against what the simulator traced. See `tests/support/drill.py` for the rules.
 
 Short here; `make bench` runs a longer one (bench/crash_drill.py). Kill moments are random:
 the seed is printed, and FACEPACE_DRILL_SEED=N replays a run's choices.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from drill import REPO, Drill, damage, read_rows, routine_plan, salvageable, whole_sessions
+from tests.support.drill import REPO, Drill, damage, read_rows, routine_plan, salvageable, whole_sessions
 
 KILLS = 15
 ENOUGH_MID_SESSION = 3   # the drill keeps going until this many kills landed inside a session
@@ -107,8 +107,8 @@ def test_at_scaled_speed_the_worker_writes_in_order(folder, seed, quick_plan):
 KILLED_DURING_SALVAGE = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from device import logdb
-    from device.sessionlog import SessionLog
+    from device.log import logdb
+    from device.log.sessionlog import SessionLog
 
     def power_cut(damaged, fresh, **options):
         os.kill(os.getpid(), signal.SIGKILL)   # the moment between "moved aside" and "copied over"

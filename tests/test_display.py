@@ -1,4 +1,4 @@
-"""Frames reach the panel, and a failing panel never stops the caller (device/display.py)."""
+"""Frames reach the panel, and a failing panel never stops the caller (device/screen/display.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import threading
 import pytest
 from PIL import Image, ImageDraw
 
-from device.clock import MonotonicClock, VirtualClock
-from device.config import Config
-from device.display import DisplayWorker, Frame, ResilientDisplay
-from device.errors import NoHardwareError
-from device.events import DisplayStatus
-from device.routines import load_library
-from device.sim import Simulator
-from device.trace import read_trace
-from drivers.fake_i2c import FakeSSD1306Bus
+from device.core.clock import MonotonicClock, VirtualClock
+from device.settings.config import Config
+from device.screen.display import DisplayWorker, Frame, ResilientDisplay
+from device.base.errors import NoHardwareError
+from device.core.events import DisplayStatus
+from device.settings.routines import load_library
+from device.sim.simulator import Simulator
+from device.sim.trace import read_trace
+from drivers.fakes.i2c import FakeSSD1306Bus
 from drivers.oled import OledDisplay
 
 LOOSE_CABLE = OSError(errno.EREMOTEIO, "Remote I/O error")

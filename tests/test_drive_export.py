@@ -131,8 +131,8 @@ def test_drive_pulled_out_mid_export_unmounts_and_reports_failure(env):
 
 def test_the_real_export_command_tells_the_script_how_many_sessions(env, tmp_path):
     """The script and `facepace export` agree on the key=value interface."""
-    from device.sessionlog import SessionLog
-    from device.sync.testing import record_sessions
+    from device.log.sessionlog import SessionLog
+    from tests.support.sync_testing import record_sessions
 
     real = Path(sys.executable).with_name("facepace")   # the installed entry point
     if not real.exists():

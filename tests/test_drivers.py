@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from device.clock import VirtualClock
+from device.core.clock import VirtualClock
 from drivers.button import PushButton
-from drivers.mockpins import ClockedMockFactory, ClockedMockPWMPin
+from drivers.fakes.pins import ClockedMockFactory, ClockedMockPWMPin
 from drivers.motor import VibrationMotor
 
 BUTTON_PIN, MOTOR_PIN = 17, 18

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from device import durable
+from device.base import durable
 
 
 def test_write_replaces_whole_and_leaves_no_temporary(tmp_path):

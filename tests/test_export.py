@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from device import export
-from device.sessionlog import SessionLog
-from device.sync.testing import ZONES, record_sessions
+from device.service import export
+from device.log.sessionlog import SessionLog
+from tests.support.sync_testing import ZONES, record_sessions
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_clear_errors(tmp_path):
 
 def test_export_has_the_same_columns_as_history_and_says_how_sure_each_date_is(tmp_path, device_log):
     """One definition of the columns: the drive's files carry what `history --csv/--json` do."""
-    from device import session_columns
+    from device.log import session_columns
 
     drive = tmp_path / "drive"
     drive.mkdir()
@@ -93,7 +93,7 @@ def test_export_has_the_same_columns_as_history_and_says_how_sure_each_date_is(t
 
 def test_the_command_prints_one_line_for_people_and_key_values_for_scripts(tmp_path, device_log,
                                                                           monkeypatch, capsys):
-    from device import cli
+    from device.cli import main as cli
 
     monkeypatch.setenv("FACEPACE_STATE_DIR", str(device_log.path.parent))
     drive = tmp_path / "drive"

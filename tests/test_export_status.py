@@ -2,8 +2,8 @@
 
 import os
 
-from device.events import Notice, SyncProgress
-from device.export_status import ExportStatusWatcher, event_for
+from device.core.events import Notice, SyncProgress
+from device.service.export_status import ExportStatusWatcher, event_for
 
 
 def write(path, text):

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from device.firmware import require_raspberry_pi
-from device.errors import NoHardwareError
-from device.sessionlog import SessionLog
+from device.service.firmware import require_raspberry_pi
+from device.base.errors import NoHardwareError
+from device.log.sessionlog import SessionLog
 
-CHILD = Path(__file__).with_name("firmware_child.py")
+CHILD = Path(__file__).parent / "support" / "firmware_child.py"
 HANG_STATUS = "test: the main loop hangs now"   # as firmware_child.py sends it
 WATCHDOG_USEC = 200_000          # pings every 0.1 s
 RECEIVE_LIMIT = 20.0             # a safety net so a broken build fails instead of hanging

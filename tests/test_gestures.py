@@ -2,7 +2,7 @@
 
 import pytest
 
-from device.gestures import GestureRecognizer
+from device.core.gestures import GestureRecognizer
 
 
 def feed(rec, edges, until):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from device.clock import VirtualClock
-from device.haptics import PATTERNS, HapticPlayer, MotorLevels, level_pattern, steps_for, strength
-from drivers.mockpins import ClockedMockFactory
+from device.core.clock import VirtualClock
+from device.core.haptics import PATTERNS, HapticPlayer, MotorLevels, level_pattern, steps_for, strength
+from drivers.fakes.pins import ClockedMockFactory
 from drivers.motor import VibrationMotor
 
 

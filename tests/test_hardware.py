@@ -11,7 +11,7 @@ import time
 import pytest
 from PIL import Image, ImageDraw
 
-from device.config import load_config_file_or_defaults
+from device.settings.config import load_config_file_or_defaults
 
 pytestmark = pytest.mark.hardware
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from device import history
-from device.logdb import SessionRecord, ZoneProgress
+from device.log import history
+from device.log.logdb import SessionRecord, ZoneProgress
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = ZoneInfo("UTC")

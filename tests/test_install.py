@@ -105,7 +105,7 @@ def test_install_lays_out_the_appliance(fake_root, fakes):
     assert (etc / "modules-load.d" / "facepace.conf").read_text() == "i2c-dev\nusb_f_acm\n"
     for script in ("facepace-gadget.sh", "facepace-export.sh"):
         assert os.access(fake_root / "opt" / "facepace" / "libexec" / script, os.X_OK)
-    defaults = REPO / "device" / "defaults" / "config.toml"
+    defaults = REPO / "device" / "settings" / "defaults" / "config.toml"
     if defaults.exists():
         assert (etc / "facepace" / "config.toml").read_text() == defaults.read_text()
 

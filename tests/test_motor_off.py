@@ -91,4 +91,4 @@ def test_without_pinctrl_it_says_so_and_succeeds(tmp_path):
 
 def test_the_unit_runs_it_after_every_stop():
     unit = (ROOT / "systemd" / "facepace.service").read_text()
-    assert "ExecStopPost=-+/usr/bin/env --chdir=/ /opt/facepace/venv/bin/python -I -m device.motor_off" in unit
+    assert "ExecStopPost=-+/usr/bin/env --chdir=/ /opt/facepace/venv/bin/python -I -m device.service.motor_off" in unit

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from device.errors import NoHardwareError
-from drivers.fake_i2c import FakeSSD1306Bus
+from drivers.errors import NoHardwareError
+from drivers.fakes.i2c import FakeSSD1306Bus
 from drivers.oled import OledDisplay, Window, open_i2c_display, pages_of, plan_windows
 
 WIDTH, HEIGHT = 128, 64

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from device.pacing import Pacer, countdown_changes_at
+from device.core.pacing import Pacer, countdown_changes_at
 
 
 @dataclass(frozen=True)
@@ -166,8 +166,8 @@ def test_times_spent_are_whole_milliseconds_and_add_up_exactly():
 def test_a_zone_ended_within_a_millisecond_of_its_end_is_done_for_the_summary_as_in_the_log(early, outcome):
     """Found by the year drill: a hold recognised 0.8 ms before a zone's end gave the summary
     1 zone done and the log (which keeps milliseconds) 2."""
-    from device import history
-    from device.recording import progress
+    from device.log import history
+    from device.log.recording import progress
 
     pacer = Pacer((Z("a", 20), Z("b", 40), Z("c", 60)), started_at=0.0)
     run_all(pacer, 30.0)

@@ -2,8 +2,8 @@
 
 import threading
 
-from device.recording import SessionRecorder
-from device.sessionlog import SessionLog
+from device.log.recording import SessionRecorder
+from device.log.sessionlog import SessionLog
 
 
 def test_the_loop_never_waits_for_the_log_lock(tmp_path):
@@ -53,11 +53,11 @@ def run_to(sim, seconds):
 def test_sessions_kept_in_memory_reach_the_card_while_the_device_sits_idle(tmp_path, caplog):
     """Issue 10: once the card could be written again, an idle device kept sessions in memory
     until the next session or a stop. Now they are written within RETRY_SECONDS."""
-    from device import logdb
-    from device.config import Config
-    from device.recording import RETRY_SECONDS
-    from device.routines import load_library
-    from device.sim import Simulator
+    from device.log import logdb
+    from device.settings.config import Config
+    from device.log.recording import RETRY_SECONDS
+    from device.settings.routines import load_library
+    from device.sim.simulator import Simulator
 
     sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick",
                     state_dir=tmp_path / "state")
@@ -109,8 +109,8 @@ def test_the_idle_overview_moves_on_with_the_date_without_a_new_session(tmp_path
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from device.pacing import Pacer
-    from device.routines import load_library
+    from device.core.pacing import Pacer
+    from device.settings.routines import load_library
 
     berlin = ZoneInfo("Europe/Berlin")
     wall = [datetime(2024, 5, 3, 8, 0, tzinfo=berlin).timestamp()]      # a Friday

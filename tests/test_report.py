@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image
 
-from device import report
-from device.logdb import SessionRecord, ZoneProgress
-from device.routines import Routine, Zone
+from device.log import report
+from device.log.logdb import SessionRecord, ZoneProgress
+from device.settings.routines import Routine, Zone
 
 TZ = ZoneInfo("Europe/Paris")
 NOW = datetime(2024, 5, 31, 20, 0, tzinfo=TZ)
@@ -182,7 +182,7 @@ def test_the_picture_is_fsynced_before_its_rename_and_the_folder_after(tmp_path,
 
 
 def test_the_command_refuses_a_name_it_cannot_write_as_a_usage_error(tmp_path, capsys):
-    from device import cli_sync
+    from companion import commands as cli_sync
 
     code = cli_sync.main(["report", "--out", str(tmp_path / "x.gif"), "--db", str(tmp_path / "h.db")])
     assert code == 2 and "x.gif: cannot write .gif pictures" in capsys.readouterr().err

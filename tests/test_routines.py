@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from device import cli, paths
-from device.errors import RoutineError
-from device.routines import (
+from device.cli import main as cli
+from device.settings import paths
+from device.base.errors import RoutineError
+from device.settings.routines import (
     BUILTIN_DIR,
     CUE_LINE_MAX_CHARS,
     ZONE_TITLE_MAX_CHARS,
@@ -19,8 +20,8 @@ from device.routines import (
     load_library,
     load_routine,
 )
-from device.screens import fits
-from device.views import ZoneView
+from device.screen.screens import fits
+from device.screen.views import ZoneView
 
 # Line numbers used below: 1 title, 4 [[zones]], 5 id, 6 title, 7 cue, 8 seconds,
 # 9 tempo, 10 intensity, 11 sides, 13 second [[zones]], 14 its id.

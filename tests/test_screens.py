@@ -8,10 +8,10 @@ from itertools import groupby
 import pytest
 from PIL import Image, ImageDraw
 
-from device import screens
-from device.routines import load_library
-from device.screens import FLAME, Icon, Label, fits, layout, render
-from device.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
+from device.screen import screens
+from device.settings.routines import load_library
+from device.screen.screens import FLAME, Icon, Label, fits, layout, render
+from device.screen.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
 from tests.conftest import same_pixels
 
 IDLE = IdleView("Daily glow", 8 * 60 + 10, routine_number=1, routine_count=4, intensity=3,

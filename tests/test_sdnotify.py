@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from device.clock import MonotonicClock, VirtualClock
-from device.sdnotify import Notifier
-from device.watchdog import WatchdogFeeder
+from device.core.clock import MonotonicClock, VirtualClock
+from device.service.sdnotify import Notifier
+from device.service.watchdog import WatchdogFeeder
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device import logdb
-from device.sessionlog import (NOTICE_ERROR, NOTICE_FULL, NOTICE_NEWER, NOTICE_READ_ONLY, NOTICE_REPAIRED,
+from device.log import logdb
+from device.log.sessionlog import (NOTICE_ERROR, NOTICE_FULL, NOTICE_NEWER, NOTICE_READ_ONLY, NOTICE_REPAIRED,
                                NOTICE_SAVED, SessionLog, ZoneProgress, kernel_clock_synced,
                                read_boot_id)
 
@@ -261,9 +261,9 @@ def test_sessions_from_a_version_2_file_have_no_monotonic_end(open_log, db_path)
 
 
 def test_the_recorder_gives_the_pacers_clock_as_the_monotonic_end(open_log, db_path):
-    from device.pacing import Pacer
-    from device.recording import SessionRecorder
-    from device.routines import load_routine
+    from device.core.pacing import Pacer
+    from device.log.recording import SessionRecorder
+    from device.settings.routines import load_routine
 
     routine = load_routine(REPO / "device" / "routines" / "quick.toml")
     log = open_log()
@@ -324,7 +324,7 @@ def test_a_file_from_newer_firmware_is_left_alone_and_sessions_kept_in_memory(op
 CRASHING_CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from device.sessionlog import SessionLog, ZoneProgress
+    from device.log.sessionlog import SessionLog, ZoneProgress
     log = SessionLog.open(Path(sys.argv[1]), boot_id_path=Path(sys.argv[2]),
                           wall_time=lambda: 1_717_000_100.0)
     sid = log.begin("daily", "h", 4, [("neck", 60.0), ("jaw", 45.0)], mono_start=5.0,
@@ -525,7 +525,7 @@ def test_a_session_whose_own_row_has_a_damaged_id_is_not_counted_readable(open_l
     written. `WHERE id = ?` then read the row back whole (SQLite answers `id` from the index);
     no read of the row itself gives that id, and the salvage reads values only from the row.
     The oracle must not count it, or the corpus fails wherever random ids put it."""
-    from drill import salvageable, whole_sessions
+    from tests.support.drill import salvageable, whole_sessions
 
     device_id, ids = fill(open_log, 2)
     originals = whole_sessions(db_path)
@@ -540,7 +540,7 @@ def test_a_session_whose_zone_count_is_not_as_written_is_not_counted_readable(op
     """Found by the corpus: a damaged neighbour left a row's zone_count unreadable (or a byte
     changes it), every other field as written. The count is how the salvage tells all of a
     session's zones from the first few, so it cannot keep that session: neither may the oracle."""
-    from drill import salvageable, whole_sessions
+    from tests.support.drill import salvageable, whole_sessions
 
     device_id, ids = fill(open_log, 2)
     originals = whole_sessions(db_path)
@@ -570,7 +570,7 @@ def test_salvage_from_a_file_without_date_fixes_copies_the_sessions(open_log, db
 
 
 # A corpus of damaged files: 300 sessions of 8 zones, damaged as a card, a cut or a bad sector
-# would (tests/drill.py: damage_log), then opened by the device. The oracle is plain SQLite:
+# would (tests/support/drill.py: damage_log), then opened by the device. The oracle is plain SQLite:
 # every session it still reads exactly as written, every zone included, must come back.
 
 CORPUS_SESSIONS, CORPUS_ZONES = 300, 8
@@ -582,7 +582,7 @@ CORPUS_SEED = 0
 @pytest.fixture(scope="module")
 def history_images(tmp_path_factory):
     """{"plain": folder, "wal": folder} with a healthy log each, and what they hold."""
-    from drill import whole_sessions, write_history
+    from tests.support.drill import whole_sessions, write_history
 
     images = {}
     for name, in_wal in (("plain", 0), ("wal", 40)):
@@ -594,7 +594,7 @@ def history_images(tmp_path_factory):
 
 def open_damaged(history_images, tmp_path, kind: str, rng: random.Random, caplog, **where) -> dict:
     """Damage a copy of an image, open it as the device does, and say what happened."""
-    from drill import salvage_case
+    from tests.support.drill import salvage_case
 
     images, plain, in_wal = history_images
     image, originals = (images["wal"], in_wal) if kind == "torn_wal" else (images["plain"], plain)
@@ -670,8 +670,8 @@ def test_move_aside_never_overwrites_an_earlier_copy(tmp_path):
 KILLED_DURING_REPAIR = textwrap.dedent("""
     import os, signal, sys
     from pathlib import Path
-    from device import logdb
-    from device.sessionlog import SessionLog
+    from device.log import logdb
+    from device.log.sessionlog import SessionLog
 
     step = getattr(logdb, sys.argv[2])
 
@@ -825,7 +825,7 @@ def test_storage_refused_by_the_kernel_is_survived(tmp_path, boot_id_path):
         script = textwrap.dedent(f"""
             import os
             from pathlib import Path
-            from device.sessionlog import SessionLog, ZoneProgress  # import while still root
+            from device.log.sessionlog import SessionLog, ZoneProgress  # import while still root
             os.setgid(65534); os.setuid(65534)
             log = SessionLog.open(Path({str(folder / 'sessions.db')!r}),
                                   boot_id_path=Path({str(boot_copy)!r}))

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from device import sessionschema
-from device.logdb import SessionRecord, ZoneProgress
-from device.sessionschema import FieldProblem, Rule, finished_session, record_values
-from device.sessionlog import SessionLog
-from device.sync.testing import record_sessions
+from device.log import sessionschema
+from device.log.logdb import SessionRecord, ZoneProgress
+from device.log.sessionschema import FieldProblem, Rule, finished_session, record_values
+from device.log.sessionlog import SessionLog
+from tests.support.sync_testing import record_sessions
 
 EDGES = SessionRecord(
     id="s-1", device_id="dev", routine_name="my routine (v2) ☀", routine_hash="0" * 64, intensity=5,

@@ -11,13 +11,13 @@ from datetime import datetime
 
 import pytest
 
-from device.config import Config
-from device.recording import SessionRecorder
-from device.routines import load_library
-from device.screens import render
-from device.sessionlog import SessionLog
-from device.sim import Simulator
-from device.views import SummaryView
+from device.settings.config import Config
+from device.log.recording import SessionRecorder
+from device.settings.routines import load_library
+from device.screen.screens import render
+from device.log.sessionlog import SessionLog
+from device.sim.simulator import Simulator
+from device.screen.views import SummaryView
 from tests.conftest import same_pixels
 
 # Noon, so that a day earlier is yesterday whatever the local time zone does overnight.
@@ -104,7 +104,8 @@ def test_a_zone_run_to_its_end_is_its_planned_seconds_on_the_summary_and_in_ever
     29.999999999999986 s in floats, which the log's CSV gave as is."""
     from io import StringIO
 
-    from device import cli_log, session_columns
+    from device.cli import log as cli_log
+    from device.log import session_columns
 
     state = tmp_path / "state"
     sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick", state_dir=state)

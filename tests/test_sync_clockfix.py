@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from device import logdb
-from device.sessionlog import SessionLog, ZoneProgress
-from device.sync.clockfix import HostWallClock
+from device.log import logdb
+from device.log.sessionlog import SessionLog, ZoneProgress
+from device.log.clockfix import HostWallClock
 from device.sync.source import ClockAnswer, SyncSource
 
 BOOT_ID = "0b7f7a0e-1111-4222-8333-444455556666"
@@ -153,7 +153,7 @@ def test_monotonic_times_this_boot_has_not_reached_are_not_used(device):
 def test_a_date_fix_and_a_recorder_write_wait_for_each_other(device, monkeypatch):
     """In the firmware the sync thread and the recorder's worker share one SessionLog. A
     recorder write during a date fix must wait for it, not fail as "Log error: kept"."""
-    from device.sync import clockfix
+    from device.log import clockfix
 
     finished = device.begin()
     device.mono = 1150.0

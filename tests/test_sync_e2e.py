@@ -23,26 +23,26 @@ import serial
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from device import logdb
-from device.sessionlog import SessionLog, read_boot_id
+from device.log import logdb
+from device.log.sessionlog import SessionLog, read_boot_id
 from device.sync import protocol as p
 from device.sync import frames
 from device.sync.frames import FrameDecoder, Frame, encode
-from device.sync.hostdb import HostDb
+from companion.hostdb import HostDb
 from device.sync.server import MAX_REQUEST, READ_CHUNK, SyncServer
-from device.sync.testing import PtyLink, ZONES, record_sessions
+from tests.support.sync_testing import PtyLink, ZONES, record_sessions
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def facepace() -> list[str]:
     """The real CLI: `facepace` once the lead has wired the sync commands, else their module."""
-    from device import cli
+    from device.cli import main as cli
     try:
         cli.build_parser().parse_args(["sync-serve", "--port", "x"])
     except SystemExit:
-        return [sys.executable, "-m", "device.cli_sync"]
-    return [sys.executable, "-m", "device.cli"]
+        return [sys.executable, "-m", "companion.commands"]
+    return [sys.executable, "-m", "device.cli.main"]
 
 
 def device_log(state: Path, **options) -> SessionLog:
@@ -365,7 +365,7 @@ def device(tmp_path, link):
 
 @pytest.fixture
 def served(device):
-    return device.talk, device.statuses, device.clock
+    return device.talk, device.statuses, device.core.clock
 
 
 def test_the_server_refuses_what_is_not_the_protocol(served):
@@ -424,7 +424,7 @@ def test_the_port_may_appear_later_and_vanish(tmp_path, link):
             assert server._thread.is_alive() and not any(attempts)
             where.symlink_to(link.device_port)
             with HostDb.open(tmp_path / "host.db") as db:
-                from device.sync import host
+                from companion import sync_client as host
                 port = host.open_device(link.host_port)
                 try:
                     assert host.sync(port, db, timeout=3).new == 2
@@ -435,7 +435,7 @@ def test_the_port_may_appear_later_and_vanish(tmp_path, link):
 
 
 def test_the_host_says_what_to_do_on_silence_and_on_another_version(tmp_path, link):
-    from device.sync import host
+    from companion import sync_client as host
 
     port = host.open_device(link.host_port)
     try:
@@ -491,7 +491,7 @@ def test_a_partial_frame_is_dropped_at_its_deadline_while_bytes_keep_coming(devi
     device.talk.port.write(fake_header(MAX_REQUEST))
     for _ in range(20):   # 6 s on the device's clock, never 1 s without a byte
         device.talk.port.write(b"no magic here")
-        device.clock.advance(0.3)
+        device.core.clock.advance(0.3)
     assert device.server.decoder.pending == 0
     assert device.talk.hello(rid=8)["type"] == p.WELCOME
 
@@ -588,7 +588,7 @@ def test_hostile_byte_streams_never_stall_the_device_nor_grow_what_it_keeps(devi
 def test_the_computer_says_why_the_device_did_not_take_its_time(tmp_path, link):
     """A computer whose clock says 2100: the device refuses that time, the sync goes on, and
     the person reads why (the device's reason was sent and then dropped on the floor)."""
-    from device.sync import host
+    from companion import sync_client as host
 
     with device_log(tmp_path / "device") as log:
         record_sessions(log, 2)

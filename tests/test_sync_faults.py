@@ -15,10 +15,11 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from device import cli_sync, logdb
-from device.sessionlog import SessionLog
-from device.sync.hostdb import HostDb
-from device.sync.testing import Faults, PtyLink, record_sessions
+from companion import commands as cli_sync
+from device.log import logdb
+from device.log.sessionlog import SessionLog
+from companion.hostdb import HostDb
+from tests.support.sync_testing import Faults, PtyLink, record_sessions
 
 REPO = Path(__file__).resolve().parents[1]
 SYNCS = int(os.environ.get("FACEPACE_FAULT_SYNCS", "30"))
@@ -45,7 +46,7 @@ def test_cut_flipped_and_noisy_syncs_end_with_exactly_the_devices_sessions(tmp_p
     outcomes = {"ok": 0, "failed": 0}
     with PtyLink(seed=rng.randrange(2**32)) as link:
         device = subprocess.Popen(
-            [sys.executable, "-m", "device.cli_sync", "sync-serve", "--port", link.device_port,
+            [sys.executable, "-m", "companion.commands", "sync-serve", "--port", link.device_port,
              "--idle-timeout", "1"],
             cwd=REPO, env=dict(os.environ, FACEPACE_STATE_DIR=str(state), PYTHONPATH=str(REPO)),
             stderr=subprocess.DEVNULL)

@@ -167,5 +167,5 @@ def test_hostile_payloads_are_refused_with_a_code():
 
 
 def test_session_fields_follow_the_log_columns():
-    from device import logdb
+    from device.log import logdb
     assert p.SESSION_FIELDS == logdb.SESSION_COLUMNS + ("date_quality", "zones")

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from device.logdb import SessionRecord, ZoneProgress
-from device.sync import hostdb
+from device.log.logdb import SessionRecord, ZoneProgress
+from companion import hostdb
 from device.sync import protocol as p
-from device.sync.hostdb import HostDb
+from companion.hostdb import HostDb
 
 RECORD = SessionRecord(id="s-1", device_id="dev", routine_name="daily", routine_hash="h", intensity=3,
                        wall_start=1_717_000_000.0, wall_trusted=True, boot_id="boot", mono_start=5.0,

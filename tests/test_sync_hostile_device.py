@@ -23,16 +23,20 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from device import cli_log, cli_sync, history, report, session_columns
-from device.errors import FacepaceError
-from device.logdb import SessionRecord, ZoneProgress
-from device.sessionschema import finished_session, record_values
-from device.sessionlog import SessionLog
-from device.sync import host
+from device.cli import log as cli_log
+from companion import commands as cli_sync
+from device.log import history
+from device.log import report
+from device.log import session_columns
+from device.base.errors import FacepaceError
+from device.log.logdb import SessionRecord, ZoneProgress
+from device.log.sessionschema import finished_session, record_values
+from device.log.sessionlog import SessionLog
+from companion import sync_client as host
 from device.sync import protocol as p
-from device.sync.hostdb import HostDb
+from companion.hostdb import HostDb
 from device.sync.server import SyncServer
-from device.sync.testing import ZONES, PtyLink, ScriptedDevice, record_sessions
+from tests.support.sync_testing import ZONES, PtyLink, ScriptedDevice, record_sessions
 
 DEVICE, LOG = "dev-1", "log-1"
 FIELDS = list(p.SESSION_FIELDS)

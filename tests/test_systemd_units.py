@@ -162,7 +162,7 @@ PWMOutputDevice(18, pin_factory=factory).value = 0.5
 import adafruit_ssd1306, serial, sqlite3
 sqlite3.connect(":memory:").execute("create table t (x)")
 assert ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 7)() == 7  # libffi closures
-import device.cli
+import device.cli.main
 """
 
 
@@ -203,7 +203,7 @@ def plant_device_package(folder: Path, marker: Path) -> None:
 
 
 def run_in(folder: Path, argv: list[str]) -> subprocess.CompletedProcess:
-    # No pinctrl on PATH: the real device.motor_off says so and does nothing.
+    # No pinctrl on PATH: the real device.service.motor_off says so and does nothing.
     env = dict(os.environ, PATH="/usr/bin:/bin", PYTHONPATH="")
     return subprocess.run(argv, cwd=folder, env=env, capture_output=True, text=True, timeout=60)
 
@@ -216,7 +216,7 @@ def test_the_root_stop_hook_never_imports_a_package_the_service_user_planted(tmp
     marker = tmp_path / "marker"
     plant_device_package(working_directory, marker)
     # The plant works against a plain `python -m` (so the test below can fail) ...
-    run_in(working_directory, [sys.executable, "-m", "device.motor_off"])
+    run_in(working_directory, [sys.executable, "-m", "device.service.motor_off"])
     assert marker.exists(), "the planted package was not imported by plain python -m: this test proves nothing"
     marker.unlink()
     # ... and not against the unit's own command line,
@@ -283,7 +283,7 @@ UNDER_THE_FILTER = """
 import ctypes, errno, json, sys
 from pathlib import Path
 import pyseccomp
-from device.sessionlog import kernel_clock_synced
+from device.log.sessionlog import kernel_clock_synced
 allowed, default_errno, flag = json.loads(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 rules = pyseccomp.SyscallFilter(pyseccomp.ERRNO(default_errno))
 for name in allowed:

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image, ImageDraw
 
-from device.screens import render
-from device.sim_terminal import TerminalScreen, choose_drawing, needed_size
-from device.terminal_view import half_height, to_blocks, to_quadrants
-from device.views import ZoneView
+from device.screen.screens import render
+from device.sim.terminal import TerminalScreen, choose_drawing, needed_size
+from device.sim.terminal_view import half_height, to_blocks, to_quadrants
+from device.screen.views import ZoneView
 
 ZONE = ZoneView("Jawline", "Knuckles chin to ear,\nfirm pressure", zone_remaining=27.3,
                 zone_seconds=45, zone_number=3, zone_count=8, side="left")

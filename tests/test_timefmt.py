@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from device import timefmt
+from device.base import timefmt
 
 DEVICE = Path(__file__).parent.parent / "device"
 

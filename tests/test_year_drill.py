@@ -2,7 +2,7 @@
 
 One seeded month is lived once for this module (about 40 sessions, with syncs, a cut, a
 kill, a restart, a boot with a wrong clock, a full card, a failing panel; see
-tests/year_life.py); each test then asks about one part of it. A failure names
+tests/support/year_life.py); each test then asks about one part of it. A failure names
 `seed=N day=D step=S`: `python -m bench.year_drill --seed N --days 30` replays it.
 
 Three of its invariants failed on the code it was written against, each a bug fixed under
@@ -16,8 +16,8 @@ import logging
 
 import pytest
 
-from tests import year_life
-from tests.year_life import Life
+from tests.support import year_life
+from tests.support.year_life import Life
 
 SEED = 8           # a month with every kind of event (checked below) and each known fault
 DAYS = 30
