@@ -47,7 +47,7 @@ def timed_syncs(sessions: int = SESSIONS) -> tuple[float, float, int]:
             record_sessions(log, sessions)
         with PtyLink() as link:
             device = subprocess.Popen(
-                [sys.executable, "-m", "companion.commands", "sync-serve", "--port", link.device_port],
+                [sys.executable, "-m", "device", "sync-serve", "--port", link.device_port],
                 cwd=REPO, stderr=subprocess.DEVNULL,
                 env=dict(os.environ, FACEPACE_STATE_DIR=str(folder / "state"), PYTHONPATH=str(REPO)))
             try:

@@ -41,7 +41,7 @@ def facepace() -> list[str]:
     try:
         cli.build_parser().parse_args(["sync-serve", "--port", "x"])
     except SystemExit:
-        return [sys.executable, "-m", "companion.commands"]
+        return [sys.executable, "-m", "device"]
     return [sys.executable, "-m", "device.cli.main"]
 
 
@@ -365,7 +365,7 @@ def device(tmp_path, link):
 
 @pytest.fixture
 def served(device):
-    return device.talk, device.statuses, device.core.clock
+    return device.talk, device.statuses, device.clock
 
 
 def test_the_server_refuses_what_is_not_the_protocol(served):
@@ -491,7 +491,7 @@ def test_a_partial_frame_is_dropped_at_its_deadline_while_bytes_keep_coming(devi
     device.talk.port.write(fake_header(MAX_REQUEST))
     for _ in range(20):   # 6 s on the device's clock, never 1 s without a byte
         device.talk.port.write(b"no magic here")
-        device.core.clock.advance(0.3)
+        device.clock.advance(0.3)
     assert device.server.decoder.pending == 0
     assert device.talk.hello(rid=8)["type"] == p.WELCOME
 

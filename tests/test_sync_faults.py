@@ -46,7 +46,7 @@ def test_cut_flipped_and_noisy_syncs_end_with_exactly_the_devices_sessions(tmp_p
     outcomes = {"ok": 0, "failed": 0}
     with PtyLink(seed=rng.randrange(2**32)) as link:
         device = subprocess.Popen(
-            [sys.executable, "-m", "companion.commands", "sync-serve", "--port", link.device_port,
+            [sys.executable, "-m", "device", "sync-serve", "--port", link.device_port,
              "--idle-timeout", "1"],
             cwd=REPO, env=dict(os.environ, FACEPACE_STATE_DIR=str(state), PYTHONPATH=str(REPO)),
             stderr=subprocess.DEVNULL)

@@ -196,8 +196,9 @@ def stop_post_command() -> list[str]:
 
 
 def plant_device_package(folder: Path, marker: Path) -> None:
-    package = folder / "device"
-    package.mkdir()
+    package = folder / "device" / "service"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
     (package / "motor_off.py").write_text(PLANTED.format(marker=str(marker)))
 

@@ -84,10 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _optional_command_modules():
-    """Command groups that live in their own modules."""
+    """Command groups that live in their own modules. The computer's commands (sync, history,
+    report) are `companion.commands`, named here rather than imported: the device never needs
+    them, and `device` imports nothing from `companion` (tests/test_architecture.py)."""
     import importlib
 
-    for name in ("device.cli.routines", "device.cli.config", "device.cli.log", "companion.commands"):
+    for name in ("device.cli.routines", "device.cli.config", "device.cli.log", "device.cli.serve",
+                 "companion.commands"):
         try:
             yield importlib.import_module(name)
         except ModuleNotFoundError as error:
