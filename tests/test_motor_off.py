@@ -28,7 +28,7 @@ def run_motor_off(tmp_path, config_text: str | bytes | None, with_pinctrl: bool 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     calls = fake_pinctrl(bin_dir) if with_pinctrl else bin_dir / "calls"
-    code = (f"import sys; from pathlib import Path; from device import motor_off; "
+    code = (f"import sys; from pathlib import Path; from device.service import motor_off; "
             f"sys.exit(motor_off.main(Path({str(config)!r})))")
     env = dict(os.environ, PATH=f"{bin_dir}:/usr/bin:/bin" if with_pinctrl else "/nonexistent")
     result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
