@@ -4,7 +4,7 @@ A routine file has a `title`, an optional `description`, then one `[[zones]]` ta
 zone in order. `load_routine` reports every problem at once, each as
 `FILE:LINE: zone 'cheeks': seconds must be 5..600, got 0`.
 
-Built-ins ship in the `device/routines/` folder next to this module (package data; the
+Built-ins ship in the `device/settings/routines/` folder next to this module (package data; the
 folder has no `__init__.py`, so `import device.settings.routines` still finds this file).
 """
 
