@@ -16,6 +16,9 @@ a sync gets a seq above everything that sync saw, and the next sync picks it up.
 host keeps one "last seq" per (device_id, log_id): `log_id` is new whenever a fresh
 file is started (first start, or after repair), because seqs of a repaired file start
 again from 1; the host then asks from 0 and de-duplicates by session id.
+
+Size (~650 lines): schema, migrations, health check, repair and reading of one file; a candidate to
+split (repair apart).
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ Writes are kept small for the SD card: one transaction (one WAL fsync) per call,
 zone rows that changed, and nothing at all when a checkpoint changes nothing.
 The methods are safe to call from a worker thread if the app prefers not to wait for
 the card inside its loop.
+
+Size (~580 lines): the recorder's memory-first writes and the overview reads share one transaction
+discipline; a candidate to split (writer / reader).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ value as two writes), so the command parser keeps its state between writes, like
 Not modelled: scrolling (its commands are decoded and flagged), COM pin configuration other
 than the one the panel is wired for (recorded in `com_pins`), display offset other than as a
 vertical shift, contrast as brightness (the image is 1 bit).
+
+Size (~320 lines): one job, the controller's command set; splitting it would split one state
+machine.
 """
 
 from __future__ import annotations
