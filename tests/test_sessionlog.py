@@ -265,7 +265,7 @@ def test_the_recorder_gives_the_pacers_clock_as_the_monotonic_end(open_log, db_p
     from device.log.recording import SessionRecorder
     from device.settings.routines import load_routine
 
-    routine = load_routine(REPO / "device" / "routines" / "quick.toml")
+    routine = load_routine(REPO / "device" / "settings" / "routines" / "quick.toml")
     log = open_log()
     recorder = SessionRecorder(log, wall_time=FakeWall(), threaded=False)
     recorder.begin(routine, 3, 500.0)
