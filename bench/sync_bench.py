@@ -80,7 +80,7 @@ def _warm_up(port, db) -> None:
 def fault_drill(syncs: int = 150) -> tuple[bool, float]:
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/test_sync_faults.py"], cwd=REPO, capture_output=True,
+                             "tests/device/sync/test_sync_faults.py"], cwd=REPO, capture_output=True,
                             env=dict(os.environ, FACEPACE_FAULT_SYNCS=str(syncs)))
     return result.returncode == 0, time.perf_counter() - started
 
@@ -144,7 +144,7 @@ def hostile_host_drill(examples: int = 800) -> tuple[bool, float]:
     """The suite's fuzzer of the device (hostile byte streams, then an honest HELLO), longer."""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/test_sync_e2e.py", "-k", "hostile_byte_streams"], cwd=REPO,
+                             "tests/device/sync/test_sync_e2e.py", "-k", "hostile_byte_streams"], cwd=REPO,
                             capture_output=True,
                             env=dict(os.environ, FACEPACE_SYNC_FUZZ_EXAMPLES=str(examples)))
     return result.returncode == 0, time.perf_counter() - started

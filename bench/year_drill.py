@@ -1,5 +1,5 @@
 """A simulated year with the device (issue 10), long form; the rules are in tests/support/year_life.py,
-and `make test` lives a month of it (tests/test_year_drill.py).
+and `make test` lives a month of it (tests/device/sim/test_year_drill.py).
 
     python -m bench.year_drill [--seed N] [--days D]
 

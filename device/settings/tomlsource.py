@@ -7,7 +7,7 @@ that is missing, fall back to its table's header or line 1.
 
 Files on the card are hostile: reading one costs at most MAX_FILE_BYTES, and whatever it
 holds ends as a `TomlReadError` with FILE:LINE or a parsed source, never another exception
-(tests/test_tomlsource.py fuzzes this; `make bench` runs the fuzzer for a minute).
+(tests/device/settings/test_tomlsource.py fuzzes this; `make bench` runs the fuzzer for a minute).
 
 Paths are tuples: ("motor", "min_duty"), ("zones", 2, "seconds"); array-of-tables entries
 are numbered from 0 in file order.

@@ -1,4 +1,4 @@
-"""Crash drill for the session log (issue 4), shared by `tests/test_crash_drill.py` and
+"""Crash drill for the session log (issue 4), shared by `tests/device/log/test_crash_drill.py` and
 `bench/crash_drill.py`.
 
 The simulator runs in a child process (`facepace sim --headless --trace FILE`) and is sent

@@ -1,7 +1,7 @@
 """Runs the real `facepace run` command with only the hardware swapped for fakes:
 gpiozero's mock pins (as its default pin factory) and a fake I2C panel under the real driver.
 
-Started by tests/test_firmware.py and the SIGTERM benchmark in a child process, so that
+Started by tests/device/service/test_firmware.py and the SIGTERM benchmark in a child process, so that
 SIGTERM, $NOTIFY_SOCKET and the exit code are real.
 FACEPACE_TEST_PRESS_AT=S presses the button S seconds after the main loop first runs (starts a
 session; a press any earlier, before the button is set up, would be lost on a busy machine);

@@ -7,7 +7,7 @@ backslashes), arrays over several lines with comments, inline tables, CRLF. The 
 knows the line of every key and header it writes, so the scanner's answer can be checked.
 Names are drawn mostly from the routine and config schemas, so the validators are reached.
 
-`tests/test_tomlsource.py` runs the properties with a short budget; `bench/toml_fuzz.py`
+`tests/device/settings/test_tomlsource.py` runs the properties with a short budget; `bench/toml_fuzz.py`
 runs them for a minute.
 """
 

@@ -1,4 +1,4 @@
-"""A simulated year of use (issue 10), shared by `tests/test_year_drill.py` (a month, in
+"""A simulated year of use (issue 10), shared by `tests/device/sim/test_year_drill.py` (a month, in
 `make test`) and `bench/year_drill.py` (a year, in `make bench`).
 
 The other drills attack one thing each; this one lives with the device. One seed gives one

@@ -32,7 +32,7 @@ from companion.hostdb import HostDb
 from device.sync.server import MAX_REQUEST, READ_CHUNK, SyncServer
 from tests.support.sync_testing import PtyLink, ZONES, record_sessions
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def facepace() -> list[str]:

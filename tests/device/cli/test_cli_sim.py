@@ -16,7 +16,7 @@ from PIL import Image
 
 from tests.conftest import same_pixels
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[3]
 
 
 def facepace(*args, state, **kwargs):

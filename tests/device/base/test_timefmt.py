@@ -8,7 +8,7 @@ import pytest
 
 from device.base import timefmt
 
-DEVICE = Path(__file__).parent.parent / "device"
+DEVICE = Path(__file__).parents[3] / "device"
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [

@@ -144,6 +144,6 @@ def test_a_hostile_config_stops_the_start_with_exit_78(tmp_path, name):
     config.write_bytes(HOSTILE_FILES[name])
     result = subprocess.run([sys.executable, "-m", "device", "--config", str(config), "sim", "--headless",
                              "--speed", "max"], capture_output=True, text=True, timeout=120,
-                            cwd=Path(__file__).parent.parent, env=dict(os.environ, FACEPACE_STATE_DIR=str(tmp_path)))
+                            cwd=Path(__file__).parents[3], env=dict(os.environ, FACEPACE_STATE_DIR=str(tmp_path)))
     assert result.returncode == 78, result.stderr
     assert result.stderr.startswith(f"{config}:") and "Traceback" not in result.stderr

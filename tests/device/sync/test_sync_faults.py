@@ -21,7 +21,7 @@ from device.log.sessionlog import SessionLog
 from companion.hostdb import HostDb
 from tests.support.sync_testing import Faults, PtyLink, record_sessions
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 SYNCS = int(os.environ.get("FACEPACE_FAULT_SYNCS", "30"))
 
 

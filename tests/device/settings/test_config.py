@@ -21,7 +21,7 @@ from device.settings.config import (
 from device.base.errors import ConfigError
 from device.settings.tomlsource import LineMap, TomlReadError, did_you_mean, parse_toml, read_toml
 
-DEFAULTS_FILE = Path(__file__).parents[1] / "device" / "settings" / "defaults" / "config.toml"
+DEFAULTS_FILE = Path(__file__).parents[3] / "device" / "settings" / "defaults" / "config.toml"
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
@@ -39,7 +39,7 @@ def config_problems(path: Path) -> list[str]:
 # --- line map -------------------------------------------------------------------------
 
 # A document with every shape the scanner must get right; line numbers below refer to it.
-LINE_MAP_DOC = (Path(__file__).parent / "data" / "linemap.toml").read_text()
+LINE_MAP_DOC = (Path(__file__).parents[2] / "data" / "linemap.toml").read_text()
 
 
 def test_line_map_document_is_valid_toml():

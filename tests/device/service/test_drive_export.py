@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "systemd" / "facepace-export.sh"
+SCRIPT = Path(__file__).resolve().parents[3] / "systemd" / "facepace-export.sh"
 
 FAKES = {
     "mount": 'echo "mount $*" >> "$CALLS"; [ -z "${FAIL_MOUNT:-}" ]',

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "systemd" / "facepace-gadget.sh"
+SCRIPT = Path(__file__).resolve().parents[3] / "systemd" / "facepace-gadget.sh"
 UDC = "3f980000.usb"
 
 

@@ -18,7 +18,7 @@ from device.service.firmware import require_raspberry_pi
 from device.base.errors import NoHardwareError
 from device.log.sessionlog import SessionLog
 
-CHILD = Path(__file__).parent / "support" / "firmware_child.py"
+CHILD = Path(__file__).parents[2] / "support" / "firmware_child.py"
 HANG_STATUS = "test: the main loop hangs now"   # as firmware_child.py sends it
 WATCHDOG_USEC = 200_000          # pings every 0.1 s
 RECEIVE_LIMIT = 20.0             # a safety net so a broken build fails instead of hanging
@@ -37,7 +37,7 @@ def notify_socket(tmp_path):
 def start(tmp_path, notify_path, **extra_env):
     env = dict(os.environ, NOTIFY_SOCKET=str(notify_path), WATCHDOG_USEC=str(WATCHDOG_USEC),
                FACEPACE_STATE_DIR=str(tmp_path / "state"), RUNTIME_DIRECTORY=str(tmp_path / "run"),
-               PYTHONPATH=str(Path(__file__).parent.parent))
+               PYTHONPATH=str(Path(__file__).parents[3]))
     env.pop("WATCHDOG_PID", None)
     env.update(extra_env)
     (tmp_path / "run").mkdir(exist_ok=True)

@@ -22,7 +22,7 @@ from device.log.sessionlog import (NOTICE_ERROR, NOTICE_FULL, NOTICE_NEWER, NOTI
                                NOTICE_SAVED, SessionLog, ZoneProgress, kernel_clock_synced,
                                read_boot_id)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 BOOT_ID = "0b7f7a0e-1111-4222-8333-444455556666"
 START = 1_717_000_000.0  # 2024-05-29, a fixed wall clock for every test
 PLAN = [("neck", 60.0), ("jaw", 45.0), ("cheeks", 60.0)]
