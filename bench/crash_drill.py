@@ -1,4 +1,4 @@
-"""Crash drill, long form (issue 4): the rules are in tests/drill.py; `make test` runs a short one.
+"""Crash drill, long form (issue 4): the rules are in tests/support/drill.py; `make test` runs a short one.
 
 - 200 SIGKILLs at random moments of `facepace sim --speed max` (two drills side by side,
   one per core), then a clean start: nothing lost, nothing doubled, every killed session
@@ -9,7 +9,7 @@
 - `--speed 100` (the recorder's worker thread, as on the device): the file holds the
   traced sessions in order.
 - A salvage corpus (issue 10): logs of 300 and 1,000 sessions damaged in every way of
-  tests/drill.py (random bytes of many sizes anywhere, zeroed or noisy header, cuts, torn
+  tests/support/drill.py (random bytes of many sizes anywhere, zeroed or noisy header, cuts, torn
   WAL) for about a minute: every session plain SQLite still reads must come back as
   written, every session kept must have all of its zones.
 
@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from tests.drill import DAMAGE_KINDS, Drill, Tally, routine_plan, salvage_case, whole_sessions, write_history
+from tests.support.drill import DAMAGE_KINDS, Drill, Tally, routine_plan, salvage_case, whole_sessions, write_history
 
 KILLS = 200
 DRILLS = 2

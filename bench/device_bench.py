@@ -16,17 +16,17 @@ import threading
 import time
 from pathlib import Path
 
-from device.events import ButtonEdge, Stop
-from device.assemble import build_app
-from device.clock import MonotonicClock
-from device.config import Config
-from device.display import ResilientDisplay
-from device.routines import load_library, load_routine
-from device.sim import Simulator
-from device.trace import read_trace
+from device.core.events import ButtonEdge, Stop
+from device.core.assemble import build_app
+from device.core.clock import MonotonicClock
+from device.settings.config import Config
+from device.screen.display import ResilientDisplay
+from device.settings.routines import load_library, load_routine
+from device.sim.simulator import Simulator
+from device.sim.trace import read_trace
 from drivers.button import PushButton
-from drivers.fake_i2c import FakeSSD1306Bus
-from drivers.mockpins import ClockedMockFactory
+from drivers.fakes.i2c import FakeSSD1306Bus
+from drivers.fakes.pins import ClockedMockFactory
 from drivers.motor import VibrationMotor
 from drivers.oled import OledDisplay
 
@@ -241,10 +241,10 @@ def pacing_under_sync_flood(seconds: float = 10.0) -> list[dict]:
     """10 ms timers in a process serving sync as the firmware does (the server's thread next to
     the loop), with the port idle and with a hostile host flooding it (`bench.sync_bench.flood`)."""
     from bench.sync_bench import _fast_connect
-    from device.sessionlog import SessionLog
-    from device.sync.clockfix import HostWallClock
+    from device.log.sessionlog import SessionLog
+    from device.log.clockfix import HostWallClock
     from device.sync.server import SyncServer
-    from device.sync.testing import record_sessions
+    from tests.support.sync_testing import record_sessions
 
     hostile = subprocess.Popen([sys.executable, "-m", "bench.sync_bench", "--hostile-host"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -287,7 +287,7 @@ def sigterm_to_exit(runs: int = 3) -> list[dict]:
     import signal
     import socket
 
-    child_script = Path(__file__).parent.parent / "tests" / "firmware_child.py"
+    child_script = Path(__file__).parent.parent / "tests" / "support" / "firmware_child.py"
     times = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as folder:

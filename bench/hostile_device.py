@@ -1,4 +1,4 @@
-"""The hostile-device fuzzer (tests/test_sync_hostile_device.py) at a larger count than `make test` runs."""
+"""The hostile-device fuzzer (tests/device/sync/test_sync_hostile_device.py) at a larger count than `make test` runs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ EXAMPLES = 500
 def run() -> list[dict]:
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/test_sync_hostile_device.py", "-k", "whatever_a_device_sends"],
+                             "tests/device/sync/test_sync_hostile_device.py", "-k", "whatever_a_device_sends"],
                             cwd=REPO, capture_output=True, text=True,
                             env=dict(os.environ, FACEPACE_HOSTILE_EXAMPLES=str(EXAMPLES)))
     seconds = time.perf_counter() - started

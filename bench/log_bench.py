@@ -23,8 +23,8 @@ import time
 import uuid
 from pathlib import Path
 
-from device import logdb
-from device.sessionlog import SessionLog, ZoneProgress
+from device.log import logdb
+from device.log.sessionlog import SessionLog, ZoneProgress
 
 REPO = Path(__file__).resolve().parents[1]
 ZONES = [("oil", 30.0), ("neck", 60.0), ("jawline", 75.0), ("cheeks", 90.0),
@@ -76,7 +76,7 @@ CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
     from bench.log_bench import record_session, START
-    from device.sessionlog import SessionLog
+    from device.log.sessionlog import SessionLog
     log = SessionLog.open(Path(sys.argv[1]), clock_synced=lambda: True)
     for number in range(int(sys.argv[2])):
         record_session(log, START + number * 3600)
@@ -131,7 +131,7 @@ def log_json_seconds(sessions: int = 10_000, repeats: int = 3) -> float:
         best = float("inf")
         for _ in range(repeats):
             began = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "device.cli_log", "log", "--json"], cwd=REPO,
+            subprocess.run([sys.executable, "-m", "device.cli.log", "log", "--json"], cwd=REPO,
                            env=environment, check=True, stdout=subprocess.DEVNULL)
             best = min(best, time.perf_counter() - began)
         return best

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 from PIL import Image, ImageDraw, ImageFont
 
-from drivers.fake_i2c import FakeSSD1306Bus
+from drivers.fakes.i2c import FakeSSD1306Bus
 from drivers.oled import WINDOW_OVERHEAD, OledDisplay, dirty_spans, pages_of
 
 WIDTH, HEIGHT = 128, 64

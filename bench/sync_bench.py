@@ -1,7 +1,7 @@
 """Sync: 10,000 sessions over a pty pair, first sync and a sync with nothing new.
 
 The device side is `facepace sync-serve` in its own process, as on the device; the host
-side is `device.sync.host.sync` timed in this process (a fresh `facepace sync` process
+side is `companion.sync_client.sync` timed in this process (a fresh `facepace sync` process
 adds Python's start-up, about 0.2 s, which is not the protocol's cost).
 Also: the fault drill at a larger count than `make test` runs, and a hostile host that
 floods the device's port (`flood`, run in its own process by the pacing bench in
@@ -20,13 +20,13 @@ import threading
 import time
 from pathlib import Path
 
-from device import logdb
-from device.sessionlog import SessionLog
-from device.sync import host
+from device.log import logdb
+from device.log.sessionlog import SessionLog
+from companion import sync_client as host
 from device.sync import protocol as p
 from device.sync.frames import MAX_PAYLOAD, encode
-from device.sync.hostdb import HostDb
-from device.sync.testing import PtyLink, record_sessions
+from companion.hostdb import HostDb
+from tests.support.sync_testing import PtyLink, record_sessions
 
 REPO = Path(__file__).resolve().parents[1]
 SESSIONS = 10_000
@@ -47,7 +47,7 @@ def timed_syncs(sessions: int = SESSIONS) -> tuple[float, float, int]:
             record_sessions(log, sessions)
         with PtyLink() as link:
             device = subprocess.Popen(
-                [sys.executable, "-m", "device.cli_sync", "sync-serve", "--port", link.device_port],
+                [sys.executable, "-m", "device", "sync-serve", "--port", link.device_port],
                 cwd=REPO, stderr=subprocess.DEVNULL,
                 env=dict(os.environ, FACEPACE_STATE_DIR=str(folder / "state"), PYTHONPATH=str(REPO)))
             try:
@@ -80,7 +80,7 @@ def _warm_up(port, db) -> None:
 def fault_drill(syncs: int = 150) -> tuple[bool, float]:
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/test_sync_faults.py"], cwd=REPO, capture_output=True,
+                             "tests/device/sync/test_sync_faults.py"], cwd=REPO, capture_output=True,
                             env=dict(os.environ, FACEPACE_FAULT_SYNCS=str(syncs)))
     return result.returncode == 0, time.perf_counter() - started
 
@@ -144,7 +144,7 @@ def hostile_host_drill(examples: int = 800) -> tuple[bool, float]:
     """The suite's fuzzer of the device (hostile byte streams, then an honest HELLO), longer."""
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "tests/test_sync_e2e.py", "-k", "hostile_byte_streams"], cwd=REPO,
+                             "tests/device/sync/test_sync_e2e.py", "-k", "hostile_byte_streams"], cwd=REPO,
                             capture_output=True,
                             env=dict(os.environ, FACEPACE_SYNC_FUZZ_EXAMPLES=str(examples)))
     return result.returncode == 0, time.perf_counter() - started

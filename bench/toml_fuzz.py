@@ -1,4 +1,4 @@
-"""TOML fuzzer, long form (issue 10): the properties of tests/toml_documents.py for about a minute.
+"""TOML fuzzer, long form (issue 10): the properties of tests/support/toml_documents.py for about a minute.
 
 `make test` runs them with a short, fixed budget; here they run in rounds of fresh random
 examples (a new seed each round) until the budget is spent, valid documents and broken bytes
@@ -17,7 +17,7 @@ import time
 
 from hypothesis import HealthCheck, given, seed, settings
 
-from tests.toml_documents import broken_documents, check_broken_bytes, check_valid_document, documents
+from tests.support.toml_documents import broken_documents, check_broken_bytes, check_valid_document, documents
 
 BUDGET_SECONDS = 60.0
 ROUND_EXAMPLES = 50  # small rounds, so the budget is kept to a few seconds

@@ -1,5 +1,5 @@
-"""A simulated year with the device (issue 10), long form; the rules are in tests/year_life.py,
-and `make test` lives a month of it (tests/test_year_drill.py).
+"""A simulated year with the device (issue 10), long form; the rules are in tests/support/year_life.py,
+and `make test` lives a month of it (tests/device/sim/test_year_drill.py).
 
     python -m bench.year_drill [--seed N] [--days D]
 
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.year_life import Life
+from tests.support.year_life import Life
 
 DAYS = 365
 

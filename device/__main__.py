@@ -1,5 +1,5 @@
 import sys
 
-from device.cli import main
+from device.cli.main import main
 
 sys.exit(main())

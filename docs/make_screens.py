@@ -11,10 +11,10 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from device.events import Notice, SyncProgress
-from device.config import Config
-from device.routines import load_library
-from device.sim import Simulator
+from device.core.events import Notice, SyncProgress
+from device.settings.config import Config
+from device.settings.routines import load_library
+from device.sim.simulator import Simulator
 
 OUT = Path(__file__).parent / "screens"
 SCALE = 3

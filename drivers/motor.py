@@ -6,7 +6,7 @@ from gpiozero import PWMOutputDevice
 
 
 class VibrationMotor:
-    """Sets the motor's PWM duty. Patterns and the kick-start are timed by `device.haptics`.
+    """Sets the motor's PWM duty. Patterns and the kick-start are timed by `device.core.haptics`.
 
     Fit a pull-down (10 kΩ) from the transistor's base to ground: if the process is
     killed, the pin is released and the motor must stay off.

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from PIL import Image
 
-from device.errors import NoHardwareError
+from drivers.errors import NoHardwareError
 
 ROTATIONS = (0, 180)
 COMMAND_STREAM = 0x00  # control byte: Co=0, D/C#=0, every following byte is a command

@@ -188,10 +188,10 @@ do_install() {
 
     # Defaults only for a new device: a person's own settings are never overwritten.
     if [ ! -e "$ROOT/etc/facepace/config.toml" ]; then
-        if [ -f "$SOURCE/device/defaults/config.toml" ]; then
-            put "$SOURCE/device/defaults/config.toml" "$ROOT/etc/facepace/config.toml" 0644
+        if [ -f "$SOURCE/device/settings/defaults/config.toml" ]; then
+            put "$SOURCE/device/settings/defaults/config.toml" "$ROOT/etc/facepace/config.toml" 0644
         else
-            say "warning: $SOURCE/device/defaults/config.toml missing; the firmware will use its built-in defaults"
+            say "warning: $SOURCE/device/settings/defaults/config.toml missing; the firmware will use its built-in defaults"
         fi
     fi
 

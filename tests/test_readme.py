@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from device.haptics import PATTERNS, rhythm_text
-from device.routines import load_library
+from device.core.haptics import PATTERNS, rhythm_text
+from device.settings.routines import load_library
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 

@@ -2,8 +2,9 @@
 
 - `frames`: bytes <-> frames (magic, type, length, CRC-32), a resynchronising decoder.
 - `protocol`: message types, JSON payloads, validation of untrusted input.
+- `source`: the sessions the device offers, read from the log.
 - `server`: the device side, a stoppable thread serving one connection at a time.
-- `host`: the computer side, `facepace sync`.
-- `hostdb`: the computer's SQLite database of synced sessions, several devices in one.
-- `clockfix`: the device's host-corrected wall clock and date corrections.
+
+The computer's side is in `companion` (`sync_client`, `hostdb`); the host-corrected wall clock
+and the date corrections are `device.log.clockfix`, as the log keeps them.
 """

@@ -6,7 +6,7 @@ stale answer from the one it is waiting for. Everything received is untrusted: o
 device the `integer`/`number`/`text` helpers turn anything unexpected into a
 `ProtocolError` whose code goes back in an ERROR reply; on the computer `decode_welcome`
 and `decode_batch` check every field of what a device sends, each session against the
-rules of the session log's own records (device.sessionschema), and raise a
+rules of the session log's own records (device.log.sessionschema), and raise a
 `ProtocolError` naming the message, the session and the field.
 """
 
@@ -17,9 +17,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from device import sessionschema
-from device.logdb import SessionRecord
-from device.sessionschema import FieldProblem, Rule, checked
+from device.log import sessionschema
+from device.log.logdb import SessionRecord
+from device.log.sessionschema import FieldProblem, Rule, checked
 from device.sync.frames import Frame, encode
 
 PROTOCOL_VERSION = 2   # 2: sessions carry mono_end
@@ -46,7 +46,7 @@ E_LOG = "log_unavailable"
 E_INTERNAL = "internal"
 
 # The session fields a BATCH carries, in this order: the log's columns
-# (device.logdb.SESSION_COLUMNS), then `date_quality` and `zones`, a list of
+# (device.log.logdb.SESSION_COLUMNS), then `date_quality` and `zones`, a list of
 # [zone_id, planned_seconds, done_seconds, skipped].
 SESSION_FIELDS = ("id", "seq", "device_id", "routine_name", "routine_hash", "intensity",
                   "wall_start", "wall_end", "wall_checkpoint", "wall_trusted", "boot_id",

@@ -34,9 +34,9 @@ from typing import Callable
 import serial
 
 from device import __version__
-from device.sessionlog import SessionLog
+from device.log.sessionlog import SessionLog
 from device.sync import protocol as p
-from device.sync.clockfix import HostWallClock
+from device.log.clockfix import HostWallClock
 from device.sync.frames import Frame, FrameDecoder, Problem, encode
 from device.sync.source import LogUnavailable, SyncSource
 

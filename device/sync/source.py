@@ -18,10 +18,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from device import logdb
-from device.session_columns import date_quality
-from device.sessionlog import SessionLog, kernel_clock_synced
-from device.sync import clockfix
+from device.log import logdb
+from device.log.session_columns import date_quality
+from device.log.sessionlog import SessionLog, kernel_clock_synced
+from device.log import clockfix
 from device.sync import protocol as p
 
 T = TypeVar("T")

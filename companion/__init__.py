@@ -1,0 +1,3 @@
+"""Runs on the person's computer: `facepace sync`, `history`, `report`, the sync client and its
+database.
+"""

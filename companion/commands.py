@@ -1,0 +1,128 @@
+"""`facepace sync`, `history` and `report`: the commands for the person's computer.
+
+`sync` pulls the device's sessions over USB serial into a database in the user's data
+folder (`--db` to choose); `history` and `report` read that database. The device's side
+(`sync-serve`, `export`) is `device.cli.serve`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from device.cli import log as cli_log
+from device.log import session_columns
+from device.base.errors import FacepaceError
+from device.cli.serve import positive_seconds
+
+SYNC_TIMEOUT = 5.0
+
+
+def register(subparsers) -> None:
+    from companion.hostdb import default_path
+
+    db_help = f"the computer's copy of the synced sessions (default: {default_path()})"
+    sync = subparsers.add_parser(
+        "sync", help="copy the device's sessions to this computer over USB",
+        description="Copy the sessions the device recorded since the last sync into this "
+                    "computer's database, and set the device's clock from this computer's. "
+                    "Resumable: a cable pulled out never loses or doubles a session.")
+    sync.add_argument("--port", metavar="PATH", help="serial port (default: find the facepace device)")
+    sync.add_argument("--db", type=Path, metavar="PATH", help=db_help)
+    sync.add_argument("--timeout", type=positive_seconds, default=SYNC_TIMEOUT, metavar="SECONDS",
+                      help=f"give up when the device does not answer (default {SYNC_TIMEOUT:g})")
+    sync.set_defaults(func=run_sync)
+
+    history = subparsers.add_parser(
+        "history", help="the sessions synced to this computer",
+        description=cli_log.paragraphs("The sessions synced to this computer, newest first, from "
+                                       "every device (--device to choose one).", cli_log.ESTIMATED_NOTE),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    form = history.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="every field, with zones, as JSON")
+    form.add_argument("--csv", action="store_true", help="every field, one row per zone, as CSV")
+    history.add_argument("--db", type=Path, metavar="PATH", help=db_help)
+    history.add_argument("--device", metavar="ID", help="only this device's sessions")
+    history.set_defaults(func=run_history)
+
+    report = subparsers.add_parser(
+        "report", help="a picture of the synced history",
+        description="Draw the synced history as a picture: streak, sessions per week, "
+                    "minutes per day and time per zone.")
+    report.add_argument("--out", type=Path, required=True, metavar="FILE",
+                        help="the picture to write: FILE.png or FILE.jpg")
+    report.add_argument("--db", type=Path, metavar="PATH", help=db_help)
+    report.add_argument("--device", metavar="ID", help="only this device's sessions")
+    report.set_defaults(func=run_report)
+
+
+
+def run_sync(args) -> int:
+    from companion import sync_client as host
+    from companion.hostdb import HostDb
+
+    port_name = args.port or host.find_port()
+    with HostDb.open(args.db) as db:
+        link = host.open_device(port_name, timeout=args.timeout)
+        try:
+            result = host.sync(link, db, timeout=args.timeout, progress=host.progress_bar())
+        finally:
+            link.close()
+    print(result.summary())
+    return 0
+
+
+def _host_rows(args) -> list:
+    """(record, date quality) rows from the computer's database, newest first."""
+    from companion.hostdb import HostDb
+
+    with HostDb.open(args.db) as db:
+        known = db.devices()
+        if args.device and args.device not in known:
+            raise FacepaceError(f"no device '{args.device}' in {db.path}; " + (
+                "the devices synced here: " + ", ".join(known) if known else
+                "no device has been synced here yet: run 'facepace sync' with the device plugged in"))
+        return db.sessions(device_id=args.device)
+
+
+def run_history(args) -> int:
+    rows = _host_rows(args)
+    out = sys.stdout
+    if args.json:
+        json.dump([session_columns.session_fields(row) for row in rows], out, indent=1)
+        out.write("\n")
+    elif args.csv:
+        session_columns.write_csv(rows, out)
+    elif not rows:
+        print("No synced sessions yet: run 'facepace sync' with the device plugged in.", file=out)
+    else:
+        out.write(cli_log.format_table([record for record, _ in rows]))
+    return 0
+
+
+def run_report(args) -> int:
+    from device.log import report
+
+    report.format_for(args.out)   # before any work: a name we cannot write is a usage error
+    sessions = [record for record, _ in _host_rows(args)]
+    image = report.render(sessions, now_wall=datetime.now().timestamp())
+    try:
+        report.save(image, args.out)
+    except OSError as error:
+        raise FacepaceError(f"cannot write {args.out}: {error}") from None
+    print(f"Wrote {args.out} ({len(sessions)} sessions)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m companion.commands sync ...` is the `facepace` command."""
+    from device.cli import main as cli
+
+    return cli.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

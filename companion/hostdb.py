@@ -1,0 +1,190 @@
+"""The computer's database of synced sessions: several devices in one file.
+
+Sessions are keyed by (device_id, id), so a batch received twice (a lost ACK, a
+repaired device log that numbers its sessions again) is never stored twice. Each batch
+is stored, together with the new cursor, in one transaction: after a cut at any byte
+the database holds whole batches and the cursor that goes with them. Only sessions
+already checked (device.sync.protocol.decode_batch) are stored: every reader of this
+file (`facepace history`, `report`) may rely on their fields.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Sequence
+
+import platformdirs
+
+from device.log import logdb
+from device.base.errors import FacepaceError
+from device.log.logdb import SessionRecord, ZoneProgress
+from device.sync.protocol import SESSION_FIELDS
+
+DB_NAME = "synced.db"
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        """CREATE TABLE devices (
+            device_id TEXT PRIMARY KEY,
+            firmware TEXT,
+            last_sync_wall REAL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE cursors (           -- last seq stored, per device log file
+            device_id TEXT NOT NULL,
+            log_id TEXT NOT NULL,
+            last_seq INTEGER NOT NULL,
+            PRIMARY KEY (device_id, log_id)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE sessions (
+            device_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            routine_name TEXT NOT NULL,
+            routine_hash TEXT NOT NULL,
+            intensity INTEGER NOT NULL,
+            wall_start REAL NOT NULL,
+            wall_end REAL,
+            wall_checkpoint REAL,
+            wall_trusted INTEGER NOT NULL,
+            boot_id TEXT NOT NULL,
+            mono_start REAL NOT NULL,
+            active_seconds REAL NOT NULL,
+            outcome TEXT,
+            date_quality TEXT NOT NULL,     -- clock, host (fixed at sync) or estimated
+            PRIMARY KEY (device_id, id)
+        )""",
+        "CREATE INDEX sessions_by_start ON sessions (wall_start)",
+        """CREATE TABLE zones (
+            device_id TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            zone_id TEXT NOT NULL,
+            planned_seconds REAL NOT NULL,
+            done_seconds REAL NOT NULL,
+            skipped INTEGER NOT NULL,
+            PRIMARY KEY (device_id, session_id, position)
+        ) WITHOUT ROWID""",
+    ),
+    # Version 2 (sync protocol 2): the device's monotonic end of each session.
+    ("ALTER TABLE sessions ADD COLUMN mono_end REAL",),
+]
+
+_SESSION_COLUMNS = SESSION_FIELDS[:-1]          # the log's columns and date_quality
+_UPSERT = (f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES"
+           f" ({', '.join('?' * len(_SESSION_COLUMNS))}) ON CONFLICT (device_id, id) DO UPDATE SET "
+           + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c not in ("device_id", "id")))
+
+
+class HostDbError(FacepaceError):
+    """The host database cannot be used (message says which file and why)."""
+
+
+def default_path() -> Path:
+    return Path(platformdirs.user_data_dir("facepace", appauthor=False)) / DB_NAME
+
+
+class HostDb:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except (sqlite3.Error, OSError) as error:
+            raise HostDbError(f"{self.path}: cannot open the sync database ({error})") from None
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> "HostDb":
+        return cls(path or default_path())
+
+    def close(self) -> None:
+        db, self._db = getattr(self, "_db", None), None
+        if db is not None:
+            db.close()
+
+    def __enter__(self) -> "HostDb":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        try:
+            logdb.migrate(self._db, MIGRATIONS)   # the device log's migrator, our list
+        except logdb.NewerSchemaError:
+            raise HostDbError(f"{self.path} was written by a newer facepace; update it") from None
+
+    # --- Identity and cursors -----------------------------------------------------------
+
+    @property
+    def host_id(self) -> str:
+        """This database's id: the device keeps one acknowledged seq per host id."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'host_id'").fetchone()
+        if row is not None:
+            return row[0]
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('host_id', ?)", (str(uuid.uuid4()),))
+        return self.host_id
+
+    def cursor(self, device_id: str, log_id: str) -> int:
+        row = self._db.execute("SELECT last_seq FROM cursors WHERE device_id = ? AND log_id = ?",
+                               (device_id, log_id)).fetchone()
+        return 0 if row is None else row[0]
+
+    def note_device(self, device_id: str, firmware: str, wall: float) -> None:
+        self._db.execute("INSERT OR REPLACE INTO devices VALUES (?, ?, ?)", (device_id, firmware, wall))
+
+    # --- Storing ------------------------------------------------------------------------
+
+    def store_batch(self, device_id: str, log_id: str, sessions: Sequence[tuple[SessionRecord, str]],
+                    last_seq: int) -> tuple[int, int]:
+        """Store checked (record, date_quality) pairs and set the cursor, all or nothing;
+        returns (new, already had)."""
+        ids = [record.id for record, _ in sessions]
+        try:
+            with logdb.transaction(self._db) as db:
+                had = {r[0] for r in db.execute(
+                    f"SELECT id FROM sessions WHERE device_id = ? AND id IN ({', '.join('?' * len(ids))})",
+                    [device_id, *ids])} if ids else set()
+                db.executemany(_UPSERT, [[getattr(record, name) for name in _SESSION_COLUMNS[:-1]] + [quality]
+                                         for record, quality in sessions])
+                # A session seen before may come with fixed dates: its zones are replaced whole.
+                db.executemany("DELETE FROM zones WHERE device_id = ? AND session_id = ?",
+                               [(device_id, i) for i in had])
+                db.executemany("INSERT INTO zones VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               [(device_id, record.id, position, *zone)
+                                for record, _ in sessions for position, zone in enumerate(record.zones)])
+                # Exactly this batch's: a cursor that a lying device pushed too far is set back
+                # by the next honest sync (companion.sync_client).
+                db.execute("INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (device_id, log_id)"
+                           " DO UPDATE SET last_seq = excluded.last_seq", (device_id, log_id, last_seq))
+        except sqlite3.Error as error:
+            raise HostDbError(f"{self.path}: cannot store the sessions ({error}); nothing of this"
+                              " batch was stored, sync again") from None
+        return len(sessions) - len(had), len(had)
+
+    # --- Reading ------------------------------------------------------------------------
+
+    def sessions(self, *, device_id: str | None = None) -> list[tuple[SessionRecord, str]]:
+        """(record, date_quality) pairs, newest first."""
+        where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
+        zones: dict[tuple[str, str], list[ZoneProgress]] = {}
+        for dev, sid, zone_id, planned, done, skipped in self._db.execute(
+                "SELECT device_id, session_id, zone_id, planned_seconds, done_seconds, skipped"
+                f" FROM zones {where} ORDER BY device_id, session_id, position", params):
+            zones.setdefault((dev, sid), []).append(ZoneProgress(zone_id, planned, done, bool(skipped)))
+        result = []
+        for row in self._db.execute(f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions {where}"
+                                    " ORDER BY wall_start DESC, device_id, id", params):
+            *columns, quality = row
+            record = logdb.record_from_row(columns, zones.get((row[2], row[0]), ()))
+            result.append((record, quality))
+        return result
+
+    def devices(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT device_id FROM devices ORDER BY device_id")]
+

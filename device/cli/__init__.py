@@ -1,0 +1,1 @@
+"""The `facepace` command (main) and its device-side command groups."""

@@ -1,0 +1,188 @@
+"""`facepace log` and `facepace stats`: the session history on the command line.
+
+Read-only: these commands open the file with `mode=ro` and never recover or repair,
+so they are safe to run while the device is in the middle of a session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import textwrap
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+from device.log import history
+from device.log import logdb
+from device.settings import paths
+from device.log import session_columns
+from device.base import timefmt
+from device.base.errors import FacepaceError
+from device.log.logdb import SessionRecord
+from device.base.output_safety import for_terminal
+
+DB_NAME = "sessions.db"
+
+# Why a date may carry a "?": shown under the table and in `--help`.
+ESTIMATED_NOTE = ("? after a date: estimated. The device's clock had not been set when the session "
+                  "began (a Pi has no battery clock); a sync with a computer fixes such dates while "
+                  "the device has not restarted since.")
+
+
+def register(subparsers) -> None:
+    """Add `log` and `stats` to the main parser's subcommands."""
+    log = subparsers.add_parser(
+        "log", help="the device's sessions, newest first",
+        description=paragraphs("The sessions in the device's own log, newest first: start, routine, "
+                               "active time, zones done, intensity and how each ended. Times are in "
+                               "the local time zone.", ESTIMATED_NOTE,
+                               f"The log: {paths.state_dir() / DB_NAME}"),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    form = log.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="every field, with zones, as JSON")
+    form.add_argument("--csv", action="store_true", help="every field, one row per zone, as CSV")
+    log.add_argument("--since", type=parse_date, metavar="YYYY-MM-DD",
+                     help="only sessions started on or after this local date")
+    log.add_argument("--limit", type=positive_int, metavar="N", help="at most N sessions")
+    log.set_defaults(func=run_log)
+
+    stats = subparsers.add_parser(
+        "stats", help="streak, weekly totals and time per zone",
+        description="From the device's log: the current and longest streak of days with a "
+                    "session, sessions and minutes per week for the last 8 weeks, and the time "
+                    "spent on each zone.")
+    stats.add_argument("--json", action="store_true", help="as JSON")
+    stats.set_defaults(func=run_stats)
+
+
+def paragraphs(*texts: str) -> str:
+    """A command's description in paragraphs (for RawDescriptionHelpFormatter)."""
+    return "\n\n".join(textwrap.fill(text, 78) for text in texts)
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date like 2024-03-31, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+# --- Reading ---------------------------------------------------------------------------
+
+class LogUnreadable(FacepaceError):
+    pass
+
+
+def load(*, since: date | None = None, limit: int | None = None, as_json: bool = False,
+         db_path: Path | None = None) -> list:
+    """Sessions newest first: (record, date quality) rows, or JSON texts; [] when there is
+    no log yet.
+
+    Nothing is created: the CLI may run before the device ever has.
+    """
+    path = db_path or paths.state_dir() / DB_NAME
+    if not path.exists():
+        return []
+    since_wall = None if since is None else datetime(since.year, since.month, since.day).timestamp()
+    try:
+        connection = logdb.connect(path, read_only=True)
+    except sqlite3.Error as error:
+        raise LogUnreadable(f"{path}: cannot open the session log ({error})") from None
+    try:
+        reader = logdb.read_sessions_json if as_json else session_columns.read_device_rows
+        return reader(connection, since=since_wall, limit=limit)
+    except sqlite3.Error as error:
+        raise LogUnreadable(f"{path}: cannot read the session log ({error}); the device "
+                            "repairs it the next time it starts") from None
+    finally:
+        connection.close()
+
+
+def run_log(args) -> int:
+    """Times are shown in the system's local time zone (TZ)."""
+    out = sys.stdout
+    sessions = load(since=args.since, limit=args.limit, as_json=args.json)
+    if args.json:
+        # One session per line: a valid JSON array that is still readable.
+        out.write("[\n" + ",\n".join(sessions) + "\n]\n" if sessions else "[]\n")
+    elif args.csv:
+        session_columns.write_csv(sessions, out)
+    elif not sessions:
+        print("No sessions yet.", file=out)
+    else:
+        out.write(format_table([record for record, _ in sessions]))
+    return 0
+
+
+def run_stats(args) -> int:
+    out, now_wall = sys.stdout, time.time()
+    sessions = [record for record, _ in load()]
+    summary = history.overview(sessions, now_wall)
+    weeks = history.weekly(sessions, now_wall)
+    zones = history.zone_minutes(sessions)
+    longest = history.longest_streak(sessions)
+    if args.json:
+        json.dump({
+            "streak_days": summary.streak_days, "longest_streak_days": longest,
+            "sessions": len(sessions),
+            "weeks": [{"week_start": w.week_start.isoformat(), "sessions": w.sessions,
+                       "minutes": round(w.minutes, 2)} for w in weeks],
+            "zones": [{"zone_id": z, "minutes": round(m, 2)} for z, m in zones],
+        }, out, indent=1)
+        out.write("\n")
+        return 0
+    lines = [f"Streak: {_days(summary.streak_days)} (longest {_days(longest)})",
+             f"Sessions: {len(sessions)}", "", "Week of      Sessions  Minutes"]
+    lines += [f"{w.week_start.isoformat():<12} {w.sessions:>8} {w.minutes:>8.0f}" for w in weeks]
+    lines += ["", "Zone                 Time"]   # m:ss: a few seconds of serum must not show as 0
+    lines += [f"{zone:<16} {timefmt.total(minutes * 60):>8}"
+              for zone, minutes in zones] or ["(none yet)"]
+    out.write("\n".join(lines) + "\n")
+    return 0
+
+
+# --- Formatting ------------------------------------------------------------------------
+
+def format_table(sessions: list[SessionRecord]) -> str:
+    """A row per session; `?` after the date when the clock was not synchronised, and a
+    line under the table that says so."""
+    lines = [f"{'Started':<17} {'Routine':<14} {'Active':>6}  {'Zones':<11} {'Int':>3}  Outcome"]
+    for s in sessions:
+        started = datetime.fromtimestamp(s.wall_start).strftime("%Y-%m-%d %H:%M")
+        started += " " if s.wall_trusted else "?"
+        done, skipped = history.zones_done_and_skipped(s.zones)
+        zones = f"{done}/{len(s.zones)}" + (f" {skipped} skip" if skipped else "")
+        active = timefmt.duration(s.active_seconds)
+        lines.append(for_terminal(f"{started:<17} {s.routine_name[:14]:<14} {active:>6}  {zones:<11} "
+                                  f"{s.intensity:>3}  {s.outcome or 'open'}"))
+    if not all(s.wall_trusted for s in sessions):
+        lines += ["", *textwrap.wrap(ESTIMATED_NOTE, 79)]
+    return "\n".join(lines) + "\n"
+
+
+def _days(count: int) -> str:
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m device.cli.log log --json` (what the benchmark runs) is the `facepace` command."""
+    from device.cli import main as cli
+
+    return cli.main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""The loop and what it decides: events, clock, gestures, pacing, haptics, the app, and the root
+that builds it.
+"""

@@ -1,0 +1,3 @@
+"""The session log on the card: schema and migrations, recorder, repair, history, report, date
+fixes.
+"""

@@ -1,0 +1,75 @@
+"""What each screen shows: plain data, built by the app, drawn by `device.screen.screens.render`.
+
+Times are seconds (floats); the renderer decides how to round them (countdowns round up,
+so a zone never shows 0:00 while it is still running).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IdleView:
+    routine_title: str
+    routine_seconds: float          # length of the enabled zones
+    routine_number: int             # 1-based position in the routine list
+    routine_count: int
+    intensity: int                  # the person's level, 1..5
+    last_session: str | None = None  # already phrased, e.g. "Yesterday, 8 min"; None = never
+    streak_days: int = 0            # calendar days in a row with a session (0 = none running)
+    minutes_this_week: float = 0.0  # since Monday
+    routines_skipped: int = 0       # user routine files skipped at start as broken
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    zone_title: str
+    cue: str                        # one or two short lines (may contain "\n")
+    zone_remaining: float
+    zone_seconds: float
+    zone_number: int                # 1-based among enabled zones
+    zone_count: int
+    side: str | None = None         # "left", "right" or None for one-sided zones
+
+
+@dataclass(frozen=True)
+class PausedView:
+    zone_title: str
+    session_remaining: float
+    pause_remaining: float          # how long until a pause this long ends the session
+
+
+@dataclass(frozen=True)
+class SummaryView:
+    routine_title: str
+    active_seconds: float
+    zones_done: int
+    zones_skipped: int
+    completed: bool                 # False: ended early
+    streak: str | None = None       # already phrased, e.g. "3 days in a row"; None = no line
+
+
+@dataclass(frozen=True)
+class SyncView:
+    """A computer is pulling the log over USB (never shown over a running session)."""
+
+    sent: int
+    total: int
+    done: bool = False              # True: "Synced <total>"
+    to_drive: bool = False          # an export to a USB drive: "Exported <total>, safe to remove"
+
+
+@dataclass(frozen=True)
+class PowerOffView:
+    """The button is still held in idle: power off when `seconds_left` reaches 0."""
+
+    seconds_left: float
+
+
+@dataclass(frozen=True)
+class OffView:
+    """Shown briefly on shutdown before the panel is turned off."""
+
+
+View = IdleView | ZoneView | PausedView | SummaryView | SyncView | PowerOffView | OffView

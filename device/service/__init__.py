@@ -1,0 +1,1 @@
+"""Running as an appliance: firmware, systemd notify and watchdog, export to a drive, motor_off."""

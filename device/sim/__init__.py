@@ -1,0 +1,1 @@
+"""The device on simulated parts: the simulator, its terminal view, the trace."""

@@ -1,0 +1,231 @@
+"""`facepace sim`: the same application on simulated parts.
+
+The button and motor are gpiozero devices on gpiozero's MockFactory (told the
+time by the simulator's clock); the OLED is the real adafruit driver on a fake
+I2C bus that decodes what the panel would show. Only the pins and the bus are fake.
+
+Simulated time starts at 0 when the device is ready (its first frame is on the
+panel), so `--script 1:press` presses one simulated second after that, at any speed.
+A scripted edge carries its scripted instant (the clock's time never passes a
+timer that has not run), so a busy machine delays a press but never changes it.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device.core.events import ButtonEdge, DisplayStatus, Stop
+from device.core.assemble import build_app, open_recorder
+from device.core.clock import ScaledClock, VirtualClock
+from device.base.errors import UsageError
+from device.sim.trace import Trace, fan_out
+
+GESTURES = ("press", "double", "hold")
+TAP_SECONDS = 0.12      # how long a scripted finger stays down for a press
+TAP_GAP_SECONDS = 0.1   # between the two presses of a double
+
+
+def parse_script(text: str) -> list[tuple[float, str]]:
+    """"1:press,40:double,95:hold" → [(1.0, "press"), ...], sorted by time."""
+    steps = []
+    for position, item in enumerate(filter(None, (part.strip() for part in text.split(","))), 1):
+        at, sep, gesture = item.partition(":")
+        try:
+            seconds = float(at)
+        except ValueError:
+            seconds = math.nan
+        if not sep or not math.isfinite(seconds) or seconds < 0 or gesture not in GESTURES:
+            raise UsageError(
+                f"--script item {position} {item!r}: expected SECONDS:GESTURE with GESTURE one of "
+                f"{', '.join(GESTURES)}, e.g. 1:press,40:double,95:hold")
+        steps.append((seconds, gesture))
+    return sorted(steps)
+
+
+def finger_downs(at: float, gesture: str, *, hold_seconds: float) -> list[tuple[float, float]]:
+    """When a finger playing `gesture` from `at` puts the button down and lets it up."""
+    if gesture == "press":
+        return [(at, at + TAP_SECONDS)]
+    if gesture == "double":
+        second = at + TAP_SECONDS + TAP_GAP_SECONDS
+        return [(at, at + TAP_SECONDS), (second, second + TAP_SECONDS)]
+    return [(at, at + hold_seconds + 0.2)]
+
+
+def parse_speed(text: str) -> float | None:
+    """A positive number, or "max" (virtual time: as fast as the machine goes)."""
+    if text == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and speed > 0):
+        raise UsageError(f"--speed must be a positive number or 'max', got {text!r}")
+    return speed
+
+
+@dataclass
+class Simulator:
+    """Simulated parts plus the app; `run_headless()` or the terminal UI drive it."""
+
+    config: object
+    routines: list
+    speed: float | None = None            # None: virtual time
+    routine_name: str | None = None
+    frames_dir: Path | None = None
+    trace_path: Path | None = None
+    state_dir: Path | None = None         # where the session log goes; None: not kept
+    notices: list = field(default_factory=list)
+    on_frame: object = None               # extra callback for each frame sent (terminal UI)
+    on_motor: object = None
+
+    def __post_init__(self) -> None:
+        from device.screen.display import ResilientDisplay
+        from drivers.button import PushButton
+        from drivers.fakes.i2c import FakeSSD1306Bus
+        from drivers.fakes.pins import ClockedMockFactory
+        from drivers.motor import VibrationMotor
+        from drivers.oled import OledDisplay
+
+        self.clock = VirtualClock() if self.speed is None else ScaledClock(self.speed)
+        self.events: queue.SimpleQueue = queue.SimpleQueue()  # put() is safe in a signal handler
+        self.pins = ClockedMockFactory(self.clock)
+        config = self.config
+        # The mock pins tell the time by the clock, which, while a scripted edge is being
+        # played, reads exactly the instant it was scheduled for (see ScaledClock).
+        self.button = PushButton(
+            config.button.pin, pin_factory=self.pins, bounce_seconds=config.button.bounce_ms / 1000,
+            on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.pins.ticks())))
+        self.motor = VibrationMotor(config.motor.pin, frequency=config.motor.frequency, pin_factory=self.pins)
+        self.bus = FakeSSD1306Bus(address=config.display.address)
+        self.trace = Trace.to_file(self.clock, self.trace_path) if self.trace_path else None
+        self.frames_sent = 0
+        if self.frames_dir:
+            self.frames_dir.mkdir(parents=True, exist_ok=True)
+        self.display = ResilientDisplay(
+            lambda: OledDisplay(self.bus, address=config.display.address, rotation=config.display.rotation),
+            self.clock, on_sent=self._frame_sent,
+            on_status=self._display_status)
+        motor_set = self._set_motor_and_show if self.on_motor else self.motor.set
+        self.recorder = None
+        if self.state_dir is not None:
+            # Dated by the wall clock when they ran, never in the future; their lengths
+            # (active seconds, zones) are simulated time.
+            self.recorder = open_recorder(self.state_dir, threaded=self.speed is not None, simulated=True,
+                                          wall_time=time.time)
+        self.app = build_app(config, self.routines, clock=self.clock, set_motor=motor_set,
+                             display=self.display, trace=fan_out(self.trace),
+                             recorder=self.recorder, notices=self.notices,
+                             choices_file=self.state_dir / "choices.json" if self.state_dir else None,
+                             button_is_pressed=lambda: self.button.is_pressed,
+                             routine_name=self.routine_name)
+        self._scripted_left = 0
+
+    def _set_motor_and_show(self, duty: float) -> None:
+        self.motor.set(duty)
+        self.on_motor(duty)
+
+    # -- the finger ------------------------------------------------------------------
+
+    def schedule(self, at: float, gesture: str) -> None:
+        """Press the (mock) button pin at `at` simulated seconds as `gesture` needs."""
+        pin = self.button.pin
+        downs = finger_downs(at, gesture, hold_seconds=self.config.button.hold_seconds)
+        self._scripted_left += 1
+        for number, (down, up) in enumerate(downs):
+            self.clock.call_at(down, pin.drive_low)
+            last = number == len(downs) - 1
+            self.clock.call_at(up, self._release_and_count if last else pin.drive_high)
+
+    def _release_and_count(self) -> None:
+        self.button.pin.drive_high()
+        self._scripted_left -= 1
+
+    # -- running -----------------------------------------------------------------------
+
+    def finished(self) -> bool:
+        """Headless: done once the script has played and a session's summary was shown."""
+        app = self.app
+        # The count first: the last release is queued before the count drops, so an edge the
+        # loop has not handled yet is seen either way.
+        if self._scripted_left or not self.events.empty():
+            return False
+        if app.gestures.next_deadline() is not None or app.haptics.busy:
+            return False
+        return app.summary_shown or (app.state == "idle" and app.pacer is None)
+
+    def run_headless(self, script: list[tuple[float, str]]) -> int:
+        for at, gesture in script:
+            self.schedule(at, gesture)
+        self.app.run(self.events, until=self.finished)
+        return 0 if self.app.summary_shown else 1
+
+    def stop(self) -> None:
+        self.events.put(Stop("simulator closed"))
+
+    def close(self) -> None:
+        self.clock.close()
+        self.motor.close()
+        if self.recorder:
+            self.recorder.close()
+        self.button.close()
+        self.display.close()
+        if self.trace:
+            self.trace.close()
+
+    def _frame_sent(self, frame) -> None:
+        self.frames_sent += 1
+        if self.trace:
+            self.trace("frame", number=self.frames_sent, brightness=frame.brightness)
+        self.clock.start()   # the device is ready: simulated time starts (once)
+        if self.frames_dir:
+            frame.image.save(self.frames_dir / f"{self.frames_sent:06d}.png")
+        if self.on_frame:
+            self.on_frame(self.bus.image(), self.bus)
+
+    def _display_status(self, ok: bool, message: str) -> None:
+        self.clock.start()   # a panel that fails to start must not stop time either
+        self.events.put(DisplayStatus(ok, message))
+
+
+def default_state_dir() -> Path:
+    """Where simulated sessions go without `--state`: a folder of their own beside the real
+    log, so `facepace log` never lists them as sessions a person did."""
+    from device.settings.paths import state_dir
+
+    return state_dir() / "sim"
+
+
+def main(args, config, routines, notices, state_dir: Path) -> int:
+    """Entry for `facepace sim` (argument parsing lives in device.cli.main)."""
+    script = parse_script(args.script) if args.script else []
+    speed = parse_speed(args.speed) if args.speed else (None if args.headless else 1.0)
+    where = f"facepace sim: simulated sessions are kept in {state_dir}, apart from your own log"
+    if args.headless:
+        if not script:
+            script = [(1.0, "press")]
+        sim = Simulator(config, routines, speed=speed, routine_name=args.routine_name,
+                        frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
+                        notices=notices)
+        try:
+            code = sim.run_headless(script)
+        finally:
+            sim.close()
+        if code:
+            print("facepace sim: the script ended before a session finished and showed its summary",
+                  file=sys.stderr)
+        print(where, file=sys.stderr)
+        return code
+    from device.sim.terminal import run_terminal
+    try:
+        return run_terminal(config, routines, speed=speed or 1.0, routine_name=args.routine_name,
+                            frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
+                            notices=notices, script=script)
+    finally:
+        print(where, file=sys.stderr)   # after the terminal is restored, where it stays readable

@@ -1,0 +1,224 @@
+"""Imports run one way: read every module's imports with `ast` and check the layout.
+
+The rules (docs/architecture.md draws them):
+- `drivers` imports nothing from `device` or `companion` (the parts stand on their libraries alone);
+- `device` imports nothing from `companion` (the Pi never needs the computer's code);
+- inside `device`, a sub-package imports only from its own layer or lower ones in LAYERS, so there
+  is no cycle between sub-packages either (checked on its own too, to name the cycle).
+
+Imports inside functions count: a late import is still a dependency.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("device", "drivers", "companion")
+
+# The device's sub-packages, lowest first: each may import the ones before it, never after.
+LAYERS = (
+    "base",      # errors, atomic writes, time formatting, output safety: used by everything
+    "settings",  # config, routines and their TOML reader; needs only base
+    "log",       # the session log; its schema checks records against settings (zone names, limits)
+    "sync",      # the device side of the USB protocol; serves the log
+    "screen",    # views, fonts, render and the display worker; pure of the app's decisions
+    "core",      # the loop: gestures, pacing, haptics, app; records to log, draws through screen
+    "service",   # the appliance: firmware wires core, screen, sync and the drivers together
+    "sim",       # the simulator: core and screen on fake pins and a fake bus
+    "cli",       # the `facepace` command: runs the firmware, the simulator and the log tools
+)
+# Modules at the top of `device` and the layer they stand in.
+TOP_LEVEL = {"device": "base", "device.__main__": "cli"}
+# Known exceptions (importer module, imported module): none today. Add one only with its reason.
+EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path, root: Path, modules: set[str]) -> set[str]:
+    """The project modules `path` imports (`from a import b` counts as a.b when that is a module)."""
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base)
+    return {module for module in found if module.split(".")[0] in PACKAGES}
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Every module of PACKAGES under `root` -> the project modules it imports."""
+    paths = [path for package in PACKAGES for path in sorted((root / package).rglob("*.py"))]
+    modules = {module_name(path, root) for path in paths}
+    return {module_name(path, root): imports_of(path, root, modules) for path in paths}
+
+
+def area(module: str) -> str:
+    """`device.<sub-package>`, or the top package (`drivers`, `companion`)."""
+    parts = module.split(".")
+    if parts[0] != "device":
+        return parts[0]
+    if module in TOP_LEVEL:
+        return f"device.{TOP_LEVEL[module]}"
+    return f"device.{parts[1]}"
+
+
+def area_edges(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    return {(area(importer), area(imported)) for importer, targets in graph.items()
+            for imported in targets if area(importer) != area(imported)}
+
+
+def cycles(edges: set[tuple[str, str]]) -> list[list[str]]:
+    """Each cycle between areas once, as a list of areas (depth-first search)."""
+    successors: dict[str, set[str]] = {}
+    for a, b in edges:
+        successors.setdefault(a, set()).add(b)
+    found, seen = [], set()
+
+    def visit(node: str, trail: list[str]) -> None:
+        for successor in sorted(successors.get(node, ())):
+            if successor in trail:
+                cycle = trail[trail.index(successor):]
+                key = frozenset(cycle)
+                if key not in seen:
+                    seen.add(key)
+                    found.append(cycle + [successor])
+            else:
+                visit(successor, trail + [successor])
+
+    for start in sorted(successors):
+        visit(start, [start])
+    return found
+
+
+def problems(root: Path) -> list[str]:
+    """Every wrong-way import under `root`, as sentences; empty when the layout holds."""
+    graph = import_graph(root)
+    rank = {f"device.{layer}": index for index, layer in enumerate(LAYERS)}
+    found = []
+    for importer, targets in sorted(graph.items()):
+        for imported in sorted(targets):
+            if (importer, imported) in EXCEPTIONS:
+                continue
+            here, there = area(importer), area(imported)
+            if here == "drivers" and there != "drivers":
+                found.append(f"{importer} imports {imported}: drivers stand on their libraries alone")
+            elif here.startswith("device") and there == "companion":
+                found.append(f"{importer} imports {imported}: the device never needs the computer's code")
+            elif here in rank and there in rank and rank[there] > rank[here]:
+                found.append(f"{importer} imports {imported}: {here} is below {there} in LAYERS")
+            elif here.startswith("device") and there.startswith("device") and (here not in rank or there not in rank):
+                found.append(f"{importer} imports {imported}: {here if here not in rank else there} has no layer")
+    found += [" -> ".join(cycle) + ": a cycle between sub-packages"
+              for cycle in cycles(area_edges(graph))]
+    return found
+
+
+# --- the layout of this repository -------------------------------------------------
+
+def test_imports_run_one_way():
+    assert problems(REPO) == []
+
+
+def test_every_device_sub_package_has_a_layer():
+    on_disk = {path.parent.name for path in (REPO / "device").glob("*/__init__.py")}
+    assert on_disk == set(LAYERS)
+
+
+MERMAID = re.compile(r"```mermaid\n(.*?)```", re.S)
+EDGE = re.compile(r"^\s*([\w.]+)\s*-->\s*([\w.]+)\s*$")
+
+
+def mermaid_edges(markdown: str) -> set[tuple[str, str]]:
+    block = MERMAID.search(markdown)
+    assert block, "docs/architecture.md has no mermaid block"
+    return {(m[1].replace("_", "."), m[2].replace("_", "."))
+            for line in block[1].splitlines() if (m := EDGE.match(line))}
+
+
+def test_the_architecture_picture_shows_the_imports_as_they_are():
+    """docs/architecture.md's diagram has exactly the import edges between areas (names with
+    `_` for `.`, as mermaid wants them): a new dependency shows up in the picture or fails here."""
+    drawn = mermaid_edges((REPO / "docs" / "architecture.md").read_text())
+    real = area_edges(import_graph(REPO))
+    assert {"missing from the picture": sorted(real - drawn), "drawn but gone": sorted(drawn - real)} == \
+        {"missing from the picture": [], "drawn but gone": []}
+
+
+# --- the checker itself can fail ---------------------------------------------------
+
+def plant(root: Path, files: dict[str, str]) -> Path:
+    """A small tree of packages (every folder gets an __init__.py) for the checker."""
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in [path.parent, *path.parent.parents]:
+            if folder == root:
+                break
+            (folder / "__init__.py").touch()
+        path.write_text(text)
+    return root
+
+
+def test_a_right_way_tree_passes(tmp_path):
+    assert problems(plant(tmp_path, {
+        "device/base/errors.py": "",
+        "device/core/app.py": "from device.screen import screens\nfrom device.base.errors import *\n",
+        "device/screen/screens.py": "from device.base import errors\n",
+        "drivers/oled.py": "import PIL\n",
+        "companion/commands.py": "from device.core import app\n",
+    })) == []
+
+
+def test_a_lower_layer_importing_a_higher_one_fails(tmp_path):
+    found = problems(plant(tmp_path, {
+        "device/log/sessionlog.py": "def late():\n    from device.sync import clockfix\n",
+        "device/sync/clockfix.py": "",
+    }))
+    assert found == ["device.log.sessionlog imports device.sync.clockfix: device.log is below device.sync in LAYERS"]
+
+
+def test_drivers_importing_the_device_fail(tmp_path):
+    found = problems(plant(tmp_path, {"drivers/oled.py": "from device.base.errors import NoHardwareError\n",
+                                      "device/base/errors.py": ""}))
+    assert found == ["drivers.oled imports device.base.errors: drivers stand on their libraries alone"]
+
+
+def test_the_device_importing_the_companion_fails(tmp_path):
+    found = problems(plant(tmp_path, {"device/cli/main.py": "from .. import base\nimport companion.commands\n",
+                                      "companion/commands.py": ""}))
+    assert found == ["device.cli.main imports companion.commands: the device never needs the computer's code"]
+
+
+def test_a_relative_import_is_followed(tmp_path):
+    found = problems(plant(tmp_path, {"device/screen/views.py": "from ..core import app\n",
+                                      "device/core/app.py": ""}))
+    assert found == ["device.screen.views imports device.core.app: device.screen is below device.core in LAYERS"]
+
+
+def test_a_cycle_between_sub_packages_is_named(tmp_path):
+    plant(tmp_path, {"device/core/app.py": "from device.screen import views\n",
+                     "device/screen/views.py": "from device.core import app\n"})
+    assert cycles(area_edges(import_graph(tmp_path))) == [["device.core", "device.screen", "device.core"]]
+    assert any("a cycle" in problem for problem in problems(tmp_path))
+
+
+def test_a_sub_package_without_a_layer_fails(tmp_path):
+    found = problems(plant(tmp_path, {"device/battery/gauge.py": "from device.core import app\n",
+                                      "device/core/app.py": ""}))
+    assert found == ["device.battery.gauge imports device.core.app: device.battery has no layer"]
