@@ -6,7 +6,9 @@ and `make test` lives a month of it (tests/device/sim/test_year_drill.py).
 About 500 sessions over 365 days and nights on the virtual clock, with syncs (some cut), a
 failing panel, a full card for a week, SIGKILLs, restarts and a boot with a wrong clock,
 checking every invariant after every step. A failure prints `seed=N day=D step=S`: run again
-with `--seed N` (or FACEPACE_YEAR_SEED=N for `make bench`) to replay it.
+with `--seed N` (or FACEPACE_YEAR_SEED=N for `make bench`) and the same `--days` to replay
+it: the plan (the full-card week, the kill days) is spread over the life's length, so
+`--days 125` is another life, not the first 125 days of the year.
 """
 
 from __future__ import annotations

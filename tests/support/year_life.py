@@ -725,13 +725,18 @@ class Life:
             in_file = logdb.read_sessions(connection)
         finally:
             connection.close()
-        # The file, and what the running log keeps in memory while the card is full.
-        kept = {s.id: s for s in log.sessions()} if log.has_unsaved else {}
-        by_key = defaultdict(list)
-        for record in in_file + [s for s in kept.values() if s.id not in {r.id for r in in_file}]:
-            by_key[(record.boot_id, record.mono_start)].append(record)
         if len(in_file) != len({r.id for r in in_file}):
             self.fail(LOGGED_ONCE, "a session id twice in the file")
+        # The file, and what the running log keeps in memory while the card is full. A session
+        # kept in memory is newer than the file's copy of it: a full card can take a session's
+        # start and then refuse its zones and finish, which the log keeps (and writes when there
+        # is room: WRITTEN_WHEN_ROOM's part) while the file still says it is under way.
+        newest = {record.id: record for record in in_file}
+        if log.has_unsaved:
+            newest.update((s.id, s) for s in log.sessions())
+        by_key = defaultdict(list)
+        for record in newest.values():
+            by_key[(record.boot_id, record.mono_start)].append(record)
         for session in self.expected:
             if session.outcome in (None, "lost"):
                 continue

@@ -16,6 +16,8 @@ import logging
 
 import pytest
 
+from device.log import history
+from device.log.logdb import ZoneProgress
 from tests.support import year_life
 from tests.support.year_life import Life
 
@@ -63,3 +65,41 @@ def test_every_failure_says_how_to_replay_it(month):
     for failure in month.failures:
         assert str(failure).startswith(f"seed={SEED} day={failure.day} step={failure.step}: ")
     assert set(month.failure_counts) <= set(KEPT)
+
+
+def test_the_log_check_reads_a_finish_kept_in_memory_over_the_files_copy(tmp_path):
+    """A full card took a session's start, then refused its zones and finish: the log keeps them
+    in memory and the check must read them there, not the file's copy still under way (a year
+    with seed 456697 failed 33 times on day 121 so). A finish lost from memory is still caught."""
+    life = Life(SEED, DAYS, tmp_path)
+    life.boot = boot = year_life.Boot(life)
+    try:
+        log = boot.log
+        zones = [("neck", 60.0), ("jaw", 60.0), ("cheeks", 60.0)]
+        progress = [ZoneProgress("neck", 60.0, 60.0, False), ZoneProgress("jaw", 60.0, 2.0, True),
+                    ZoneProgress("cheeks", 60.0, 30.0, False)]
+        done, skipped = history.zones_done_and_skipped(progress)
+        # A finish that only changes rows in place fits in the pages the file has; the card's
+        # pages fill up within a few dozen sessions, and then one's finish is refused.
+        for number in range(1, 200):
+            mono_start = 200.0 * number
+            session_id = log.begin("evening", "hash", 3, zones, mono_start=mono_start,
+                                   wall_start=boot.world_at_zero + mono_start)
+            life.expected.append(year_life.Expected(log.boot_id, mono_start, boot.world_at_zero + mono_start,
+                                                    "evening", len(zones), "ended_early", done, skipped, 92.0))
+            life.card.set_full(True)
+            log.finish(session_id, "ended_early", progress, 92.0, boot.world_at_zero + mono_start + 95,
+                       mono_end=mono_start + 95)
+            if log.has_unsaved:
+                break
+            life.card.set_full(False)
+        assert log.has_unsaved, "the full card took every finish: nothing to check"
+        life.check_log()
+        assert not life.report.failed(year_life.LOGGED_ONCE), failures(life.report, year_life.LOGGED_ONCE)
+
+        log._unsaved.clear()   # planted: the log forgets a finish it could not write
+        life.check_log()
+        assert "outcome None, shown ended_early" in failures(life.report, year_life.LOGGED_ONCE)
+    finally:
+        boot.kill()
+        life.link.close()
