@@ -451,6 +451,13 @@ def test_show_unknown_routine_exits_1(capsys):
     assert err.startswith("facepace: no routine named 'nope'")
 
 
+def test_a_broken_routine_file_is_reported_as_file_and_line_and_exits_1(tmp_path, capsys):
+    path = write(tmp_path, replace_line(GOOD, 8, "seconds = 0"))
+    status, out, err = run_cli(["routines", "show", str(path)], capsys)
+    assert (status, out) == (1, "")
+    assert err == f"{path}:8: zone 'cheeks': seconds must be 5..600, got 0\n"
+
+
 def test_check_good_files_exit_0(tmp_path, capsys):
     path = write(tmp_path, GOOD)
     status, out, err = run_cli(["routines", "check", str(path), str(BUILTIN_DIR / "daily.toml")], capsys)
