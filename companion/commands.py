@@ -112,6 +112,6 @@ def run_report(args) -> int:
     try:
         report.save(image, args.out)
     except OSError as error:
-        raise FacepaceError(f"cannot write {args.out}: {error}") from None
+        raise FacepaceError(f"cannot write: {error.strerror or error}", file=args.out) from None
     print(f"Wrote {args.out} ({len(sessions)} sessions)")
     return 0
