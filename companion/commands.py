@@ -112,17 +112,6 @@ def run_report(args) -> int:
     try:
         report.save(image, args.out)
     except OSError as error:
-        raise FacepaceError(f"cannot write {args.out}: {error}") from None
+        raise FacepaceError(f"cannot write: {error.strerror or error}", file=args.out) from None
     print(f"Wrote {args.out} ({len(sessions)} sessions)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m companion.commands sync ...` is the `facepace` command."""
-    from device.cli import main as cli
-
-    return cli.main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

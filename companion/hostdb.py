@@ -79,7 +79,7 @@ _UPSERT = (f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES"
 
 
 class HostDbError(FacepaceError):
-    """The host database cannot be used (message says which file and why)."""
+    """The host database cannot be used (`file` is the database)."""
 
 
 def default_path() -> Path:
@@ -91,12 +91,11 @@ class HostDb:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = FULL")
+            # The device log's durability settings: WAL, a full fsync per commit.
+            self._db = logdb.connect(self.path, busy_timeout=5.0)
             self._migrate()
         except (sqlite3.Error, OSError) as error:
-            raise HostDbError(f"{self.path}: cannot open the sync database ({error})") from None
+            raise HostDbError(f"cannot open the sync database ({error})", file=self.path) from None
 
     @classmethod
     def open(cls, path: Path | None = None) -> "HostDb":
@@ -117,7 +116,7 @@ class HostDb:
         try:
             logdb.migrate(self._db, MIGRATIONS)   # the device log's migrator, our list
         except logdb.NewerSchemaError:
-            raise HostDbError(f"{self.path} was written by a newer facepace; update it") from None
+            raise HostDbError("written by a newer facepace; update it", file=self.path) from None
 
     # --- Identity and cursors -----------------------------------------------------------
 
@@ -163,8 +162,8 @@ class HostDb:
                 db.execute("INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (device_id, log_id)"
                            " DO UPDATE SET last_seq = excluded.last_seq", (device_id, log_id, last_seq))
         except sqlite3.Error as error:
-            raise HostDbError(f"{self.path}: cannot store the sessions ({error}); nothing of this"
-                              " batch was stored, sync again") from None
+            raise HostDbError(f"cannot store the sessions ({error}); nothing of this batch was"
+                              " stored, sync again", file=self.path) from None
         return len(sessions) - len(had), len(had)
 
     # --- Reading ------------------------------------------------------------------------

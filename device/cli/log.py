@@ -24,8 +24,6 @@ from device.base.errors import FacepaceError
 from device.log.logdb import SessionRecord
 from device.base.output_safety import for_terminal
 
-DB_NAME = "sessions.db"
-
 # Why a date may carry a "?": shown under the table and in `--help`.
 ESTIMATED_NOTE = ("? after a date: estimated. The device's clock had not been set when the session "
                   "began (a Pi has no battery clock); a sync with a computer fixes such dates while "
@@ -39,7 +37,7 @@ def register(subparsers) -> None:
         description=paragraphs("The sessions in the device's own log, newest first: start, routine, "
                                "active time, zones done, intensity and how each ended. Times are in "
                                "the local time zone.", ESTIMATED_NOTE,
-                               f"The log: {paths.state_dir() / DB_NAME}"),
+                               f"The log: {paths.session_log()}"),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     form = log.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="every field, with zones, as JSON")
@@ -83,7 +81,7 @@ def positive_int(text: str) -> int:
 # --- Reading ---------------------------------------------------------------------------
 
 class LogUnreadable(FacepaceError):
-    pass
+    """The session log is there but cannot be read (`file` is the log)."""
 
 
 def load(*, since: date | None = None, limit: int | None = None, as_json: bool = False,
@@ -93,20 +91,20 @@ def load(*, since: date | None = None, limit: int | None = None, as_json: bool =
 
     Nothing is created: the CLI may run before the device ever has.
     """
-    path = db_path or paths.state_dir() / DB_NAME
+    path = db_path or paths.session_log()
     if not path.exists():
         return []
     since_wall = None if since is None else datetime(since.year, since.month, since.day).timestamp()
     try:
         connection = logdb.connect(path, read_only=True)
     except sqlite3.Error as error:
-        raise LogUnreadable(f"{path}: cannot open the session log ({error})") from None
+        raise LogUnreadable(f"cannot open the session log ({error})", file=path) from None
     try:
         reader = logdb.read_sessions_json if as_json else session_columns.read_device_rows
         return reader(connection, since=since_wall, limit=limit)
     except sqlite3.Error as error:
-        raise LogUnreadable(f"{path}: cannot read the session log ({error}); the device "
-                            "repairs it the next time it starts") from None
+        raise LogUnreadable(f"cannot read the session log ({error}); the device repairs it "
+                            "the next time it starts", file=path) from None
     finally:
         connection.close()
 
@@ -175,14 +173,3 @@ def format_table(sessions: list[SessionRecord]) -> str:
 
 def _days(count: int) -> str:
     return f"{count} day" if count == 1 else f"{count} days"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m device.cli.log log --json` (what the benchmark runs) is the `facepace` command."""
-    from device.cli import main as cli
-
-    return cli.main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,6 +14,7 @@ vibration motor and a small screen, and logs every session. Commands:
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from device import __version__
 from device.settings import paths
-from device.base.errors import ConfigError, FacepaceError, RoutineError, UsageError
+from device.base.errors import ConfigError, FacepaceError, UsageError
 
 EXIT_CONFIG = 78   # EX_CONFIG: systemd's RestartPreventExitStatus stops a restart loop on a bad config
 EXIT_USAGE = 2     # argparse's own, for a command line it cannot use
@@ -78,24 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep simulated sessions here (default: a 'sim' folder beside your own log)")
     sim.set_defaults(func=_sim)
 
-    for module in _optional_command_modules():
-        module.register(commands)
+    for group in _command_groups():
+        group.register(commands)
     return parser
 
 
-def _optional_command_modules():
-    """Command groups that live in their own modules. The computer's commands (sync, history,
-    report) are `companion.commands`, named here rather than imported: the device never needs
-    them, and `device` imports nothing from `companion` (tests/test_architecture.py)."""
-    import importlib
+def _command_groups() -> list:
+    """The command groups in their own modules. The computer's commands (sync, history,
+    report) are `companion.commands`: it ships in the same package, but `device` imports
+    nothing from `companion` (the Pi never needs the computer's code; tests/test_architecture.py
+    reads the imports), so it is named here, the one module the device loads by name."""
+    from device.cli import config, log, routines, serve
 
-    for name in ("device.cli.routines", "device.cli.config", "device.cli.log", "device.cli.serve",
-                 "companion.commands"):
-        try:
-            yield importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
+    return [routines, config, log, serve, importlib.import_module("companion.commands")]
 
 
 def load_settings(args):
@@ -145,6 +141,23 @@ def _run(args) -> int:
     return firmware.main(config, routines, notices)
 
 
+def exit_code(error: FacepaceError) -> int:
+    if isinstance(error, ConfigError):
+        return EXIT_CONFIG
+    if isinstance(error, UsageError):
+        return EXIT_USAGE
+    return 1
+
+
+def report(error: FacepaceError, command: str) -> None:
+    """Every problem on its own line. One in a file reads FILE:LINE: what, as a compiler says
+    it (and as `config check` and `routines check` list them); any other starts `facepace:`
+    (`facepace COMMAND:` for a usage error, as argparse says it)."""
+    name = f"facepace {command}" if isinstance(error, UsageError) else "facepace"
+    for problem in error.problems:
+        print(problem if problem.file is not None else f"{name}: {problem.what}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The one place that turns errors into messages and exit codes."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -156,20 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.DEBUG)
     try:
         return args.func(args)
-    except ConfigError as error:
-        # Every problem at once, each line FILE:LINE: ... as `config check` shows them.
-        print(str(error), file=sys.stderr)
-        return EXIT_CONFIG
-    except RoutineError as error:
-        for problem in error.problems:
-            print(f"facepace: {problem}", file=sys.stderr)
-        return 1
-    except UsageError as error:
-        print(f"facepace {args.command}: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except FacepaceError as error:
-        print(f"facepace: {error}", file=sys.stderr)
-        return 1
+        report(error, args.command)
+        return exit_code(error)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:   # `facepace log | head`: the reader left; say nothing more

@@ -70,16 +70,18 @@ def show_routine(args: argparse.Namespace) -> int:
 
 
 def check_routines(args: argparse.Namespace) -> int:
-    status = 0
+    """Every file is checked; the problems of all of them make one RoutineError (exit 1)."""
+    problems = []
     for path in args.files:
         try:
             routine = load_routine(path)
         except RoutineError as error:
-            _print_problems(error)
-            status = 1
+            problems += error.problems
             continue
         print(f"{path}: ok ({_zone_count(routine)}, {timefmt.duration(routine.total_seconds)})")
-    return status
+    if problems:
+        raise RoutineError(problems=problems)
+    return 0
 
 
 def routine_as_dict(routine: Routine) -> dict[str, Any]:
@@ -124,8 +126,3 @@ def _zone_count(routine: Routine) -> str:
     text = f"{active} zone" + ("" if active == 1 else "s")
     disabled = len(routine.zones) - active
     return text + (f", {disabled} off" if disabled else "")
-
-
-def _print_problems(error: RoutineError) -> None:
-    for problem in error.problems:
-        print(problem, file=sys.stderr)

@@ -10,7 +10,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from device.cli import log as cli_log
 from device.settings import paths
 from device.settings.paths import config_in_use
 
@@ -56,7 +55,7 @@ def run_sync_serve(args) -> int:
     logging.getLogger().setLevel(logging.INFO)
     # The firmware may be running a session on this log: leave its open sessions (and a
     # damaged file) to it.
-    with SessionLog.open(paths.state_dir() / cli_log.DB_NAME, recover=False) as log:
+    with SessionLog.open(paths.session_log(), recover=False) as log:
         server = SyncServer(port, log, idle_timeout=args.idle_timeout,
                             on_status=lambda status: status.text and logging.info("%s", status.text))
         try:
@@ -71,7 +70,7 @@ def run_sync_serve(args) -> int:
 def run_export(args) -> int:
     from device.service import export
 
-    written = export.export_log(paths.state_dir() / cli_log.DB_NAME, args.to)
+    written = export.export_log(paths.session_log(), args.to)
     if args.porcelain:   # read by systemd/facepace-export.sh for the screen
         print(f"sessions={written.sessions}\nfolder={written.folder}")
     else:

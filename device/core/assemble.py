@@ -68,7 +68,7 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
     of its own, so the sync's date fixes never take them for this boot's. `log_options` go to
     `SessionLog.open` (a simulated year passes its own `clock_synced` and `connect`)."""
-    from device.settings.paths import runtime_dir
+    from device.settings.paths import SESSION_LOG, runtime_dir
     from device.log.recording import SessionRecorder
     from device.log.sessionlog import BOOT_ID_PATH, SessionLog
 
@@ -80,7 +80,7 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
             boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
         # A stop that cannot write the log keeps its sessions in the runtime folder if the
         # state folder will not take them either (a full card): RAM, but better than nothing.
-        session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time,
+        session_log = SessionLog.open(state_dir / SESSION_LOG, wall_time=wall_time,
                                       boot_id_path=boot_id_path, pending_dirs=[runtime_dir()],
                                       **log_options)
     if session_log.device_id:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
+from device.base.errors import FacepaceError
 from device.base.durable import fsync_path
 
 MIGRATIONS: list[tuple[str, ...]] = [
@@ -117,7 +118,7 @@ SQLITE_ERROR, SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT = 1, 5,
 SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 13, 14, 26
 
 
-class NewerSchemaError(Exception):
+class NewerSchemaError(FacepaceError):
     """The file was written by newer firmware; we must not write to it."""
 
 

@@ -1,6 +1,6 @@
 """The session recorder the app calls while a routine runs.
 
-    log = SessionLog.open(state_dir() / "sessions.db")
+    log = SessionLog.open(paths.session_log())
     sid = log.begin("daily", routine_hash, intensity=3, planned=[("neck", 60), ...],
                     mono_start=clock.now(), wall_start=time.time())
     log.checkpoint(sid, zones=[ZoneProgress("neck", 60, 60, False), ...], active_seconds=61.0,

@@ -22,6 +22,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from device.base.errors import FacepaceError
 from device.settings.config import SessionConfig
 from device.log.logdb import SessionRecord, ZoneProgress
 from device.settings.routines import ZONE_ID_MAX_CHARS, ZONE_ID_PATTERN
@@ -33,13 +34,12 @@ SEQ_RANGE = (1, 2**62)
 FINISHED_OUTCOMES = ("completed", "ended_early", "interrupted")
 
 
-class FieldProblem(ValueError):
-    """One field's value is not allowed; the message reads "field NAME: what is wrong"."""
+class FieldProblem(FacepaceError, ValueError):
+    """One field's value is not allowed (`key` is the field); the message reads "field NAME:
+    what is wrong"."""
 
     def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"field {field}: {problem}")
-        self.field = field
-        self.problem = problem
+        super().__init__(f"field {field}: {problem}", key=(field,))
 
 
 @dataclass(frozen=True)

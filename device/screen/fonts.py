@@ -66,9 +66,20 @@ def sans(size: int) -> Font:
 
 
 @cache
-def digits(size: int, others: str = ":") -> Font:
-    """The sans face measured for numbers (and `others`) only: no room kept for other
-    ascenders or descenders, so a big number sits tight against its neighbours."""
+def measured_for(size: int, characters: str) -> Font:
+    """The sans face measured for `characters` only: no room kept for other ascenders or
+    descenders, so text of just those characters sits tight against its neighbours."""
     face = sans(size).face
-    _, top, _, bottom = face.getbbox("0123456789" + others)
+    _, top, _, bottom = face.getbbox(characters)
     return Font(face, cap_top=top, line_height=bottom - top)
+
+
+def digits(size: int, others: str = ":") -> Font:
+    """For numbers (and `others`): a big countdown sits tight against its neighbours."""
+    return measured_for(size, "0123456789" + others)
+
+
+def capitals(size: int) -> Font:
+    """For capital letters (not Q, whose tail descends): a word in capitals can sit on a
+    baseline shared with big digits."""
+    return measured_for(size, "ABCDEFGHIJKLMNOPRSTUVWXYZ")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from itertools import combinations
 
 from PIL import Image, ImageDraw
@@ -223,15 +222,6 @@ def line_box(font: Font, left: int, top: int, right: int) -> Box:
     return (left, top, right, top + font.line_height)
 
 
-@cache
-def capitals(size: int) -> Font:
-    """The sans face measured for capital letters only (not Q, whose tail descends), so a word
-    in capitals can sit on a baseline shared with big digits."""
-    face = fonts.sans(size).face
-    _, top, _, bottom = face.getbbox("ABCDEFGHIJKLMNOPRSTUVWXYZ")
-    return Font(face, cap_top=top, line_height=bottom - top)
-
-
 # --- layouts, one per view ------------------------------------------------------------------
 # Each layout gets the rows above `bottom`: the whole panel, or the rows above the error bar.
 # What matters most (the countdown, what the button does) keeps its place; lesser lines give way.
@@ -249,7 +239,7 @@ def _zone(view: ZoneView, width: int, bottom: int) -> list[Item]:
     if view.side:
         # Sans capitals, tracked: the bitmap font's fixed pitch reads "RI GHT", and untracked
         # sans joins the bars of F and T in "LEFT".
-        side_font = capitals(SIDE_SIZE)
+        side_font = fonts.capitals(SIDE_SIZE)
         baseline = count_top + big.line_height
         items.append(label("side", view.side.upper(), side_font,
                            (80, baseline - side_font.line_height, width, baseline), align="right",

@@ -35,7 +35,7 @@ class Exported:
 
 def export_log(db_path: Path, to: Path, *, now_wall: float | None = None) -> Exported:
     if not Path(to).is_dir():
-        raise ExportError(f"{to} is not a folder (is the drive mounted?)")
+        raise ExportError("not a folder (is the drive mounted?)", file=to)
     rows, device_id = _read(Path(db_path))
     folder = Path(to) / "facepace" / device_id
     text = io.StringIO()
@@ -49,13 +49,13 @@ def export_log(db_path: Path, to: Path, *, now_wall: float | None = None) -> Exp
                            ("sessions.jsonl", lines.encode()), ("report.png", picture)):
             write_atomically(folder / name, data)
     except OSError as error:
-        raise ExportError(f"cannot write to {folder}: {error.strerror or error}") from None
+        raise ExportError(f"cannot write: {error.strerror or error}", file=folder) from None
     return Exported(folder, len(sessions))
 
 
 def _read(db_path: Path):
     if not db_path.exists():
-        raise ExportError(f"{db_path}: no session log yet; nothing to export")
+        raise ExportError("no session log yet; nothing to export", file=db_path)
     try:
         connection = logdb.connect(db_path, read_only=True)
         try:
@@ -64,4 +64,4 @@ def _read(db_path: Path):
         finally:
             connection.close()
     except sqlite3.Error as error:
-        raise ExportError(f"{db_path}: cannot read the session log ({error})") from None
+        raise ExportError(f"cannot read the session log ({error})", file=db_path) from None

@@ -34,7 +34,7 @@ def motor_pin(config_path: Path) -> tuple[int, str]:
         # The firmware refuses such a file, but it may have been edited while a good one
         # was running: a [motor] pin that is itself valid is still the best guess.
         pin = _valid_motor_pin(config_path)
-        first_problem = str(error).splitlines()[0]
+        first_problem = error.problems[0]
         if pin is not None:
             return pin, f"from {config_path}, which has other problems: {first_problem}"
         return DEFAULT_PIN, f"the default, as the config cannot be used: {first_problem}"

@@ -95,11 +95,11 @@ def load_config(path: Path | None, *, routine_names: Sequence[str] | None = None
     if path is None:
         return Config()
     if not path.exists():
-        raise ConfigError(f"{path}: no such config file")
+        raise ConfigError("no such config file", file=path)
     try:
         source = read_toml(path)
     except TomlReadError as error:
-        raise ConfigError(error.message) from error
+        raise ConfigError(problems=error.problems) from error
     return _build(source, routine_names)
 
 
@@ -164,7 +164,7 @@ def _build(source: TomlSource, routine_names: Sequence[str] | None) -> Config:
         if not any(key in bad_keys or key[:1] in bad_keys for key in involved):
             problems.add(_blame(source, involved), message)
     if problems:
-        raise ConfigError("\n".join(problems.messages()))
+        raise ConfigError(problems=problems.found())
     return config
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import platformdirs
 
 DEVICE_CONFIG = Path("/etc/facepace/config.toml")
+SESSION_LOG = "sessions.db"   # the device's session log, in the state folder
 
 
 def state_dir() -> Path:
@@ -17,6 +18,11 @@ def state_dir() -> Path:
         if value:
             return Path(value.split(":")[0])
     return Path(platformdirs.user_data_dir("facepace", appauthor=False))
+
+
+def session_log() -> Path:
+    """The device's session log: what the firmware writes and `log`, `sync-serve`, `export` read."""
+    return state_dir() / SESSION_LOG
 
 
 def config_in_use(explicit: Path | None) -> Path | None:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from device.base.errors import RoutineError
-from device.settings.tomlsource import Problems, Rule, TomlReadError, TomlSource, did_you_mean, read_toml, toml_repr
+from device.settings.tomlsource import (Problems, Rule, TomlReadError, TomlSource, did_you_mean, printable,
+                                        read_toml, toml_repr)
 
 BUILTIN_DIR = Path(__file__).parent / "routines"
 BUILTIN_ORDER = ("daily", "quick", "lymphatic", "evening")
@@ -87,7 +88,7 @@ def load_routine(path: Path) -> Routine:
     try:
         source = read_toml(path)
     except TomlReadError as error:
-        raise RoutineError([error.message]) from error
+        raise RoutineError(problems=error.problems) from error
     return parse_routine(source)
 
 
@@ -103,7 +104,7 @@ def parse_routine(source: TomlSource) -> Routine:
     description = _text(problems, data, "description", required=False)
     zones = _zones(problems, data)
     if problems:
-        raise RoutineError(problems.messages())
+        raise RoutineError(problems=problems.found())
     return Routine(name=source.path.stem, title=title, description=description, zones=zones,
                    source=source.path, content_hash=hashlib.sha256(source.raw).hexdigest())
 
@@ -244,14 +245,11 @@ class RoutineLibrary(NamedTuple):
 def skipped_notice(error: RoutineError) -> str:
     """What the device's screen says about a skipped file: its name and its first problem in
     full, e.g. "Skipped mine.toml, line 3: zone 'neck': seconds must be 5..600, got 0"."""
-    match = _PROBLEM.fullmatch(error.problems[0])
-    if match is None:
-        return f"Skipped a routine: {error.problems[0]}"
-    where = Path(match["path"]).name + (f", line {match['line']}" if match["line"] else "")
-    return f"Skipped {where}: {match['what']}"
-
-
-_PROBLEM = re.compile(r"(?P<path>.*?\.toml)(?::(?P<line>\d+))?: (?P<what>.*)", re.DOTALL)
+    first = error.problems[0]
+    if first.file is None:
+        return f"Skipped a routine: {first.what}"
+    where = printable(first.file.name) + ("" if first.line is None else f", line {first.line}")
+    return f"Skipped {where}: {first.what}"
 
 
 def builtin_paths() -> list[Path]:
@@ -301,4 +299,4 @@ def find_routine(name_or_path: str, user_dir: Path | None) -> Routine:
         if path.stem == name_or_path:
             return load_routine(path)
     known = sorted({path.stem for path in builtin_paths() + user_paths(user_dir)})
-    raise RoutineError([f"no routine named '{name_or_path}'{did_you_mean(name_or_path, known)}"])
+    raise RoutineError(f"no routine named '{name_or_path}'{did_you_mean(name_or_path, known)}")

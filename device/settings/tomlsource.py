@@ -6,7 +6,7 @@ table header and key, so a validator can ask "where is [motor] min_duty?" and, f
 that is missing, fall back to its table's header or line 1.
 
 Files on the card are hostile: reading one costs at most MAX_FILE_BYTES, and whatever it
-holds ends as a `TomlReadError` with FILE:LINE or a parsed source, never another exception
+holds ends as a `TomlReadError` naming the file (and line) or a parsed source, never another exception
 (tests/device/settings/test_tomlsource.py fuzzes this; `make bench` runs the fuzzer for a minute).
 
 Paths are tuples: ("motor", "min_duty"), ("zones", 2, "seconds"); array-of-tables entries
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-KeyPath = tuple[str | int, ...]
+from device.base.errors import FacepaceError, KeyPath, Problem
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SYNTAX_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
@@ -43,12 +43,8 @@ MAX_MESSAGES = 20  # a person fixes the first ones first; a flood hides them
 REPR_MAX_CHARS = 40  # a value quoted in a message
 
 
-class TomlReadError(Exception):
-    """The file cannot be read or is not valid TOML; `message` is "FILE:LINE: what"."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class TomlReadError(FacepaceError):
+    """The file cannot be read or is not valid TOML (`file`, and `line` where one is to blame)."""
 
 
 @dataclass(frozen=True)
@@ -62,44 +58,44 @@ class TomlSource:
 
 
 def read_toml(path: Path) -> TomlSource:
-    """Read and parse `path`; raise `TomlReadError` (FILE:LINE: ...) if that fails."""
+    """Read and parse `path`; raise `TomlReadError` (its file and line) if that fails."""
     try:
         # Non-blocking, so a FIFO named like a routine cannot hang the start.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         with os.fdopen(descriptor, "rb") as file:
             if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
-                raise TomlReadError(f"{path}: not a regular file")
+                raise TomlReadError("not a regular file", file=path)
             raw = file.read(MAX_FILE_BYTES + 1)  # never more: a huge file is refused unread
     except OSError as error:
-        raise TomlReadError(f"{path}: cannot read: {error.strerror or error}") from error
+        raise TomlReadError(f"cannot read: {error.strerror or error}", file=path) from error
     return parse_toml(raw, path)
 
 
 def parse_toml(raw: bytes, path: Path) -> TomlSource:
     """Parse bytes already read from `path` (kept as given, for hashing)."""
     if len(raw) > MAX_FILE_BYTES:
-        raise TomlReadError(f"{path}: too large: a routine or config file is at most "
-                            f"{MAX_FILE_BYTES // 1024} KiB")
+        raise TomlReadError(f"too large: a routine or config file is at most "
+                            f"{MAX_FILE_BYTES // 1024} KiB", file=path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
-        raise TomlReadError(f"{path}:{line}: not UTF-8 text (byte {error.start})") from error
+        raise TomlReadError(f"not UTF-8 text (byte {error.start})", file=path, line=line) from error
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         line, reason = _syntax_line(str(error), text)
-        raise TomlReadError(f"{path}:{line}: invalid TOML: {reason}") from error
+        raise TomlReadError(f"invalid TOML: {reason}", file=path, line=line) from error
     except RecursionError as error:  # tomllib recurses once per level of [ and {
-        raise TomlReadError(f"{path}:{_deepest_line(text)}: invalid TOML: arrays or inline tables "
-                            f"nested too deeply") from error
+        raise TomlReadError("invalid TOML: arrays or inline tables nested too deeply",
+                            file=path, line=_deepest_line(text)) from error
     except ValueError as error:  # int() refuses more digits than sys.get_int_max_str_digits()
         long_number = _LONG_NUMBER.search(text)
         if long_number is None:
-            raise TomlReadError(f"{path}:1: invalid TOML: {error}") from error
+            raise TomlReadError(f"invalid TOML: {error}", file=path, line=1) from error
         line = text.count("\n", 0, long_number.start()) + 1
-        raise TomlReadError(f"{path}:{line}: invalid TOML: a number too long to read "
-                            f"(at most {sys.get_int_max_str_digits()} digits)") from error
+        raise TomlReadError(f"invalid TOML: a number too long to read "
+                            f"(at most {sys.get_int_max_str_digits()} digits)", file=path, line=line) from error
     return TomlSource(path=path, raw=raw, data=data, lines=LineMap.scan(text))
 
 
@@ -216,21 +212,21 @@ _KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", 
 
 
 class Problems:
-    """Every problem found in one file, as "FILE:LINE: message", in line order."""
+    """Every problem found in one file, each with its line and key, in line order."""
 
     def __init__(self, source: TomlSource) -> None:
         self.source = source
-        self._found: list[tuple[int, int, str]] = []  # (line, order found, message)
+        self._found: list[Problem] = []
 
     def add(self, key_path: KeyPath, message: str) -> None:
         line = self.source.lines.line_of(key_path)
-        self._found.append((line, len(self._found), printable(f"{self.source.path}:{line}: {message}")))
+        self._found.append(Problem(printable(message), self.source.path, line, tuple(key_path)))
 
-    def messages(self) -> list[str]:
+    def found(self) -> list[Problem]:
         """The first MAX_MESSAGES in line order, then how many more there are."""
-        shown = [message for _, _, message in sorted(self._found)[:MAX_MESSAGES]]
+        shown = sorted(self._found, key=lambda problem: problem.line)[:MAX_MESSAGES]   # stable
         if len(self._found) > MAX_MESSAGES:
-            shown.append(f"{self.source.path}: and {len(self._found) - MAX_MESSAGES} more problems")
+            shown.append(Problem(f"and {len(self._found) - MAX_MESSAGES} more problems", self.source.path))
         return shown
 
     def __len__(self) -> int:

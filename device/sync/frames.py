@@ -24,6 +24,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from device.base.errors import FacepaceError
+
 MAGIC = b"\xfa\xce"
 MAX_PAYLOAD = 64 * 1024
 _HEAD = struct.Struct(">2sBI")          # magic, type, length
@@ -32,7 +34,7 @@ TRAILER_SIZE = 4
 _CRC = struct.Struct(">I")
 
 
-class FrameError(Exception):
+class FrameError(FacepaceError):
     """Base for framing errors the caller can act on."""
 
 

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from device.base.errors import FacepaceError
 from device.log import sessionschema
 from device.log.logdb import SessionRecord
 from device.log.sessionschema import FieldProblem, Rule, checked
@@ -58,7 +59,7 @@ MIN_UTC, MAX_UTC = 1_577_836_800.0, 4_102_444_800.0   # 2020-01-01 .. 2100-01-01
 MAX_SEQ = 2**62
 
 
-class ProtocolError(Exception):
+class ProtocolError(FacepaceError):
     """The other side sent something we cannot accept; `code` goes in the ERROR reply."""
 
     def __init__(self, code: str, message: str) -> None:

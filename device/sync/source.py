@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
+from device.base.errors import FacepaceError
 from device.log import logdb
 from device.log.session_columns import date_quality
 from device.log.sessionlog import SessionLog, kernel_clock_synced
@@ -30,7 +31,7 @@ T = TypeVar("T")
 _READ_AHEAD = 16
 
 
-class LogUnavailable(Exception):
+class LogUnavailable(FacepaceError):
     """The session log cannot be read now (missing, locked, damaged)."""
 
 

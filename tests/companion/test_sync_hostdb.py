@@ -45,5 +45,6 @@ def test_a_host_database_from_a_newer_facepace_is_refused_with_a_message(tmp_pat
     newer = sqlite3.connect(path)
     newer.execute(f"PRAGMA user_version = {len(hostdb.MIGRATIONS) + 1}")
     newer.close()
-    with pytest.raises(hostdb.HostDbError, match="newer facepace; update it"):
+    with pytest.raises(hostdb.HostDbError, match="newer facepace; update it") as caught:
         HostDb.open(path)
+    assert caught.value.file == path

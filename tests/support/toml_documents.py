@@ -268,7 +268,7 @@ def check_broken_bytes(raw: bytes) -> None:
     try:
         parse_toml(raw, path)
     except TomlReadError as error:
-        assert error.message.startswith("broken.toml:"), error.message
+        assert error.file == path and str(error).startswith("broken.toml"), error
     check_loaders(raw)
 
 
@@ -282,4 +282,5 @@ def check_loaders(raw: bytes) -> None:
             except error_type as error:
                 messages = str(error).splitlines()
                 assert messages and all(message.startswith(f"{path}:") for message in messages), messages
+                assert all(problem.file == path for problem in error.problems), error.problems
                 assert len(messages) <= 21

@@ -182,10 +182,19 @@ def test_the_picture_is_fsynced_before_its_rename_and_the_folder_after(tmp_path,
 
 
 def test_the_command_refuses_a_name_it_cannot_write_as_a_usage_error(tmp_path, capsys):
-    from companion import commands as cli_sync
+    from device.cli.main import main
 
-    code = cli_sync.main(["report", "--out", str(tmp_path / "x.gif"), "--db", str(tmp_path / "h.db")])
+    code = main(["report", "--out", str(tmp_path / "x.gif"), "--db", str(tmp_path / "h.db")])
     assert code == 2 and "x.gif: cannot write .gif pictures" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
-    assert cli_sync.main(["report", "--out", str(tmp_path / "x.jpg"), "--db", str(tmp_path / "h.db")]) == 0
+    assert main(["report", "--out", str(tmp_path / "x.jpg"), "--db", str(tmp_path / "h.db")]) == 0
     assert (tmp_path / "x.jpg").read_bytes().startswith(b"\xff\xd8\xff")
+
+
+def test_the_command_names_a_picture_it_could_not_write(tmp_path, capsys):
+    from device.cli.main import main
+
+    out = tmp_path / "no such folder" / "x.png"
+    capsys.readouterr()
+    assert main(["report", "--out", str(out), "--db", str(tmp_path / "h.db")]) == 1
+    assert capsys.readouterr().err == f"{out}: cannot write: No such file or directory\n"

@@ -8,7 +8,7 @@ from itertools import groupby
 import pytest
 from PIL import Image, ImageDraw
 
-from device.screen import screens
+from device.screen import fonts, screens
 from device.settings.routines import load_library
 from device.screen.screens import FLAME, Icon, Label, fits, layout, render
 from device.screen.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
@@ -91,7 +91,7 @@ def test_side_letters_stand_apart_evenly_spaced(side):
 def test_tracked_label_draws_inside_the_ink_fits_measures(tracking, align):
     """fits() trusts Label.ink(); with tracking the letters are drawn one by one, so check that
     what is drawn lies within it and reaches its right edge."""
-    font = screens.capitals(11)
+    font = fonts.capitals(11)
     item = screens.label("side", "LEFT", font, (40, 10, 100, 10 + font.line_height), align=align,
                          tracking=tracking)
     image = Image.new("1", (128, 64), 0)

@@ -47,8 +47,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, device_lo
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(os, "fsync", pulled_out)
-    with pytest.raises(export.ExportError, match="Input/output error"):
+    with pytest.raises(export.ExportError, match="Input/output error") as caught:
         export.export_log(device_log.path, drive)
+    assert caught.value.file == folder
     assert (folder / "sessions.csv").read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["report.png", "sessions.csv", "sessions.jsonl"]
 
@@ -68,10 +69,12 @@ def test_every_file_is_fsynced_before_its_rename(tmp_path, device_log, monkeypat
 
 
 def test_clear_errors(tmp_path):
-    with pytest.raises(export.ExportError, match="not a folder"):
+    with pytest.raises(export.ExportError, match="not a folder") as caught:
         export.export_log(tmp_path / "sessions.db", tmp_path / "missing")
-    with pytest.raises(export.ExportError, match="no session log"):
+    assert caught.value.file == tmp_path / "missing"
+    with pytest.raises(export.ExportError, match="no session log") as caught:
         export.export_log(tmp_path / "sessions.db", tmp_path)
+    assert caught.value.file == tmp_path / "sessions.db"
 
 
 def test_export_has_the_same_columns_as_history_and_says_how_sure_each_date_is(tmp_path, device_log):

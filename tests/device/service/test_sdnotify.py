@@ -102,7 +102,7 @@ def test_watchdog_pings_at_half_the_timeout_on_the_loop_clock(notify_socket):
     # A loop that wakes every 0.5 s for a minute: 5 s interval -> a ping at 0, 5, 10, ... 60.
     pings = []
     for _ in range(121):
-        feeder.tick()
+        feeder.poll(clock.now())
         pings += received(timeout=0)
         clock.advance(0.5)
     assert pings == ["WATCHDOG=1"] * 13
@@ -111,8 +111,9 @@ def test_watchdog_pings_at_half_the_timeout_on_the_loop_clock(notify_socket):
 
 def test_feeder_without_watchdog_never_pings(notify_socket):
     address, received = notify_socket
-    feeder = WatchdogFeeder(Notifier(address), VirtualClock())
-    feeder.tick()
+    clock = VirtualClock()
+    feeder = WatchdogFeeder(Notifier(address), clock)
+    feeder.poll(clock.now())
     assert feeder.next_deadline() is None
     assert received(timeout=0.05) == []
 
@@ -129,7 +130,7 @@ def test_a_hung_main_loop_stops_the_pings(notify_socket):
     def main_loop():
         nonlocal iterations
         while not release.is_set():
-            feeder.tick()
+            feeder.poll(clock.now())
             iterations += 1
             if iterations == 5:
                 hang.set()

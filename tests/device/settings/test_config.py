@@ -18,7 +18,7 @@ from device.settings.config import (
     load_config,
     load_config_file_or_defaults,
 )
-from device.base.errors import ConfigError
+from device.base.errors import ConfigError, Problem
 from device.settings.tomlsource import LineMap, TomlReadError, did_you_mean, parse_toml, read_toml
 
 DEFAULTS_FILE = Path(__file__).parents[3] / "device" / "settings" / "defaults" / "config.toml"
@@ -101,9 +101,10 @@ def test_syntax_error_is_reported_as_file_and_line(tmp_path):
     path = write(tmp_path, '[motor]\nmin_duty = 0.5\npin 18\n')
     with pytest.raises(TomlReadError) as caught:
         read_toml(path)
-    assert caught.value.message.startswith(f"{path}:3: invalid TOML: ")
-    assert "(column" in caught.value.message
-    assert "at line" not in caught.value.message
+    assert (caught.value.file, caught.value.line) == (path, 3)
+    assert str(caught.value).startswith(f"{path}:3: invalid TOML: ")
+    assert "(column" in caught.value.what
+    assert "at line" not in caught.value.what
 
 
 def test_syntax_error_at_end_of_document_points_at_the_last_line(tmp_path):
@@ -256,6 +257,21 @@ def test_syntax_error_becomes_config_error_with_line(tmp_path):
 def test_each_rule_names_file_line_key_and_what_is_allowed(tmp_path, text, expected):
     path = write(tmp_path, text)
     assert config_problems(path) == [f"{path}:{expected}"]
+
+
+def test_a_problem_carries_its_file_line_and_key_as_fields(tmp_path):
+    path = write(tmp_path, "[motor]\npin = 18\nmin_duty = 1.5\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.problems == (
+        Problem("[motor] min_duty must be 0.0..1.0, got 1.5", path, 3, ("motor", "min_duty")),)
+
+
+def test_a_missing_config_names_its_file_and_no_line(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "gone.toml")
+    assert (caught.value.file, caught.value.line, caught.value.what) == (
+        tmp_path / "gone.toml", None, "no such config file")
 
 
 def test_pin_2_is_fine_when_the_display_is_on_another_bus(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 from device.cli import main as cli
 from device.settings import paths
-from device.base.errors import RoutineError
+from device.base.errors import Problem, RoutineError
 from device.settings.routines import (
     BUILTIN_DIR,
     CUE_LINE_MAX_CHARS,
@@ -19,6 +19,7 @@ from device.settings.routines import (
     find_routine,
     load_library,
     load_routine,
+    skipped_notice,
 )
 from device.screen.screens import fits
 from device.screen.views import ZoneView
@@ -67,8 +68,11 @@ def replace_line(text: str, line_number: int, new_line: str | None) -> str:
 def problems_of(path: Path) -> list[str]:
     with pytest.raises(RoutineError) as caught:
         load_routine(path)
-    assert str(caught.value) == "\n".join(caught.value.problems)
-    return caught.value.problems
+    problems = caught.value.problems
+    assert all(problem.file == path for problem in problems)
+    lines = [str(problem) for problem in problems]
+    assert str(caught.value) == "\n".join(lines)
+    return lines
 
 
 # --- a good file ----------------------------------------------------------------------
@@ -309,6 +313,17 @@ def test_user_routine_overrides_a_builtin_in_place_and_new_ones_are_appended_sor
     assert library.errors == ()
 
 
+def test_a_problem_carries_its_file_line_and_key_as_fields(tmp_path):
+    """What reads a problem (the screen's notice, a test) reads its fields, not its message."""
+    path = write(tmp_path, replace_line(GOOD, 8, "seconds = 0"))
+    with pytest.raises(RoutineError) as caught:
+        load_routine(path)
+    assert caught.value.problems == (
+        Problem("zone 'cheeks': seconds must be 5..600, got 0", path, 8, ("zones", 0, "seconds")),)
+    assert (caught.value.file, caught.value.line, caught.value.key) == (path, 8, ("zones", 0, "seconds"))
+    assert skipped_notice(caught.value) == "Skipped test.toml, line 8: zone 'cheeks': seconds must be 5..600, got 0"
+
+
 def test_bad_user_routine_is_skipped_with_its_error_and_builtins_stay(tmp_path):
     user = tmp_path / "routines"
     bad = write(user, replace_line(GOOD, 8, "seconds = 0"), "daily.toml")
@@ -317,7 +332,7 @@ def test_bad_user_routine_is_skipped_with_its_error_and_builtins_stay(tmp_path):
     assert library.names() == ["daily", "quick", "lymphatic", "evening", "mine"]
     assert library.is_builtin(library.get("daily"))
     [error] = library.errors
-    assert error.problems == [f"{bad}:8: zone 'cheeks': seconds must be 5..600, got 0"]
+    assert [str(problem) for problem in error.problems] == [f"{bad}:8: zone 'cheeks': seconds must be 5..600, got 0"]
 
 
 def test_library_unpacks_as_routines_and_errors(tmp_path):
@@ -353,7 +368,7 @@ def test_find_routine_raises_the_error_of_a_broken_user_file(tmp_path):
     bad = write(user, replace_line(GOOD, 10, "intensity = 7"), "daily.toml")
     with pytest.raises(RoutineError) as caught:
         find_routine("daily", user)
-    assert caught.value.problems == [f"{bad}:10: zone 'cheeks': intensity must be 1..5, got 7"]
+    assert [str(problem) for problem in caught.value.problems] == [f"{bad}:10: zone 'cheeks': intensity must be 1..5, got 7"]
 
 
 def test_find_routine_unknown_name_suggests_the_closest(tmp_path):
@@ -434,6 +449,13 @@ def test_show_unknown_routine_exits_1(capsys):
     status, out, err = run_cli(["routines", "show", "nope"], capsys)
     assert (status, out) == (1, "")
     assert err.startswith("facepace: no routine named 'nope'")
+
+
+def test_a_broken_routine_file_is_reported_as_file_and_line_and_exits_1(tmp_path, capsys):
+    path = write(tmp_path, replace_line(GOOD, 8, "seconds = 0"))
+    status, out, err = run_cli(["routines", "show", str(path)], capsys)
+    assert (status, out) == (1, "")
+    assert err == f"{path}:8: zone 'cheeks': seconds must be 5..600, got 0\n"
 
 
 def test_check_good_files_exit_0(tmp_path, capsys):

@@ -15,7 +15,7 @@ import sys
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from companion import commands as cli_sync
+from device.cli import main as cli
 from device.log import logdb
 from device.log.sessionlog import SessionLog
 from companion.hostdb import HostDb
@@ -28,7 +28,7 @@ SYNCS = int(os.environ.get("FACEPACE_FAULT_SYNCS", "30"))
 def run_cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = cli_sync.main(list(argv))
+        code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from device.cli import log as cli_log
-from companion import commands as cli_sync
+from device.cli import main as cli
 from device.log import history
 from device.log import report
 from device.log import session_columns
@@ -84,7 +84,7 @@ def with_zone_value(session: list, index: int, value) -> list:
 def run_cli(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = cli_sync.main(list(argv))
+        code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 
