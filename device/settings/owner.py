@@ -13,6 +13,7 @@ the order, never deleted; settings only from `settable.SETTABLE`, each in its ra
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -189,8 +190,7 @@ def parse_settings(raw: bytes, path: Path) -> dict[str, Any]:
     for name, value in source.data.items():
         setting = BY_NAME.get(name)
         if setting is None:
-            problems.add((name,), f"{name} is not a setting the computer may change"
-                                  f"{did_you_mean(name, list(BY_NAME))}")
+            problems.add((name,), _not_settable(name))
             continue
         problem = setting.problem(value)
         if problem:
@@ -200,6 +200,14 @@ def parse_settings(raw: bytes, path: Path) -> dict[str, Any]:
     if problems:
         raise ChangeRejected(problems.messages())
     return values
+
+
+def _not_settable(name: str) -> str:
+    wiring = {item.name for kind in config_module.SECTIONS.values() for item in dataclasses.fields(kind)}
+    wiring -= {setting.config_key[1] for setting in BY_NAME.values() if setting.config_key}
+    if name in wiring:
+        return f"{name} is part of the wiring: it is set in /etc/facepace/config.toml, not from the computer"
+    return f"{name} is not a setting the computer may change{did_you_mean(name, list(BY_NAME))}"
 
 
 # --- Checks of each kind of change --------------------------------------------------------
@@ -248,8 +256,7 @@ def _settings(owned: Owned, change: SetSettings, base: Config, others: list[Rout
               original: Change) -> Proposal | None:
     unknown = [name for name, _ in change.values if name not in BY_NAME]
     if unknown:
-        raise ChangeRejected([f"{name} is not a setting the computer may change{did_you_mean(name, list(BY_NAME))}"
-                              for name in unknown])
+        raise ChangeRejected([_not_settable(name) for name in unknown])
     odd = [f"{SETTINGS_FILE}: {name} {BY_NAME[name].problem(value)}" for name, value in change.values
            if value is not None and not _writable(value)]
     if odd:   # a table or a NaN from JSON: no TOML line to put it on
