@@ -90,7 +90,7 @@ def _optional_command_modules():
     import importlib
 
     for name in ("device.cli.routines", "device.cli.config", "device.cli.log", "device.cli.serve",
-                 "companion.commands"):
+                 "companion.commands", "companion.owner_commands"):
         try:
             yield importlib.import_module(name)
         except ModuleNotFoundError as error:
