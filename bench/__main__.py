@@ -9,7 +9,7 @@ import time
 import traceback
 
 MODULES = ["bench.device_bench", "bench.oled_traffic", "bench.log_bench", "bench.sync_bench",
-           "bench.hostile_device", "bench.crash_drill", "bench.toml_fuzz", "bench.year_drill"]
+           "bench.hostile_device", "bench.owner_bench", "bench.crash_drill", "bench.toml_fuzz", "bench.year_drill"]
 
 
 def run_part(name: str) -> list[dict]:
