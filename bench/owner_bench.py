@@ -37,7 +37,7 @@ def routine_of(size: int, version: int) -> bytes:
     while len(text) + len(zone.format(n=number + 1)) + 20 < size:
         number += 1
         text += zone.format(n=number)
-    filler = size - len(text.encode()) - 3
+    filler = size - len(text.encode()) - 2   # "#" and the line break
     return (text + "#" + "x" * filler + "\n").encode()
 
 
