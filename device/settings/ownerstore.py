@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from device.base.durable import fsync_path, write_atomically
+from device.base.errors import FacepaceError
 from device.settings.owner import (SETTINGS_FILE, ChangeRejected, Owned, check_routine, content_hash,
                                    parse_settings)
 from device.settings.settable import ROUTINE_NAME
@@ -41,7 +42,7 @@ MANIFEST = "manifest.json"
 _VERSION = re.compile(r"v(\d{6,})")
 
 
-class StoreUnreadable(Exception):
+class StoreUnreadable(FacepaceError):
     """One version cannot be used; the message says which file and why."""
 
 

@@ -41,12 +41,12 @@ class Settable:
         return next(item.metadata["rule"] for item in dataclasses.fields(SECTIONS[section])
                     if item.name == key)
 
-    def value_in(self, config: Config, time_zone: str | None = None, order: list[str] | None = None) -> Any:
-        """Its value when nothing from the computer overrides it."""
+    def value_in(self, config: Config, *, order: list[str]) -> Any:
+        """Its value when nothing from the computer overrides it (no time zone: the system's)."""
         if self.config_key is not None:
             section, key = self.config_key
             return getattr(getattr(config, section), key)
-        return time_zone if self.name == "time_zone" else order
+        return order if self.name == "routine_order" else None
 
     def problem(self, value: Any) -> str | None:
         """Why `value` is not allowed (as "must be ..., got ..."), or None."""

@@ -91,7 +91,7 @@ class Question:
 class _Staged:
     change_id: int
     change: Change
-    rid: int
+    rid: int | None       # the STAGE's, while its computer is connected
     state: str
     proposal: Proposal | None = None
     question: Question | None = None
@@ -236,5 +236,8 @@ class OwnerDesk:
         """The computer went away: an unanswered question is withdrawn (an accepted change
         is still stored, at the next tick)."""
         staged = self._staged
-        if staged is not None and staged.state in WAITING and staged.question.withdraw():
+        if staged is None:
+            return
+        staged.rid = None   # the next computer's request ids are its own: none is a re-send of these
+        if staged.state in WAITING and staged.question.withdraw():
             staged.state, staged.message = "timed_out", "the computer went away before the person answered"

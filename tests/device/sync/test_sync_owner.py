@@ -364,3 +364,22 @@ def test_an_honest_device_s_replies_decode_to_what_it_meant(tmp_path):
     flipped["hash"] = content_hash(b"other")
     with pytest.raises(p.ProtocolError, match="does not match its hash"):
         ownerproto.decode_routine(flipped, "mine")
+
+
+
+def test_a_new_computer_s_stage_with_an_old_request_id_is_not_taken_for_a_re_send(tmp_path):
+    """Two `facepace routines push` started within the same second pick the same request ids."""
+    person = Person()
+    desk = OwnerDesk(OwnerStore(tmp_path), base=Config(), others=OTHERS, ask=person.ask)
+    stage = ownerproto.stage_request(PutRoutine("one", routine("One")))
+
+    def state(reply: bytes) -> str:
+        return json.loads(reply[11:-4])["state"]
+
+    assert state(desk.answer(p.Message(p.STAGE, {"rid": 5, **stage}), 5)) == "asking"
+    person.questions[0].accept()
+    assert state(desk.answer(p.Message(p.DECISION, {"rid": 6, "change_id": 1}), 6)) == "accepted"
+    assert state(desk.answer(p.Message(p.STAGE, {"rid": 5, **stage}), 5)) == "accepted"   # a re-send
+    desk.hang_up()   # that computer left; the next one starts its ids at the same number
+    assert state(desk.answer(p.Message(p.STAGE, {"rid": 5, **stage}), 5)) == "unchanged"
+    assert len(person.questions) == 1
