@@ -136,7 +136,8 @@ def routines_in_order(owned: Owned, others: list[Routine]) -> list[Routine]:
     if order is None:
         return everything
     by_name = {routine.name: routine for routine in everything}
-    return [by_name[name] for name in order if name in by_name]
+    # A routine of /etc's that has since been deleted drops out; the cycle is never empty.
+    return [by_name[name] for name in order if name in by_name] or everything
 
 
 def merged_config(base: Config, owned: Owned) -> Config:

@@ -334,6 +334,32 @@ def test_hostile_stage_requests_end_as_a_code_or_file_line_messages(body):
         assert rejected.problems and all(isinstance(line, str) and line for line in rejected.problems)
 
 
+def test_hostile_owner_requests_on_the_port_change_nothing_and_the_device_keeps_answering(rig):
+    """Framed STAGE, DECISION and READ_ROUTINE requests of any content, with noise: the next
+    honest request is answered, and nothing is stored without the person's press."""
+    def frame(kind, body) -> bytes:
+        return encode(kind, json.dumps(body, default=str).encode())
+
+    pieces = st.one_of(
+        st.builds(lambda body: frame(p.STAGE, body), stage_bodies),
+        st.builds(lambda body: frame(p.DECISION, body), st.fixed_dictionaries({"rid": json_values,
+                                                                               "change_id": json_values})),
+        st.builds(lambda body: frame(p.READ_ROUTINE, body), st.fixed_dictionaries({"rid": json_values,
+                                                                                   "name": json_values})),
+        st.binary(max_size=64))
+
+    @settings(max_examples=max(10, EXAMPLES // 2), derandomize=True, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(pieces, min_size=1, max_size=6).map(b"".join))
+    def honest_request_after(stream):
+        rig.device.link.port.write(stream)
+        assert ownerproto.decode_owner(rig.device.link.request(p.READ_OWNER, p.OWNER)).order[0] == "daily"
+
+    honest_request_after()
+    assert rig.store.load().owned == Owned() and not (rig.store.folder / "pointer.json").exists()
+    assert rig.server.serving.is_set()
+
+
 device_bodies = st.dictionaries(
     st.sampled_from(["settings", "overridden", "settings_hash", "routines", "order", "name", "hash", "toml",
                      "change_id", "state", "problems", "message"]), json_values, max_size=8)
