@@ -265,3 +265,9 @@ def test_a_power_cut_at_any_moment_leaves_the_old_or_the_new_version(store):
         assert len([path for path in store.folder.iterdir() if path.is_dir()]) <= 4
     print(f"{kills} kills, {mid_save} after the switch but before the child said so")
     assert kills == 12
+
+
+def test_an_order_naming_only_routines_gone_since_still_offers_some():
+    """An /etc routine named in the order and deleted afterwards drops out; the cycle is never empty."""
+    assert [r.name for r in routines_in_order(Owned({"routine_order": ["gone", "quick"]}), OTHERS)] == ["quick"]
+    assert routines_in_order(Owned({"routine_order": ["gone"]}), OTHERS) == OTHERS
