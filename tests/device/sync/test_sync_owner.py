@@ -409,3 +409,15 @@ def test_a_new_computer_s_stage_with_an_old_request_id_is_not_taken_for_a_re_sen
     desk.hang_up()   # that computer left; the next one starts its ids at the same number
     assert state(desk.answer(p.Message(p.STAGE, {"rid": 5, **stage}), 5)) == "unchanged"
     assert len(person.questions) == 1
+
+
+def test_a_card_that_refuses_the_write_leaves_the_device_as_it_was_and_says_why(tmp_path):
+    (tmp_path / "owner").write_text("a file where the store's folder should be")
+    person = Person()
+    desk = OwnerDesk(OwnerStore(tmp_path / "owner"), base=Config(), others=OTHERS, ask=person.ask)
+    stage = ownerproto.stage_request(PutRoutine("one", routine("One")))
+    desk.answer(p.Message(p.STAGE, {"rid": 1, **stage}), 1)
+    person.questions[0].accept()
+    answer = json.loads(desk.answer(p.Message(p.DECISION, {"rid": 2, "change_id": 1}), 2)[11:-4])
+    assert answer["state"] == "failed" and answer["message"].startswith("the device could not store it")
+    assert desk.owned == Owned()
