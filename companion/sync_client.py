@@ -41,6 +41,14 @@ class SyncError(FacepaceError):
     """The sync could not finish; the message says why and what to try."""
 
 
+class DeviceRefused(SyncError):
+    """The device answered a request with ERROR; `code` is the protocol's error code."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass
 class SyncResult:
     device_id: str
@@ -127,7 +135,8 @@ class Link:
                     if message_type == p.BYE and reply.body.get("code") == p.E_NO_HELLO:
                         return {}    # our first BYE arrived; only its answer was lost
                     said = str(reply.body.get("message", reply.body.get("code")))[:200]
-                    raise SyncError(f"the device refused {p.NAMES[message_type]}: {for_terminal(said)}")
+                    raise DeviceRefused(f"the device refused {p.NAMES[message_type]}: {for_terminal(said)}",
+                                        str(reply.body.get("code"))[:40])
                 if reply.type != expect:
                     raise SyncError(f"the device answered {reply.name} to {p.NAMES[message_type]}")
                 return reply.body
@@ -145,9 +154,7 @@ def sync(port: serial.SerialBase, db: HostDb, *, timeout: float = 5.0,
     link = Link(port, timeout=timeout)
     who = f"the device on {getattr(port, 'port', None) or 'the serial port'}"
     try:
-        welcome = p.decode_welcome(link.request(
-            p.HELLO, p.WELCOME, protocol=p.PROTOCOL_VERSION, host_id=db.host_id,
-            host_name=socket.gethostname()[:64], software=__version__))
+        welcome = hello(link, db.host_id)
         who = f"device {welcome.device_id}"
         result = SyncResult(welcome.device_id)
         clock_set = link.request(p.SET_CLOCK, p.CLOCK_SET, utc=utc())
@@ -158,6 +165,24 @@ def sync(port: serial.SerialBase, db: HostDb, *, timeout: float = 5.0,
     db.note_device(welcome.device_id, welcome.firmware, utc())
     link.request(p.BYE, p.BYE)
     return result
+
+
+def hello(link: Link, host_id: str) -> p.Welcome:
+    """HELLO in this computer's protocol; a device that speaks an older one this computer
+    still reads (`p.READ_ONLY_VERSIONS`) is greeted again in its own, to be synced read-only."""
+    greeting = dict(host_id=host_id, host_name=socket.gethostname()[:64], software=__version__)
+    try:
+        return p.decode_welcome(link.request(p.HELLO, p.WELCOME, protocol=p.PROTOCOL_VERSION, **greeting))
+    except DeviceRefused as refused:
+        if refused.code != p.E_VERSION:
+            raise
+        for version in p.READ_ONLY_VERSIONS:
+            try:
+                return p.decode_welcome(link.request(p.HELLO, p.WELCOME, protocol=version, **greeting))
+            except DeviceRefused as older:
+                if older.code != p.E_VERSION:
+                    raise
+        raise
 
 
 def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,

@@ -23,18 +23,27 @@ from device.log.logdb import SessionRecord
 from device.log.sessionschema import FieldProblem, Rule, checked
 from device.sync.frames import Frame, encode
 
-PROTOCOL_VERSION = 2   # 2: sessions carry mono_end
+PROTOCOL_VERSION = 3   # 2: sessions carry mono_end; 3: the owner's settings and routines
+READ_ONLY_VERSIONS = (2,)   # devices this computer still syncs, without changing them
 
 HELLO, WELCOME = 0x01, 0x02
 SET_CLOCK, CLOCK_SET = 0x03, 0x04
 PULL, BATCH = 0x05, 0x06
 ACK, ACKED = 0x07, 0x08
 BYE = 0x09
+# Version 3 (device.sync.ownerproto): read the owner's part, stage a change, ask how it went.
+READ_OWNER, OWNER = 0x0A, 0x0B
+READ_ROUTINE, ROUTINE = 0x0C, 0x0D
+STAGE, CHANGE = 0x0E, 0x0F
+DECISION = 0x10                 # answered with CHANGE
 ERROR = 0x7F
 
 NAMES = {HELLO: "HELLO", WELCOME: "WELCOME", SET_CLOCK: "SET_CLOCK", CLOCK_SET: "CLOCK_SET",
-         PULL: "PULL", BATCH: "BATCH", ACK: "ACK", ACKED: "ACKED", BYE: "BYE", ERROR: "ERROR"}
-HOST_REQUESTS = frozenset({HELLO, SET_CLOCK, PULL, ACK, BYE})
+         PULL: "PULL", BATCH: "BATCH", ACK: "ACK", ACKED: "ACKED", BYE: "BYE",
+         READ_OWNER: "READ_OWNER", OWNER: "OWNER", READ_ROUTINE: "READ_ROUTINE", ROUTINE: "ROUTINE",
+         STAGE: "STAGE", CHANGE: "CHANGE", DECISION: "DECISION", ERROR: "ERROR"}
+OWNER_REQUESTS = frozenset({READ_OWNER, READ_ROUTINE, STAGE, DECISION})
+HOST_REQUESTS = frozenset({HELLO, SET_CLOCK, PULL, ACK, BYE}) | OWNER_REQUESTS
 
 # Error codes (docs/sync-protocol.md lists what each means and what the host does).
 E_BAD_CRC = "bad_crc"
@@ -45,6 +54,8 @@ E_VERSION = "version"
 E_NO_HELLO = "no_hello"
 E_LOG = "log_unavailable"
 E_INTERNAL = "internal"
+E_PENDING = "change_pending"      # another change waits for the person's answer
+E_NO_OWNER = "owner_unavailable"  # this device cannot take changes now (its store is not wired)
 
 # The session fields a BATCH carries, in this order: the log's columns
 # (device.log.logdb.SESSION_COLUMNS), then `date_quality` and `zones`, a list of
@@ -141,6 +152,7 @@ class Welcome:
     log_id: str
     firmware: str
     last_seq: int       # the device's newest seq when it answered: this sync goes no further
+    protocol: int = PROTOCOL_VERSION   # a READ_ONLY_VERSIONS device syncs, but takes no changes
 
 
 @dataclass(frozen=True)
@@ -159,14 +171,16 @@ _REFUSAL = Rule(length=300)   # a sentence for the person; printed through for_t
 def decode_welcome(body: dict) -> Welcome:
     """WELCOME's fields the computer uses, checked; `ProtocolError` says which is wrong."""
     version = body.get("protocol")
-    if version != PROTOCOL_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) \
+            or version not in (PROTOCOL_VERSION, *READ_ONLY_VERSIONS):
         raise ProtocolError(E_VERSION, f"the device speaks sync protocol {sessionschema.show(version)},"
                                        f" this computer {PROTOCOL_VERSION}: update facepace on the older one")
     try:
         return Welcome(device_id=checked("device_id", body.get("device_id"), str, _TEXT_ID),
                        log_id=checked("log_id", body.get("log_id"), str, _TEXT_ID),
                        firmware=checked("firmware", body.get("firmware"), str, _FIRMWARE),
-                       last_seq=checked("last_seq", body.get("last_seq"), int, _COUNT))
+                       last_seq=checked("last_seq", body.get("last_seq"), int, _COUNT),
+                       protocol=version)
     except FieldProblem as problem:
         raise ProtocolError(E_BAD_PAYLOAD, f"WELCOME: {problem}") from None
 

@@ -38,11 +38,12 @@ from device.log.sessionlog import SessionLog
 from device.sync import protocol as p
 from device.log.clockfix import HostWallClock
 from device.sync.frames import Frame, FrameDecoder, Problem, encode
+from device.sync.ownerdesk import OwnerDesk
 from device.sync.source import LogUnavailable, SyncSource
 
 logger = logging.getLogger(__name__)
 
-MAX_REQUEST = 4096    # bytes of payload; every request of the protocol is under 300
+MAX_REQUEST = 24 * 1024   # bytes of payload: a 16 KiB routine in base64 and its envelope; others are under 300
 READ_CHUNK = 512      # bytes read (and decoded) in one turn
 MIN_REST = 0.0005     # seconds the thread rests after a turn that had work, at least
 CLOCK_LOG_EVERY = 60.0   # seconds between journal lines about a host's time
@@ -86,10 +87,11 @@ class SyncServer:
                  firmware: str = __version__, idle_timeout: float = 10.0,
                  write_timeout: float = 5.0, reopen_delay: float = 1.0, frame_timeout: float = 1.0,
                  open_port: Callable[..., serial.SerialBase] = serial.Serial,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, owner: OwnerDesk | None = None) -> None:
         self.port = port
         self.log = log
         self.wall_clock = wall_clock
+        self.owner = owner    # protocol 3's settings and routines; None: this device takes no changes
         self.on_status = on_status
         self.firmware = firmware
         self.idle_timeout = idle_timeout
@@ -175,6 +177,8 @@ class SyncServer:
                 last_request = now
                 if reply is not None:
                     link.write(reply)
+            if self.owner is not None:
+                self.owner.tick()
             if self._conversation is not None and now - last_request > self.idle_timeout:
                 logger.info("sync host silent for %.0f s; waiting for a new one", self.idle_timeout)
                 self._end_conversation(SyncStatus("failed", message="Sync timed out"))
@@ -225,6 +229,10 @@ class SyncServer:
             extra = {"refused": answer.refused} if answer.refused else {}
             return p.pack(p.CLOCK_SET, rid=rid, fixed=answer.fixed, estimated=answer.estimated,
                           offset=answer.offset, **extra)
+        if message.type in p.OWNER_REQUESTS:
+            if self.owner is None:
+                raise p.ProtocolError(p.E_NO_OWNER, "this device cannot take settings or routines now")
+            return self.owner.answer(message, rid)
         if message.type == p.PULL:
             return self._pull(talk, body, rid)
         if message.type == p.ACK:
@@ -276,6 +284,8 @@ class SyncServer:
         talk, self._conversation = self._conversation, None
         if talk is not None:
             talk.source.close()
+            if self.owner is not None:
+                self.owner.hang_up()
         if status is not None:
             self._status(status)
 

@@ -374,7 +374,7 @@ def test_the_server_refuses_what_is_not_the_protocol(served):
     assert talk.send(encode(0x42, b"{}"))["code"] == p.E_UNKNOWN_TYPE
     assert talk.send(encode(p.HELLO, b"\xff"))["code"] == p.E_BAD_PAYLOAD
     assert talk.send(encode(p.HELLO, b"[" * 4000))["code"] == p.E_BAD_PAYLOAD
-    # Requests are small: the device reads none over 4 KiB (nor waits for one).
+    # Requests are small: the device reads none over MAX_REQUEST, 24 KiB (nor waits for one).
     assert talk.send(encode(p.HELLO, b"[" * 50_000))["code"] == p.E_TOO_LARGE
     version = p.PROTOCOL_VERSION
     damaged = bytearray(p.pack(p.HELLO, rid=2, protocol=version, host_id="h"))
