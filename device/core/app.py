@@ -410,7 +410,7 @@ class App:
             pacer = self.pacer
             return PausedView(zone_title=pacer.zone.title,
                               session_remaining=math.ceil(pacer.session_remaining(now)),
-                              pause_remaining=math.ceil(pacer.paused_at + pacer.pause_limit - now))
+                              pause_remaining=math.ceil(pacer.pause_ends_at - now))
         if self.state == "idle":
             if self.powering_off:
                 return PowerOffView(0)
@@ -437,7 +437,7 @@ class App:
         if self.state == "running":
             return self.pacer.zone_ends_at
         if self.state == "paused":
-            return self.pacer.paused_at + self.pacer.pause_limit
+            return self.pacer.pause_ends_at
         held = self.gestures.held_for(now) if self.state == "idle" else None
         if held is not None and self.gestures.long_hold_seconds is not None:
             return now - held + self.gestures.long_hold_seconds   # the power-off hold
