@@ -11,6 +11,7 @@ from device.settings.routines import load_library, load_routine
 from device.screen.screens import render
 from device.sim.simulator import Simulator
 from device.sim.trace import read_trace
+from tests.support.sim_app import app_on
 from device.core.state import State
 from device.screen.views import OffView, PowerOffView
 
@@ -278,18 +279,6 @@ def test_idle_and_summary_show_history(make_sim):
     assert idle.last_session.startswith("Today")
 
 
-def app_asking_the_system(sim, requests):
-    """The app as the firmware builds it, on the simulator's parts: a long hold asks the system to
-    power off (which stops the loop with SIGTERM shortly) instead of stopping the loop itself."""
-    from device.core.assemble import build_app
-    from device.sim.trace import fan_out
-
-    return build_app(sim.config, sim.routines, clock=sim.clock, set_motor=sim.motor.set,
-                     display=sim.display, trace=fan_out(sim.trace), routine_name=sim.routine_name,
-                     request_power_off=lambda: requests.append(sim.clock.now()),
-                     button_is_pressed=lambda: sim.button.is_pressed)
-
-
 def test_ten_second_hold_in_idle_warns_then_powers_off(make_sim):
     sim = make_sim()
     pin = sim.button.pin
@@ -310,7 +299,7 @@ def test_ten_second_hold_in_idle_warns_then_powers_off(make_sim):
 def test_a_power_off_asked_of_the_system_shows_while_it_comes(make_sim):
     requests = []
     sim = make_sim()
-    app = app_asking_the_system(sim, requests)
+    app = app_on(sim, request_power_off=lambda: requests.append(sim.clock.now()))   # as on the device
     sim.clock.call_at(1.0, sim.button.pin.drive_low)
     sim.clock.call_at(12.0, lambda: None)
     app.run(sim.events, until=lambda: sim.clock.now() >= 12.0)

@@ -19,6 +19,7 @@ from device.log.sessionlog import SessionLog
 from device.sim.simulator import Simulator
 from device.screen.views import SummaryView
 from tests.conftest import same_pixels
+from tests.support.card import Card
 
 # Noon, so that a day earlier is yesterday whatever the local time zone does overnight.
 WALL_ORIGIN = datetime(2024, 5, 15, 12, 0).timestamp()
@@ -43,18 +44,20 @@ def make_sim(tmp_path):
         sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick",
                         on_frame=lambda image, bus: frames.append((sim.app.state, image.copy())))
         wall = lambda: WALL_ORIGIN + sim.clock.now()   # noqa: E731
-        log = SessionLog.open(tmp_path / "sessions.db", wall_time=wall)
+        card = Card()
+        log = SessionLog.open(tmp_path / "sessions.db", wall_time=wall, connect=card.connect)
         for start in sessions_before:
             session_id = log.begin("quick", "h", 3, [("neck", 60)], mono_start=0.0, wall_start=start)
             log.finish(session_id, "completed", [], 60.0, start + 60, mono_end=60.0)
         recorder = SessionRecorder(log, wall_time=wall, threaded=True)
         sim.app.recorder = recorder
-        made.append((sim, recorder))
+        made.append((sim, recorder, card))
         wait_for(lambda: recorder.overview is not None, "the log's first overview")
-        return sim, log, frames
+        return sim, card, frames
 
     yield make
-    for sim, recorder in made:
+    for sim, recorder, card in made:
+        card.release()
         sim.close()
         recorder.close()
 
@@ -72,10 +75,12 @@ def summary_frames(frames) -> list:
 def test_the_first_summary_frame_already_has_its_streak(make_sim, days_before, streak):
     """The log is written on a worker; while it is busy (an SD card's fsync), the summary
     must not be drawn without the streak and then again with it a moment later."""
-    sim, log, frames = make_sim(sessions_before=days_before)
-    with log._lock:   # the worker is busy writing: the log's overview cannot come back yet
-        sim.run_headless([(1.0, "press")])
-        first = summary_frames(frames)[0]
+    sim, card, frames = make_sim(sessions_before=days_before)
+    card.stall()   # the worker is busy writing: the log's overview cannot come back yet
+    sim.run_headless([(1.0, "press")])
+    first = summary_frames(frames)[0]
+    assert card.stalling.is_set()
+    card.release()
     summary = sim.app.summary
     expected = SummaryView(summary.routine_title, active_seconds=180.0, zones_done=6, zones_skipped=0,
                            completed=True, streak=streak)
