@@ -1,10 +1,8 @@
 """The application: one loop owns the state; the button, the clock and the display feed it.
 
-States (`device.core.state.State`): idle → running ⇄ paused → summary → idle; from idle a long
-hold goes to powering-off; any state ends in off. This module decides what happens; what the
-panel shows of it is `device.core.presenter`'s. The loop waits on the event queue until the
-earliest deadline of anything that is waiting (a gesture, a pacing cue, a haptic step, a
-screen timeout, a display retry), so it needs no polling and follows the injected clock exactly.
+States (`device.core.state`): idle → running ⇄ paused → summary → idle; from idle a long hold
+goes to powering-off; any state ends in off. This module decides what happens; what the panel
+shows of it is `device.core.presenter`'s, and how the loop waits is `device.core.loop`'s.
 """
 
 from __future__ import annotations
@@ -12,40 +10,23 @@ from __future__ import annotations
 import logging
 import queue
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence
 
 from device.core.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, level_pattern
+from device.core.loop import serve
 from device.core.pacing import Cue, Pacer
-from device.core.presenter import Presenter, Screen
-from device.core.state import State, Timeouts
-from device.log.recording import NullRecorder, streak_phrase
+from device.core.presenter import Presenter, Screen, summary_view
+from device.core.state import DOUBLE_PRESS_STATES, GESTURE_ACTIONS, State, Timeouts
+from device.log.recording import NullRecorder
 from device.screen.views import SummaryView, SyncView
 from device.settings.choices import Choices
 
 __all__ = ["App", "Hooks", "Screen", "State", "Timeouts"]
 
 log = logging.getLogger("facepace")
-
-# Where a double press means something; elsewhere a press acts on release, with no wait.
-DOUBLE_PRESS_STATES = (State.IDLE, State.RUNNING, State.PAUSED)
-
-# What each gesture does in each state (a method of App); anything else does nothing.
-GESTURE_ACTIONS = {
-    (State.IDLE, "press"): "start_session",
-    (State.IDLE, "double"): "next_routine",
-    (State.IDLE, "hold"): "next_intensity",
-    (State.IDLE, "long_hold"): "power_off",
-    (State.RUNNING, "press"): "pause",
-    (State.RUNNING, "double"): "skip_zone",
-    (State.RUNNING, "hold"): "end_session",
-    (State.PAUSED, "press"): "resume",
-    (State.PAUSED, "double"): "resume_at_next_zone",
-    (State.PAUSED, "hold"): "end_session",
-    (State.SUMMARY, "press"): "dismiss_summary",
-}
 
 
 @dataclass(frozen=True)
@@ -92,30 +73,11 @@ class App:
         return self.state is State.OFF
 
     def run(self, events: queue.SimpleQueue, *, until: Callable[[], bool] | None = None) -> None:
-        """Serve events until stopped (or `until()` is true). If anything goes wrong, the motor
-        is turned off before the error goes on up."""
-        try:
-            while not self.stopped:
-                # Time is read first, then every event already waiting is handled before the
-                # step, so a late loop never judges a press by "now": a release that came in
-                # before that reading counts first.
-                now = self.clock.now()
-                try:
-                    self.handle(events.get_nowait())
-                    continue
-                except queue.Empty:
-                    pass
-                self.step(now)
-                if until is not None and until():
-                    break
-                event = self.clock.wait(events, self.next_deadline())
-                if event is not None:
-                    self.handle(event)
-        except BaseException:
-            self.haptics.stop()
-            raise
+        """Serve events until stopped (or `until()` is true); see `device.core.loop`."""
+        serve(self, events, until=until)
 
     def handle(self, event) -> None:
+        """One event from another thread (the button's, the display's, the sync's) or a signal."""
         if isinstance(event, ButtonEdge):
             self.on_edge(event.pressed, event.at)
         elif isinstance(event, DisplayStatus):
@@ -299,12 +261,9 @@ class App:
     def _handle_cues(self, cues: list[Cue]) -> None:
         for cue in cues:
             zone = self.pacer.zones[cue.zone_index]
-            if cue.kind == "zone_start":
-                self._trace("zone_start", index=cue.zone_index, id=zone.id, at=cue.at)
-                self.haptics.play("zone_start", cue.at, person_level=self.intensity)
-            elif cue.kind == "switch_side":
-                self._trace("switch_side", index=cue.zone_index, id=zone.id, at=cue.at)
-                self.haptics.play("switch_side", cue.at, person_level=self.intensity)
+            if cue.kind in ("zone_start", "switch_side"):   # traced and felt under the same name
+                self._trace(cue.kind, index=cue.zone_index, id=zone.id, at=cue.at)
+                self.haptics.play(cue.kind, cue.at, person_level=self.intensity)
             elif cue.kind == "tick":
                 self.haptics.play("tick", cue.at, person_level=self.intensity,
                                   zone_intensity=zone.intensity)
@@ -324,14 +283,8 @@ class App:
         self.recorder.finish(pacer, cue.at, cue.reason)
         # Drawn once, complete: the streak is worked out now, not when the log's overview
         # comes back from the recorder's worker a moment later (the line would pop in).
-        self.summary = SummaryView(
-            routine_title=self.routine.title,
-            active_seconds=pacer.active_seconds(cue.at),
-            zones_done=sum(r.outcome == "done" for r in pacer.results),
-            zones_skipped=sum(r.outcome == "skipped" for r in pacer.results),
-            completed=completed,
-            streak=streak_phrase(self.recorder.streak_with_this_session() or 0),
-        )
+        self.summary = summary_view(self.routine, pacer, cue.at, completed=completed,
+                                    streak=self.recorder.streak_with_this_session() or 0)
         self.state = State.SUMMARY
         self.gestures.forget_pending_press()   # a press meant for the zone must not skip the summary
         self._summary_until = cue.at + self.timeouts.summary_return
@@ -360,9 +313,7 @@ class App:
     def _show(self, now: float) -> None:
         shown = self.presenter.show(self, now)
         if shown is not None and shown is self.summary:
-            summary = self.summary
-            self._trace("summary", completed=summary.completed, zones_done=summary.zones_done,
-                        zones_skipped=summary.zones_skipped, active_seconds=summary.active_seconds)
+            self._trace("summary", **asdict(shown))   # the simulator's headless run waits for it
 
     def _trace(self, event: str, **fields) -> None:
         for listener in self._listeners:

@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Callable
 from device.core.pacing import countdown_changes_at
 from device.core.state import State, Timeouts
 from device.screen.screens import notice_pages
-from device.screen.views import IdleView, OffView, PausedView, PowerOffView, SyncView, View, ZoneView
+from device.log.recording import streak_phrase
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, View,
+                                 ZoneView)
 
 if TYPE_CHECKING:
     from device.core.app import App
+    from device.screen.display import FrameSink
 
 NOTICE_SECONDS = 6.0       # how long a notice (or a sync's result) stays on screen
 NOTICE_LINE_SECONDS = 4.0  # longer for each further line of a page
@@ -29,9 +32,17 @@ POWER_OFF_WARNING = 5.0    # seconds of warning on screen before the long hold p
 class Screen:
     """The panel as the app sees it: where frames go, and how a view becomes one."""
 
-    display: object                 # push(frame), next_deadline(), retry(): see device.screen.display
+    display: FrameSink
     render: Callable                # render(view, error=None) -> image
     make_frame: Callable            # make_frame(image, brightness) -> what display.push takes
+
+
+def summary_view(routine, pacer, at: float, *, completed: bool, streak: int) -> SummaryView:
+    """The summary of the session `pacer` paced, as it ended at `at`; `streak` counts it."""
+    return SummaryView(routine_title=routine.title, active_seconds=pacer.active_seconds(at),
+                       zones_done=sum(r.outcome == "done" for r in pacer.results),
+                       zones_skipped=sum(r.outcome == "skipped" for r in pacer.results),
+                       completed=completed, streak=streak_phrase(streak))
 
 
 def notice_seconds(page: str) -> float:
