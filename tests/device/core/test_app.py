@@ -306,6 +306,11 @@ def test_a_power_off_asked_of_the_system_shows_while_it_comes(make_sim):
     assert requests == [11.0] and app.state == State.POWERING_OFF and app.intensity == 3
     assert app.view(12.0) == PowerOffView(0)
     assert ImageChops.difference(sim.bus.image(), render(PowerOffView(0))).getbbox() is None
+    sim.clock.call_at(12.5, sim.button.pin.drive_high)
+    sim.schedule(13.0, "press")                                # the device is going: a press does nothing
+    sim.clock.call_at(15.0, lambda: None)
+    app.run(sim.events, until=lambda: sim.clock.now() >= 15.0)
+    assert app.state == State.POWERING_OFF and events(sim, "session_start") == []
 
 
 def test_release_before_ten_seconds_cancels_power_off(make_sim):
