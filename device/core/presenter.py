@@ -127,7 +127,7 @@ class Presenter:
         return view if new_view else None
 
     def show_off(self) -> None:
-        """ "Off", before the display is closed (which clears it and turns the panel off)."""
+        """Send "Off"; the display is closed next, which clears it and turns the panel off."""
         self._sent_key = (OffView(), None, "normal")
         self._push(self.screen.render(OffView()), "normal")
 
