@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import tempfile
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 from device.settings.choices import Choices, load_choices, save_choices
 from device.base.durable import write_atomically
 
-from device.core.app import App, Timeouts
+from device.core.app import App, Hooks, Screen, Timeouts
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, MotorLevels
 
@@ -39,25 +40,22 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
                                  double_window=config.button.double_press_ms / 1000,
                                  long_hold_seconds=LONG_HOLD_SECONDS)
     choices = Choices(config.session.intensity, config.session.routine)
-    on_choice = None
+    keep_choices = None
     if choices_file is not None:
         choices = load_choices(choices_file, choices)
-        on_choice = lambda intensity, routine: save_choices(choices_file, Choices(intensity, routine))
-    wanted = routine_name or choices.routine
-    names = [routine.name for routine in routines]
+        keep_choices = partial(save_choices, choices_file)
     timeouts = config.timeouts
     if recorder is not None:
         services = [*services, recorder]   # it retries writes the card refused, on the loop's clock
     return App(
-        routines=routines, clock=clock, haptics=haptics, display=display,
-        render=render, make_frame=Frame, gestures=gestures,
+        routines, Choices(choices.intensity, routine_name or choices.routine),
+        clock=clock, haptics=haptics, gestures=gestures,
+        screen=Screen(display, render=render, make_frame=Frame),
+        hooks=Hooks(trace=trace, keep_choices=keep_choices, request_power_off=request_power_off,
+                    button_is_pressed=button_is_pressed, services=services),
+        recorder=recorder, notices=notices,
         timeouts=Timeouts(timeouts.dim_after, timeouts.off_after,
                           timeouts.summary_return, timeouts.pause_limit),
-        intensity=choices.intensity,
-        routine_index=names.index(wanted) if wanted in names else 0,
-        recorder=recorder, trace=trace, notices=notices, services=services,
-        request_power_off=request_power_off, on_choice=on_choice,
-        button_is_pressed=button_is_pressed,
     )
 
 

@@ -39,20 +39,23 @@ class ZoneResult:
 
 @dataclass
 class Pacer:
-    """Cues for one pass through `zones` (enabled zones of a routine), from `started_at`."""
+    """Cues for one pass through `zones` (enabled zones of a routine), from `started_at`.
+
+    Only the plan is given; where the session has got to is the pacer's own (read-only outside).
+    """
 
     zones: tuple
     started_at: float
     pause_limit: float = 300.0
-    index: int = 0
-    zone_started_at: float = 0.0
-    paused_at: float | None = None
-    paused_seconds: float = 0.0
-    ended: str | None = None
-    results: list[ZoneResult] = field(default_factory=list)
-    _next_tick: int = 1
-    _switched: bool = False
-    _started_zone: int = -1
+    index: int = field(init=False, default=0)                 # the zone under way
+    zone_started_at: float = field(init=False)                # shifted by pauses
+    paused_seconds: float = field(init=False, default=0.0)
+    ended: str | None = field(init=False, default=None)       # completed | ended_early
+    results: list[ZoneResult] = field(init=False)
+    _paused_at: float | None = field(init=False, default=None, repr=False)
+    _next_tick: int = field(init=False, default=1, repr=False)
+    _switched: bool = field(init=False, default=False, repr=False)
+    _started_zone: int = field(init=False, default=-1, repr=False)
 
     def __post_init__(self) -> None:
         if not self.zones:
@@ -80,6 +83,11 @@ class Pacer:
         return self.zone_started_at + n * 60.0 / self.zone.tempo
 
     @property
+    def pause_ends_at(self) -> float | None:
+        """While paused: when a pause this long ends the session."""
+        return None if self._paused_at is None else self._paused_at + self.pause_limit
+
+    @property
     def planned_end(self) -> float:
         """When the session will end if nothing else is skipped or paused."""
         return self.zone_ends_at + sum(z.seconds for z in self.zones[self.index + 1:])
@@ -87,8 +95,8 @@ class Pacer:
     def next_deadline(self) -> float | None:
         if self.ended:
             return None
-        if self.paused_at is not None:
-            return self.paused_at + self.pause_limit
+        if self._paused_at is not None:
+            return self.pause_ends_at
         if self._started_zone != self.index:
             return self.zone_started_at
         candidates = [self.zone_ends_at]
@@ -109,8 +117,8 @@ class Pacer:
         return cues
 
     def _fire(self, deadline: float) -> list[Cue]:
-        if self.paused_at is not None:   # paused longer than the limit
-            return self._end(self.paused_at + self.pause_limit, "ended_early")
+        if self._paused_at is not None:   # paused longer than the limit
+            return self._end(self.pause_ends_at, "ended_early")
         if self._started_zone != self.index:
             self._started_zone = self.index
             return [Cue("zone_start", deadline, self.index)]
@@ -138,7 +146,7 @@ class Pacer:
 
     def skip(self, now: float) -> list[Cue]:
         """Double press while running: this zone ends as skipped and the next starts now."""
-        if self.ended or self.paused_at is not None:
+        if self.ended or self._paused_at is not None:
             return []
         cues = self.due(now)
         if self.ended:
@@ -147,18 +155,18 @@ class Pacer:
 
     def pause(self, now: float) -> list[Cue]:
         cues = self.due(now)
-        if not self.ended and self.paused_at is None:
-            self.paused_at = now
+        if not self.ended and self._paused_at is None:
+            self._paused_at = now
         return cues
 
     def resume(self, now: float) -> list[Cue]:
         cues = self.due(now)   # may end the session if the pause ran past the limit
-        if self.ended or self.paused_at is None:
+        if self.ended or self._paused_at is None:
             return cues
-        pause = now - self.paused_at
+        pause = now - self._paused_at
         self.zone_started_at += pause
         self.paused_seconds += pause
-        self.paused_at = None
+        self._paused_at = None
         return cues
 
     def end_early(self, now: float) -> list[Cue]:
@@ -166,7 +174,7 @@ class Pacer:
         return cues if self.ended else cues + self._end(now, "ended_early")
 
     def _end(self, at: float, reason: str) -> list[Cue]:
-        stopped_at = self.paused_at if self.paused_at is not None else at
+        stopped_at = self._paused_at if self._paused_at is not None else at
         result = self.results[self.index]
         done = exact(stopped_at - self.zone_started_at)
         result.done_seconds = max(0.0, min(float(self.zone.seconds), done))
@@ -179,7 +187,7 @@ class Pacer:
     # -- what the screens need -------------------------------------------------------
 
     def _frozen(self, now: float) -> float:
-        return self.paused_at if self.paused_at is not None else now
+        return self._paused_at if self._paused_at is not None else now
 
     def zone_remaining(self, now: float) -> float:
         return max(0.0, self.zone_ends_at - self._frozen(now))

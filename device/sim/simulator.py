@@ -22,6 +22,7 @@ from pathlib import Path
 from device.core.events import ButtonEdge, DisplayStatus, Stop
 from device.core.assemble import build_app, open_recorder
 from device.core.clock import ScaledClock, VirtualClock
+from device.core.state import State
 from device.base.errors import UsageError
 from device.sim.trace import Trace, fan_out
 
@@ -150,7 +151,7 @@ class Simulator:
     # -- running -----------------------------------------------------------------------
 
     def finished(self) -> bool:
-        """Headless: done once the script has played and a session's summary was shown."""
+        """Headless: done once the script has played and no session is under way."""
         app = self.app
         # The count first: the last release is queued before the count drops, so an edge the
         # loop has not handled yet is seen either way.
@@ -158,13 +159,24 @@ class Simulator:
             return False
         if app.gestures.next_deadline() is not None or app.haptics.busy:
             return False
-        return app.summary_shown or (app.state == "idle" and app.pacer is None)
+        return app.state not in (State.RUNNING, State.PAUSED)
 
     def run_headless(self, script: list[tuple[float, str]]) -> int:
+        """Play `script`; 0 if a session ended and its summary was shown (the app traces
+        "summary") since the last session began, else 1."""
+        summaries = []
+
+        def follow(event: str, **fields) -> None:
+            if event == "session_start":
+                summaries.clear()
+            elif event == "summary":
+                summaries.append(fields)
+
         for at, gesture in script:
             self.schedule(at, gesture)
-        self.app.run(self.events, until=self.finished)
-        return 0 if self.app.summary_shown else 1
+        with self.app.watching(follow):
+            self.app.run(self.events, until=self.finished)
+        return 0 if summaries else 1
 
     def stop(self) -> None:
         self.events.put(Stop("simulator closed"))

@@ -11,7 +11,9 @@ from device.settings.routines import load_library, load_routine
 from device.screen.screens import render
 from device.sim.simulator import Simulator
 from device.sim.trace import read_trace
-from device.screen.views import OffView
+from tests.support.sim_app import app_on
+from device.core.state import State
+from device.screen.views import OffView, PowerOffView
 
 ROUTINE = """
 title = "Test routine"
@@ -278,11 +280,7 @@ def test_idle_and_summary_show_history(make_sim):
 
 
 def test_ten_second_hold_in_idle_warns_then_powers_off(make_sim):
-    from device.screen.views import PowerOffView
-
-    requests = []
     sim = make_sim()
-    sim.app._request_power_off = lambda: requests.append(sim.clock.now())
     pin = sim.button.pin
     sim.clock.call_at(1.0, pin.drive_low)
     run_to(sim, 4.0)
@@ -291,20 +289,36 @@ def test_ten_second_hold_in_idle_warns_then_powers_off(make_sim):
     run_to(sim, 7.2)
     assert sim.app.view(7.2) == PowerOffView(4)                # the warning counts down
     assert ImageChops.difference(sim.bus.image(), render(PowerOffView(4))).getbbox() is None
-    run_to(sim, 11.5)
-    assert requests == [11.0]
+    run_to(sim, 11.5)                                          # the simulator has no system to ask: it stops
+    assert [e["t"] for e in events(sim, "power_off")] == [11.0]
     assert sim.app.intensity == 3                              # the hold on the way is undone
-    assert sim.app.view(11.5) == PowerOffView(0)
+    assert sim.app.state == State.OFF
+    assert ImageChops.difference(sim.bus.image(), render(OffView())).getbbox() is None
+
+
+def test_a_power_off_asked_of_the_system_shows_while_it_comes(make_sim):
+    requests = []
+    sim = make_sim()
+    app = app_on(sim, request_power_off=lambda: requests.append(sim.clock.now()))   # as on the device
+    sim.clock.call_at(1.0, sim.button.pin.drive_low)
+    sim.clock.call_at(12.0, lambda: None)
+    app.run(sim.events, until=lambda: sim.clock.now() >= 12.0)
+    assert requests == [11.0] and app.state == State.POWERING_OFF and app.intensity == 3
+    assert app.view(12.0) == PowerOffView(0)
+    assert ImageChops.difference(sim.bus.image(), render(PowerOffView(0))).getbbox() is None
+    sim.clock.call_at(12.5, sim.button.pin.drive_high)
+    sim.schedule(13.0, "press")                                # the device is going: a press does nothing
+    sim.clock.call_at(15.0, lambda: None)
+    app.run(sim.events, until=lambda: sim.clock.now() >= 15.0)
+    assert app.state == State.POWERING_OFF and events(sim, "session_start") == []
 
 
 def test_release_before_ten_seconds_cancels_power_off(make_sim):
-    requests = []
     sim = make_sim()
-    sim.app._request_power_off = lambda: requests.append(sim.clock.now())
     sim.clock.call_at(1.0, sim.button.pin.drive_low)
     sim.clock.call_at(9.0, sim.button.pin.drive_high)
     run_to(sim, 20.0)
-    assert requests == [] and sim.app.state == "idle"
+    assert events(sim, "power_off") == [] and sim.app.state == State.IDLE
     assert type(sim.app.view(20.0)).__name__ == "IdleView"
 
 
@@ -406,15 +420,16 @@ def test_a_press_meant_for_the_last_zone_does_not_skip_the_summary(make_sim):
 
 
 def test_long_hold_with_a_lost_release_edge_does_not_power_off(make_sim):
-    requests = []
     sim = make_sim()
-    sim.app._request_power_off = lambda: requests.append(sim.clock.now())
     pin = sim.button.pin
     sim.clock.call_at(1.0, pin.drive_low)
-    # The release happens on the pin but its edge never reaches the app (as a bounce filter can do).
-    sim.clock.call_at(2.0, lambda: setattr(pin, "_state", True))
+    # The release happens on the pin but its edge never reaches the app (as a bounce filter
+    # can do): from 2 s the pin reports falling edges only, then the finger lets go.
+    sim.clock.call_at(1.9, lambda: setattr(pin, "edges", "falling"))
+    sim.clock.call_at(2.0, pin.drive_high)
     run_to(sim, 15.0)
-    assert requests == [] and sim.app.state == "idle"
+    assert not sim.button.is_pressed
+    assert events(sim, "power_off") == [] and sim.app.state == State.IDLE
 
 
 def test_the_device_id_is_written_for_the_usb_gadget(make_sim, tmp_path):
@@ -490,3 +505,15 @@ def test_simulated_sessions_get_a_boot_of_their_own(make_sim, tmp_path):
     with SessionLog.open(tmp_path / "state" / "sessions.db") as log:
         [session] = log.sessions()
     assert session.boot_id.startswith("simulated-") and session.boot_id != read_boot_id()
+
+
+def test_a_headless_run_succeeds_once_a_summary_was_shown_even_if_dismissed(make_sim):
+    """The simulator's exit code comes from the app's trace: "summary" when its frame is sent."""
+    sim = make_sim()
+    assert sim.run_headless([(1.0, "double")]) == 1                   # no session at all
+    assert sim.run_headless([(3.0, "press"), (10.0, "hold"), (15.0, "press")]) == 0
+    assert sim.app.state == State.IDLE                                # the press took the summary away
+    [end] = events(sim, "session_end")
+    [summary] = events(sim, "summary")
+    assert summary["t"] == end["t"] == 11.5                          # the hold, recognised at 11.5
+    assert (summary["completed"], summary["zones_done"], summary["zones_skipped"]) == (False, 0, 0)

@@ -89,8 +89,9 @@ def test_no_cues_while_paused():
 def test_pause_longer_than_limit_ends_early():
     pacer = Pacer((Z("a", 60), Z("b", 60)), started_at=0.0, pause_limit=300.0)
     run_all(pacer, 20.0)
+    assert pacer.pause_ends_at is None
     pacer.pause(20.0)
-    assert pacer.next_deadline() == 320.0
+    assert pacer.next_deadline() == pacer.pause_ends_at == 320.0
     cues = pacer.due(400.0)
     assert cues[-1].kind == "session_end" and cues[-1].reason == "ended_early" and cues[-1].at == 320.0
     assert pacer.results[0].done_seconds == 20.0 and pacer.results[0].outcome == "ended"
@@ -131,6 +132,18 @@ def test_countdown_boundaries():
     assert countdown_changes_at(pacer.zone_ends_at, 0.0) == 1.0
     assert countdown_changes_at(pacer.zone_ends_at, 0.4) == 1.0
     assert countdown_changes_at(pacer.zone_ends_at, 1.0) == 2.0
+
+
+def test_the_constructor_takes_the_plan_only():
+    """Where the session has got to is the pacer's own: it cannot be handed in, only read."""
+    import inspect
+
+    assert list(inspect.signature(Pacer).parameters) == ["zones", "started_at", "pause_limit"]
+    with pytest.raises(TypeError):
+        Pacer((Z("a", 60), Z("b", 60)), started_at=0.0, index=1)
+    pacer = Pacer((Z("a", 60), Z("b", 60)), started_at=7.0)
+    assert (pacer.index, pacer.zone_started_at, pacer.ended) == (0, 7.0, None)
+    assert [r.outcome for r in pacer.results] == ["not_reached", "not_reached"]
 
 
 def test_needs_a_zone():

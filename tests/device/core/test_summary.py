@@ -11,6 +11,7 @@ from datetime import datetime
 
 import pytest
 
+from device.core.state import State
 from device.settings.config import Config
 from device.log.recording import SessionRecorder
 from device.settings.routines import load_library
@@ -19,6 +20,8 @@ from device.log.sessionlog import SessionLog
 from device.sim.simulator import Simulator
 from device.screen.views import SummaryView
 from tests.conftest import same_pixels
+from tests.support.card import Card
+from tests.support.sim_app import app_on
 
 # Noon, so that a day earlier is yesterday whatever the local time zone does overnight.
 WALL_ORIGIN = datetime(2024, 5, 15, 12, 0).timestamp()
@@ -41,20 +44,22 @@ def make_sim(tmp_path):
     def make(*, sessions_before: list[float] = ()):
         frames: list = []
         sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick",
-                        on_frame=lambda image, bus: frames.append((sim.app.state, image.copy())))
+                        on_frame=lambda image, bus: frames.append((app.state, image.copy())))
         wall = lambda: WALL_ORIGIN + sim.clock.now()   # noqa: E731
-        log = SessionLog.open(tmp_path / "sessions.db", wall_time=wall)
+        card = Card()
+        log = SessionLog.open(tmp_path / "sessions.db", wall_time=wall, connect=card.connect)
         for start in sessions_before:
             session_id = log.begin("quick", "h", 3, [("neck", 60)], mono_start=0.0, wall_start=start)
             log.finish(session_id, "completed", [], 60.0, start + 60, mono_end=60.0)
         recorder = SessionRecorder(log, wall_time=wall, threaded=True)
-        sim.app.recorder = recorder
-        made.append((sim, recorder))
+        app = app_on(sim, recorder=recorder)   # the simulator's app, with this log
+        made.append((sim, recorder, card))
         wait_for(lambda: recorder.overview is not None, "the log's first overview")
-        return sim, log, frames
+        return sim, app, card, frames
 
     yield make
-    for sim, recorder in made:
+    for sim, recorder, card in made:
+        card.release()
         sim.close()
         recorder.close()
 
@@ -72,21 +77,24 @@ def summary_frames(frames) -> list:
 def test_the_first_summary_frame_already_has_its_streak(make_sim, days_before, streak):
     """The log is written on a worker; while it is busy (an SD card's fsync), the summary
     must not be drawn without the streak and then again with it a moment later."""
-    sim, log, frames = make_sim(sessions_before=days_before)
-    with log._lock:   # the worker is busy writing: the log's overview cannot come back yet
-        sim.run_headless([(1.0, "press")])
-        first = summary_frames(frames)[0]
-    summary = sim.app.summary
+    sim, app, card, frames = make_sim(sessions_before=days_before)
+    card.stall()   # the worker is busy writing: the log's overview cannot come back yet
+    sim.schedule(1.0, "press")
+    app.run(sim.events, until=lambda: app.state == State.SUMMARY and not app.haptics.busy)
+    first = summary_frames(frames)[0]
+    assert card.stalling.is_set()
+    card.release()
+    summary = app.summary
     expected = SummaryView(summary.routine_title, active_seconds=180.0, zones_done=6, zones_skipped=0,
                            completed=True, streak=streak)
     assert same_pixels(first, render(expected))
     # Once the worker has written the session, the summary stays as it was drawn.
-    wait_for(lambda: sim.app.recorder.overview.last_session_minutes == 3.0,   # the 180 s session
+    wait_for(lambda: app.recorder.overview.last_session_minutes == 3.0,   # the 180 s session
              "the log's overview with the session")
     sim.clock.call_at(sim.clock.now() + 5, lambda: None)
     target = sim.clock.now() + 5
-    sim.app.run(sim.events, until=lambda: sim.clock.now() >= target)
-    assert sim.app.view(sim.clock.now()) == expected
+    app.run(sim.events, until=lambda: sim.clock.now() >= target)
+    assert app.view(sim.clock.now()) == expected
     assert all(same_pixels(frame, first) for frame in summary_frames(frames))
 
 

@@ -1,35 +1,37 @@
 """The recorder keeps the session log's disk work off the pacing loop."""
 
 import threading
+import time
 
+from device.core.state import State
 from device.log.recording import SessionRecorder
 from device.log.sessionlog import SessionLog
+from device.settings.routines import load_library
+from tests.support.card import Card
+from tests.support.sim_app import app_on
 
 
 def test_the_loop_never_waits_for_the_log_lock(tmp_path):
     """While the worker holds the log (a slow fsync, a repair), the loop's calls return at once."""
-    session_log = SessionLog.open(tmp_path / "sessions.db")
+    card = Card()
+    session_log = SessionLog.open(tmp_path / "sessions.db", connect=card.connect)
     recorder = SessionRecorder(session_log, wall_time=lambda: 1_700_000_000.0, threaded=True)
-    holding, release = threading.Event(), threading.Event()
-
-    def slow_disk():
-        with session_log._lock:          # exactly what a long write does
-            holding.set()
-            release.wait(30)
-
-    recorder._submit(slow_disk)
-    assert holding.wait(30)
+    quick = next(r for r in load_library(None).routines if r.name == "quick")
+    card.stall()
+    recorder.begin(quick, 3, 0.0)        # the worker writes the session's start: the card stalls it
+    assert card.stalling.wait(30)
     done = threading.Event()
 
     def loop_calls():
         recorder.take_notices()
         recorder.overview
+        recorder.overview_now()
         done.set()
 
     caller = threading.Thread(target=loop_calls)
     caller.start()
     finished_while_held = done.wait(5)
-    release.set()
+    card.release()
     caller.join(30)
     recorder.close()
     assert finished_while_held
@@ -44,54 +46,48 @@ def test_notices_from_the_log_reach_the_screen_once(tmp_path):
     recorder.close()
 
 
-def run_to(sim, seconds):
+def run_to(sim, app, seconds):
     """Run the device until the simulated clock reads `seconds` (a timer makes sure time gets there)."""
     sim.clock.call_at(seconds, lambda: None)
-    sim.app.run(sim.events, until=lambda: sim.clock.now() >= seconds)
+    app.run(sim.events, until=lambda: sim.clock.now() >= seconds)
 
 
 def test_sessions_kept_in_memory_reach_the_card_while_the_device_sits_idle(tmp_path, caplog):
     """Issue 10: once the card could be written again, an idle device kept sessions in memory
     until the next session or a stop. Now they are written within RETRY_SECONDS."""
-    from device.log import logdb
+    from device.core.assemble import open_recorder
     from device.settings.config import Config
     from device.log.recording import RETRY_SECONDS
-    from device.settings.routines import load_library
     from device.sim.simulator import Simulator
 
-    sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick",
-                    state_dir=tmp_path / "state")
+    sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick")
+    card = Card()
+    recorder = open_recorder(tmp_path / "state", wall_time=time.time, threaded=False, simulated=True,
+                             connect=card.connect)
+    session_log = recorder.session_log
+    app = app_on(sim, recorder=recorder)   # the simulator's app, with the log on this card
     try:
-        session_log = sim.recorder.session_log
-        refusing = []
-
-        def read_only_card(path):   # SQLite refuses every write through it, as on a card gone bad
-            connection = logdb.connect(path)
-            connection.execute("PRAGMA query_only = 1")
-            refusing.append(connection)
-            return connection
-
-        session_log.close()   # reopened at the next write, through the connection above
-        session_log._connect = read_only_card
+        card.read_only = True   # SQLite refuses every write through the card, as on a card gone bad
+        session_log.close()     # reopened at the next write, through the card
         sim.schedule(1.0, "press")
-        sim.app.run(sim.events, until=lambda: sim.app.summary_shown)
+        app.run(sim.events, until=lambda: app.state == State.SUMMARY)
         assert session_log.has_unsaved and stored(tmp_path) == []
-        run_to(sim, sim.clock.now() + 600)   # ten minutes idle, the card still refusing
+        run_to(sim, app, sim.clock.now() + 600)   # ten minutes idle, the card still refusing
         assert session_log.has_unsaved and stored(tmp_path) == []
         shown = [r.getMessage() for r in caplog.records if r.name == "facepace"]
         assert shown.count("Log read-only: kept") == 1   # said once, not at every retry
 
-        for connection in refusing:
-            connection.execute("PRAGMA query_only = 0")   # the card takes writes again
+        card.take_writes_again()
         back = sim.clock.now()
-        run_to(sim, back + RETRY_SECONDS + 0.5)
-        assert sim.app.state == "idle" and not session_log.has_unsaved
+        run_to(sim, app, back + RETRY_SECONDS + 0.5)
+        assert app.state == State.IDLE and not session_log.has_unsaved
         assert stored(tmp_path) == [("quick", "completed")]
         assert [r.getMessage() for r in caplog.records if r.name == "facepace"][-1] == "Log saved"
         # Nothing left to retry: the loop sleeps until something else is due.
-        assert sim.recorder.next_deadline() is None
+        assert recorder.next_deadline() is None
     finally:
         sim.close()
+        recorder.close()
 
 
 def stored(tmp_path):
@@ -110,7 +106,6 @@ def test_the_idle_overview_moves_on_with_the_date_without_a_new_session(tmp_path
     from zoneinfo import ZoneInfo
 
     from device.core.pacing import Pacer
-    from device.settings.routines import load_library
 
     berlin = ZoneInfo("Europe/Berlin")
     wall = [datetime(2024, 5, 3, 8, 0, tzinfo=berlin).timestamp()]      # a Friday
