@@ -22,6 +22,7 @@ from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, level_pattern
 from device.core.pacing import Cue, Pacer, countdown_changes_at
 from device.log.recording import NullRecorder, streak_phrase
+from device.screen.display import FrameSink
 from device.screen.screens import notice_pages
 from device.screen.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
 
@@ -47,7 +48,7 @@ def _notice_seconds(page: str) -> float:
 
 
 class App:
-    def __init__(self, *, routines: Sequence, clock, haptics: HapticPlayer, display,
+    def __init__(self, *, routines: Sequence, clock, haptics: HapticPlayer, display: FrameSink,
                  render: Callable, make_frame: Callable, gestures: GestureRecognizer,
                  timeouts: Timeouts = Timeouts(), intensity: int = 3, routine_index: int = 0,
                  recorder=None, trace: Callable[..., None] | None = None,

@@ -1,28 +1,170 @@
-"""The composition root: builds the app from a config and a set of parts, real or simulated."""
+"""The composition root: builds the running device from a config, its routines and its parts.
+
+`assemble()` is the one place the drivers, the display, the session log, the sync server and
+the app are wired together: `facepace run` (device.service.firmware), the simulator
+(device.sim.simulator), the benchmarks and the tests all come through it, with real or
+simulated `Parts` (device.core.parts). What differs between them beyond the parts is said in
+its keyword arguments, never by patching.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import tempfile
 import uuid
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol, Sequence
 
 from device.settings.choices import Choices, load_choices, save_choices
 from device.base.durable import write_atomically
 
 from device.core.app import App, Timeouts
+from device.core.events import ButtonEdge, DisplayStatus, Notice, SyncProgress
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, MotorLevels
+from device.core.parts import Parts
+from device.screen.display import FrameSink
 
 LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
+DISPLAY_JOIN_SECONDS = 1.0  # a hung bus must not hold up the stop past systemd's TimeoutStopSec
 
 
-def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display, trace: Callable[..., None],
+class Service(Protocol):
+    """Anything the loop runs beside the app: the watchdog, the export status, a test's finger."""
+
+    def next_deadline(self) -> float | None: ...
+    def poll(self, now: float) -> None: ...
+
+
+@dataclass
+class RunningDevice:
+    """The device as `assemble()` built it; `run()` serves its loop, `close()` (or leaving the
+    `with` block) stops it: motor off first, then the button, the sync, the log, the panel."""
+
+    app: App
+    events: queue.SimpleQueue            # the loop's one inbox; put() is safe in a signal handler
+    button: object                       # drivers.button.PushButton
+    motor: object                        # drivers.motor.VibrationMotor
+    display: FrameSink
+    recorder: object | None
+    _stack: ExitStack
+
+    def run(self, *, until: Callable[[], bool] | None = None) -> None:
+        self.app.run(self.events, until=until)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> "RunningDevice":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _ignore(event: str, **fields) -> None:
+    pass
+
+
+def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None = None,
+             trace: Callable[..., None] = _ignore, notices=(),
+             services: Sequence[Service] = (), routine_name: str | None = None,
+             display_thread: bool = False, log_thread: bool = True, serve_sync: bool = False,
+             on_frame_sent: Callable | None = None, on_display_status: Callable[[bool, str], None] | None = None,
+             on_motor: Callable[[float], None] | None = None,
+             request_power_off: Callable[[], None] | None = None) -> RunningDevice:
+    """Build the device on `parts`.
+
+    `events` is the loop's inbox, if the caller needs it before the device exists (a signal
+    handler); `services` run on the loop beside the app (the firmware's watchdog; a test's planted
+    misbehaviour). `display_thread`: the panel gets its own thread (real time; a slow bus never
+    holds up the loop); `log_thread`: the log writes off the loop (not under a virtual clock).
+    `serve_sync`: the USB sync server runs beside the loop. `on_frame_sent(frame)` and
+    `on_display_status(ok, message)` hear from the display (on its thread, if it has one) before
+    the loop does; `on_motor(duty)` hears every duty the motor is given.
+    """
+    from device.log.clockfix import HostWallClock
+    from device.screen.display import DisplayWorker, ResilientDisplay
+    from drivers.button import PushButton
+    from drivers.motor import VibrationMotor
+
+    clock = parts.clock
+    if events is None:
+        events = queue.SimpleQueue()
+
+    def display_status(ok: bool, message: str) -> None:
+        if on_display_status is not None:
+            on_display_status(ok, message)
+        events.put(DisplayStatus(ok, message))
+
+    with ExitStack() as stack:   # on a failure half-way, what was built is closed again
+        resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
+        display = DisplayWorker(resilient, clock, join_timeout=DISPLAY_JOIN_SECONDS) if display_thread else resilient
+        stack.callback(display.close)
+        # The Pi has no real-time clock: a computer that syncs tells us the date.
+        wall_clock = HostWallClock()
+        recorder = choices_file = None
+        if parts.state_dir is not None:
+            recorder = open_recorder(parts.state_dir, wall_time=wall_clock.time, threaded=log_thread,
+                                     simulated=not clock.boot_time)
+            stack.callback(recorder.close)
+            choices_file = parts.state_dir / "choices.json"
+            if serve_sync:
+                serve_sync_beside_the_loop(stack, config, recorder, wall_clock, events)
+        button = stack.enter_context(PushButton(
+            config.button.pin, pin_factory=parts.pins, bounce_seconds=config.button.bounce_ms / 1000,
+            on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
+        # Entered last so it closes first: the motor is off before anything else shuts down.
+        motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency,
+                                                   pin_factory=parts.pins))
+        set_motor = motor.set if on_motor is None else _and_tell(motor.set, on_motor)
+        app = build_app(config, routines, clock=clock, set_motor=set_motor, display=display, trace=trace,
+                        recorder=recorder, notices=notices, services=services,
+                        request_power_off=request_power_off, choices_file=choices_file,
+                        button_is_pressed=lambda: button.is_pressed, routine_name=routine_name)
+        return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all())
+
+
+def _and_tell(set_motor: Callable[[float], None], tell: Callable[[float], None]) -> Callable[[float], None]:
+    def set_and_tell(duty: float) -> None:
+        set_motor(duty)
+        tell(duty)
+    return set_and_tell
+
+
+def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, events: queue.SimpleQueue) -> None:
+    """The USB sync server on its own thread in this process, telling the loop its progress;
+    closed with `stack`. One step on its own, so that a sync in a process of its own can take
+    its place."""
+    from device.sync.server import SyncServer
+
+    def tell_the_loop(status) -> None:
+        event = sync_event(status)
+        if event is not None:
+            events.put(event)
+
+    sync = SyncServer(config.sync.port, recorder.session_log, wall_clock=wall_clock, on_status=tell_the_loop)
+    stack.enter_context(closing(sync.start()))
+
+
+def sync_event(status):
+    """A SyncStatus from the sync thread, as an event for the app's loop (None: nothing to tell)."""
+    if status.state == "syncing":
+        return SyncProgress(status.sent, status.total)
+    if status.state == "synced":
+        return SyncProgress(status.sent, status.sent, done=True)
+    return Notice(status.text) if status.text else None
+
+
+def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display: FrameSink,
+              trace: Callable[..., None],
               recorder=None, notices=(), routine_name: str | None = None, services=(),
               request_power_off=None, choices_file: Path | None = None,
               button_is_pressed=None) -> App:
-    """Wire the app; `display` needs `push/next_deadline/retry/close`.
+    """Wire the app on parts already built (`assemble()` builds them).
 
     The person's last intensity and routine come from `choices_file` when there is one,
     else from the config; `routine_name` (the simulator's --routine) beats both."""
