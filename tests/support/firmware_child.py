@@ -112,6 +112,9 @@ def main() -> int:
         return firmware.serve(config, routines, [], parts=parts, services=services, on_trace=on_trace)
     except Exception:
         logging.getLogger("facepace").exception("crashed")
+        # What the motor's pin went through, for the test: on in the session, off once serve() unwound.
+        duties = [float(value) for _, value in parts.pins.pin(config.motor.pin).timeline()]
+        print(f"motor duties: {duties}", file=sys.stderr)
         return 1
 
 
