@@ -75,7 +75,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
              display_thread: bool = False, log_thread: bool = True, serve_sync: bool = False,
              on_frame_sent: Callable | None = None, on_display_status: Callable[[bool, str], None] | None = None,
              on_motor: Callable[[float], None] | None = None,
-             request_power_off: Callable[[], None] | None = None) -> RunningDevice:
+             request_power_off: Callable[[], None] | None = None, log_options: dict | None = None) -> RunningDevice:
     """Build the device on `parts`.
 
     `events` is the loop's inbox, if the caller needs it before the device exists (a signal
@@ -84,9 +84,9 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     holds up the loop); `log_thread`: the log writes off the loop (not under a virtual clock).
     `serve_sync`: the USB sync server runs beside the loop. `on_frame_sent(frame)` and
     `on_display_status(ok, message)` hear from the display (on its thread, if it has one) before
-    the loop does; `on_motor(duty)` hears every duty the motor is given.
+    the loop does; `on_motor(duty)` hears every duty the motor is given. `log_options` go to
+    `SessionLog.open` (the year drill's simulated card and its trust in the clock).
     """
-    from device.log.clockfix import HostWallClock
     from device.screen.display import DisplayWorker, ResilientDisplay
     from drivers.button import PushButton
     from drivers.motor import VibrationMotor
@@ -104,16 +104,14 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
         display = DisplayWorker(resilient, clock, join_timeout=DISPLAY_JOIN_SECONDS) if display_thread else resilient
         stack.callback(display.close)
-        # The Pi has no real-time clock: a computer that syncs tells us the date.
-        wall_clock = HostWallClock()
         recorder = choices_file = None
         if parts.state_dir is not None:
-            recorder = open_recorder(parts.state_dir, wall_time=wall_clock.time, threaded=log_thread,
-                                     simulated=not clock.boot_time)
+            recorder = open_recorder(parts.state_dir, wall_time=parts.wall_clock.time, threaded=log_thread,
+                                     simulated=not clock.boot_time, **(log_options or {}))
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"
             if serve_sync:
-                serve_sync_beside_the_loop(stack, config, recorder, wall_clock, events)
+                serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events)
         button = stack.enter_context(PushButton(
             config.button.pin, pin_factory=parts.pins, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))

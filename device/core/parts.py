@@ -9,10 +9,11 @@ builds the running device from a config, the routines and one of these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from device.log.clockfix import HostWallClock
 from device.screen.display import Panel
 
 
@@ -23,6 +24,8 @@ class Parts:
     open_panel: Callable[[], Panel]      # opens the panel afresh; the display retries it when it fails
     state_dir: Path | None               # the session log and the person's choices; None: nothing kept
     bus: object | None = None            # simulated: the fake I2C bus, whose image() is what the glass shows
+    # The date: the Pi has no real-time clock, so the system's time plus what a syncing computer says.
+    wall_clock: HostWallClock = field(default_factory=HostWallClock)
 
 
 def real_parts(config) -> Parts:
@@ -39,9 +42,11 @@ def real_parts(config) -> Parts:
     return Parts(MonotonicClock(), pins=None, open_panel=open_panel, state_dir=state_dir())
 
 
-def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None) -> Parts:
+def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
+                    wall_clock: HostWallClock | None = None) -> Parts:
     """gpiozero's mock pins on `clock` and the real panel driver on a fake SSD1306 bus (`bus`,
-    or a fresh `FakeSSD1306Bus`; a test may hand in one that fails)."""
+    or a fresh `FakeSSD1306Bus`; a test may hand in one that fails). `wall_clock`: this
+    computer's date unless a test lives in a world of its own."""
     from drivers.fakes.i2c import FakeSSD1306Bus
     from drivers.fakes.pins import ClockedMockFactory
     from drivers.oled import OledDisplay
@@ -49,4 +54,5 @@ def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None) -
     display = config.display
     bus = bus if bus is not None else FakeSSD1306Bus(address=display.address)
     return Parts(clock, pins=ClockedMockFactory(clock), state_dir=state_dir, bus=bus,
-                 open_panel=lambda: OledDisplay(bus, address=display.address, rotation=display.rotation))
+                 open_panel=lambda: OledDisplay(bus, address=display.address, rotation=display.rotation),
+                 wall_clock=wall_clock or HostWallClock())
