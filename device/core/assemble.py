@@ -16,7 +16,7 @@ import uuid
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from device.settings.choices import Choices, load_choices, save_choices
 from device.base.durable import write_atomically
@@ -27,6 +27,11 @@ from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, MotorLevels
 from device.core.parts import Parts
 from device.screen.display import FrameSink
+
+if TYPE_CHECKING:   # the drivers import gpiozero: only where the device is built
+    from device.log.recording import SessionRecorder
+    from drivers.button import PushButton
+    from drivers.motor import VibrationMotor
 
 LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
 DISPLAY_JOIN_SECONDS = 1.0  # a hung bus must not hold up the stop past systemd's TimeoutStopSec
@@ -46,10 +51,10 @@ class RunningDevice:
 
     app: App
     events: queue.SimpleQueue            # the loop's one inbox; put() is safe in a signal handler
-    button: object                       # drivers.button.PushButton
-    motor: object                        # drivers.motor.VibrationMotor
+    button: PushButton
+    motor: VibrationMotor
     display: FrameSink
-    recorder: object | None
+    recorder: SessionRecorder | None
     _stack: ExitStack
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
@@ -72,7 +77,7 @@ def _ignore(event: str, **fields) -> None:
 def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None = None,
              trace: Callable[..., None] = _ignore, notices=(),
              services: Sequence[Service] = (), routine_name: str | None = None,
-             display_thread: bool = False, log_thread: bool = True, serve_sync: bool = False,
+             display_thread: bool = False, serve_sync: bool = False,
              on_frame_sent: Callable | None = None, on_display_status: Callable[[bool, str], None] | None = None,
              on_motor: Callable[[float], None] | None = None,
              request_power_off: Callable[[], None] | None = None, log_options: dict | None = None) -> RunningDevice:
@@ -81,8 +86,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     `events` is the loop's inbox, if the caller needs it before the device exists (a signal
     handler); `services` run on the loop beside the app (the firmware's watchdog; a test's planted
     misbehaviour). `display_thread`: the panel gets its own thread (real time; a slow bus never
-    holds up the loop); `log_thread`: the log writes off the loop (not under a virtual clock).
-    `serve_sync`: the USB sync server runs beside the loop. `on_frame_sent(frame)` and
+    holds up the loop). The log writes off the loop when the clock runs in real time.
+    `serve_sync`: the USB sync server runs beside the loop (it needs the state folder's log). `on_frame_sent(frame)` and
     `on_display_status(ok, message)` hear from the display (on its thread, if it has one) before
     the loop does; `on_motor(duty)` hears every duty the motor is given. `log_options` go to
     `SessionLog.open` (the year drill's simulated card and its trust in the clock).
@@ -91,6 +96,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     from drivers.button import PushButton
     from drivers.motor import VibrationMotor
 
+    if serve_sync and parts.state_dir is None:
+        raise ValueError("serve_sync needs parts with a state folder: the sync serves its session log")
     clock = parts.clock
     if events is None:
         events = queue.SimpleQueue()
@@ -106,7 +113,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         stack.callback(display.close)
         recorder = choices_file = None
         if parts.state_dir is not None:
-            recorder = open_recorder(parts.state_dir, wall_time=parts.wall_clock.time, threaded=log_thread,
+            recorder = open_recorder(parts.state_dir, wall_time=parts.wall_clock.time, threaded=clock.real_time,
                                      simulated=not clock.boot_time, **(log_options or {}))
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"

@@ -28,6 +28,7 @@ class MonotonicClock:
 
     speed = 1.0
     boot_time = True   # now() is this boot's CLOCK_MONOTONIC, as the session log may date by it
+    real_time = True   # time passes on its own: threads (the log's writer) may work beside the loop
 
     def __init__(self) -> None:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -145,6 +146,7 @@ class VirtualClock:
     """Time that advances only when the loop waits: to the deadline, or to the next timer."""
 
     boot_time = False
+    real_time = False   # time moves only with the loop: everything runs on it, in order
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start

@@ -21,6 +21,7 @@ from pathlib import Path
 from device.core.events import Stop
 from device.core.assemble import assemble
 from device.core.clock import ScaledClock, VirtualClock
+from device.core.parts import simulated_parts
 from device.base.errors import UsageError
 from device.sim.trace import Trace, fan_out
 
@@ -86,8 +87,6 @@ class Simulator:
     on_sent: object = None                # on_sent(frame) for each frame that reached the panel
 
     def __post_init__(self) -> None:
-        from device.core.parts import simulated_parts
-
         self.clock = VirtualClock() if self.speed is None else ScaledClock(self.speed)
         self.parts = simulated_parts(self.config, self.clock, state_dir=self.state_dir)
         self.bus = self.parts.bus
@@ -96,10 +95,10 @@ class Simulator:
         if self.frames_dir:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
         # Sessions are dated by the wall clock when they ran, never in the future; their lengths
-        # (active seconds, zones) are simulated time. Under virtual time the log writes on the loop.
+        # (active seconds, zones) are simulated time.
         self.device = assemble(self.config, self.routines, self.parts, trace=fan_out(self.trace),
                                notices=self.notices, routine_name=self.routine_name,
-                               log_thread=self.speed is not None, on_frame_sent=self._frame_sent,
+                               on_frame_sent=self._frame_sent,
                                on_display_status=self._display_status, on_motor=self.on_motor)
         self.app, self.events = self.device.app, self.device.events
         self.button, self.motor, self.recorder = self.device.button, self.device.motor, self.device.recorder

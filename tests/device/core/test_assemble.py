@@ -27,7 +27,7 @@ def test_the_simulated_builders_parts_drive_the_real_root(tmp_path):
     config, clock = Config(), VirtualClock()
     parts = simulated_parts(config, clock, state_dir=tmp_path / "state")
     traced = []
-    with assemble(config, list(load_library(None).routines), parts, log_thread=False,
+    with assemble(config, list(load_library(None).routines), parts,
                   trace=lambda event, **fields: traced.append(event)) as device:
         device.run(until=lambda: True)                   # one pass: the first frame
         assert same_picture(parts.bus.image(), REFERENCE)   # the idle screen, on the glass
