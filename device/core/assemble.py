@@ -70,12 +70,8 @@ class RunningDevice:
         self.close()
 
 
-def _ignore(event: str, **fields) -> None:
-    pass
-
-
 def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None = None,
-             trace: Callable[..., None] = _ignore, notices=(),
+             traces: Sequence[Callable[..., None]] = (), notices=(),
              services: Sequence[Service] = (), routine_name: str | None = None,
              display_thread: bool = False, serve_sync: bool = False,
              on_frame_sent: Callable | None = None, on_display_status: Callable[[bool, str], None] | None = None,
@@ -84,7 +80,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     """Build the device on `parts`.
 
     `events` is the loop's inbox, if the caller needs it before the device exists (a signal
-    handler); `services` run on the loop beside the app (the firmware's watchdog; a test's planted
+    handler); `traces` each hear the app's trace (`trace(event, **fields)`); `services` run on the loop beside the app (the firmware's watchdog; a test's planted
     misbehaviour). `display_thread`: the panel gets its own thread (real time; a slow bus never
     holds up the loop). The log writes off the loop when the clock runs in real time.
     `serve_sync`: the USB sync server runs beside the loop (it needs the state folder's log). `on_frame_sent(frame)` and
@@ -126,11 +122,18 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency,
                                                    pin_factory=parts.pins))
         set_motor = motor.set if on_motor is None else _and_tell(motor.set, on_motor)
-        app = build_app(config, routines, clock=clock, set_motor=set_motor, display=display, trace=trace,
+        app = build_app(config, routines, clock=clock, set_motor=set_motor, display=display, trace=_fan_out(traces),
                         recorder=recorder, notices=notices, services=services,
                         request_power_off=request_power_off, choices_file=choices_file,
                         button_is_pressed=lambda: button.is_pressed, routine_name=routine_name)
         return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all())
+
+
+def _fan_out(traces: Sequence[Callable[..., None]]) -> Callable[..., None]:
+    def trace(event: str, **fields) -> None:
+        for listener in traces:
+            listener(event, **fields)
+    return trace
 
 
 def _and_tell(set_motor: Callable[[float], None], tell: Callable[[float], None]) -> Callable[[float], None]:

@@ -46,9 +46,9 @@ def main(config, routines, notices) -> int:
 
 
 def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service] = (),
-          on_trace: Callable[..., None] | None = None) -> int:
+          traces: Sequence[Callable[..., None]] = ()) -> int:
     """Run on `parts` until SIGTERM (or a bug): the firmware loop with its threads, log and systemd
-    hooks. `services` run on the loop beside the firmware's own; `on_trace` hears the app's trace
+    hooks. `services` run on the loop beside the firmware's own; `traces` hear the app's trace
     after the journal does (tests plant misbehaviour through both)."""
     from device.service.export_status import ExportStatusWatcher
     from device.service.sdnotify import Notifier
@@ -60,9 +60,8 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
     with closing(notifier):
         own_services = [WatchdogFeeder(notifier, parts.clock),
                         ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
-        trace = _log_event if on_trace is None else _and_then(_log_event, on_trace)
         # A dead panel must not keep the device from starting: READY=1 on the first frame or failure.
-        with assemble(config, routines, parts, events=events, trace=trace, notices=notices,
+        with assemble(config, routines, parts, events=events, traces=[_log_event, *traces], notices=notices,
                       services=[*own_services, *services], display_thread=True, serve_sync=True,
                       on_frame_sent=lambda frame: notifier.ready(),
                       on_display_status=lambda ok, message: notifier.ready(),
@@ -72,13 +71,6 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
             time.sleep(OFF_SCREEN_SECONDS)
     log.info("stopped cleanly")
     return 0
-
-
-def _and_then(first: Callable[..., None], then: Callable[..., None]) -> Callable[..., None]:
-    def both(event: str, **fields) -> None:
-        first(event, **fields)
-        then(event, **fields)
-    return both
 
 
 def request_power_off(folder: Path | None = None) -> None:

@@ -23,7 +23,7 @@ from device.core.assemble import assemble
 from device.core.clock import ScaledClock, VirtualClock
 from device.core.parts import simulated_parts
 from device.base.errors import UsageError
-from device.sim.trace import Trace, fan_out
+from device.sim.trace import Trace
 
 GESTURES = ("press", "double", "hold")
 TAP_SECONDS = 0.12      # how long a scripted finger stays down for a press
@@ -96,7 +96,7 @@ class Simulator:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
         # Sessions are dated by the wall clock when they ran, never in the future; their lengths
         # (active seconds, zones) are simulated time.
-        self.device = assemble(self.config, self.routines, self.parts, trace=fan_out(self.trace),
+        self.device = assemble(self.config, self.routines, self.parts, traces=[self.trace] if self.trace else [],
                                notices=self.notices, routine_name=self.routine_name,
                                on_frame_sent=self._frame_sent,
                                on_display_status=self._display_status, on_motor=self.on_motor)

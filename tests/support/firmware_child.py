@@ -99,7 +99,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config, routines = Config(), list(load_library(None).routines)
     parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
-    services, on_trace = [], None
+    services, traces = [], []
     if os.environ.get("FACEPACE_TEST_PRESS_AT"):
         services.append(Finger(parts.pins, config.button.pin, float(os.environ["FACEPACE_TEST_PRESS_AT"])))
     if os.environ.get("FACEPACE_TEST_HANG_AFTER"):
@@ -107,9 +107,9 @@ def main() -> int:
     if os.environ.get("FACEPACE_TEST_CRASH_IN_SESSION"):
         crash = CrashInSession()
         services.append(crash)
-        on_trace = crash.trace
+        traces.append(crash.trace)
     try:
-        return firmware.serve(config, routines, [], parts=parts, services=services, on_trace=on_trace)
+        return firmware.serve(config, routines, [], parts=parts, services=services, traces=traces)
     except Exception:
         logging.getLogger("facepace").exception("crashed")
         # What the motor's pin went through, for the test: on in the session, off once serve() unwound.

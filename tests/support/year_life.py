@@ -168,7 +168,7 @@ class Boot:
         self.bus.rng = random.Random(life.rng.random())
         parts = simulated_parts(config, self.clock, state_dir=life.state_dir, bus=self.bus, wall_clock=self.wall)
         trusted = clock_behind == 0
-        self.device = assemble(config, life.routines, parts, trace=self._trace,
+        self.device = assemble(config, life.routines, parts, traces=[self._trace],
                                log_options=dict(clock_synced=lambda: trusted, connect=life.card.connect))
         self.app, self.events = self.device.app, self.device.events
         self.button, self.motor, self.recorder = self.device.button, self.device.motor, self.device.recorder

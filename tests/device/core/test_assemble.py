@@ -28,7 +28,7 @@ def test_the_simulated_builders_parts_drive_the_real_root(tmp_path):
     parts = simulated_parts(config, clock, state_dir=tmp_path / "state")
     traced = []
     with assemble(config, list(load_library(None).routines), parts,
-                  trace=lambda event, **fields: traced.append(event)) as device:
+                  traces=[lambda event, **fields: traced.append(event)]) as device:
         device.run(until=lambda: True)                   # one pass: the first frame
         assert same_picture(parts.bus.image(), REFERENCE)   # the idle screen, on the glass
         button = parts.pins.pin(config.button.pin)       # the mock pin the root's button reads
