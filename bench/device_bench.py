@@ -16,19 +16,14 @@ import threading
 import time
 from pathlib import Path
 
-from device.core.events import ButtonEdge, Stop
-from device.core.assemble import build_app
+from device.core.assemble import assemble
 from device.core.clock import MonotonicClock
+from device.core.events import Stop
+from device.core.parts import simulated_parts
 from device.settings.config import Config
-from device.screen.display import ResilientDisplay
 from device.settings.routines import load_library, load_routine
 from device.sim.simulator import Simulator
 from device.sim.trace import read_trace
-from drivers.button import PushButton
-from drivers.fakes.i2c import FakeSSD1306Bus
-from drivers.fakes.pins import ClockedMockFactory
-from drivers.motor import VibrationMotor
-from drivers.oled import OledDisplay
 
 SHORT_ROUTINE = """
 title = "Bench"
@@ -115,16 +110,10 @@ def pacing_error() -> list[dict]:
 
 def press_to_click(presses: int = 60) -> list[dict]:
     """Button pin low → motor pin on, on gpiozero's mock pins, with the real loop in real time."""
-    clock = MonotonicClock()
-    pins = ClockedMockFactory(clock)
-    events: queue.Queue = queue.Queue()
-    button = PushButton(17, pin_factory=pins, on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now())))
-    motor = VibrationMotor(18, pin_factory=pins)
-    bus = FakeSSD1306Bus()
-    display = ResilientDisplay(lambda: OledDisplay(bus), clock)
-    app = build_app(Config(), list(load_library(None).routines), clock=clock, set_motor=motor.set,
-                    display=display, trace=lambda *a, **k: None)
-    loop = threading.Thread(target=app.run, args=(events,), daemon=True)
+    config, clock = Config(), MonotonicClock()
+    device = assemble(config, list(load_library(None).routines), simulated_parts(config, clock))
+    button, motor = device.button, device.motor
+    loop = threading.Thread(target=device.run, daemon=True)
     loop.start()
     latencies = []
     try:
@@ -146,11 +135,9 @@ def press_to_click(presses: int = 60) -> list[dict]:
             button.pin.drive_high()
             time.sleep(0.4)    # past the double-press window, so each press stands alone
     finally:
-        events.put(Stop("bench"))
+        device.events.put(Stop("bench"))
         loop.join(5)
-        motor.close()
-        button.close()
-        display.close()
+        device.close()
     p50, p99 = percentile(latencies, .5), percentile(latencies, .99)
     return [row("press-to-click latency (mock pins)", f"p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(latencies)}/{presses})",
                 "p99 < 10 ms", p99 < 10 and len(latencies) == presses)]
@@ -212,8 +199,8 @@ def oled_traffic_real_frames() -> list[dict]:
     from bench import oled_traffic
 
     frames = []
-    sim = Simulator(Config(), list(load_library(None).routines), routine_name="daily")
-    sim.display._on_sent = lambda frame: frames.append(frame.image)
+    sim = Simulator(Config(), list(load_library(None).routines), routine_name="daily",
+                    on_sent=lambda frame: frames.append(frame.image))
     try:
         sim.run_headless([(1.0, "press")])
     finally:

@@ -1,29 +1,179 @@
-"""The composition root: builds the app from a config and a set of parts, real or simulated."""
+"""The composition root: builds the running device from a config, its routines and its parts.
+
+`assemble()` is the one place the drivers, the display, the session log, the sync server and
+the app are wired together: `facepace run` (device.service.firmware), the simulator
+(device.sim.simulator), the benchmarks and the tests all come through it, with real or
+simulated `Parts` (device.core.parts). What differs between them beyond the parts is said in
+its keyword arguments, never by patching.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import tempfile
 import uuid
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from device.settings.choices import Choices, load_choices, save_choices
 from device.base.durable import write_atomically
 
 from device.core.app import App, Hooks, Screen, Timeouts
+from device.core.events import ButtonEdge, DisplayStatus, Notice, SyncProgress
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, MotorLevels
+from device.core.parts import Parts
+from device.screen.display import FrameSink
+
+if TYPE_CHECKING:   # the drivers import gpiozero: only where the device is built
+    from device.log.recording import SessionRecorder
+    from drivers.button import PushButton
+    from drivers.motor import VibrationMotor
 
 LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
+DISPLAY_JOIN_SECONDS = 1.0  # a hung bus must not hold up the stop past systemd's TimeoutStopSec
 
 
-def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display, trace: Callable[..., None],
+class Service(Protocol):
+    """Anything the loop runs beside the app: the watchdog, the export status, a test's finger."""
+
+    def next_deadline(self) -> float | None: ...
+    def poll(self, now: float) -> None: ...
+
+
+@dataclass
+class RunningDevice:
+    """The device as `assemble()` built it; `run()` serves its loop, `close()` (or leaving the
+    `with` block) stops it: motor off first, then the button, the sync, the log, the panel."""
+
+    app: App
+    events: queue.SimpleQueue            # the loop's one inbox; put() is safe in a signal handler
+    button: PushButton
+    motor: VibrationMotor
+    display: FrameSink
+    recorder: SessionRecorder | None
+    _stack: ExitStack
+
+    def run(self, *, until: Callable[[], bool] | None = None) -> None:
+        self.app.run(self.events, until=until)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> "RunningDevice":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None = None,
+             traces: Sequence[Callable[..., None]] = (), notices=(),
+             services: Sequence[Service] = (), routine_name: str | None = None,
+             display_thread: bool = False, serve_sync: bool = False,
+             on_frame_sent: Callable | None = None, on_display_status: Callable[[bool, str], None] | None = None,
+             on_motor: Callable[[float], None] | None = None,
+             request_power_off: Callable[[], None] | None = None, log_options: dict | None = None) -> RunningDevice:
+    """Build the device on `parts`.
+
+    `events` is the loop's inbox, if the caller needs it before the device exists (a signal
+    handler); `traces` each hear the app's trace (`trace(event, **fields)`); `services` run on the loop beside the app (the firmware's watchdog; a test's planted
+    misbehaviour). `display_thread`: the panel gets its own thread (real time; a slow bus never
+    holds up the loop). The log writes off the loop when the clock runs in real time.
+    `serve_sync`: the USB sync server runs beside the loop (it needs the state folder's log). `on_frame_sent(frame)` and
+    `on_display_status(ok, message)` hear from the display (on its thread, if it has one) before
+    the loop does; `on_motor(duty)` hears every duty the motor is given. `log_options` go to
+    `SessionLog.open` (the year drill's simulated card and its trust in the clock).
+    """
+    from device.screen.display import DisplayWorker, ResilientDisplay
+    from drivers.button import PushButton
+    from drivers.motor import VibrationMotor
+
+    if serve_sync and parts.state_dir is None:
+        raise ValueError("serve_sync needs parts with a state folder: the sync serves its session log")
+    clock = parts.clock
+    if events is None:
+        events = queue.SimpleQueue()
+
+    def display_status(ok: bool, message: str) -> None:
+        if on_display_status is not None:
+            on_display_status(ok, message)
+        events.put(DisplayStatus(ok, message))
+
+    with ExitStack() as stack:   # on a failure half-way, what was built is closed again
+        resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
+        display = DisplayWorker(resilient, clock, join_timeout=DISPLAY_JOIN_SECONDS) if display_thread else resilient
+        stack.callback(display.close)
+        recorder = choices_file = None
+        if parts.state_dir is not None:
+            recorder = open_recorder(parts.state_dir, wall_time=parts.wall_clock.time, threaded=clock.real_time,
+                                     simulated=not clock.boot_time, **(log_options or {}))
+            stack.callback(recorder.close)
+            choices_file = parts.state_dir / "choices.json"
+            if serve_sync:
+                serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events)
+        button = stack.enter_context(PushButton(
+            config.button.pin, pin_factory=parts.pins, bounce_seconds=config.button.bounce_ms / 1000,
+            on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
+        # Entered last so it closes first: the motor is off before anything else shuts down.
+        motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency,
+                                                   pin_factory=parts.pins))
+        set_motor = motor.set if on_motor is None else _and_tell(motor.set, on_motor)
+        app = build_app(config, routines, clock=clock, set_motor=set_motor, display=display, trace=_fan_out(traces),
+                        recorder=recorder, notices=notices, services=services,
+                        request_power_off=request_power_off, choices_file=choices_file,
+                        button_is_pressed=lambda: button.is_pressed, routine_name=routine_name)
+        return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all())
+
+
+def _fan_out(traces: Sequence[Callable[..., None]]) -> Callable[..., None]:
+    def trace(event: str, **fields) -> None:
+        for listener in traces:
+            listener(event, **fields)
+    return trace
+
+
+def _and_tell(set_motor: Callable[[float], None], tell: Callable[[float], None]) -> Callable[[float], None]:
+    def set_and_tell(duty: float) -> None:
+        set_motor(duty)
+        tell(duty)
+    return set_and_tell
+
+
+def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, events: queue.SimpleQueue) -> None:
+    """The USB sync server on its own thread in this process, telling the loop its progress;
+    closed with `stack`. One step on its own, so that a sync in a process of its own can take
+    its place."""
+    from device.sync.server import SyncServer
+
+    def tell_the_loop(status) -> None:
+        event = sync_event(status)
+        if event is not None:
+            events.put(event)
+
+    sync = SyncServer(config.sync.port, recorder.session_log, wall_clock=wall_clock, on_status=tell_the_loop)
+    stack.enter_context(closing(sync.start()))
+
+
+def sync_event(status):
+    """A SyncStatus from the sync thread, as an event for the app's loop (None: nothing to tell)."""
+    if status.state == "syncing":
+        return SyncProgress(status.sent, status.total)
+    if status.state == "synced":
+        return SyncProgress(status.sent, status.sent, done=True)
+    return Notice(status.text) if status.text else None
+
+
+def build_app(config, routines, *, clock, set_motor: Callable[[float], None], display: FrameSink,
+              trace: Callable[..., None],
               recorder=None, notices=(), routine_name: str | None = None, services=(),
               request_power_off=None, choices_file: Path | None = None,
               button_is_pressed=None) -> App:
-    """Wire the app; `display` needs `push/next_deadline/retry/close`.
+    """Wire the app on parts already built (`assemble()` builds them).
 
     The person's last intensity and routine come from `choices_file` when there is one,
     else from the config; `routine_name` (the simulator's --routine) beats both."""
@@ -66,7 +216,7 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
     of its own, so the sync's date fixes never take them for this boot's. `log_options` go to
     `SessionLog.open` (a simulated year passes its own `clock_synced` and `connect`)."""
-    from device.settings.paths import SESSION_LOG, runtime_dir
+    from device.settings.paths import runtime_dir
     from device.log.recording import SessionRecorder
     from device.log.sessionlog import BOOT_ID_PATH, SessionLog
 
@@ -78,7 +228,7 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
             boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
         # A stop that cannot write the log keeps its sessions in the runtime folder if the
         # state folder will not take them either (a full card): RAM, but better than nothing.
-        session_log = SessionLog.open(state_dir / SESSION_LOG, wall_time=wall_time,
+        session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time,
                                       boot_id_path=boot_id_path, pending_dirs=[runtime_dir()],
                                       **log_options)
     if session_log.device_id:

@@ -27,6 +27,8 @@ class MonotonicClock:
     """Real monotonic time."""
 
     speed = 1.0
+    boot_time = True   # now() is this boot's CLOCK_MONOTONIC, as the session log may date by it
+    real_time = True   # time passes on its own: threads (the log's writer) may work beside the loop
 
     def __init__(self) -> None:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -107,6 +109,8 @@ class ScaledClock(MonotonicClock):
     a callback sees `now()` at exactly its own time.
     """
 
+    boot_time = False   # its own time, from 0 at start()
+
     def __init__(self, speed: float) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
@@ -140,6 +144,9 @@ class ScaledClock(MonotonicClock):
 
 class VirtualClock:
     """Time that advances only when the loop waits: to the deadline, or to the next timer."""
+
+    boot_time = False
+    real_time = False   # time moves only with the loop: everything runs on it, in order
 
     def __init__(self, start: float = 0.0) -> None:
         self._now = start

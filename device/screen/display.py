@@ -13,8 +13,10 @@
   panel takes tens of milliseconds per frame, so the loop only drops the newest frame in a
   one-slot hand-off and never waits for the bus.
 
-Both have the same face (`push`, `next_deadline`, `retry`, `close`), so the app does not care
-which one it has: the simulator under a virtual clock uses `ResilientDisplay` directly.
+Both are a `FrameSink` (`push`, `next_deadline`, `retry`, `close`), the one face the app sees:
+the simulator under a virtual clock uses `ResilientDisplay` directly. What `ResilientDisplay`
+drives is a `Panel` (`drivers.oled.OledDisplay`, which keeps the SSD1306's partial-page updates
+to itself). Brightness and power travel with each frame.
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class Frame:
 
 
 class FrameSink(Protocol):
-    """What the app needs from a display."""
+    """What the app needs from a display: show this frame (at its brightness, "off" powers the
+    glass down), when to call `retry()` on the loop's clock (None: never), and close."""
 
     def push(self, frame: Frame) -> None: ...
     def next_deadline(self) -> float | None: ...
@@ -56,10 +59,33 @@ class FrameSink(Protocol):
     def close(self) -> None: ...
 
 
+class Panel(Protocol):
+    """What `ResilientDisplay` drives: a 1-bit panel that shows exactly the image it is given."""
+
+    def show(self, image: Image.Image) -> None: ...
+    def contrast(self, value: int) -> None: ...   # 0..255
+    def poweroff(self) -> None: ...
+    def poweron(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Seconds, from the one injected clock."""
+
+    def now(self) -> float: ...
+
+
+class RealTimeClock(Clock, Protocol):
+    """A clock that runs with real time, `speed` clock seconds to a real one (the worker's thread
+    waits in real seconds)."""
+
+    speed: float
+
+
 class ResilientDisplay:
     """Shows frames on a panel from `open_panel()`, re-opening it with backoff when the bus fails.
 
-    `open_panel()` returns an `drivers.oled.OledDisplay`-like object, or raises NoHardwareError
+    `open_panel()` returns a `Panel` (`drivers.oled.OledDisplay`), or raises NoHardwareError
     (no bus at all: reported once, never retried) or anything else (panel not answering: retried).
     Callbacks run on the thread that calls `push()`/`retry()`:
     `on_sent(frame)` for every frame that reached the panel; `on_status(ok, message)` once when
@@ -67,7 +93,7 @@ class ResilientDisplay:
     it ends (the panel has taken every frame for `steady_after` seconds).
     """
 
-    def __init__(self, open_panel: Callable[[], object], clock, *, normal_contrast: int = 255,
+    def __init__(self, open_panel: Callable[[], Panel], clock: Clock, *, normal_contrast: int = 255,
                  dim_contrast: int = 16, first_retry: float = 0.5, max_retry: float = 30.0,
                  immediate_retries: int = 2, outage_after: float = 1.0, steady_after: float = 10.0,
                  on_sent: Callable[[Frame], None] | None = None,
@@ -77,7 +103,7 @@ class ResilientDisplay:
         if immediate_retries < 0 or outage_after < 0 or steady_after < 0:
             raise ValueError(f"need immediate_retries, outage_after and steady_after >= 0, "
                              f"got {immediate_retries}, {outage_after} and {steady_after}")
-        self.clock = clock
+        self._clock = clock
         self._open_panel = open_panel
         self._contrast = {"normal": normal_contrast, "dim": dim_contrast}
         self._first_retry = first_retry
@@ -87,7 +113,7 @@ class ResilientDisplay:
         self._steady_after = steady_after
         self._on_sent = on_sent
         self._on_status = on_status
-        self._panel = None  # opened by the first push, not by the constructor
+        self._panel: Panel | None = None  # opened by the first push, not by the constructor
         self._pending: Frame | None = None  # newest frame not yet on the panel
         self._on_panel: tuple[bytes, tuple[int, int], str] | None = None  # pixels, size, brightness
         self._retry_at: float | None = None
@@ -121,7 +147,7 @@ class ResilientDisplay:
         end of an outage, if the panel has answered long enough."""
         if self._closed:
             return
-        if self._retry_at is not None and self.clock.now() >= self._retry_at:
+        if self._retry_at is not None and self._clock.now() >= self._retry_at:
             self._retry_at = None
             self._send_pending()
         self._end_outage_if_steady()
@@ -165,13 +191,13 @@ class ResilientDisplay:
         if sent and self._on_sent is not None:
             self._on_sent(frame)
         if failing_since is not None:
-            log.info("display answering again after %.1f s", self.clock.now() - failing_since)
+            log.info("display answering again after %.1f s", self._clock.now() - failing_since)
         if self._down and self._back_at is None:
-            self._back_at = self.clock.now() + self._steady_after
+            self._back_at = self._clock.now() + self._steady_after
         self._end_outage_if_steady()
 
     def _end_outage_if_steady(self) -> None:
-        if self._back_at is not None and self.clock.now() >= self._back_at:
+        if self._back_at is not None and self._clock.now() >= self._back_at:
             self._down, self._back_at = False, None
             log.info("display back")
             self._report(True, "display back")
@@ -187,7 +213,7 @@ class ResilientDisplay:
             raise
         except Exception as error:  # any failure of the panel is a panel failure, never the caller's
             if self._failing_since is None:
-                self._failing_since = self.clock.now()
+                self._failing_since = self._clock.now()
                 log.info("display transfer failed (%s: %s); trying a fresh panel", type(error).__name__, error)
             self._drop_panel()
             return False, error
@@ -214,7 +240,7 @@ class ResilientDisplay:
         return True
 
     def _failed(self, error: Exception) -> None:
-        now = self.clock.now()
+        now = self._clock.now()
         self._back_at = None  # a panel that fails again is still in the same outage
         delay = self._retry_delay
         self._retry_delay = min(delay * 2, self._max_retry)
@@ -251,8 +277,9 @@ class DisplayWorker:
     worker thread: they should only hand events to the app's queue.
     """
 
-    def __init__(self, display: ResilientDisplay, *, join_timeout: float = 5.0) -> None:
+    def __init__(self, display: ResilientDisplay, clock: RealTimeClock, *, join_timeout: float = 5.0) -> None:
         self._display = display
+        self._clock = clock   # the display's own: the thread waits for its retry deadlines
         self._join_timeout = join_timeout
         self._wake = threading.Condition()
         self._newest: Frame | None = None
@@ -294,12 +321,10 @@ class DisplayWorker:
 
     def _serve(self) -> None:
         display = self._display
-        clock = display.clock
-        speed = getattr(clock, "speed", 1.0)  # ScaledClock runs faster than the wall clock
         try:
             while True:
                 with self._wake:
-                    frame = self._next_job(display, clock, speed)
+                    frame = self._next_job(display)
                     stopping = self._stopping
                     if stopping:  # the last frame pushed (the "Off" screen) still goes out
                         frame, self._newest = frame or self._newest, None
@@ -315,7 +340,7 @@ class DisplayWorker:
         finally:
             display.close()
 
-    def _next_job(self, display: ResilientDisplay, clock, speed: float) -> Frame | None:
+    def _next_job(self, display: ResilientDisplay) -> Frame | None:
         """Wait (holding the condition) for a new frame, a due retry, or stopping."""
         while not self._stopping:
             if self._newest is not None:
@@ -325,8 +350,8 @@ class DisplayWorker:
             if retry_at is None:
                 self._wake.wait()
                 continue
-            remaining = retry_at - clock.now()
+            remaining = retry_at - self._clock.now()
             if remaining <= 0:
                 return None
-            self._wake.wait(remaining / speed)
+            self._wake.wait(remaining / self._clock.speed)   # a ScaledClock runs faster than real time
         return None

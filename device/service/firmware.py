@@ -1,4 +1,5 @@
-"""`facepace run`: the firmware on a Raspberry Pi's real pins and bus."""
+"""`facepace run`: the firmware on a Raspberry Pi's real pins and bus (or, for the tests, on any
+`Parts` handed to `serve`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import logging
 import queue
 import signal
 import time
-from contextlib import ExitStack, closing
+from contextlib import closing
 from pathlib import Path
+from typing import Callable, Sequence
 
-from device.core.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
-from device.core.assemble import build_app, open_recorder
-from device.core.clock import MonotonicClock
+from device.core.assemble import Service, assemble
+from device.core.events import Stop
+from device.core.parts import Parts, real_parts
 from device.base.errors import NoHardwareError
-from device.settings.paths import runtime_dir, state_dir
+from device.settings.paths import runtime_dir
 
 log = logging.getLogger("facepace")
 
@@ -38,78 +40,37 @@ OFF_SCREEN_SECONDS = 0.5   # how long "Off" stays up before the panel is cleared
 
 def main(config, routines, notices) -> int:
     """`facepace run` on the real pins and I2C bus."""
-    from drivers.oled import open_i2c_display
-
     model = require_raspberry_pi()
     log.info("starting on %s", model)
-    display = config.display
-    return serve(config, routines, notices,
-                 open_panel=lambda: open_i2c_display(display.bus, display.address, display.rotation))
+    return serve(config, routines, notices, parts=real_parts(config))
 
 
-def serve(config, routines, notices, *, open_panel) -> int:
-    """Run until SIGTERM (or a bug): the firmware loop with its threads, log and systemd hooks."""
-    from device.screen.display import DisplayWorker, ResilientDisplay
+def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service] = (),
+          traces: Sequence[Callable[..., None]] = ()) -> int:
+    """Run on `parts` until SIGTERM (or a bug): the firmware loop with its threads, log and systemd
+    hooks. `services` run on the loop beside the firmware's own; `traces` hear the app's trace
+    after the journal does (tests plant misbehaviour through both)."""
     from device.service.export_status import ExportStatusWatcher
     from device.service.sdnotify import Notifier
-    from device.log.clockfix import HostWallClock
-    from device.sync.server import SyncServer
     from device.service.watchdog import WatchdogFeeder
-    from drivers.button import PushButton
-    from drivers.motor import VibrationMotor
 
-    clock = MonotonicClock()
-    events: queue.SimpleQueue = queue.SimpleQueue()  # put() is safe in a signal handler
-    notifier = Notifier.from_environment()
+    events: queue.SimpleQueue = queue.SimpleQueue()   # put() is safe in a signal handler
     signal.signal(signal.SIGTERM, lambda *_: events.put(Stop("SIGTERM")))
-
-    def display_status(ok: bool, message: str) -> None:
-        notifier.ready()            # a dead panel must not keep the device from starting
-        events.put(DisplayStatus(ok, message))
-
-    with ExitStack() as stack:
-        stack.callback(notifier.close)
-        # A hung bus must not hold up the stop past systemd's TimeoutStopSec: wait 1 s at most.
-        display = stack.enter_context(closing(DisplayWorker(ResilientDisplay(
-            open_panel, clock, on_sent=lambda frame: notifier.ready(), on_status=display_status),
-            join_timeout=1.0)))
-        # The Pi has no real-time clock: a computer that syncs tells us the date.
-        wall_clock = HostWallClock()
-        recorder = open_recorder(state_dir(), wall_time=wall_clock.time, threaded=True)
-        stack.callback(recorder.close)
-        sync = SyncServer(config.sync.port, recorder.session_log, wall_clock=wall_clock,
-                          on_status=lambda status: _put_if(events, sync_event(status)))
-        stack.enter_context(closing(sync.start()))
-        button = stack.enter_context(PushButton(
-            config.button.pin, bounce_seconds=config.button.bounce_ms / 1000,
-            on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
-        # Entered last so it closes first: the motor is off before anything else shuts down.
-        motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency))
-        services = [WatchdogFeeder(notifier, clock),
-                    ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
-        app = build_app(config, routines, clock=clock, set_motor=motor.set, display=display,
-                        trace=_log_event, recorder=recorder, notices=notices, services=services,
-                        request_power_off=request_power_off, choices_file=state_dir() / "choices.json",
-                        button_is_pressed=lambda: button.is_pressed)
-        app.run(events)
-        notifier.stopping()
-        time.sleep(OFF_SCREEN_SECONDS)
+    notifier = Notifier.from_environment()
+    with closing(notifier):
+        own_services = [WatchdogFeeder(notifier, parts.clock),
+                        ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
+        # A dead panel must not keep the device from starting: READY=1 on the first frame or failure.
+        with assemble(config, routines, parts, events=events, traces=[_log_event, *traces], notices=notices,
+                      services=[*own_services, *services], display_thread=True, serve_sync=True,
+                      on_frame_sent=lambda frame: notifier.ready(),
+                      on_display_status=lambda ok, message: notifier.ready(),
+                      request_power_off=request_power_off) as device:
+            device.run()
+            notifier.stopping()
+            time.sleep(OFF_SCREEN_SECONDS)
     log.info("stopped cleanly")
     return 0
-
-
-def sync_event(status):
-    """A SyncStatus from the sync thread, as an event for the app's loop."""
-    if status.state == "syncing":
-        return SyncProgress(status.sent, status.total)
-    if status.state == "synced":
-        return SyncProgress(status.sent, status.sent, done=True)
-    return Notice(status.text) if status.text else None
-
-
-def _put_if(events: queue.SimpleQueue, event) -> None:
-    if event is not None:
-        events.put(event)
 
 
 def request_power_off(folder: Path | None = None) -> None:

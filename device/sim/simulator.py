@@ -15,16 +15,16 @@ from __future__ import annotations
 import math
 import queue
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.core.events import ButtonEdge, DisplayStatus, Stop
-from device.core.assemble import build_app, open_recorder
+from device.core.events import Stop
+from device.core.assemble import assemble
 from device.core.clock import ScaledClock, VirtualClock
 from device.core.state import State
+from device.core.parts import simulated_parts
 from device.base.errors import UsageError
-from device.sim.trace import Trace, fan_out
+from device.sim.trace import Trace
 
 GESTURES = ("press", "double", "hold")
 TAP_SECONDS = 0.12      # how long a scripted finger stays down for a press
@@ -83,54 +83,27 @@ class Simulator:
     trace_path: Path | None = None
     state_dir: Path | None = None         # where the session log goes; None: not kept
     notices: list = field(default_factory=list)
-    on_frame: object = None               # extra callback for each frame sent (terminal UI)
-    on_motor: object = None
+    on_frame: object = None               # on_frame(glass image, bus) for each frame sent (terminal UI)
+    on_motor: object = None               # on_motor(duty) for each duty the motor is given
+    on_sent: object = None                # on_sent(frame) for each frame that reached the panel
 
     def __post_init__(self) -> None:
-        from device.screen.display import ResilientDisplay
-        from drivers.button import PushButton
-        from drivers.fakes.i2c import FakeSSD1306Bus
-        from drivers.fakes.pins import ClockedMockFactory
-        from drivers.motor import VibrationMotor
-        from drivers.oled import OledDisplay
-
         self.clock = VirtualClock() if self.speed is None else ScaledClock(self.speed)
-        self.events: queue.SimpleQueue = queue.SimpleQueue()  # put() is safe in a signal handler
-        self.pins = ClockedMockFactory(self.clock)
-        config = self.config
-        # The mock pins tell the time by the clock, which, while a scripted edge is being
-        # played, reads exactly the instant it was scheduled for (see ScaledClock).
-        self.button = PushButton(
-            config.button.pin, pin_factory=self.pins, bounce_seconds=config.button.bounce_ms / 1000,
-            on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.pins.ticks())))
-        self.motor = VibrationMotor(config.motor.pin, frequency=config.motor.frequency, pin_factory=self.pins)
-        self.bus = FakeSSD1306Bus(address=config.display.address)
+        self.parts = simulated_parts(self.config, self.clock, state_dir=self.state_dir)
+        self.bus = self.parts.bus
         self.trace = Trace.to_file(self.clock, self.trace_path) if self.trace_path else None
         self.frames_sent = 0
         if self.frames_dir:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
-        self.display = ResilientDisplay(
-            lambda: OledDisplay(self.bus, address=config.display.address, rotation=config.display.rotation),
-            self.clock, on_sent=self._frame_sent,
-            on_status=self._display_status)
-        motor_set = self._set_motor_and_show if self.on_motor else self.motor.set
-        self.recorder = None
-        if self.state_dir is not None:
-            # Dated by the wall clock when they ran, never in the future; their lengths
-            # (active seconds, zones) are simulated time.
-            self.recorder = open_recorder(self.state_dir, threaded=self.speed is not None, simulated=True,
-                                          wall_time=time.time)
-        self.app = build_app(config, self.routines, clock=self.clock, set_motor=motor_set,
-                             display=self.display, trace=fan_out(self.trace),
-                             recorder=self.recorder, notices=self.notices,
-                             choices_file=self.state_dir / "choices.json" if self.state_dir else None,
-                             button_is_pressed=lambda: self.button.is_pressed,
-                             routine_name=self.routine_name)
+        # Sessions are dated by the wall clock when they ran, never in the future; their lengths
+        # (active seconds, zones) are simulated time.
+        self.device = assemble(self.config, self.routines, self.parts, traces=[self.trace] if self.trace else [],
+                               notices=self.notices, routine_name=self.routine_name,
+                               on_frame_sent=self._frame_sent,
+                               on_display_status=self._display_status, on_motor=self.on_motor)
+        self.app, self.events = self.device.app, self.device.events
+        self.button, self.motor, self.recorder = self.device.button, self.device.motor, self.device.recorder
         self._scripted_left = 0
-
-    def _set_motor_and_show(self, duty: float) -> None:
-        self.motor.set(duty)
-        self.on_motor(duty)
 
     # -- the finger ------------------------------------------------------------------
 
@@ -182,12 +155,8 @@ class Simulator:
         self.events.put(Stop("simulator closed"))
 
     def close(self) -> None:
-        self.clock.close()
-        self.motor.close()
-        if self.recorder:
-            self.recorder.close()
-        self.button.close()
-        self.display.close()
+        self.clock.close()   # first: no scripted finger moves while the parts close
+        self.device.close()
         if self.trace:
             self.trace.close()
 
@@ -198,12 +167,13 @@ class Simulator:
         self.clock.start()   # the device is ready: simulated time starts (once)
         if self.frames_dir:
             frame.image.save(self.frames_dir / f"{self.frames_sent:06d}.png")
+        if self.on_sent:
+            self.on_sent(frame)
         if self.on_frame:
             self.on_frame(self.bus.image(), self.bus)
 
     def _display_status(self, ok: bool, message: str) -> None:
         self.clock.start()   # a panel that fails to start must not stop time either
-        self.events.put(DisplayStatus(ok, message))
 
 
 def default_state_dir() -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 
 class Trace:
@@ -27,17 +27,6 @@ class Trace:
 
     def close(self) -> None:
         self._stream.close()
-
-
-def fan_out(*sinks: Callable[..., None] | None) -> Callable[..., None]:
-    """One trace callable that feeds every given sink."""
-    live = [sink for sink in sinks if sink is not None]
-
-    def emit(event: str, **fields) -> None:
-        for sink in live:
-            sink(event, **fields)
-
-    return emit
 
 
 def read_trace(path: Path) -> list[dict]:

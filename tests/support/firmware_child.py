@@ -1,85 +1,122 @@
-"""Runs the real `facepace run` command with only the hardware swapped for fakes:
-gpiozero's mock pins (as its default pin factory) and a fake I2C panel under the real driver.
+"""Runs the real firmware (`device.service.firmware.serve`) on simulated parts: gpiozero's mock
+pins and the fake I2C panel under the real driver, on the real clock and the real state folder.
 
-Started by tests/device/service/test_firmware.py and the SIGTERM benchmark in a child process, so that
-SIGTERM, $NOTIFY_SOCKET and the exit code are real.
+Started by tests/device/service/test_firmware.py and the SIGTERM benchmark in a child process, so
+that SIGTERM, $NOTIFY_SOCKET and the exit code are real. Misbehaviour is planted as services the
+firmware's own loop runs (no function of ours is patched):
 FACEPACE_TEST_PRESS_AT=S presses the button S seconds after the main loop first runs (starts a
-session; a press any earlier, before the button is set up, would be lost on a busy machine);
-FACEPACE_TEST_HANG_AFTER=S makes the main loop hang S seconds after start (a deliberate bug),
-saying so first with STATUS=HANG_STATUS on $NOTIFY_SOCKET from the loop itself, so the test knows
-that every WATCHDOG=1 the loop sent is already queued before that message;
+session), from the loop itself;
+FACEPACE_TEST_HANG_AFTER=S makes the main loop hang S seconds after it first runs (a deliberate
+bug), saying so first with STATUS=HANG_STATUS on $NOTIFY_SOCKET from the loop itself, so the test
+knows that every WATCHDOG=1 the loop sent is already queued before that message;
 FACEPACE_TEST_CRASH_IN_SESSION=1 makes the main loop raise once a session has started (another bug).
 """
 
+from __future__ import annotations
+
+import logging
 import os
 import sys
 import threading
-import time
 
-from gpiozero import Device
-
-from device.core import app as app_module
-from device.cli import main as cli
-from device.service import firmware
 from device.core.clock import MonotonicClock
-from device.settings.config import Config
+from device.core.parts import simulated_parts
+from device.service import firmware
 from device.service.sdnotify import Notifier
-from drivers import oled
-from drivers.fakes.i2c import FakeSSD1306Bus
-from drivers.fakes.pins import ClockedMockFactory
+from device.settings.config import Config
+from device.settings.paths import state_dir
+from device.settings.routines import load_library
 
-STARTED = time.monotonic()
 HANG_STATUS = "test: the main loop hangs now"
+TAP_SECONDS = 0.1   # how long the planted finger keeps the button down
 
 
-def fake_hardware() -> None:
-    Device.pin_factory = ClockedMockFactory(MonotonicClock())
-    bus = FakeSSD1306Bus()
-    oled.open_i2c_display = lambda bus_number, address, rotation: oled.OledDisplay(bus, rotation=rotation)
-    firmware.require_raspberry_pi = lambda: "Raspberry Pi (mock pins, fake panel)"
+class Finger:
+    """Presses the button (its mock pin) `delay` seconds after the loop's first pass, from the loop."""
+
+    def __init__(self, pins, number: int, delay: float) -> None:
+        self._pins = pins
+        self._number = number
+        self._delay = delay
+        self._next: float | None = None
+        self._moves = ["down", "up"]
+
+    def next_deadline(self) -> float | None:
+        return self._next
+
+    def poll(self, now: float) -> None:
+        if self._next is None:
+            if self._moves:
+                self._next = now + self._delay   # the loop runs: a press is not lost now
+            return
+        if now >= self._next:
+            pin = self._pins.pin(self._number)   # the button's own: the factory keeps one per pin
+            if self._moves.pop(0) == "down":
+                pin.drive_low()
+                self._next = now + TAP_SECONDS
+            else:
+                pin.drive_high()
+                self._next = None
 
 
-def misbehave(when, problem) -> None:
-    """Call `problem()` on the first pass of the main loop at which `when(app)` is true."""
-    real_step = app_module.App.step
+class Hang:
+    """Hangs the loop at its first pass `after` seconds after its first one, saying so first."""
 
-    def step(self, now):
-        if when(self):
-            problem()
-        real_step(self, now)
-    app_module.App.step = step
+    def __init__(self, after: float) -> None:
+        self._after = after
+        self._at: float | None = None
 
+    def next_deadline(self) -> float | None:
+        return self._at
 
-def hang():
-    Notifier(os.environ.get("NOTIFY_SOCKET")).status(HANG_STATUS)
-    threading.Event().wait()
-
-
-def crash():
-    raise RuntimeError("deliberate bug for the test")
+    def poll(self, now: float) -> None:
+        if self._at is None:
+            self._at = now + self._after
+        elif now >= self._at:
+            Notifier(os.environ.get("NOTIFY_SOCKET")).status(HANG_STATUS)
+            threading.Event().wait()
 
 
-def press_later(delay: float) -> None:
-    loop_runs = threading.Event()
-    misbehave(lambda app: not loop_runs.is_set(), loop_runs.set)
+class CrashInSession:
+    """Raises on the loop's first pass after the app traced a session's start."""
 
-    def press():
-        loop_runs.wait()
-        time.sleep(delay)
-        pin = Device.pin_factory.pin(Config().button.pin)
-        pin.drive_low()
-        time.sleep(0.1)
-        pin.drive_high()
-    threading.Thread(target=press, daemon=True).start()
+    def __init__(self) -> None:
+        self._in_session = False
+
+    def trace(self, event: str, **fields) -> None:
+        self._in_session = self._in_session or event == "session_start"
+
+    def next_deadline(self) -> None:
+        return None
+
+    def poll(self, now: float) -> None:
+        if self._in_session:
+            raise RuntimeError("deliberate bug for the test")
+
+
+def main() -> int:
+    # As `facepace run` logs and turns a crash into exit code 1 (device/cli/main.py).
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config, routines = Config(), list(load_library(None).routines)
+    parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
+    services, traces = [], []
+    if os.environ.get("FACEPACE_TEST_PRESS_AT"):
+        services.append(Finger(parts.pins, config.button.pin, float(os.environ["FACEPACE_TEST_PRESS_AT"])))
+    if os.environ.get("FACEPACE_TEST_HANG_AFTER"):
+        services.append(Hang(float(os.environ["FACEPACE_TEST_HANG_AFTER"])))
+    if os.environ.get("FACEPACE_TEST_CRASH_IN_SESSION"):
+        crash = CrashInSession()
+        services.append(crash)
+        traces.append(crash.trace)
+    try:
+        return firmware.serve(config, routines, [], parts=parts, services=services, traces=traces)
+    except Exception:
+        logging.getLogger("facepace").exception("crashed")
+        # What the motor's pin went through, for the test: on in the session, off once serve() unwound.
+        duties = [float(value) for _, value in parts.pins.pin(config.motor.pin).timeline()]
+        print(f"motor duties: {duties}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
-    fake_hardware()
-    if os.environ.get("FACEPACE_TEST_HANG_AFTER"):
-        hang_after = float(os.environ["FACEPACE_TEST_HANG_AFTER"])
-        misbehave(lambda app: time.monotonic() - STARTED > hang_after, hang)
-    if os.environ.get("FACEPACE_TEST_CRASH_IN_SESSION"):
-        misbehave(lambda app: app.state == "running", crash)
-    if os.environ.get("FACEPACE_TEST_PRESS_AT"):
-        press_later(float(os.environ["FACEPACE_TEST_PRESS_AT"]))
-    sys.exit(cli.main(["run"]))
+    sys.exit(main())

@@ -4,7 +4,6 @@ offer (a system to ask for the power-off, a session log on a test's card)."""
 from __future__ import annotations
 
 from device.core.assemble import build_app
-from device.sim.trace import fan_out
 
 
 def app_on(sim, **options):
@@ -12,5 +11,5 @@ def app_on(sim, **options):
     `options`; run it with `app.run(sim.events, ...)` in place of `sim.app`."""
     options.setdefault("routine_name", sim.routine_name)
     return build_app(sim.config, sim.routines, clock=sim.clock, set_motor=sim.motor.set,
-                     display=sim.display, trace=fan_out(sim.trace),
+                     display=sim.device.display, trace=sim.trace or (lambda event, **fields: None),
                      button_is_pressed=lambda: sim.button.is_pressed, **options)

@@ -3,8 +3,8 @@
 
 The other drills attack one thing each; this one lives with the device. One seed gives one
 life, played on the virtual clock through the same composition root as the firmware
-(`build_app`, `open_recorder`, `SyncServer` with a `HostWallClock`), on gpiozero's mock pins
-and the fake I2C bus under the real SSD1306 driver:
+(`assemble` on `simulated_parts`, with a `HostWallClock` and the `SyncServer` beside the loop),
+on gpiozero's mock pins and the fake I2C bus under the real SSD1306 driver:
 
 - about 1.35 sessions a day at random times (some days none, so streaks break), random
   routines and intensities chosen in idle, and in each session gestures at random moments
@@ -38,7 +38,6 @@ import copy
 import errno
 import math
 import os
-import queue
 import random
 import time
 from collections import Counter, defaultdict
@@ -48,11 +47,11 @@ from pathlib import Path
 
 from device.log import history
 from device.log import logdb
-from device.core.assemble import build_app, open_recorder
+from device.core.assemble import assemble, sync_event
 from device.core.clock import VirtualClock
 from device.settings.config import Config
-from device.core.events import ButtonEdge, DisplayStatus, Stop
-from device.service.firmware import sync_event
+from device.core.events import Stop
+from device.core.parts import simulated_parts
 from device.settings.routines import load_library
 from device.sim.simulator import finger_downs
 from device.log.clockfix import HostWallClock
@@ -156,44 +155,28 @@ class Expected:
 
 
 class Boot:
-    """The firmware from power-on to power-off, wired as `device.service.firmware.serve` wires it."""
+    """The firmware from power-on to power-off, built by the root `device.service.firmware.serve` uses."""
 
     def __init__(self, life: "Life", *, clock_behind: float = 0.0) -> None:
-        from device.screen.display import ResilientDisplay
-        from drivers.button import PushButton
-        from drivers.fakes.pins import ClockedMockFactory
-        from drivers.motor import VibrationMotor
-        from drivers.oled import OledDisplay
-
         self.life = life
         config = life.config
         self.clock = VirtualClock()
         self.world_at_zero = life.world_now
         self.clock_behind = clock_behind
         self.wall = HostWallClock(system_time=lambda: self.world_at_zero + self.clock.now() - clock_behind)
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.pins = ClockedMockFactory(self.clock)
-        self.button = PushButton(
-            config.button.pin, pin_factory=self.pins, bounce_seconds=config.button.bounce_ms / 1000,
-            on_edge=lambda pressed: self.events.put(ButtonEdge(pressed, self.pins.ticks())))
-        self.motor = VibrationMotor(config.motor.pin, frequency=config.motor.frequency, pin_factory=self.pins)
         self.bus = flaky_bus_class()(address=config.display.address)
         self.bus.rng = random.Random(life.rng.random())
-        self.display = ResilientDisplay(
-            lambda: OledDisplay(self.bus, address=config.display.address, rotation=config.display.rotation),
-            self.clock, on_status=lambda ok, message: self.events.put(DisplayStatus(ok, message)))
+        parts = simulated_parts(config, self.clock, state_dir=life.state_dir, bus=self.bus, wall_clock=self.wall)
         trusted = clock_behind == 0
-        self.recorder = open_recorder(life.state_dir, wall_time=self.wall.time, threaded=False,
-                                      simulated=True, clock_synced=lambda: trusted,
-                                      connect=life.card.connect)
+        self.device = assemble(config, life.routines, parts, traces=[self._trace],
+                               log_options=dict(clock_synced=lambda: trusted, connect=life.card.connect))
+        self.app, self.events = self.device.app, self.device.events
+        self.button, self.motor, self.recorder = self.device.button, self.device.motor, self.device.recorder
         self.log = self.recorder.session_log
+        # The sync server beside the loop as the firmware runs it, but on the virtual clock.
         self.server = SyncServer(life.link.device_port, self.log, wall_clock=self.wall,
                                  on_status=self._sync_status, monotonic=self.clock.now,
                                  reopen_delay=0.05).start()
-        self.app = build_app(config, life.routines, clock=self.clock, set_motor=self.motor.set,
-                             display=self.display, trace=self._trace, recorder=self.recorder,
-                             choices_file=life.state_dir / "choices.json",
-                             button_is_pressed=lambda: self.button.is_pressed)
         self.session: Expected | None = None
         self._cue_waiting: str | None = None   # a cue traced, its haptic not (yet)
         self._playing_at_cue: str | None = None
@@ -274,10 +257,7 @@ class Boot:
         self.app.run(self.events)
         self.server.close()
         self.clock.close()
-        self.motor.close()
-        self.recorder.close()
-        self.button.close()
-        self.display.close()
+        self.device.close()   # the motor off first, then the button, the log, the panel
 
 
 # --- A life ------------------------------------------------------------------------------

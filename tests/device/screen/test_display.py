@@ -9,7 +9,7 @@ import threading
 import pytest
 from PIL import Image, ImageDraw
 
-from device.core.clock import MonotonicClock, VirtualClock
+from device.core.clock import MonotonicClock, ScaledClock, VirtualClock
 from device.settings.config import Config
 from device.screen.display import DisplayWorker, Frame, ResilientDisplay
 from device.base.errors import NoHardwareError
@@ -448,10 +448,11 @@ class SentEvents(Recorder):
 
 def test_worker_sends_only_the_newest_of_the_frames_pushed_while_the_panel_is_busy(bus):
     events = SentEvents()
-    resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), on_sent=events.on_sent)
+    clock = MonotonicClock()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), clock, on_sent=events.on_sent)
     gate = Gate(bus)
     warm_up, slow, stale, newest = (Frame(picture(label), "normal") for label in ("w", "a", "b", "c"))
-    with DisplayWorker(resilient) as worker:
+    with DisplayWorker(resilient, clock) as worker:
         worker.push(warm_up)  # opens and initialises the panel
         assert events.wait_for(lambda: warm_up in events.sent)
         gate.armed = True
@@ -467,11 +468,12 @@ def test_worker_sends_only_the_newest_of_the_frames_pushed_while_the_panel_is_bu
 
 def test_worker_retries_a_failed_panel_on_its_own(bus):
     events = SentEvents()
-    resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), first_retry=0.01,
+    clock = MonotonicClock()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), clock, first_retry=0.01,
                                  outage_after=0.0, steady_after=0.0, on_sent=events.on_sent,
                                  on_status=events.on_status)
     frame = Frame(picture("a"), "normal")
-    with DisplayWorker(resilient) as worker:
+    with DisplayWorker(resilient, clock) as worker:
         assert worker.next_deadline() is None
         bus.fail_with(LOOSE_CABLE)
         worker.push(frame)
@@ -482,10 +484,30 @@ def test_worker_retries_a_failed_panel_on_its_own(bus):
         assert same_picture(bus.image(), frame.image)
 
 
+def test_worker_waits_for_a_retry_by_the_clock_it_is_given(bus):
+    """A retry 1000 clock seconds away on a clock 1000 times faster than real time comes a real
+    second later (a worker that ignored the clock's speed would wait 1000 s and fail here)."""
+    events = SentEvents()
+    clock = ScaledClock(1000.0)
+    clock.start()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), clock, first_retry=1000.0, max_retry=1000.0,
+                                 outage_after=0.0, steady_after=0.0, on_sent=events.on_sent,
+                                 on_status=events.on_status)
+    frame = Frame(picture("a"), "normal")
+    with DisplayWorker(resilient, clock) as worker:
+        bus.fail_with(LOOSE_CABLE)
+        worker.push(frame)
+        assert events.wait_for(lambda: events.statuses)
+        bus.recover()
+        assert events.wait_for(lambda: frame in events.sent)   # within WAIT real seconds
+    clock.close()
+
+
 def test_worker_close_stops_the_thread_and_clears_the_panel(bus):
     events = SentEvents()
-    resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), on_sent=events.on_sent)
-    worker = DisplayWorker(resilient)
+    clock = MonotonicClock()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), clock, on_sent=events.on_sent)
+    worker = DisplayWorker(resilient, clock)
     frame = Frame(picture("a"), "normal")
     worker.push(frame)
     assert events.wait_for(lambda: frame in events.sent)
@@ -500,10 +522,11 @@ def test_worker_close_stops_the_thread_and_clears_the_panel(bus):
 def test_worker_close_still_sends_the_last_frame_pushed(bus):
     """The "Off" screen pushed just before shutdown must reach the panel before it is cleared."""
     events = SentEvents()
-    resilient = ResilientDisplay(lambda: OledDisplay(bus), MonotonicClock(), on_sent=events.on_sent)
+    clock = MonotonicClock()
+    resilient = ResilientDisplay(lambda: OledDisplay(bus), clock, on_sent=events.on_sent)
     gate = Gate(bus)
     first, last = Frame(picture("a"), "normal"), Frame(picture("off"), "normal")
-    worker = DisplayWorker(resilient)
+    worker = DisplayWorker(resilient, clock)
     worker.push(Frame(picture("w"), "normal"))
     assert events.wait_for(lambda: len(events.sent) == 1)
     gate.armed = True

@@ -4,6 +4,7 @@ The pins and the panel are gpiozero's mock pins and the decoding fake I2C bus; t
 sd_notify, the watchdog fed from the loop, signal handling, the session log — is the real thing.
 """
 
+import ast
 import os
 import signal
 import socket
@@ -151,6 +152,10 @@ def test_a_crash_turns_the_motor_off_logs_and_exits_non_zero_then_recovers(tmp_p
         stderr = child.communicate()[1]
     assert "ERROR facepace: crashed" in stderr and "Traceback" in stderr
     assert "deliberate bug for the test" in stderr
+    # The bug struck with the session's first cue under way; serve() turned the motor off on its way out.
+    [duties] = [ast.literal_eval(line.partition(": ")[2]) for line in stderr.splitlines()
+                if line.startswith("motor duties: ")]
+    assert max(duties) > 0 and duties[-1] == 0
     # The next start finds the session left open and keeps it as interrupted.
     with SessionLog.open(tmp_path / "state" / "sessions.db") as log:
         [session] = log.sessions()

@@ -1,0 +1,58 @@
+"""The parts a device is built from: what differs between the Pi, the simulator and the tests.
+
+`real_parts` are the Pi's own: its GPIO (gpiozero picks the pin factory, as on any Pi) and the
+panel on its I2C bus. `simulated_parts` are gpiozero's MockFactory pins told the time by the
+given clock, and the real adafruit driver on the fake SSD1306 bus, which shows what the glass
+would. Everything above the pins and the bus is the same code: `device.core.assemble.assemble`
+builds the running device from a config, the routines and one of these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from device.log.clockfix import HostWallClock
+from device.screen.display import Panel
+
+
+@dataclass(frozen=True)
+class Parts:
+    clock: object                        # the one clock: MonotonicClock, ScaledClock or VirtualClock
+    pins: object | None                  # a gpiozero pin factory; None: gpiozero's own choice (the Pi's GPIO)
+    open_panel: Callable[[], Panel]      # opens the panel afresh; the display retries it when it fails
+    state_dir: Path | None               # the session log and the person's choices; None: nothing kept
+    bus: object | None = None            # simulated: the fake I2C bus, whose image() is what the glass shows
+    # The date: the Pi has no real-time clock, so the system's time plus what a syncing computer says.
+    wall_clock: HostWallClock = field(default_factory=HostWallClock)
+
+
+def real_parts(config) -> Parts:
+    """The Raspberry Pi's GPIO and I2C panel, on real time; the state folder systemd gives us."""
+    from device.core.clock import MonotonicClock
+    from device.settings.paths import state_dir
+
+    def open_panel():
+        from drivers.oled import open_i2c_display
+
+        display = config.display
+        return open_i2c_display(display.bus, display.address, display.rotation)
+
+    return Parts(MonotonicClock(), pins=None, open_panel=open_panel, state_dir=state_dir())
+
+
+def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
+                    wall_clock: HostWallClock | None = None) -> Parts:
+    """gpiozero's mock pins on `clock` and the real panel driver on a fake SSD1306 bus (`bus`,
+    or a fresh `FakeSSD1306Bus`; a test may hand in one that fails). `wall_clock`: this
+    computer's date unless a test lives in a world of its own."""
+    from drivers.fakes.i2c import FakeSSD1306Bus
+    from drivers.fakes.pins import ClockedMockFactory
+    from drivers.oled import OledDisplay
+
+    display = config.display
+    bus = bus if bus is not None else FakeSSD1306Bus(address=display.address)
+    return Parts(clock, pins=ClockedMockFactory(clock), state_dir=state_dir, bus=bus,
+                 open_panel=lambda: OledDisplay(bus, address=display.address, rotation=display.rotation),
+                 wall_clock=wall_clock or HostWallClock())
