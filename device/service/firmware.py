@@ -9,7 +9,7 @@ import time
 from contextlib import ExitStack, closing
 from pathlib import Path
 
-from device.core.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
+from device.core.events import ButtonEdge, DisplayStatus, Stop
 from device.core.assemble import build_app, open_recorder
 from device.core.clock import MonotonicClock
 from device.base.errors import NoHardwareError
@@ -53,7 +53,7 @@ def serve(config, routines, notices, *, open_panel) -> int:
     from device.service.export_status import ExportStatusWatcher
     from device.service.sdnotify import Notifier
     from device.log.clockfix import HostWallClock
-    from device.sync.server import SyncServer
+    from device.service.sync_link import SyncLink
     from device.service.watchdog import WatchdogFeeder
     from drivers.button import PushButton
     from drivers.motor import VibrationMotor
@@ -77,9 +77,9 @@ def serve(config, routines, notices, *, open_panel) -> int:
         wall_clock = HostWallClock()
         recorder = open_recorder(state_dir(), wall_time=wall_clock.time, threaded=True)
         stack.callback(recorder.close)
-        sync = SyncServer(config.sync.port, recorder.session_log, wall_clock=wall_clock,
-                          on_status=lambda status: _put_if(events, sync_event(status)))
-        stack.enter_context(closing(sync.start()))
+        # The sync is a process of its own (facepace-sync.service): its progress and the host's clock come here.
+        stack.callback(SyncLink.listen(runtime_dir(), send=events.put, wall_clock=wall_clock,
+                                       on_clock=recorder.session_log.note_clock_set_by_host).close)
         button = stack.enter_context(PushButton(
             config.button.pin, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
@@ -96,20 +96,6 @@ def serve(config, routines, notices, *, open_panel) -> int:
         time.sleep(OFF_SCREEN_SECONDS)
     log.info("stopped cleanly")
     return 0
-
-
-def sync_event(status):
-    """A SyncStatus from the sync thread, as an event for the app's loop."""
-    if status.state == "syncing":
-        return SyncProgress(status.sent, status.total)
-    if status.state == "synced":
-        return SyncProgress(status.sent, status.sent, done=True)
-    return Notice(status.text) if status.text else None
-
-
-def _put_if(events: queue.SimpleQueue, event) -> None:
-    if event is not None:
-        events.put(event)
 
 
 def request_power_off(folder: Path | None = None) -> None:

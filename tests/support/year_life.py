@@ -52,7 +52,7 @@ from device.core.assemble import build_app, open_recorder
 from device.core.clock import VirtualClock
 from device.settings.config import Config
 from device.core.events import ButtonEdge, DisplayStatus, Stop
-from device.service.firmware import sync_event
+from device.service.sync_link import sync_event
 from device.settings.routines import load_library
 from device.sim.simulator import finger_downs
 from device.log.clockfix import HostWallClock
