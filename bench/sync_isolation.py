@@ -1,0 +1,173 @@
+"""The pacing loop's timers during a 10k-session sync, on a Pi-like CPU budget: the sync server
+as a thread of the firmware's process (as it was) against `facepace sync-serve` in a process of
+its own (as facepace-sync.service runs it), side by side in the same run.
+
+    python -m bench.sync_isolation [--sessions N]
+
+The "firmware" is this process: it waits for 10 ms timers as the app's loop waits
+(`bench.device_bench.timer_lateness`), inside a cgroup (v1 `cpu.cfs_quota_us`/`cfs_period_us`,
+or v2 `cpu.max`) of 1 ms per 10 ms pinned to one core. The sync process gets a cgroup of its own
+with the same budget on the same core and the unit's lower weight and nice (`CPUWeight=20`,
+`Nice=10`), as systemd gives each unit its own. The computer's side runs unlimited. A quota
+rations time, it does not slow each instruction (see bench/README for what that implies).
+Without the right to make cgroups it says so and measures unlimited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.device_bench import percentile
+from bench.sync_bench import _fast_connect
+from device.core.clock import MonotonicClock
+from device.log.sessionlog import SessionLog
+from tests.support.sync_testing import PtyLink, record_sessions
+
+REPO = Path(__file__).resolve().parents[1]
+PERIOD_US, QUOTA_US = 10_000, 1_000
+HOST = """
+import sys
+from companion.hostdb import HostDb
+from companion.sync_client import open_device, sync
+with HostDb.open(sys.argv[2]) as db:
+    print(sync(open_device(sys.argv[1]), db, timeout=60).new)
+"""
+
+
+class Budget:
+    """A cgroup with a CPU quota on one core; `ok` is False (with `why`) where none can be made."""
+
+    def __init__(self, name: str, *, cpu: str = "0", weight: int = 100) -> None:
+        self.dirs: list[Path] = []
+        self.ok, self.why = True, ""
+        try:
+            v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+            if v2.exists():
+                group = Path("/sys/fs/cgroup") / name
+                group.mkdir(exist_ok=True)
+                self.dirs = [group]
+                (group / "cpu.max").write_text(f"{QUOTA_US} {PERIOD_US}")
+                (group / "cpu.weight").write_text(str(weight))
+                (group / "cpuset.cpus").write_text(cpu)
+            else:
+                cpu_group, cpuset_group = Path("/sys/fs/cgroup/cpu") / name, Path("/sys/fs/cgroup/cpuset") / name
+                for group in (cpu_group, cpuset_group):
+                    group.mkdir(exist_ok=True)
+                    self.dirs.append(group)
+                (cpu_group / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                (cpu_group / "cpu.cfs_quota_us").write_text(str(QUOTA_US))
+                (cpu_group / "cpu.shares").write_text(str(1024 * weight // 100))
+                (cpuset_group / "cpuset.mems").write_text((cpuset_group.parent / "cpuset.mems").read_text())
+                (cpuset_group / "cpuset.cpus").write_text(cpu)
+        except OSError as error:
+            self.ok, self.why = False, f"no CPU quota ({error}); unlimited figures"
+            self.close()
+
+    def add(self, pid: int) -> None:
+        for group in self.dirs:
+            (group / "cgroup.procs").write_text(str(pid))
+
+    def release(self, pid: int) -> None:
+        """Back to the parent group (a child started from inside the budget: the computer)."""
+        for group in self.dirs:
+            (group.parent / "cgroup.procs").write_text(str(pid))
+
+    def close(self) -> None:
+        for group in self.dirs:
+            try:
+                for pid in (group / "cgroup.procs").read_text().split():
+                    (group.parent / "cgroup.procs").write_text(pid)
+                group.rmdir()
+            except OSError:
+                pass
+        self.dirs = []
+
+
+def lateness_while(running, period: float = 0.010) -> list[float]:
+    clock, events, late = MonotonicClock(), queue.SimpleQueue(), []
+    deadline = clock.now() + period
+    while running():
+        clock.wait(events, deadline)
+        late.append((clock.now() - deadline) * 1000)
+        deadline += period
+    return late
+
+
+def measure(mode: str, state: Path, firmware: Budget, sync_budget: Budget) -> tuple[list[float], float, int]:
+    from device.log.clockfix import HostWallClock
+    from device.sync.server import SyncServer
+
+    with tempfile.TemporaryDirectory() as scratch, PtyLink() as link:
+        env = dict(os.environ, FACEPACE_STATE_DIR=str(state), PYTHONPATH=str(REPO),
+                   RUNTIME_DIRECTORY=scratch, FACEPACE_FIRMWARE_SOCKET=str(Path(scratch) / "none.sock"))
+        server = child = None
+        if mode == "thread":
+            log = SessionLog.open(state / "sessions.db")
+            server = SyncServer(link.device_port, log, wall_clock=HostWallClock()).start()
+            server.serving.wait(30)
+        else:
+            child = subprocess.Popen([sys.executable, "-m", "device", "sync-serve", "--port", link.device_port],
+                                     env=env, cwd=REPO, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=lambda: os.nice(10))
+            if sync_budget.ok:
+                sync_budget.add(child.pid)
+            for line in child.stderr:
+                if "serving sync on" in line:
+                    break
+        try:
+            host = subprocess.Popen([sys.executable, "-c", HOST, link.host_port, str(Path(scratch) / "host.db")],
+                                    env=env, cwd=REPO, stdout=subprocess.PIPE, text=True)
+            if firmware.ok:
+                firmware.release(host.pid)
+            started = time.perf_counter()
+            late = lateness_while(lambda: host.poll() is None)
+            seconds = time.perf_counter() - started
+            synced = int(host.stdout.read().strip() or 0)
+        finally:
+            if server is not None:
+                server.close()
+                log.close()
+            if child is not None:
+                child.terminate()
+                child.wait(10)
+        return late, seconds, synced
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=10_000)
+    args = parser.parse_args(argv)
+    folder = Path(tempfile.mkdtemp(prefix="facepace-isolation-"))
+    firmware, sync_budget = Budget("facepace-bench-firmware"), Budget("facepace-bench-sync", weight=20)
+    try:
+        with SessionLog.open(folder / "sessions.db", clock_synced=lambda: True, connect=_fast_connect) as log:
+            record_sessions(log, args.sessions)
+        budget = "Pi-like quota (1 ms per 10 ms, one core)" if firmware.ok else firmware.why
+        if firmware.ok:
+            firmware.add(os.getpid())
+        print(f"{args.sessions}-session sync, pacing timers every 10 ms; {budget}")
+        for mode in ("thread", "process"):
+            # A fresh copy each time: the first sync acknowledged its sessions.
+            state = folder / mode
+            state.mkdir()
+            shutil.copy(folder / "sessions.db", state / "sessions.db")
+            late, seconds, synced = measure(mode, state, firmware, sync_budget)
+            print(f"  sync as a {mode:<7}: timers late p99 {percentile(late, .99):6.2f} ms, max {max(late):6.2f} ms;"
+                  f" {synced} sessions in {seconds:.1f} s")
+    finally:
+        firmware.close()
+        sync_budget.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
