@@ -8,7 +8,7 @@ import sys
 import time
 import traceback
 
-MODULES = ["bench.device_bench", "bench.oled_traffic", "bench.log_bench", "bench.sync_bench",
+MODULES = ["bench.device_bench", "bench.oled_traffic", "bench.log_bench", "bench.sync_bench", "bench.sync_isolation",
            "bench.hostile_device", "bench.crash_drill", "bench.toml_fuzz", "bench.year_drill"]
 
 

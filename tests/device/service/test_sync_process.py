@@ -188,3 +188,4 @@ def test_the_sync_process_survives_the_firmware_restarting_and_gives_it_the_cloc
     assert sync_process.process.poll() is None
     assert device.sync(ahead=THREE_DAYS).new == 0   # the same process serves the next sync
     stop_cleanly(second)
+    stop_cleanly(sync_process)                # systemd's stop: SIGTERM, exit 0
