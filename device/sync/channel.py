@@ -182,7 +182,8 @@ class Channel:
             self._sock.sendto(encode(message), str(self.peer))
         except OSError as error:   # no peer yet, peer gone, or its queue full past the timeout
             if not self._peer_missing_logged:
-                logger.info("sync channel: %s not reachable (%s); will keep trying", self.peer, error)
+                # Not an error: the peer says hello when it starts, and is told then.
+                logger.info("sync channel: nobody at %s yet (%s)", self.peer, error)
                 self._peer_missing_logged = True
             return False
         if self._peer_missing_logged:
