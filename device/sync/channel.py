@@ -171,6 +171,7 @@ class Channel:
         try:
             _remove_stale(self.own)   # left by a predecessor that was killed
             self._sock.bind(str(self.own))
+            os.chmod(self.own, 0o600)   # only our own user may send (the unit's UMask says so too)
         except OSError:
             self._sock.close()
             raise

@@ -79,6 +79,11 @@ def test_a_stale_socket_left_by_a_killed_process_is_replaced(folder):
         assert a.receive(timeout=5.0) == Hello()
 
 
+def test_only_the_owner_may_send(pair):
+    a, _ = pair
+    assert a.own.stat().st_mode & 0o777 == 0o600
+
+
 def test_wake_ends_a_wait_without_a_message(pair):
     a, _ = pair
     a.wake()
