@@ -83,9 +83,11 @@ class Device:
         for variable in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
             self.env.pop(variable, None)
 
-    def start_sync(self) -> Child:
+    def start_sync(self, *, idle_timeout: float = 1.0) -> Child:
+        """`idle_timeout`: how soon a silent computer's sync ends as "Sync timed out"."""
         child = Child([sys.executable, "-m", "device", "sync-serve", "--port", self.link.device_port,
-                       "--idle-timeout", "1"], dict(self.env, RUNTIME_DIRECTORY=str(self.folder / "sync-run")))
+                       "--idle-timeout", str(idle_timeout)],
+                      dict(self.env, RUNTIME_DIRECTORY=str(self.folder / "sync-run")))
         self.children.append(child)
         child.wait_for("serving sync on")
         return child
@@ -156,7 +158,7 @@ def test_the_sync_status_and_the_hosts_clock_reach_the_firmwares_loop(device):
 
 
 def test_the_firmware_survives_the_sync_process_being_killed_and_restarted(device):
-    first = device.start_sync()
+    first = device.start_sync(idle_timeout=GUARD)   # it must not end the sync itself before the kill
     firmware = device.start_firmware()
     first.wait_for(FIRMWARE_HELLO)
     device.begin_a_sync_and_go_silent()       # the firmware is told "Syncing 0/40" before the batch leaves
