@@ -8,9 +8,11 @@ The "firmware" is this process: it waits for 10 ms timers as the app's loop wait
 (`bench.device_bench.timer_lateness`), inside a cgroup (v1 `cpu.cfs_quota_us`/`cfs_period_us`,
 or v2 `cpu.max`) of 1 ms per 10 ms pinned to one core. The sync process gets a cgroup of its own
 with the same budget on the same core and the unit's lower weight and nice (`CPUWeight=20`,
-`Nice=10`), as systemd gives each unit its own. The computer's side runs unlimited. A quota
-rations time, it does not slow each instruction (see bench/README for what that implies).
-Without the right to make cgroups it says so and measures unlimited.
+`Nice=10`), as systemd gives each unit its own. The computer's side (and the pty bridge that
+stands for the cable) runs unlimited, off core 0. The same timers with nothing syncing come
+first, as the yardstick: a shared machine's own noise is in all three figures. A quota rations
+time, it does not slow each instruction. Without the right to make cgroups it says so and
+measures unlimited.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tests.support.sync_testing import record_sessions
 
 REPO = Path(__file__).resolve().parents[1]
 PERIOD_US, QUOTA_US = 10_000, 1_000
+IDLE_SECONDS = 10.0
 # The computer, and the cable between (a pty pair and its bridge thread): outside the budget.
 HOST = """
 import sys
@@ -95,6 +98,14 @@ class Budget:
         self.dirs = []
 
 
+def off_the_device_core(pid: int) -> None:
+    """The computer is another machine: keep it (and the cable's bridge, its thread) off the
+    device's core 0. Set after it left the budget's cpuset, which would reset it."""
+    others = set(range(os.cpu_count() or 1)) - {0}
+    if others:
+        os.sched_setaffinity(pid, others)
+
+
 def lateness_while(running, period: float = 0.010) -> list[float]:
     clock, events, late = MonotonicClock(), queue.SimpleQueue(), []
     deadline = clock.now() + period
@@ -116,6 +127,7 @@ def measure(mode: str, state: Path, firmware: Budget, sync_budget: Budget) -> tu
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         if firmware.ok:
             firmware.release(host.pid)
+        off_the_device_core(host.pid)
         device_port = host.stdout.readline().strip()
         server = child = None
         try:
@@ -161,7 +173,9 @@ def compare(sessions: int = 10_000) -> tuple[str, dict[str, tuple[list[float], f
         budget = "Pi-like quota (1 ms per 10 ms, one core)" if firmware.ok else firmware.why
         if firmware.ok:
             firmware.add(os.getpid())
-        results = {}
+        # The same timers with nothing syncing: this machine's own noise, against which to judge.
+        end = time.monotonic() + IDLE_SECONDS
+        results = {"idle": (lateness_while(lambda: time.monotonic() < end), IDLE_SECONDS, 0)}
         for mode in ("thread", "process"):
             # A fresh copy each time: the first sync acknowledged its sessions.
             state = folder / mode
@@ -178,11 +192,14 @@ def compare(sessions: int = 10_000) -> tuple[str, dict[str, tuple[list[float], f
 def run() -> list[dict]:
     """`make bench` rows."""
     budget, results = compare()
-    (thread, _, _), (process, seconds, synced) = results["thread"], results["process"]
-    return [{"name": f"pacing timers late during a 10k sync, p99 thread | own process [{budget}]",
-             "value": f"{percentile(thread, .99):.2f} ms | {percentile(process, .99):.2f} ms"
-                      f" (max {max(thread):.2f} | {max(process):.2f}; {synced} sessions in {seconds:.1f} s)",
-             "target": "< 5 ms", "ok": percentile(process, .99) < 5}]
+    (idle, _, _), (thread, _, _), (process, seconds, synced) = results["idle"], results["thread"], results["process"]
+    p99 = {mode: percentile(late, .99) for mode, (late, _, _) in results.items()}
+    # Against idle in the same run, as a shared machine's own noise is in all three.
+    return [{"name": f"pacing timers late, p99 idle | 10k sync as a thread | as its own process [{budget}]",
+             "value": f"{p99['idle']:.2f} | {p99['thread']:.2f} | {p99['process']:.2f} ms"
+                      f" (max {max(idle):.2f} | {max(thread):.2f} | {max(process):.2f};"
+                      f" {synced} sessions in {seconds:.1f} s)",
+             "target": "idle + 2 ms", "ok": p99["process"] <= p99["idle"] + 2}]
 
 
 def main(argv=None) -> int:
@@ -192,7 +209,7 @@ def main(argv=None) -> int:
     budget, results = compare(args.sessions)
     print(f"{args.sessions}-session sync, pacing timers every 10 ms; {budget}")
     for mode, (late, seconds, synced) in results.items():
-        print(f"  sync as a {mode:<7}: timers late p99 {percentile(late, .99):6.2f} ms, max {max(late):6.2f} ms;"
+        print(f"  {mode:<7}: timers late p99 {percentile(late, .99):6.2f} ms, max {max(late):6.2f} ms;"
               f" {synced} sessions in {seconds:.1f} s")
     return 0
 
