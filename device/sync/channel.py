@@ -175,7 +175,7 @@ class Channel:
         except OSError:
             self._sock.close()
             raise
-        self._sock.settimeout(send_timeout)   # sends only; receive() sets its own wait
+        self._sock.settimeout(send_timeout)   # for sends; receiving waits in select()
 
     def send(self, message: Message) -> bool:
         """Deliver `message` to the peer; False if it is not there (or not keeping up)."""
@@ -199,15 +199,18 @@ class Channel:
         return None if not data else self._decoded(data)   # empty: `wake()`
 
     def receive_batch(self, timeout: float | None, *, limit: int = 64) -> list[Message]:
-        """The messages already queued (up to `limit`), after waiting at most `timeout` s for the
-        first: a reader that rests between batches handles a burst in one go."""
-        messages = []
-        data = self.receive_bytes(timeout)
-        while data is not None and len(messages) < limit:
-            message = self._decoded(data) if data else None
+        """The messages among the datagrams already queued (at most `limit` datagrams), after
+        waiting at most `timeout` s for the first: a reader that rests between batches handles
+        a burst in one go, and a flood (of junk too) in bounded pieces."""
+        messages, wait = [], timeout
+        for _ in range(limit):
+            data = self.receive_bytes(wait)
+            if data is None:
+                break
+            wait = 0
+            message = self._decoded(data) if data else None   # empty: `wake()`
             if message is not None:
                 messages.append(message)
-            data = self.receive_bytes(0)
         return messages
 
     def _decoded(self, data: bytes) -> Message | None:

@@ -63,6 +63,17 @@ def test_garbage_is_dropped_with_a_log_line_and_the_next_message_still_arrives(p
     assert str(b.own) in line and "not JSON" in line
 
 
+def test_a_flood_of_junk_is_taken_in_bounded_pieces(pair):
+    a, b = pair
+    for _ in range(10):
+        a._sock.sendto(b"junk", str(b.own))
+    a.send(Hello())
+    assert b.receive_batch(timeout=5.0, limit=4) == []      # four datagrams, none a message
+    assert b.receive_batch(timeout=5.0, limit=4) == []
+    assert b.receive_batch(timeout=5.0, limit=4) == [Hello()]
+    assert b.dropped == 10
+
+
 def test_a_missing_peer_is_not_an_error_and_is_logged_once(folder, caplog):
     with Channel(folder / "a.sock", folder / "nobody.sock") as a, \
             caplog.at_level(logging.INFO, logger="device.sync.channel"):
