@@ -8,9 +8,9 @@ import time
 import traceback
 
 from bench import (crash_drill, device_bench, hostile_device, log_bench, oled_traffic, owner_bench,
-                   sync_bench, toml_fuzz, year_drill)
+                   sync_bench, sync_isolation, toml_fuzz, year_drill)
 
-PARTS = [device_bench, oled_traffic, log_bench, sync_bench, hostile_device, owner_bench, crash_drill,
+PARTS = [device_bench, oled_traffic, log_bench, sync_bench, sync_isolation, hostile_device, owner_bench, crash_drill,
          toml_fuzz, year_drill]
 
 

@@ -36,8 +36,8 @@ GROUPS_NEEDED="gpio i2c dialout"
 OPT="$ROOT/opt/facepace"
 VENV="$OPT/venv"
 MANIFEST="$OPT/install-manifest"   # edits that --uninstall must undo exactly
-UNITS="facepace.service facepace-gadget.service facepace-export@.service facepace-poweroff.path facepace-poweroff.service"
-ENABLE="facepace.service facepace-gadget.service facepace-poweroff.path"
+UNITS="facepace.service facepace-sync.service facepace-gadget.service facepace-export@.service facepace-poweroff.path facepace-poweroff.service"
+ENABLE="facepace.service facepace-sync.service facepace-gadget.service facepace-poweroff.path"
 MARK_BEGIN="# >>> facepace (added by facepace install.sh; removed by --uninstall)"
 MARK_END="# <<< facepace"
 
@@ -199,9 +199,11 @@ do_install() {
     edit_boot
     # shellcheck disable=SC2086 # the unit list is split on purpose
     run_systemctl enable $ENABLE
-    if [ "$LIVE" = yes ] && [ "$SYSTEMCTL" = yes ] && systemctl is-active --quiet facepace.service; then
-        systemctl restart facepace.service && say "restarted facepace.service"
-    fi
+    for unit in facepace.service facepace-sync.service; do
+        if [ "$LIVE" = yes ] && [ "$SYSTEMCTL" = yes ] && systemctl is-active --quiet "$unit"; then
+            systemctl restart "$unit" && say "restarted $unit"
+        fi
+    done
     say "done; reboot to start facepace (I2C and the USB gadget need a reboot the first time)"
 }
 

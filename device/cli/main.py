@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run", help="run the firmware on a Raspberry Pi",
         description="Run the device: button, motor and screen on the Pi's GPIO and I2C, the "
-                    "session log in the state folder, and the USB sync. systemd starts this "
-                    "(facepace.service).")
+                    "session log in the state folder, and the USB sync's progress on the screen (the "
+                    "sync itself is `sync-serve`, its own process). systemd starts this (facepace.service).")
     run.set_defaults(func=_run)
 
     sim = commands.add_parser("sim", help="run the firmware on simulated parts", description=(

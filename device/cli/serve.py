@@ -1,6 +1,7 @@
 """`facepace sync-serve` and `export`: the device's side of getting sessions off it.
 
-`sync-serve` serves the sync protocol alone (the firmware runs the same server in a thread);
+`sync-serve` serves the sync protocol (facepace-sync.service runs it beside the firmware, and
+tells the firmware the sync's progress and the host's clock: `device.service.sync_service`);
 `export` writes the device's log to a USB drive. The computer's side is `companion.commands`.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 
 from device.settings import paths
@@ -17,8 +19,9 @@ from device.settings.paths import config_in_use
 def register(subparsers) -> None:
     serve = subparsers.add_parser(
         "sync-serve", help="serve the sync protocol on a serial port (device side)",
-        description="Serve `facepace sync` on a serial port without the firmware (which serves "
-                    "it itself while it runs).")
+        description="Serve `facepace sync` on a serial port. On the device facepace-sync.service "
+                    "runs this beside the firmware, and tells the firmware the sync's progress "
+                    "and the computer's clock through a socket in the runtime folder.")
     serve.add_argument("--port", metavar="PATH",
                        help="serial port (default: [sync] port of the config, /dev/ttyGS0)")
     serve.add_argument("--idle-timeout", type=positive_seconds, default=10.0, metavar="SECONDS",
@@ -49,21 +52,25 @@ def positive_seconds(text: str) -> float:
 def run_sync_serve(args) -> int:
     from device.settings.config import load_checked_config
     from device.log.sessionlog import SessionLog
-    from device.sync.server import SyncServer
+    from device.service.sync_service import SyncService, open_channel
+    from device.sync.channel import SYNC_SOCKET_NAME, firmware_socket
 
     port = args.port or load_checked_config(config_in_use(args.config)).sync.port
     logging.getLogger().setLevel(logging.INFO)
+    channel = open_channel(paths.runtime_dir() / SYNC_SOCKET_NAME, firmware_socket())
+    service = SyncService(port, channel, idle_timeout=args.idle_timeout)
     # The firmware may be running a session on this log: leave its open sessions (and a
-    # damaged file) to it.
-    with SessionLog.open(paths.session_log(), recover=False) as log:
-        server = SyncServer(port, log, idle_timeout=args.idle_timeout,
-                            on_status=lambda status: status.text and logging.info("%s", status.text))
+    # damaged file) to it. Acknowledgements are dated by the host's clock once it is known.
+    with SessionLog.open(paths.session_log(), recover=False,
+                         wall_time=service.wall_clock.time) as log:
+        previous = signal.signal(signal.SIGTERM, lambda *_: service.stop())
         try:
-            server.run()
+            service.run(log)
         except KeyboardInterrupt:
             pass
         finally:
-            server.close()
+            signal.signal(signal.SIGTERM, previous)
+            service.close()
     return 0
 
 

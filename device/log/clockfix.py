@@ -47,11 +47,15 @@ REDATE_AT = 2.0                     # a later host who agrees within this leaves
 class HostWallClock:
     """Wall-clock seconds: the system clock plus the last correction a host gave.
 
-    Thread-safe: the sync thread sets it, the app's loop reads it.
+    Thread-safe: the sync thread sets it, the app's loop reads it. The sync service is a
+    process of its own: it passes `on_set` to tell the firmware, whose clock `adopt`s the
+    correction (`device.sync.channel`).
     """
 
-    def __init__(self, *, system_time: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, system_time: Callable[[], float] = time.time,
+                 on_set: Callable[[float], None] | None = None) -> None:
         self._system_time = system_time
+        self._on_set = on_set
         self._lock = threading.Lock()
         self._offset = 0.0
         self.set_by_host = False
@@ -69,7 +73,16 @@ class HostWallClock:
         with self._lock:
             self._offset = host_utc - self._system_time()
             self.set_by_host = True
-            return self._offset
+            offset = self._offset
+        if self._on_set is not None:
+            self._on_set(offset)
+        return offset
+
+    def adopt(self, offset: float) -> None:
+        """Take a correction a host gave another process of this boot (same system clock)."""
+        with self._lock:
+            self._offset = offset
+            self.set_by_host = True
 
 
 def refusal(db: sqlite3.Connection, host_utc: float) -> str | None:

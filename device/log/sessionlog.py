@@ -541,8 +541,9 @@ class SessionLog:
 
     def note_clock_set_by_host(self) -> None:
         """A host's time is in use: sessions begun from now on are trusted, dated by a host
-        (`device.log.clockfix`). Not kept in the file: a restarted firmware has lost the
-        time the host gave (the system clock is not set), so it must not trust its clock."""
+        (`device.log.clockfix`). Not kept in the file: it holds for this boot only (the system
+        clock is not set); a restarted firmware trusts its clock again only when the sync
+        service gives the time back (`device.service.sync_link`)."""
         with self._lock:
             self._clock_set_by_host = True
 

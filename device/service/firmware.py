@@ -52,6 +52,7 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
     after the journal does (tests plant misbehaviour through both)."""
     from device.service.export_status import ExportStatusWatcher
     from device.service.sdnotify import Notifier
+    from device.service.sync_link import SyncLink
     from device.service.watchdog import WatchdogFeeder
 
     events: queue.SimpleQueue = queue.SimpleQueue()   # put() is safe in a signal handler
@@ -62,10 +63,14 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
                         ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
         # A dead panel must not keep the device from starting: READY=1 on the first frame or failure.
         with assemble(config, routines, parts, events=events, traces=[_log_event, *traces], notices=notices,
-                      services=[*own_services, *services], display_thread=True, serve_sync=True,
+                      services=[*own_services, *services], display_thread=True,
                       on_frame_sent=lambda frame: notifier.ready(),
                       on_display_status=lambda ok, message: notifier.ready(),
-                      request_power_off=request_power_off) as device:
+                      request_power_off=request_power_off) as device, \
+                closing(SyncLink.listen(runtime_dir(), send=events.put, wall_clock=parts.wall_clock,
+                                        on_clock=device.recorder.session_log.note_clock_set_by_host)):
+            # The sync is a process of its own (facepace-sync.service): its progress and the
+            # host's clock come here.
             device.run()
             notifier.stopping()
             time.sleep(OFF_SCREEN_SECONDS)

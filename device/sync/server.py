@@ -28,7 +28,6 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 import serial
@@ -36,6 +35,7 @@ import serial
 from device import __version__
 from device.log.sessionlog import SessionLog
 from device.sync import protocol as p
+from device.sync.channel import SyncStatus
 from device.log.clockfix import HostWallClock
 from device.sync.frames import Frame, FrameDecoder, Problem, encode
 from device.sync.ownerdesk import OwnerDesk
@@ -47,26 +47,6 @@ MAX_REQUEST = 24 * 1024   # bytes of payload: a 16 KiB routine in base64 and its
 READ_CHUNK = 512      # bytes read (and decoded) in one turn
 MIN_REST = 0.0005     # seconds the thread rests after a turn that had work, at least
 CLOCK_LOG_EVERY = 60.0   # seconds between journal lines about a host's time
-
-
-@dataclass(frozen=True)
-class SyncStatus:
-    """What the screen shows; `state` is waiting, syncing, synced or failed."""
-
-    state: str
-    sent: int = 0
-    total: int = 0
-    message: str = ""
-
-    @property
-    def text(self) -> str:
-        if self.state == "syncing":
-            return f"Syncing {self.sent}/{self.total}"
-        if self.state == "synced":
-            return f"Synced {self.sent}"
-        if self.state == "failed":
-            return self.message or "Sync failed"
-        return ""
 
 
 class _Conversation:

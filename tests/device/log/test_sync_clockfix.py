@@ -245,8 +245,9 @@ def test_an_honest_host_after_another_leaves_their_dates_alone(device):
 
 
 def test_a_restarted_firmware_does_not_trust_a_time_it_no_longer_has(device):
-    """The host's time lives in the firmware's memory (the service may not set the system
-    clock): after a restart in the same boot, new sessions are untrusted until the next sync."""
+    """The host's time lives in memory (the services may not set the system clock): after a
+    restart in the same boot that gets no correction back (the sync service restarted too),
+    new sessions are untrusted until the next sync."""
     device.sync()
     assert device.stored(device.session())[3] == 1
     device.log.close()

@@ -49,6 +49,7 @@ if sys.argv[1:3] == ["-m", "venv"]:
             f.write("#!" + sys.executable + "\\n" + {RECORD!r})
         os.chmod(os.path.join(bin_dir, tool), 0o755)
 '''
+ENABLED = "facepace.service facepace-sync.service facepace-gadget.service facepace-poweroff.path"
 RECORD_ONLY = RECORD + 'if sys.argv[1:3] == ["nonint", "get_i2c"]: print(1)\n'
 
 
@@ -98,7 +99,7 @@ def tree(root: Path) -> dict[str, str]:
 def test_install_lays_out_the_appliance(fake_root, fakes):
     output, calls = install(fake_root, fakes)
     etc = fake_root / "etc"
-    for unit in ("facepace.service", "facepace-gadget.service", "facepace-export@.service",
+    for unit in ("facepace.service", "facepace-sync.service", "facepace-gadget.service", "facepace-export@.service",
                  "facepace-poweroff.path", "facepace-poweroff.service"):
         assert (etc / "systemd" / "system" / unit).read_text() == (REPO / "systemd" / unit).read_text()
     assert (etc / "udev" / "rules.d" / "90-facepace.rules").exists()
@@ -129,7 +130,7 @@ def test_install_lays_out_the_appliance(fake_root, fakes):
         "--shell /usr/sbin/nologin --groups gpio,i2c,dialout facepace",
         "python3 -m venv ROOT/opt/facepace/venv",
         f"pip install --quiet --upgrade {REPO}[pi]",
-        "systemctl --root=ROOT enable facepace.service facepace-gadget.service facepace-poweroff.path",
+        f"systemctl --root=ROOT enable {ENABLED}",
     ]  # never apt-get, raspi-config or udevadm against a root that is not the running system
     assert "edited /boot/firmware/cmdline.txt" in output
     assert "installed /etc/systemd/system/facepace.service" in output
@@ -141,7 +142,7 @@ def test_second_run_changes_nothing(fake_root, fakes):
     output, calls = install(fake_root, fakes)
     assert tree(fake_root) == before
     assert calls == [f"pip install --quiet --upgrade {REPO}[pi]",
-                     "systemctl --root=ROOT enable facepace.service facepace-gadget.service facepace-poweroff.path"]
+                     f"systemctl --root=ROOT enable {ENABLED}"]
     assert "installed /" not in output and "edited" not in output and "created" not in output
 
 
@@ -177,7 +178,7 @@ def test_uninstall_reverses_everything_but_keeps_logs_and_settings(fake_root, fa
     log.parent.mkdir(parents=True)
     log.write_text("history")
     output, calls = install(fake_root, fakes, "--uninstall")
-    assert calls == ["systemctl --root=ROOT disable facepace.service facepace-gadget.service facepace-poweroff.path"]
+    assert calls == [f"systemctl --root=ROOT disable {ENABLED}"]
     after = tree(fake_root)
     assert log.read_text() == "history"
     kept = {"var/lib/facepace/sessions.db", "etc/facepace/config.toml", "etc/passwd", "etc/group"}
@@ -194,7 +195,7 @@ def test_real_systemctl_enables_the_units_offline(fake_root, fakes):
     install(fake_root, fakes, drop=["systemctl"])
     wants = fake_root / "etc" / "systemd" / "system" / "multi-user.target.wants"
     assert sorted(p.name for p in wants.iterdir()) == [
-        "facepace-gadget.service", "facepace-poweroff.path", "facepace.service"]
+        "facepace-gadget.service", "facepace-poweroff.path", "facepace-sync.service", "facepace.service"]
     install(fake_root, fakes, "--uninstall")
     assert not wants.exists() or not any(wants.iterdir())
 

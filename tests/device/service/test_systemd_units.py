@@ -82,13 +82,14 @@ def test_systemd_analyze_verify(verify_root, unit):
 
 
 @needs_systemd
-def test_security_exposure_is_no_worse_than_today():
+@pytest.mark.parametrize("unit", ["facepace.service", "facepace-sync.service"])
+def test_security_exposure_is_no_worse_than_today(unit):
     if systemd_version() < 250:
         pytest.skip(f"systemd-analyze security --offline needs systemd 250+, this is {systemd_version()}")
     result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(SYSTEMD_DIR / "facepace.service")],
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(SYSTEMD_DIR / unit)],
         capture_output=True, text=True, timeout=60)
-    match = re.search(r"Overall exposure level for facepace\.service: (\d+\.\d+)", result.stdout)
+    match = re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", result.stdout)
     assert match, result.stdout + result.stderr
     assert float(match.group(1)) <= MAX_EXPOSURE, result.stdout
 
@@ -106,14 +107,36 @@ def test_the_sandbox_still_lets_the_firmware_reach_its_devices():
     """A tighter score is easy by breaking the device: these must stay."""
     service = unit_settings("facepace.service")
     assert service["DevicePolicy"] == ["closed"]
-    assert set(service["DeviceAllow"]) == {"char-gpiochip rw", "char-i2c rw", "char-ttyGS rw"}
+    assert set(service["DeviceAllow"]) == {"char-gpiochip rw", "char-i2c rw"}
     assert "PrivateDevices" not in service
-    assert service["SupplementaryGroups"] == ["gpio i2c dialout"]
+    assert service["SupplementaryGroups"] == ["gpio i2c"]
     assert service["User"] == ["facepace"] and service["Type"] == ["notify"]
     # lgpio needs a writable working directory; the poweroff request lives in the same place.
     # (The root ExecStopPost= must not run there: see the planted-package test below.)
     assert service["RuntimeDirectory"] == ["facepace"] and service["WorkingDirectory"] == ["%t/facepace"]
     assert unit_settings("facepace-poweroff.path")["PathExists"] == ["/run/facepace/poweroff"]
+
+
+SANDBOX = ("ProtectSystem", "PrivateMounts", "ProtectHome", "PrivateTmp", "ProtectProc", "PrivateNetwork",
+           "IPAddressDeny", "RestrictAddressFamilies", "CapabilityBoundingSet", "AmbientCapabilities",
+           "NoNewPrivileges", "ProtectKernelTunables", "ProtectKernelModules", "ProtectKernelLogs",
+           "ProtectControlGroups", "ProtectClock", "ProtectHostname", "RestrictNamespaces", "RestrictRealtime",
+           "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute", "RemoveIPC", "KeyringMode",
+           "SystemCallArchitectures", "SystemCallFilter", "SystemCallErrorNumber", "DevicePolicy", "UMask",
+           "User", "Group", "StateDirectory", "StateDirectoryMode")
+
+
+def test_the_sync_service_has_the_firmwares_sandbox_the_serial_port_and_less_cpu():
+    firmware, sync = unit_settings("facepace.service"), unit_settings("facepace-sync.service")
+    assert {key: sync.get(key) for key in SANDBOX} == {key: firmware.get(key) for key in SANDBOX}
+    assert sync["DeviceAllow"] == ["char-ttyGS rw"] and sync["SupplementaryGroups"] == ["dialout"]
+    assert sync["ExecStart"] == ["/opt/facepace/venv/bin/facepace sync-serve"]
+    assert sync["Restart"] == ["on-failure"]
+    assert int(sync["CPUWeight"][0]) < int(firmware.get("CPUWeight", ["100"])[0])
+    assert int(sync["Nice"][0]) > int(firmware.get("Nice", ["0"])[0])
+    # Each unit's runtime folder is its own: systemd removes it when that unit stops.
+    assert sync["RuntimeDirectory"] == ["facepace-sync"] and firmware["RuntimeDirectory"] == ["facepace"]
+    assert sync["WantedBy"] == ["multi-user.target"]
 
 
 def test_udev_rules_start_the_export_and_gadget_units():

@@ -1,0 +1,61 @@
+"""The sync process's end of the channel (`facepace sync-serve`), message by message, over a real
+socket to a stand-in for the firmware's end."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from device.service.sync_service import SyncService, open_channel
+from device.sync.channel import MAX_TEXT, Channel, Clock, Hello, SyncStatus
+
+
+@pytest.fixture
+def ends():
+    # Not tmp_path: a unix socket's path must fit in 108 bytes.
+    with tempfile.TemporaryDirectory(prefix="fp-") as name:
+        folder = Path(name)
+        with Channel(folder / "fw.sock", folder / "sync.sock") as firmware, \
+                Channel(folder / "sync.sock", folder / "fw.sock") as sync_end:
+            yield firmware, SyncService("/dev/null-port", sync_end)
+
+
+def test_status_and_a_hosts_clock_go_to_the_firmware(ends):
+    firmware, service = ends
+    service._status(SyncStatus("syncing", 0, 40))
+    offset = service.wall_clock.set_from_host(service.wall_clock.time() + 3600)
+    service._status(SyncStatus("failed", message="x" * (MAX_TEXT + 50)))
+    assert firmware.receive(timeout=5.0) == SyncStatus("syncing", 0, 40)
+    assert firmware.receive(timeout=5.0) == Clock(offset)
+    assert firmware.receive(timeout=5.0) == SyncStatus("failed", message="x" * MAX_TEXT)   # cut, not refused
+
+
+def test_a_restarted_firmware_gets_the_clock_and_the_sync_in_progress(ends):
+    firmware, service = ends
+    service.handle(Hello())                    # nothing known yet: nothing to say
+    assert firmware.receive(timeout=0) is None
+    offset = service.wall_clock.set_from_host(service.wall_clock.time() + 60)
+    service._status(SyncStatus("syncing", 5, 40))
+    assert firmware.receive_batch(timeout=5.0) == [Clock(offset), SyncStatus("syncing", 5, 40)]
+    service.handle(Hello())
+    assert firmware.receive_batch(timeout=5.0) == [Clock(offset), SyncStatus("syncing", 5, 40)]
+    service._status(SyncStatus("synced", 40, 40))
+    firmware.receive(timeout=5.0)
+    service.handle(Hello())                    # a finished sync is not repeated
+    assert firmware.receive_batch(timeout=5.0) == [Clock(offset)]
+
+
+def test_a_restarted_sync_service_takes_the_firmwares_clock_but_a_hosts_own_wins(ends):
+    _, service = ends
+    service.handle(Clock(120.0))
+    assert service.wall_clock.set_by_host and service.wall_clock.offset == 120.0
+    offset = service.wall_clock.set_from_host(service.wall_clock.time() + 30)
+    service.handle(Clock(120.0))               # late, from before the host's sync
+    assert service.wall_clock.offset == offset
+
+
+def test_no_runtime_folder_means_syncing_without_the_screen(tmp_path, caplog):
+    assert open_channel(tmp_path / "missing" / "sync.sock", tmp_path / "fw.sock") is None
+    assert "the screen will not show syncs" in caplog.text
