@@ -1,7 +1,8 @@
 """The panel in a terminal as text: the two drawings (half blocks, braille), which one a terminal
 of a given size gets, and what it shows when it is too small for both.
 
-The characters are checked against their Unicode names (unicodedata), not against our tables."""
+The characters are read back against their Unicode names (tests/support/terminal_text.py), not
+against our tables."""
 
 from __future__ import annotations
 
@@ -9,51 +10,18 @@ import unicodedata
 from itertools import product
 
 import pytest
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageDraw
 
 from device.screen.screens import render
 from device.screen.views import ZoneView
 from device.sim.terminal_view import choose_drawing, needed_size, screen_lines, to_blocks, to_braille
+from tests.conftest import same_pixels
+from tests.support.terminal_text import braille_dots, pixels_from_blocks, pixels_from_braille, unframe
 
 ZONE = ZoneView("Jawline", "Knuckles chin to ear,\nfirm pressure", zone_remaining=27.3,
                 zone_seconds=45, zone_number=3, zone_count=8, side="left")
 EMPTY_BAR = ZoneView("Neck", "Stroke down", zone_remaining=30, zone_seconds=30, zone_number=1,
                      zone_count=6)
-
-
-def braille_dots(char: str) -> set[tuple[int, int]]:
-    """The (x, y) dots a character raises, read from its Unicode name: "BRAILLE PATTERN DOTS-1378".
-    Dots 1-2-3 run down the left column, 4-5-6 down the right, 7 and 8 below them."""
-    name = unicodedata.name(char)
-    if name == "SPACE":
-        return set()
-    assert name.startswith("BRAILLE PATTERN DOTS-"), name
-    place = {"1": (0, 0), "2": (0, 1), "3": (0, 2), "4": (1, 0), "5": (1, 1), "6": (1, 2),
-             "7": (0, 3), "8": (1, 3)}
-    return {place[digit] for digit in name.removeprefix("BRAILLE PATTERN DOTS-")}
-
-
-def unframe(lines: list[str]) -> list[str]:
-    top, *inside, bottom = lines
-    assert top[0] == "┌" and top[-1] == "┐" and bottom[0] == "└" and bottom[-1] == "┘"
-    assert set(top[1:-1]) == set(bottom[1:-1]) == {"─"} and len(top) == len(bottom)
-    assert all(line[0] == line[-1] == "│" and len(line) == len(top) for line in inside)
-    return [line[1:-1] for line in inside]
-
-
-def pixels_from_braille(lines: list[str]) -> Image.Image:
-    """The picture a person reads from a braille drawing, dot by dot."""
-    cells = unframe(lines)
-    image = Image.new("1", (len(cells[0]) * 2, len(cells) * 4), 0)
-    for row, line in enumerate(cells):
-        for column, char in enumerate(line):
-            for x, y in braille_dots(char):
-                image.putpixel((column * 2 + x, row * 4 + y), 255)
-    return image
-
-
-def same_pixels(a: Image.Image, b: Image.Image) -> bool:
-    return a.size == b.size and ImageChops.difference(a.convert("1"), b.convert("1")).getbbox() is None
 
 
 # --- the half-block drawing ----------------------------------------------------------------------
@@ -69,10 +37,11 @@ def test_blocks_have_two_pixel_rows_per_character():
     ]
 
 
-def test_blocks_of_a_frame_are_128_columns_by_32_lines():
-    lines = to_blocks(render(ZONE))
+def test_blocks_of_a_frame_are_128_columns_by_32_lines_and_keep_every_pixel():
+    frame = render(ZONE)
+    lines = to_blocks(frame)
     assert len(unframe(lines)) == 32 and len(lines[0]) == 128 + 2
-    assert "█" in "".join(lines)
+    assert same_pixels(pixels_from_blocks(lines), frame)
 
 
 # --- the braille drawing -------------------------------------------------------------------------
