@@ -13,6 +13,7 @@ out, an exception included.
 from __future__ import annotations
 
 import curses
+import locale
 import os
 import select
 import signal
@@ -69,6 +70,11 @@ def run_terminal(config, routines, *, speed: float, script, **options) -> int:
     """Runs the simulator in this terminal until `q` (0) or a stop signal (128 + its number)."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise FacepaceError("the interactive simulator needs a terminal; use --headless for scripts")
+    codeset = locale.nl_langinfo(locale.CODESET)
+    if codeset.upper().replace("-", "") != "UTF8":   # curses would draw the panel as blanks
+        raise FacepaceError(f"the interactive simulator draws with Unicode characters, and this "
+                            f"terminal's locale is {codeset}: run it in a UTF-8 locale, "
+                            f"e.g. LC_ALL=C.UTF-8 facepace sim")
     with _wake_pipe() as (wake_read, wake_write), _signals_to(wake_write):
         panel = PanelState(wake_write)
         sim = Simulator(config, routines, speed=speed, on_frame=panel.frame, on_motor=panel.motor,

@@ -69,9 +69,10 @@ class Pane:
     def resize(self, columns: int, lines: int) -> None:
         self.tmux("resize-window", "-t", "facepace", "-x", str(columns), "-y", str(lines))
 
-    def screen(self) -> list[str]:
-        """The pane's lines as shown, trailing blank lines dropped."""
-        lines = self.tmux("capture-pane", "-p", "-t", "facepace").split("\n")
+    def screen(self, *, joined: bool = False) -> list[str]:
+        """The pane's lines as shown (`joined`: lines the terminal wrapped as one), trailing blank
+        lines dropped."""
+        lines = self.tmux("capture-pane", "-p", *(["-J"] if joined else []), "-t", "facepace").split("\n")
         while lines and not lines[-1].strip():
             lines.pop()
         return [line.rstrip() for line in lines]
@@ -114,12 +115,12 @@ def pane_at(tmp_path):
         pane.close()
 
 
-def start_sim(pane: Pane, *options: str) -> Path:
+def start_sim(pane: Pane, *options: str, locale: str = "C.UTF-8") -> Path:
     """Types the command that runs `facepace sim` (then says its exit status); returns its trace."""
     trace = pane.folder / "trace.jsonl"
     script = pane.folder / "sim.sh"
     script.write_text(f"cd {shlex.quote(str(ROOT))}\necho $$ > {shlex.quote(str(pane.folder / 'pid'))}\n"
-                      f"exec {shlex.quote(sys.executable)} -m device sim --routine quick "
+                      f"LC_ALL={locale} exec {shlex.quote(sys.executable)} -m device sim --routine quick "
                       f"--trace {shlex.quote(str(trace))} {' '.join(options)}\n")
     pane.type(f"sh {shlex.quote(str(script))}; echo exit=$?")
     pane.press("Enter")
@@ -173,7 +174,8 @@ def quit_and_check_the_terminal(pane: Pane, status: int) -> None:
         and "stty -a" in " ".join(screen) and "icanon" in " ".join(screen) else None,
         "stty's answer")
     assert {"echo", "icanon", "isig"} <= modes and not {"-echo", "-icanon", "-isig"} & modes
-    assert any(line.startswith("facepace sim: simulated sessions are kept in") for line in pane.screen())
+    assert f"facepace sim: simulated sessions are kept in {pane.folder / 'state' / 'sim'}, apart from your " \
+        "own log" in pane.screen(joined=True)
 
 
 QUICK = next(routine for routine in load_library(None).routines if routine.name == "quick")
@@ -224,3 +226,11 @@ def test_sigterm_stops_it_and_gives_the_terminal_back(pane_at):
     os.kill(int((pane.folder / "pid").read_text()), signal.SIGTERM)
     quit_and_check_the_terminal(pane, 128 + signal.SIGTERM)
     assert traced(trace, "session_end"), "the session was closed, not cut off"
+
+
+def test_a_terminal_without_a_utf8_locale_is_told_so_instead_of_a_blank_panel(pane_at):
+    pane = pane_at(80, 24)
+    start_sim(pane, locale="C")
+    pane.wait_until(lambda screen: "exit=1" in screen and screen[-1] == PROMPT.rstrip(), "exit=1")
+    said = " ".join(pane.screen(joined=True))
+    assert "this terminal's locale is ANSI_X3.4-1968: run it in a UTF-8 locale" in said, said
