@@ -35,7 +35,8 @@ _ESCAPE_DELAY_MS = 25   # Esc quits without curses' default 1 s wait for an esca
 
 
 class PanelState:
-    """The newest frame and motor duty, handed from the simulator's threads to the screen."""
+    """The newest frame and motor duty, handed from the simulator's threads to the screen; at
+    most one wake-up byte waits in the pipe, so a signal's byte always finds room."""
 
     def __init__(self, wake_fd: int) -> None:
         self._wake_fd = wake_fd
@@ -43,6 +44,7 @@ class PanelState:
         self._image = Image.new("1", PANEL, 0)
         self._powered = True
         self._duty = 0.0
+        self._wake_pending = False
 
     def frame(self, image, bus) -> None:
         with self._lock:
@@ -55,15 +57,18 @@ class PanelState:
         self.wake()
 
     def lines(self, columns: int, lines: int) -> list[str]:
+        """What to draw now; a change after this reading wakes the screen again."""
         with self._lock:
             image, powered, duty = self._image, self._powered, self._duty
+            self._wake_pending = False
         return screen_lines(image, columns=columns, lines=lines, duty=duty, powered=powered)
 
     def wake(self) -> None:
-        try:
-            os.write(self._wake_fd, _REDRAW)
-        except BlockingIOError:   # the pipe is full of wake-ups already: one redraw covers them
-            pass
+        with self._lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        os.write(self._wake_fd, _REDRAW)
 
 
 def run_terminal(config, routines, *, speed: float, script, **options) -> int:
@@ -75,6 +80,12 @@ def run_terminal(config, routines, *, speed: float, script, **options) -> int:
         raise FacepaceError(f"the interactive simulator draws with Unicode characters, and this "
                             f"terminal's locale is {codeset}: run it in a UTF-8 locale, "
                             f"e.g. LC_ALL=C.UTF-8 facepace sim")
+    try:
+        curses.setupterm()
+    except curses.error as error:
+        raise FacepaceError(f"the interactive simulator cannot drive this terminal "
+                            f"(TERM={os.environ.get('TERM', '')}: {error}); set TERM to your "
+                            f"terminal's type, e.g. TERM=xterm-256color") from None
     with _wake_pipe() as (wake_read, wake_write), _signals_to(wake_write):
         panel = PanelState(wake_write)
         sim = Simulator(config, routines, speed=speed, on_frame=panel.frame, on_motor=panel.motor,
@@ -136,10 +147,13 @@ def _run_app(sim: Simulator, finished: threading.Event, failure: list, wake) -> 
 
 def _drain(wake_read: int) -> bytes:
     """The signal numbers written to the wake-up pipe since the last look (redraws dropped)."""
-    try:
-        return os.read(wake_read, 4096).replace(_REDRAW, b"")
-    except BlockingIOError:   # woken by a key, not by the pipe
-        return b""
+    written = b""
+    while True:
+        try:
+            chunk = os.read(wake_read, 4096)
+        except BlockingIOError:   # empty (or woken by a key, not by the pipe)
+            return written.replace(_REDRAW, b"")
+        written += chunk
 
 
 def _keys_waiting(window):

@@ -115,12 +115,12 @@ def pane_at(tmp_path):
         pane.close()
 
 
-def start_sim(pane: Pane, *options: str, locale: str = "C.UTF-8") -> Path:
+def start_sim(pane: Pane, *options: str, env: str = "LC_ALL=C.UTF-8") -> Path:
     """Types the command that runs `facepace sim` (then says its exit status); returns its trace."""
     trace = pane.folder / "trace.jsonl"
     script = pane.folder / "sim.sh"
     script.write_text(f"cd {shlex.quote(str(ROOT))}\necho $$ > {shlex.quote(str(pane.folder / 'pid'))}\n"
-                      f"LC_ALL={locale} exec {shlex.quote(sys.executable)} -m device sim --routine quick "
+                      f"{env} exec {shlex.quote(sys.executable)} -m device sim --routine quick "
                       f"--trace {shlex.quote(str(trace))} {' '.join(options)}\n")
     pane.type(f"sh {shlex.quote(str(script))}; echo exit=$?")
     pane.press("Enter")
@@ -230,7 +230,16 @@ def test_sigterm_stops_it_and_gives_the_terminal_back(pane_at):
 
 def test_a_terminal_without_a_utf8_locale_is_told_so_instead_of_a_blank_panel(pane_at):
     pane = pane_at(80, 24)
-    start_sim(pane, locale="C")
+    start_sim(pane, env="LC_ALL=C")
     pane.wait_until(lambda screen: "exit=1" in screen and screen[-1] == PROMPT.rstrip(), "exit=1")
     said = " ".join(pane.screen(joined=True))
     assert "this terminal's locale is ANSI_X3.4-1968: run it in a UTF-8 locale" in said, said
+
+
+def test_a_terminal_curses_does_not_know_is_told_so_in_words(pane_at):
+    pane = pane_at(80, 24)
+    start_sim(pane, env="LC_ALL=C.UTF-8 TERM=no-such-terminal")
+    pane.wait_until(lambda screen: "exit=1" in screen and screen[-1] == PROMPT.rstrip(), "exit=1")
+    said = " ".join(pane.screen(joined=True))
+    assert "cannot drive this terminal (TERM=no-such-terminal: setupterm: could not find terminal); " \
+        "set TERM" in said, said
