@@ -115,12 +115,13 @@ def pane_at(tmp_path):
         pane.close()
 
 
-def start_sim(pane: Pane, *options: str, env: str = "LC_ALL=C.UTF-8") -> Path:
+def start_sim(pane: Pane, *options: str, env: str = "LC_ALL=C.UTF-8",
+              program: str = "-m device") -> Path:
     """Types the command that runs `facepace sim` (then says its exit status); returns its trace."""
     trace = pane.folder / "trace.jsonl"
     script = pane.folder / "sim.sh"
     script.write_text(f"cd {shlex.quote(str(ROOT))}\necho $$ > {shlex.quote(str(pane.folder / 'pid'))}\n"
-                      f"{env} exec {shlex.quote(sys.executable)} -m device sim --routine quick "
+                      f"{env} exec {shlex.quote(sys.executable)} {program} sim --routine quick "
                       f"--trace {shlex.quote(str(trace))} {' '.join(options)}\n")
     pane.type(f"sh {shlex.quote(str(script))}; echo exit=$?")
     pane.press("Enter")
@@ -162,7 +163,7 @@ def motor_duty(screen: list[str]) -> float | None:
     return next((float(match[1]) for match in found if match), None)
 
 
-def quit_and_check_the_terminal(pane: Pane, status: int) -> None:
+def quit_and_check_the_terminal(pane: Pane, status: int, *, says_where: bool = True) -> None:
     """The shell is back, says the simulator's exit status, and the terminal echoes and reads
     lines again: `stty -a` shows echo and icanon, not -echo and -icanon."""
     pane.wait_until(lambda screen: f"exit={status}" in screen and screen[-1] == PROMPT.rstrip(),
@@ -174,7 +175,7 @@ def quit_and_check_the_terminal(pane: Pane, status: int) -> None:
         and "stty -a" in " ".join(screen) and "icanon" in " ".join(screen) else None,
         "stty's answer")
     assert {"echo", "icanon", "isig"} <= modes and not {"-echo", "-icanon", "-isig"} & modes
-    assert f"facepace sim: simulated sessions are kept in {pane.folder / 'state' / 'sim'}, apart from your " \
+    assert not says_where or f"facepace sim: simulated sessions are kept in {pane.folder / 'state' / 'sim'}, apart from your " \
         "own log" in pane.screen(joined=True)
 
 
@@ -243,3 +244,23 @@ def test_a_terminal_curses_does_not_know_is_told_so_in_words(pane_at):
     said = " ".join(pane.screen(joined=True))
     assert "cannot drive this terminal (TERM=no-such-terminal: setupterm: could not find terminal); " \
         "set TERM" in said, said
+
+
+def test_a_crash_in_the_app_gives_the_terminal_back_and_shows_the_error(pane_at):
+    """A fault planted in the app's loop (its thread raises on the first gesture): the error comes
+    out after the terminal is restored, where it can be read."""
+    pane = pane_at(80, 24)
+    child = pane.folder / "crashing_sim.py"
+    child.write_text(
+        "import sys\n"
+        "from device.core.app import App\n"
+        "from device.cli.main import main\n"
+        "def planted(*args, **kwargs):\n"
+        "    raise RuntimeError('planted fault in the app loop')\n"
+        "App.on_gesture = planted\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    start_sim(pane, env=f"LC_ALL=C.UTF-8 PYTHONPATH={shlex.quote(str(ROOT))}", program=str(child))
+    pane.wait_until(panel("braille"), "panel in braille")
+    pane.type(" ")
+    quit_and_check_the_terminal(pane, 1, says_where=False)   # the traceback scrolled it away
+    assert "RuntimeError: planted fault in the app loop" in pane.screen(joined=True)
