@@ -43,9 +43,9 @@ class Pane:
         self.folder = folder
         self.socket = folder / "tmux.sock"
         env = {key: value for key, value in os.environ.items() if key != "TMUX"}
-        # A UTF-8 locale for the braille; dash, which leaves the terminal's modes as it finds
-        # them (bash's line editor would tidy up after a program that did not).
-        # dash sets its own prompt for root; the file named by ENV runs after that.
+        # The shell is dash, which leaves the terminal's modes as it finds them (bash's line
+        # editor would tidy up after a program that did not). It sets its own prompt for root;
+        # the file named by ENV runs after that.
         (folder / "shrc").write_text(f"PS1='{PROMPT}'\n")
         env.update(LANG="C.UTF-8", LC_ALL="C.UTF-8", ENV=str(folder / "shrc"), HOME=str(folder),
                    FACEPACE_STATE_DIR=str(folder / "state"))
@@ -175,8 +175,9 @@ def quit_and_check_the_terminal(pane: Pane, status: int, *, says_where: bool = T
         and "stty -a" in " ".join(screen) and "icanon" in " ".join(screen) else None,
         "stty's answer")
     assert {"echo", "icanon", "isig"} <= modes and not {"-echo", "-icanon", "-isig"} & modes
-    assert not says_where or f"facepace sim: simulated sessions are kept in {pane.folder / 'state' / 'sim'}, apart from your " \
-        "own log" in pane.screen(joined=True)
+    where = (f"facepace sim: simulated sessions are kept in {pane.folder / 'state' / 'sim'}, "
+             "apart from your own log")
+    assert not says_where or where in pane.screen(joined=True)
 
 
 QUICK = next(routine for routine in load_library(None).routines if routine.name == "quick")
