@@ -28,8 +28,9 @@ def main(args, config, routines, notices, state_dir: Path) -> int:
                   file=sys.stderr)
         print(where, file=sys.stderr)
         return code
-    from device.sim.terminal import run_terminal   # curses: loaded only for the terminal
+    from device.sim.terminal import check_terminal, run_terminal   # curses: only for the terminal
 
+    check_terminal()
     try:
         return run_terminal(config, routines, speed=speed or 1.0, routine_name=args.routine_name,
                             frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,

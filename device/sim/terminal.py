@@ -71,8 +71,8 @@ class PanelState:
         os.write(self._wake_fd, _REDRAW)
 
 
-def run_terminal(config, routines, *, speed: float, script, **options) -> int:
-    """Runs the simulator in this terminal until `q` (0) or a stop signal (128 + its number)."""
+def check_terminal() -> None:
+    """Says in words why this terminal cannot show the simulator, before anything starts."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise FacepaceError("the interactive simulator needs a terminal; use --headless for scripts")
     codeset = locale.nl_langinfo(locale.CODESET)
@@ -86,6 +86,11 @@ def run_terminal(config, routines, *, speed: float, script, **options) -> int:
         raise FacepaceError(f"the interactive simulator cannot drive this terminal "
                             f"(TERM={os.environ.get('TERM', '')}: {error}); set TERM to your "
                             f"terminal's type, e.g. TERM=xterm-256color") from None
+
+
+def run_terminal(config, routines, *, speed: float, script, **options) -> int:
+    """Runs the simulator in this terminal until `q` (0) or a stop signal (128 + its number)."""
+    check_terminal()
     with _wake_pipe() as (wake_read, wake_write), _signals_to(wake_write):
         panel = PanelState(wake_write)
         sim = Simulator(config, routines, speed=speed, on_frame=panel.frame, on_motor=panel.motor,

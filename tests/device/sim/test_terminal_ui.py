@@ -183,10 +183,11 @@ def quit_and_check_the_terminal(pane: Pane, status: int, *, says_where: bool = T
 QUICK = next(routine for routine in load_library(None).routines if routine.name == "quick")
 
 
-@pytest.mark.parametrize(("columns", "lines", "drawing"), [(80, 24, "braille"), (130, 40, "blocks")],
-                         ids=["80x24-braille", "130x40-blocks"])
-def test_a_press_starts_a_session_the_motor_shows_and_q_gives_the_terminal_back(
-        pane_at, columns, lines, drawing):
+@pytest.mark.parametrize(("columns", "lines", "drawing", "press", "quit"), [
+    (80, 24, "braille", "Space", "q"), (130, 40, "blocks", "Enter", "Escape")],
+    ids=["80x24-braille-space-q", "130x40-blocks-enter-escape"])
+def test_a_press_starts_a_session_the_motor_shows_and_quitting_gives_the_terminal_back(
+        pane_at, columns, lines, drawing, press, quit):
     pane = pane_at(columns, lines)
     # A fifth of real time: the zone's opening buzz lasts 1.75 s, long enough to be seen.
     trace = start_sim(pane, "--speed", "0.2")
@@ -194,11 +195,11 @@ def test_a_press_starts_a_session_the_motor_shows_and_q_gives_the_terminal_back(
     screen = pane.screen()
     assert screen[-1] == " keys: [space] press  [d] double press  [h] hold  [q] quit"
     assert motor_duty(screen) == 0.0
-    pane.type(" ")
+    pane.press(press)
     pane.wait_until(lambda screen: traced(trace, "session_start"), "session start in the trace")
     pane.wait_until(shows_title(QUICK.active_zones[0].title, drawing), "first zone's title on the panel")
     pane.wait_until(lambda screen: (motor_duty(screen) or 0) > 0, "motor running on the motor line")
-    pane.type("q")
+    pane.press(quit)
     quit_and_check_the_terminal(pane, 0)
     assert traced(trace, "session_end")
 
@@ -235,6 +236,7 @@ def test_a_terminal_without_a_utf8_locale_is_told_so_instead_of_a_blank_panel(pa
     start_sim(pane, env="LC_ALL=C")
     pane.wait_until(lambda screen: "exit=1" in screen and screen[-1] == PROMPT.rstrip(), "exit=1")
     said = " ".join(pane.screen(joined=True))
+    assert "simulated sessions are kept in" not in said, "nothing started, so nothing was kept"
     assert "this terminal's locale is ANSI_X3.4-1968: run it in a UTF-8 locale" in said, said
 
 
