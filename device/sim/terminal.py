@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from PIL import Image
 
 from device.base.errors import FacepaceError
-from device.sim.simulator import Simulator
+from device.sim.simulator import Simulator, finger_downs
 from device.sim.terminal_view import PANEL, screen_lines
 
 KEYS = {" ": "press", "\n": "press", "\r": "press", "p": "press", "d": "double", "h": "hold"}
@@ -32,6 +32,7 @@ QUIT_KEYS = ("q", "\x1b")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _REDRAW = b"\0"   # not a signal number, so it cannot be mistaken for one
 _ESCAPE_DELAY_MS = 25   # Esc quits without curses' default 1 s wait for an escape sequence
+_MARGIN_SECONDS = 0.1   # past the double-press window before the next key's gesture starts
 
 
 class PanelState:
@@ -71,6 +72,15 @@ class PanelState:
         os.write(self._wake_fd, _REDRAW)
 
 
+def next_gesture_at(now: float, finger_free_at: float, gesture: str, button) -> tuple[float, float]:
+    """When a key's gesture starts, and when the finger is free for the next one. A gesture waits
+    until the one before has been told apart (released, and the double-press window gone by),
+    so quick typing never merges two presses into a double or loses a hold under a double."""
+    at = max(now, finger_free_at)
+    released = finger_downs(at, gesture, hold_seconds=button.hold_seconds)[-1][1]
+    return at, released + button.double_press_ms / 1000 + _MARGIN_SECONDS
+
+
 def check_terminal() -> None:
     """Says in words why this terminal cannot show the simulator, before anything starts."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -98,12 +108,12 @@ def run_terminal(config, routines, *, speed: float, script, **options) -> int:
         try:
             for at, gesture in script:
                 sim.schedule(at, gesture)
-            return curses.wrapper(_serve, sim, panel, wake_read)
+            return curses.wrapper(_serve, sim, panel, wake_read, config.button)
         finally:
             sim.close()
 
 
-def _serve(window, sim: Simulator, panel: PanelState, wake_read: int) -> int:
+def _serve(window, sim: Simulator, panel: PanelState, wake_read: int, button) -> int:
     curses.curs_set(0)
     curses.set_escdelay(_ESCAPE_DELAY_MS)
     window.nodelay(True)
@@ -113,6 +123,7 @@ def _serve(window, sim: Simulator, panel: PanelState, wake_read: int) -> int:
                             name="app loop", daemon=True)
     loop.start()
     stopped_by = 0
+    finger_free_at = 0.0
     try:
         while not finished.is_set():
             _draw(window, panel)
@@ -131,7 +142,9 @@ def _serve(window, sim: Simulator, panel: PanelState, wake_read: int) -> int:
                 elif key.lower() in QUIT_KEYS:
                     sim.stop()
                 elif key.lower() in KEYS:
-                    sim.schedule(sim.clock.now(), KEYS[key.lower()])
+                    gesture = KEYS[key.lower()]
+                    at, finger_free_at = next_gesture_at(sim.clock.now(), finger_free_at, gesture, button)
+                    sim.schedule(at, gesture)
     finally:
         sim.stop()
         loop.join()

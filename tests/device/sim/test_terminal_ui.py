@@ -137,9 +137,12 @@ def panel(drawing: str):
     return shown
 
 
-def traced(trace: Path, event: str) -> bool:
-    return trace.exists() and any(json.loads(line)["event"] == event
-                                  for line in trace.read_text().splitlines() if line.strip())
+def traced(trace: Path, event: str, **fields) -> bool:
+    """Whether the trace has `event` (with these fields) yet."""
+    if not trace.exists():
+        return False
+    events = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
+    return any(e["event"] == event and fields.items() <= e.items() for e in events)
 
 
 def title_band(title: str):
@@ -202,6 +205,18 @@ def test_a_press_starts_a_session_the_motor_shows_and_quitting_gives_the_termina
     pane.press(quit)
     quit_and_check_the_terminal(pane, 0)
     assert traced(trace, "session_end")
+
+
+def test_d_and_h_play_a_double_press_and_a_hold(pane_at):
+    pane = pane_at(80, 24)
+    trace = start_sim(pane)
+    pane.wait_until(panel("braille"), "panel in braille")
+    for key, gesture in (("d", "double"), ("h", "hold")):
+        pane.type(key)
+        pane.wait_until(lambda screen: traced(trace, "button", gesture=gesture), f"a {gesture} in the trace")
+    assert not traced(trace, "button", gesture="press")
+    pane.type("q")
+    quit_and_check_the_terminal(pane, 0)
 
 
 def test_a_resize_redraws_at_once_in_the_drawing_that_fits_and_ctrl_c_quits(pane_at):
