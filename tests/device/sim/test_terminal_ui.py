@@ -54,8 +54,12 @@ class Pane:
         self._env = env
         self.tmux("-f", str(config), "new-session", "-d", "-x", str(columns), "-y", str(lines),
                   "-s", "facepace", "/bin/sh")
-        self.wait_until(lambda screen: screen and screen[-1] == PROMPT.rstrip(), "the shell's prompt")
-        assert self.size() == (columns, lines)
+        try:
+            self.wait_until(lambda screen: screen and screen[-1] == PROMPT.rstrip(), "the shell's prompt")
+            assert self.size() == (columns, lines)
+        except BaseException:   # no pane to hand over: stop its server here
+            self.close()
+            raise
 
     def tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", "-u", "-S", str(self.socket), *args], env=self._env, check=True,
