@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Tools some tests use to check the systemd units and shell scripts (they skip, saying so, without them).
-SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck
+# Tools some tests use: the systemd units and shell scripts are checked with the first two, the
+# terminal simulator runs in tmux (they skip, saying so, without them).
+SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck tmux:tmux
 # Played when `make run` has no terminal: the daily routine at 60x, started at 1 s, paused at 90 s,
 # resumed at 100 s, a zone skipped at 200 s (simulated seconds from the first frame; the test
 # suite checks these). Its sessions go to out/state, not to your own history.

@@ -4,7 +4,8 @@ The rules (docs/architecture.md draws them):
 - `drivers` imports nothing from `device` or `companion` (the parts stand on their libraries alone);
 - `device` imports nothing from `companion` (the Pi never needs the computer's code);
 - inside `device`, a sub-package imports only from its own layer or lower ones in LAYERS, so there
-  is no cycle between sub-packages either (checked on its own too, to name the cycle).
+  is no cycle between sub-packages either (checked on its own too, to name the cycle);
+- no modules import each other round a cycle, inside a sub-package either.
 
 Imports inside functions count: a late import is still a dependency.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -216,6 +218,28 @@ def test_a_cycle_between_sub_packages_is_named(tmp_path):
                      "device/screen/views.py": "from device.core import app\n"})
     assert cycles(area_edges(import_graph(tmp_path))) == [["device.core", "device.screen", "device.core"]]
     assert any("a cycle" in problem for problem in problems(tmp_path))
+
+
+def module_cycle(root: Path) -> list[str]:
+    """A cycle of modules importing each other, inside a sub-package too (such as the simulator
+    and its terminal screen had), or [] when there is none."""
+    graph = import_graph(root)
+    try:
+        TopologicalSorter({module: targets & graph.keys() - {module}
+                           for module, targets in graph.items()}).prepare()
+    except CycleError as error:
+        return list(error.args[1])
+    return []
+
+
+def test_no_modules_import_each_other():
+    assert module_cycle(REPO) == []
+
+
+def test_a_cycle_of_modules_in_one_sub_package_is_found(tmp_path):
+    plant(tmp_path, {"device/sim/simulator.py": "def main():\n    from device.sim import terminal\n",
+                     "device/sim/terminal.py": "from device.sim.simulator import main\n"})
+    assert sorted(set(module_cycle(tmp_path))) == ["device.sim.simulator", "device.sim.terminal"]
 
 
 def test_a_sub_package_without_a_layer_fails(tmp_path):

@@ -126,14 +126,15 @@ def select_routine(routines: list, wanted: str | None, user_dir) -> str | None:
 
 
 def _sim(args) -> int:
-    from device.sim import simulator as sim
+    from device.cli import sim
+    from device.sim.simulator import default_state_dir
 
     logging.getLogger().setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     from device.settings.paths import routines_dir
 
     config, config_path, routines, notices = load_settings(args)
     args.routine_name = select_routine(routines, args.routine_name, routines_dir(config_path))
-    return sim.main(args, config, routines, notices, state_dir=args.state or sim.default_state_dir())
+    return sim.main(args, config, routines, notices, state_dir=args.state or default_state_dir())
 
 
 def _run(args) -> int:

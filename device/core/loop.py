@@ -8,13 +8,22 @@ injected clock exactly.
 from __future__ import annotations
 
 import queue
-from typing import TYPE_CHECKING, Callable
-
-if TYPE_CHECKING:
-    from device.core.app import App
+from typing import Callable, Protocol
 
 
-def serve(app: App, events: queue.SimpleQueue, *, until: Callable[[], bool] | None = None) -> None:
+class Served(Protocol):
+    """What the loop needs of the app (device/core/app.py's App)."""
+
+    clock: object
+    haptics: object
+    stopped: bool
+
+    def handle(self, event) -> None: ...
+    def step(self, now: float) -> None: ...
+    def next_deadline(self) -> float | None: ...
+
+
+def serve(app: Served, events: queue.SimpleQueue, *, until: Callable[[], bool] | None = None) -> None:
     """Serve events until the app stops (or `until()` is true). If anything goes wrong, the motor
     is turned off before the error goes on up."""
     clock = app.clock

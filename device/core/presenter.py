@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from device.core.pacing import countdown_changes_at
 from device.core.state import State, Timeouts
@@ -20,8 +20,23 @@ from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, Su
                                  ZoneView)
 
 if TYPE_CHECKING:
-    from device.core.app import App
+    from device.core.gestures import GestureRecognizer
+    from device.core.pacing import Pacer
     from device.screen.display import FrameSink
+
+
+class Shown(Protocol):
+    """What the presenter reads of the app (device/core/app.py's App); it never changes it."""
+
+    state: State
+    pacer: Pacer | None
+    summary: SummaryView | None
+    gestures: GestureRecognizer
+    recorder: object
+    routines: Sequence
+    routine: object
+    routine_index: int
+    intensity: int
 
 NOTICE_SECONDS = 6.0       # how long a notice (or a sync's result) stays on screen
 NOTICE_LINE_SECONDS = 4.0  # longer for each further line of a page
@@ -97,7 +112,7 @@ class Presenter:
         if retry_at is not None and retry_at <= now:
             display.retry()
 
-    def next_deadline(self, app: App, now: float) -> float | None:
+    def next_deadline(self, app: Shown, now: float) -> float | None:
         deadlines = [self.screen.display.next_deadline(), self._notice_until, self._sync_until,
                      self._next_countdown_change(app, now)]
         # Only while the idle screen can dim: a sync's result keeps it bright, and a dim
@@ -110,7 +125,7 @@ class Presenter:
                 deadlines.append(self._idle_since + self.timeouts.off_after)
         return min((d for d in deadlines if d is not None), default=None)
 
-    def show(self, app: App, now: float) -> View | None:
+    def show(self, app: Shown, now: float) -> View | None:
         """Push the frame for the state at `now` unless it is the one already sent; returns the
         view if it is a new one (not just a new notice over it or a new brightness)."""
         if app.state is State.OFF:
@@ -136,7 +151,7 @@ class Presenter:
 
     # -- from state to view --------------------------------------------------------------
 
-    def brightness(self, app: App) -> str:
+    def brightness(self, app: Shown) -> str:
         if app.state is not State.IDLE or self.sync is not None:
             return "normal"
         # Compared as deadlines (the same sums next_deadline() wakes at), not as a difference:
@@ -146,7 +161,7 @@ class Presenter:
             return "off"
         return "dim" if now >= self._idle_since + self.timeouts.dim_after else "normal"
 
-    def view(self, app: App, now: float) -> View:
+    def view(self, app: Shown, now: float) -> View:
         state, pacer = app.state, app.pacer
         if state is State.RUNNING:
             zone = pacer.zone
@@ -172,7 +187,7 @@ class Presenter:
             return self.sync
         return self._idle_view(app)
 
-    def _idle_view(self, app: App) -> IdleView:
+    def _idle_view(self, app: Shown) -> IdleView:
         overview = app.recorder.overview_now()
         routine = app.routine
         return IdleView(routine_title=routine.title, routine_seconds=routine.total_seconds,
@@ -184,7 +199,7 @@ class Presenter:
                         routines_skipped=self.routines_skipped)
 
     @staticmethod
-    def _power_off_hold_ends(app: App, now: float) -> float | None:
+    def _power_off_hold_ends(app: Shown, now: float) -> float | None:
         """In idle, with the button down: when the hold becomes the power-off hold."""
         gestures = app.gestures
         held = gestures.held_for(now)
@@ -192,7 +207,7 @@ class Presenter:
             return None
         return now - held + gestures.long_hold_seconds
 
-    def _next_countdown_change(self, app: App, now: float) -> float | None:
+    def _next_countdown_change(self, app: Shown, now: float) -> float | None:
         """When the countdown on screen (a zone's, a pause's, the power-off hold's) next changes."""
         if app.state is State.RUNNING:
             return countdown_changes_at(app.pacer.zone_ends_at, now)

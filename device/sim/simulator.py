@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import queue
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,32 +181,3 @@ def default_state_dir() -> Path:
     from device.settings.paths import state_dir
 
     return state_dir() / "sim"
-
-
-def main(args, config, routines, notices, state_dir: Path) -> int:
-    """Entry for `facepace sim` (argument parsing lives in device.cli.main)."""
-    script = parse_script(args.script) if args.script else []
-    speed = parse_speed(args.speed) if args.speed else (None if args.headless else 1.0)
-    where = f"facepace sim: simulated sessions are kept in {state_dir}, apart from your own log"
-    if args.headless:
-        if not script:
-            script = [(1.0, "press")]
-        sim = Simulator(config, routines, speed=speed, routine_name=args.routine_name,
-                        frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
-                        notices=notices)
-        try:
-            code = sim.run_headless(script)
-        finally:
-            sim.close()
-        if code:
-            print("facepace sim: the script ended before a session finished and showed its summary",
-                  file=sys.stderr)
-        print(where, file=sys.stderr)
-        return code
-    from device.sim.terminal import run_terminal
-    try:
-        return run_terminal(config, routines, speed=speed or 1.0, routine_name=args.routine_name,
-                            frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
-                            notices=notices, script=script)
-    finally:
-        print(where, file=sys.stderr)   # after the terminal is restored, where it stays readable

@@ -1,139 +1,222 @@
-"""The simulator in a terminal: the OLED in Unicode blocks, the motor, keys for the button."""
+"""The simulator in a terminal, on the standard library's curses: the panel, the motor, keys
+for the button.
+
+One thread owns curses: the main one. It sleeps in `select` on the keyboard and on a wake-up
+pipe, and nothing else wakes it: a new frame or motor duty (the display worker's and the app's
+threads note it and write a byte), and the signals (Python writes each one's number there, see
+`signal.set_wakeup_fd`). SIGWINCH becomes curses' own KEY_RESIZE event through
+`curses.resizeterm`; SIGINT, SIGTERM and SIGHUP stop the simulator like `q`. The app's loop runs
+in a thread of its own. `curses.wrapper` gives the terminal back as it found it on every way
+out, an exception included.
+"""
 
 from __future__ import annotations
 
+import curses
+import locale
+import os
 import select
-import shutil
+import signal
 import sys
-import termios
 import threading
-import tty
+from contextlib import contextmanager
 
 from PIL import Image
 
 from device.base.errors import FacepaceError
-from device.sim.terminal_view import half_height, to_blocks, to_quadrants
+from device.sim.simulator import Simulator, finger_downs
+from device.sim.terminal_view import PANEL, screen_lines
 
-KEYS = {" ": "press", "\n": "press", "p": "press", "d": "double", "h": "hold"}
-HELP = "keys: [space] press  [d] double press  [h] hold  [q] quit"
-STATUS_LINES = 2  # the motor line and the keys line under the panel
-
-
-def choose_drawing(columns: int, lines: int, panel: tuple[int, int] = (128, 64)) -> str | None:
-    """"full" when every pixel fits the terminal, else "quadrants" (half height, quadrant
-    blocks), else None: the terminal is too small for either."""
-    for drawing in ("full", "quadrants"):
-        needed_columns, needed_lines = needed_size(drawing, panel)
-        if columns >= needed_columns and lines >= needed_lines:
-            return drawing
-    return None
+KEYS = {" ": "press", "\n": "press", "\r": "press", "p": "press", "d": "double", "h": "hold"}
+QUIT_KEYS = ("q", "\x1b")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_REDRAW = b"\0"   # not a signal number, so it cannot be mistaken for one
+_ESCAPE_DELAY_MS = 25   # Esc quits without curses' default 1 s wait for an escape sequence
+_MARGIN_SECONDS = 0.1   # past the double-press window before the next key's gesture starts
 
 
-def needed_size(drawing: str, panel: tuple[int, int] = (128, 64)) -> tuple[int, int]:
-    """Columns and lines a drawing takes with its frame and the status lines."""
-    width, height = panel
-    if drawing == "full":   # a character per pixel column, two pixel rows per line
-        return width + 2, (height + 1) // 2 + 2 + STATUS_LINES
-    if drawing == "quadrants":   # two pixel columns and four pixel rows per character
-        return (width + 1) // 2 + 2, (height + 3) // 4 + 2 + STATUS_LINES
-    raise ValueError(f"no drawing called {drawing!r}; there are 'full' and 'quadrants'")
+class PanelState:
+    """The newest frame and motor duty, handed from the simulator's threads to the screen; at
+    most one wake-up byte waits in the pipe, so a signal's byte always finds room."""
 
-
-class TerminalScreen:
-    """Redraws the panel and a motor line in place (ANSI cursor-home, no scrolling), in the
-    largest drawing the terminal has room for; a change of terminal size clears the screen."""
-
-    def __init__(self, out=sys.stdout, *, terminal_size=shutil.get_terminal_size,
-                 panel: tuple[int, int] = (128, 64)) -> None:
-        self._out = out
-        self._terminal_size = terminal_size
-        self._image = Image.new("1", panel, 0)
+    def __init__(self, wake_fd: int) -> None:
+        self._wake_fd = wake_fd
+        self._lock = threading.Lock()
+        self._image = Image.new("1", PANEL, 0)
         self._powered = True
         self._duty = 0.0
-        self._drawn_at: tuple[int, int] | None = None   # terminal size of the last drawing
-        self._lock = threading.Lock()
-        out.write("\x1b[?25l")   # hide the cursor
+        self._wake_pending = False
 
     def frame(self, image, bus) -> None:
         with self._lock:
             self._image, self._powered = image, bus.powered
-            self._draw()
+        self.wake()
 
     def motor(self, duty: float) -> None:
         with self._lock:
             self._duty = duty
-            self._draw()
+        self.wake()
 
-    def follow_resize(self) -> None:
-        """Redraws at once if the terminal changed size since the last drawing."""
+    def lines(self, columns: int, lines: int) -> list[str]:
+        """What to draw now; a change after this reading wakes the screen again."""
         with self._lock:
-            if tuple(self._terminal_size()) != self._drawn_at:
-                self._draw()
+            image, powered, duty = self._image, self._powered, self._duty
+            self._wake_pending = False
+        return screen_lines(image, columns=columns, lines=lines, duty=duty, powered=powered)
 
-    def _draw(self) -> None:
-        columns, lines = self._terminal_size()
-        clear = "\x1b[2J" if (columns, lines) != self._drawn_at else ""
-        self._drawn_at = (columns, lines)
-        self._out.write(f"{clear}\x1b[H{self._picture(columns, lines)}")
-        self._out.flush()
-
-    def _picture(self, columns: int, lines: int) -> str:
-        drawing = choose_drawing(columns, lines, self._image.size)
-        if drawing is None:
-            least = "x".join(map(str, needed_size("quadrants", self._image.size)))
-            messages = (f"make the terminal at least {least} (it is {columns}x{lines}); q quits",
-                        f"make the terminal at least {least}", f"at least {least}", least)
-            # One line, never wrapped: the longest message that fits (the last column stays
-            # free, so the cursor never waits there to wrap).
-            return next((text for text in messages if len(text) < columns), "") + "\x1b[K"
-        if drawing == "full":
-            panel = to_blocks(self._image)
-        else:
-            panel = to_quadrants(half_height(self._image))
-        bar = "\u2588" * round(self._duty * 20)
-        off = "" if self._powered else "  (panel off)"
-        # No newline after the last line: at the terminal's last line it would scroll the panel.
-        return f"{panel}\n motor {bar:<20} {self._duty:4.2f}{off}\x1b[K\n {HELP}\x1b[K"
-
-    def close(self) -> None:
-        self._out.write("\x1b[?25h\n")
-        self._out.flush()
+    def wake(self) -> None:
+        with self._lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        os.write(self._wake_fd, _REDRAW)
 
 
-def _read_keys(sim, screen: TerminalScreen, stop: threading.Event) -> None:
-    fd = sys.stdin.fileno()
-    while not stop.is_set():
-        screen.follow_resize()
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if not ready:
-            continue
-        key = sys.stdin.read(1).lower()
-        if key in ("q", "\x1b", ""):
-            sim.stop()
-            return
-        if key in KEYS:
-            sim.schedule(sim.clock.now(), KEYS[key])
+def next_gesture_at(now: float, finger_free_at: float, gesture: str, button) -> tuple[float, float]:
+    """When a key's gesture starts, and when the finger is free for the next one. A gesture waits
+    until the one before has been told apart (released, and the double-press window gone by),
+    so quick typing never merges two presses into a double or loses a hold under a double."""
+    at = max(now, finger_free_at)
+    released = finger_downs(at, gesture, hold_seconds=button.hold_seconds)[-1][1]
+    return at, released + button.double_press_ms / 1000 + _MARGIN_SECONDS
+
+
+def check_terminal() -> None:
+    """Says in words why this terminal cannot show the simulator, before anything starts."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise FacepaceError("the interactive simulator needs a terminal; use --headless for scripts")
+    codeset = locale.nl_langinfo(locale.CODESET)
+    if codeset.upper().replace("-", "") != "UTF8":   # curses would draw the panel as blanks
+        raise FacepaceError(f"the interactive simulator draws with Unicode characters, and this "
+                            f"terminal's locale is {codeset}: run it in a UTF-8 locale, "
+                            f"e.g. LC_ALL=C.UTF-8 facepace sim")
+    try:
+        curses.setupterm()
+    except curses.error as error:
+        raise FacepaceError(f"the interactive simulator cannot drive this terminal "
+                            f"(TERM={os.environ.get('TERM', '')}: {error}); set TERM to your "
+                            f"terminal's type, e.g. TERM=xterm-256color") from None
 
 
 def run_terminal(config, routines, *, speed: float, script, **options) -> int:
-    from device.sim.simulator import Simulator
+    """Runs the simulator in this terminal until `q` (0) or a stop signal (128 + its number)."""
+    check_terminal()
+    with _wake_pipe() as (wake_read, wake_write), _signals_to(wake_write):
+        panel = PanelState(wake_write)
+        sim = Simulator(config, routines, speed=speed, on_frame=panel.frame, on_motor=panel.motor,
+                        **options)
+        try:
+            for at, gesture in script:
+                sim.schedule(at, gesture)
+            return curses.wrapper(_serve, sim, panel, wake_read, config.button)
+        finally:
+            sim.close()
 
-    if not sys.stdin.isatty():
-        raise FacepaceError("the interactive simulator needs a terminal; use --headless for scripts")
-    screen = TerminalScreen()
-    sim = Simulator(config, routines, speed=speed, on_frame=screen.frame, on_motor=screen.motor, **options)
-    for at, gesture in script:
-        sim.schedule(at, gesture)
-    stop = threading.Event()
-    saved = termios.tcgetattr(sys.stdin)
-    keys = threading.Thread(target=_read_keys, args=(sim, screen, stop), daemon=True)
+
+def _serve(window, sim: Simulator, panel: PanelState, wake_read: int, button) -> int:
+    curses.curs_set(0)
+    curses.set_escdelay(_ESCAPE_DELAY_MS)
+    window.nodelay(True)
+    finished = threading.Event()
+    failure: list[BaseException] = []
+    loop = threading.Thread(target=_run_app, args=(sim, finished, failure, panel.wake),
+                            name="app loop", daemon=True)
+    loop.start()
+    stopped_by = 0
+    finger_free_at = 0.0
     try:
-        tty.setcbreak(sys.stdin.fileno())
-        keys.start()
-        sim.app.run(sim.events)
+        while not finished.is_set():
+            _draw(window, panel)
+            select.select([sys.stdin, wake_read], [], [])
+            for signal_number in _drain(wake_read):
+                if signal_number == signal.SIGWINCH:
+                    curses.resizeterm(*_terminal_size())   # queues KEY_RESIZE
+                elif signal_number in STOP_SIGNALS and not stopped_by:
+                    stopped_by = signal_number
+                    sim.stop()
+            for key in _keys_waiting(window):
+                if key == curses.KEY_RESIZE:
+                    window.clear()   # the next drawing repaints every cell at the new size
+                elif not isinstance(key, str):
+                    continue
+                elif key.lower() in QUIT_KEYS:
+                    sim.stop()
+                elif key.lower() in KEYS:
+                    gesture = KEYS[key.lower()]
+                    at, finger_free_at = next_gesture_at(sim.clock.now(), finger_free_at, gesture, button)
+                    sim.schedule(at, gesture)
     finally:
-        stop.set()
-        termios.tcsetattr(sys.stdin, termios.TCSADRAIN, saved)
-        sim.close()
-        screen.close()
-    return 0
+        sim.stop()
+        loop.join()
+    if failure:
+        raise failure[0]
+    return 128 + stopped_by if stopped_by else 0
+
+
+def _run_app(sim: Simulator, finished: threading.Event, failure: list, wake) -> None:
+    try:
+        sim.app.run(sim.events)
+    except BaseException as error:   # handed to the main thread, which raises it after curses ends
+        failure.append(error)
+    finally:
+        finished.set()
+        wake()
+
+
+def _drain(wake_read: int) -> bytes:
+    """The signal numbers written to the wake-up pipe since the last look (redraws dropped)."""
+    written = b""
+    while True:
+        try:
+            chunk = os.read(wake_read, 4096)
+        except BlockingIOError:   # empty (or woken by a key, not by the pipe)
+            return written.replace(_REDRAW, b"")
+        written += chunk
+
+
+def _keys_waiting(window):
+    """Each key (a str) or special key (an int, such as KEY_RESIZE) typed so far; never waits,
+    the window being in no-delay mode."""
+    while True:
+        try:
+            yield window.get_wch()
+        except curses.error:   # no input left
+            return
+
+
+def _draw(window, panel: PanelState) -> None:
+    lines, columns = window.getmaxyx()
+    window.erase()
+    for row, text in enumerate(panel.lines(columns, lines)):
+        window.addstr(row, 0, text)
+    window.refresh()
+
+
+def _terminal_size() -> tuple[int, int]:
+    size = os.get_terminal_size(sys.stdout.fileno())
+    return size.lines, size.columns
+
+
+@contextmanager
+def _wake_pipe():
+    read_end, write_end = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        yield read_end, write_end
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+@contextmanager
+def _signals_to(wake_fd: int):
+    """Signals that matter to the screen write their number to `wake_fd` instead of acting.
+    Set before curses starts, so curses installs no SIGWINCH handler of its own."""
+    watched = (signal.SIGWINCH, *STOP_SIGNALS)
+    previous = {number: signal.signal(number, lambda *_: None) for number in watched}
+    previous_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)

@@ -1,203 +1,139 @@
-"""The panel in a terminal: block drawings, and which one the simulator picks for the terminal's size."""
+"""The panel in a terminal as text: the two drawings (half blocks, braille), which one a terminal
+of a given size gets, and what it shows when it is too small for both.
+
+The characters are read back against their Unicode names (tests/support/terminal_text.py), not
+against our tables."""
 
 from __future__ import annotations
 
-import io
-import re
 import unicodedata
 from itertools import product
-from os import terminal_size
-from types import SimpleNamespace
 
 import pytest
 from PIL import Image, ImageDraw
 
 from device.screen.screens import render
-from device.sim.terminal import TerminalScreen, choose_drawing, needed_size
-from device.sim.terminal_view import half_height, to_blocks, to_quadrants
 from device.screen.views import ZoneView
+from device.sim.terminal_view import choose_drawing, needed_size, screen_lines, to_blocks, to_braille
+from tests.conftest import same_pixels
+from tests.support.terminal_text import braille_dots, pixels_from_blocks, pixels_from_braille, unframe
 
 ZONE = ZoneView("Jawline", "Knuckles chin to ear,\nfirm pressure", zone_remaining=27.3,
                 zone_seconds=45, zone_number=3, zone_count=8, side="left")
-CORNERS = ("UPPER LEFT", "UPPER RIGHT", "LOWER LEFT", "LOWER RIGHT")
-# The block characters that are not named "QUADRANT ...", by the quadrants they fill.
-HALVES = {"SPACE": set(), "UPPER HALF BLOCK": {"UPPER LEFT", "UPPER RIGHT"},
-          "LOWER HALF BLOCK": {"LOWER LEFT", "LOWER RIGHT"},
-          "LEFT HALF BLOCK": {"UPPER LEFT", "LOWER LEFT"},
-          "RIGHT HALF BLOCK": {"UPPER RIGHT", "LOWER RIGHT"}, "FULL BLOCK": set(CORNERS)}
+EMPTY_BAR = ZoneView("Neck", "Stroke down", zone_remaining=30, zone_seconds=30, zone_number=1,
+                     zone_count=6)
 
 
-def quadrants_filled(char: str) -> set[str]:
-    """Which quadrants a character fills, read from its Unicode name (not from our table)."""
-    name = unicodedata.name(char)
-    if name.startswith("QUADRANT "):
-        return set(name.removeprefix("QUADRANT ").split(" AND "))
-    return HALVES[name]
+# --- the half-block drawing ----------------------------------------------------------------------
 
-
-def test_full_drawing_has_two_pixel_rows_per_character():
+def test_blocks_have_two_pixel_rows_per_character():
     image = Image.new("1", (4, 4), 0)
     ImageDraw.Draw(image).point([(0, 0), (1, 1), (2, 0), (2, 1), (3, 3)], fill=1)
-    assert to_blocks(image) == "\n".join([
+    assert to_blocks(image) == [
         "┌────┐",
         "│▀▄█ │",
         "│   ▄│",
         "└────┘",
-    ])
+    ]
 
 
-def test_full_drawing_of_a_frame_is_128_columns_by_32_lines():
-    lines = to_blocks(render(ZONE)).split("\n")
-    assert len(lines) == 32 + 2
-    assert {len(line) for line in lines} == {128 + 2}
-    assert "█" in "".join(lines)
+def test_blocks_of_a_frame_are_128_columns_by_32_lines_and_keep_every_pixel():
+    frame = render(ZONE)
+    lines = to_blocks(frame)
+    assert len(unframe(lines)) == 32 and len(lines[0]) == 128 + 2
+    assert same_pixels(pixels_from_blocks(lines), frame)
 
 
-@pytest.mark.parametrize("pattern", list(product((False, True), repeat=4)),
-                         ids=lambda pattern: "".join("#" if lit else "." for lit in pattern))
-def test_every_2x2_pattern_becomes_the_quadrant_character_that_shows_it(pattern):
-    image = Image.new("1", (2, 2), 0)
-    for (x, y), lit in zip([(0, 0), (1, 0), (0, 1), (1, 1)], pattern):
-        image.putpixel((x, y), 255 if lit else 0)
-    top, middle, bottom = to_quadrants(image).split("\n")
-    assert (top, bottom) == ("┌─┐", "└─┘") and middle[0] == middle[2] == "│"
-    assert quadrants_filled(middle[1]) == {corner for corner, lit in zip(CORNERS, pattern) if lit}
+# --- the braille drawing -------------------------------------------------------------------------
 
-
-def test_the_16_patterns_use_16_different_characters():
+def test_every_2x4_pattern_becomes_the_braille_cell_that_raises_those_dots():
     shown = set()
-    for pattern in product((0, 255), repeat=4):
-        image = Image.new("L", (2, 2))
-        image.putdata(pattern)
-        shown.add(to_quadrants(image.convert("1")).split("\n")[1][1])
-    assert len(shown) == 16
+    cell = [(x, y) for y in range(4) for x in range(2)]
+    for pattern in product((False, True), repeat=8):
+        lit = {dot for dot, on in zip(cell, pattern) if on}
+        image = Image.new("1", (2, 4), 0)
+        for dot in lit:
+            image.putpixel(dot, 255)
+        (char,) = unframe(to_braille(image))[0]
+        assert braille_dots(char) == lit, f"{sorted(lit)} drawn as {unicodedata.name(char)}"
+        shown.add(char)
+    assert len(shown) == 256
 
 
-def test_quadrants_pad_odd_sizes_with_dark_pixels():
-    image = Image.new("1", (3, 3), 0)
-    image.putpixel((2, 2), 255)
-    assert to_quadrants(image) == "\n".join(["┌──┐", "│  │", "│ ▘│", "└──┘"])
+def test_braille_pads_odd_sizes_with_dark_dots():
+    image = Image.new("1", (3, 5), 0)
+    image.putpixel((2, 4), 255)
+    cells = unframe(to_braille(image))
+    assert [len(line) for line in cells] == [2, 2]
+    assert braille_dots(cells[1][1]) == {(0, 0)} and cells[0] == " " * 2 and cells[1][0] == " "
 
 
-@pytest.mark.parametrize(("upper", "lower"), list(product((False, True), repeat=2)))
-def test_half_height_lights_a_pixel_when_either_of_its_two_rows_is_lit(upper, lower):
-    image = Image.new("1", (1, 2), 0)
-    image.putpixel((0, 0), 255 if upper else 0)
-    image.putpixel((0, 1), 255 if lower else 0)
-    merged = half_height(image)
-    assert merged.size == (1, 1)
-    assert bool(merged.getpixel((0, 0))) == (upper or lower)
+@pytest.mark.parametrize("view", [ZONE, EMPTY_BAR], ids=["zone", "empty-bar"])
+def test_braille_of_a_frame_is_64x16_characters_and_keeps_every_pixel(view):
+    frame = render(view)
+    lines = to_braille(frame)
+    assert len(lines) == 16 + 2 and {len(line) for line in lines} == {64 + 2}
+    assert same_pixels(pixels_from_braille(lines), frame), "a pixel was lost or added"
 
 
-def test_half_height_drawing_of_a_frame_is_64_columns_by_16_lines_and_keeps_the_bar():
-    empty_bar = ZoneView("Neck", "Stroke down", zone_remaining=30, zone_seconds=30, zone_number=1,
-                         zone_count=6)
-    lines = to_quadrants(half_height(render(empty_bar))).split("\n")
-    assert len(lines) == 16 + 2
-    assert {len(line) for line in lines} == {64 + 2}
-    # The empty bar is an outline: one-pixel lines on rows 60 and 63, dark between them.
-    assert lines[-2] == "│" + "█" * 64 + "│", "the progress bar's outline must survive"
+def test_braille_keeps_the_one_pixel_lines_of_the_empty_bar():
+    # The bar is an outline, lit on its top and bottom rows and dark between: the half-height
+    # drawing this replaced merged it into one solid line.
+    frame = render(EMPTY_BAR)
+    shown = pixels_from_braille(to_braille(frame))
+    middle = [shown.getpixel((x, 61)) for x in range(8, 120)]
+    assert not any(middle) and all(shown.getpixel((x, 60)) for x in range(8, 120))
 
 
-# --- which drawing the simulator picks ---------------------------------------------------------
+# --- which drawing a terminal gets ---------------------------------------------------------------
 
 def test_needed_sizes_include_the_frame_and_the_two_status_lines():
-    assert needed_size("full") == (130, 36)
-    assert needed_size("quadrants") == (66, 20)
+    assert needed_size("blocks") == (130, 36)
+    assert needed_size("braille") == (66, 20)
 
 
 @pytest.mark.parametrize(("columns", "lines", "drawing"), [
-    (250, 80, "full"), (140, 45, "full"), (130, 36, "full"),
-    (129, 36, "quadrants"), (130, 35, "quadrants"), (80, 24, "quadrants"), (66, 20, "quadrants"),
+    (250, 80, "blocks"), (140, 45, "blocks"), (130, 40, "blocks"), (130, 36, "blocks"),
+    (129, 36, "braille"), (130, 35, "braille"), (80, 24, "braille"), (66, 20, "braille"),
     (65, 20, None), (66, 19, None), (40, 10, None),
 ])
 def test_choose_drawing_takes_the_largest_that_fits(columns, lines, drawing):
     assert choose_drawing(columns, lines) == drawing
 
 
-class FakeTerminal:
-    """What the screen wrote, and a size the test can change."""
-
-    def __init__(self, columns: int, lines: int) -> None:
-        self.out = io.StringIO()
-        self.size = terminal_size((columns, lines))
-
-    def writes(self) -> str:
-        text = self.out.getvalue()
-        self.out.seek(0)
-        self.out.truncate()
-        return text
-
-
-def visible_lines(written: str) -> list[str]:
-    """The lines a terminal shows after cursor-home: escape sequences removed."""
-    home = written.rindex("\x1b[H")
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", written[home:]).split("\n")
-
-
-def screen_at(columns: int, lines: int) -> tuple[TerminalScreen, FakeTerminal]:
-    terminal = FakeTerminal(columns, lines)
-    screen = TerminalScreen(terminal.out, terminal_size=lambda: terminal.size)
-    return screen, terminal
-
-
-POWERED = SimpleNamespace(powered=True)
-
-
 @pytest.mark.parametrize(("columns", "lines", "panel_width"), [
-    (80, 24, 66), (66, 20, 66), (140, 45, 130), (130, 36, 130),
+    (80, 24, 66), (66, 20, 66), (129, 50, 66), (140, 45, 130), (130, 36, 130),
 ])
-def test_the_drawing_fits_the_terminal_without_wrapping_or_scrolling(columns, lines, panel_width):
-    screen, terminal = screen_at(columns, lines)
-    screen.frame(render(ZONE), POWERED)
-    shown = visible_lines(terminal.writes())
-    assert len(shown) <= lines, "a newline on the last line would scroll the panel up"
-    assert max(len(line) for line in shown) <= columns
+def test_the_screen_fits_the_terminal_and_leaves_its_last_cell_free(columns, lines, panel_width):
+    shown = screen_lines(render(ZONE), columns=columns, lines=lines, duty=1.0)
+    assert len(shown) <= lines and max(len(line) for line in shown) <= columns
+    if len(shown) == lines:
+        assert len(shown[-1]) < columns, "a character in the last cell scrolls the terminal"
     assert len(shown[0]) == panel_width and shown[-1].startswith(" keys:")
 
 
-def test_a_terminal_too_small_gets_one_line_saying_how_large_to_make_it():
-    screen, terminal = screen_at(60, 15)
-    screen.frame(render(ZONE), POWERED)
-    shown = visible_lines(terminal.writes())
-    assert shown == ["make the terminal at least 66x20 (it is 60x15); q quits"]
-
-
-@pytest.mark.parametrize("columns", [1, 10, 20, 30, 50])
-def test_the_too_small_message_never_wraps_and_keeps_the_size(columns):
-    screen, terminal = screen_at(columns, 5)
-    screen.frame(render(ZONE), POWERED)
-    (shown,) = visible_lines(terminal.writes())
-    assert len(shown) < columns
-    assert "66x20" in shown or columns <= len("66x20")
-
-
-def test_a_size_change_clears_once_and_picks_the_drawing_again():
-    screen, terminal = screen_at(140, 45)
-    screen.frame(render(ZONE), POWERED)
-    assert "\x1b[2J" in terminal.writes(), "the first drawing starts from a clear screen"
-    screen.motor(0.5)
-    assert "\x1b[2J" not in terminal.writes(), "same size: drawn over in place, no flicker"
-    terminal.size = terminal_size((80, 24))
-    screen.motor(0.5)
-    written = terminal.writes()
-    assert "\x1b[2J" in written and len(visible_lines(written)[0]) == 66
-
-
-def test_follow_resize_redraws_only_when_the_size_changed():
-    screen, terminal = screen_at(80, 24)
-    screen.frame(render(ZONE), POWERED)
-    terminal.writes()
-    screen.follow_resize()
-    assert terminal.writes() == ""
-    terminal.size = terminal_size((140, 45))
-    screen.follow_resize()
-    written = terminal.writes()
-    assert "\x1b[2J" in written and len(visible_lines(written)[0]) == 130
+def test_the_motor_line_shows_the_duty_as_a_bar_and_a_number():
+    assert screen_lines(render(ZONE), columns=80, lines=24, duty=0.5)[-2] == \
+        " motor " + "█" * 10 + " " * 10 + " 0.50"
+    assert screen_lines(render(ZONE), columns=80, lines=24)[-2] == " motor " + " " * 20 + " 0.00"
 
 
 def test_panel_off_shows_on_the_motor_line_not_beside_the_frame():
-    screen, terminal = screen_at(130, 36)
-    screen.frame(Image.new("1", (128, 64), 0), SimpleNamespace(powered=False))
-    shown = visible_lines(terminal.writes())
+    shown = screen_lines(Image.new("1", (128, 64), 0), columns=130, lines=36, powered=False)
     assert "(panel off)" in shown[-2] and max(len(line) for line in shown) <= 130
+
+
+# --- too small for either ------------------------------------------------------------------------
+
+def test_a_terminal_too_small_is_told_plainly_what_size_is_needed():
+    shown = screen_lines(render(ZONE), columns=60, lines=15)
+    assert " ".join(shown) == ("facepace sim needs a terminal of at least 66x20 characters; this one "
+                               "is 60x15. Make it larger, or press q to quit.")
+
+
+@pytest.mark.parametrize(("columns", "lines"), [
+    (columns, lines) for columns in (1, 5, 6, 10, 20, 30, 50, 65, 120) for lines in (1, 2, 3, 5, 19)])
+def test_the_too_small_message_never_wraps_and_names_the_size_when_it_can(columns, lines):
+    shown = screen_lines(render(ZONE), columns=columns, lines=lines)
+    assert len(shown) <= lines and all(len(line) < columns for line in shown)
+    assert "66x20" in " ".join(shown) or columns <= len("66x20")
