@@ -1,4 +1,4 @@
-"""Session log: SD-card writes per session, and `facepace log --json` on 10,000 sessions.
+"""Session log: SD-card writes per session, and the host commands on long logs.
 
 - transactions per session: commits for an 8-zone routine (start, 7 zone changes, finish);
   each is one WAL fsync with synchronous=FULL.
@@ -7,7 +7,10 @@
 - fsyncs per session: counted by strace (fsync + fdatasync) in a child that records 50
   sessions, minus a child that records none, so opening costs are not included but the
   WAL checkpoints that a steady stream of sessions causes are.
-- `log --json` on 10,000 sessions: a fresh process, best of three, output to /dev/null.
+- host commands (`log --json`, `history --json`, `report`) at 10,000 and 100,000 sessions: a fresh
+  process each, output to /dev/null, its time and its own peak RSS, and the time's ratio (they
+  stream from SQLite, so both grow with the log, and memory hardly at all). The logs are built
+  once per run (`bench_log`) and the sync bench reuses them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Sync: 10,000 sessions over a pty pair, first sync and a sync with nothing new.
+"""Sync: 10,000 and 100,000 sessions over a pty pair, first sync and a sync with nothing new.
 
 The device side is `facepace sync-serve` in its own process, as on the device; the host
 side is `companion.sync_client.sync` timed in this process (a fresh `facepace sync` process
