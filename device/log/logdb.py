@@ -781,26 +781,36 @@ def read_open_sessions(connection: sqlite3.Connection) -> list[SessionRecord]:
     return list(_read(connection, "WHERE s.outcome IS NULL", [], "s.rowid", None))
 
 
+# Sessions read at a time, with one query for all of their zones.
+_CHUNK = 64
+
+
 def _read(connection: sqlite3.Connection, where: str, params: list, order: str,
           limit: int | None) -> Iterator[SessionRecord]:
-    """The sessions in the order of an index, each with its zones (a primary-key search):
-    nothing is gathered first, so the caller holds only the sessions it keeps."""
+    """The sessions in the order of an index, a few at a time, each few with their zones (one
+    query): nothing is gathered first, so the caller holds only the sessions it keeps."""
     limit_sql = "LIMIT ?" if limit is not None else ""
     if limit is not None:
         params = [*params, limit]
     sessions = connection.execute(f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions AS s {where}"
                                   f" ORDER BY {order} {limit_sql}", params)
     try:
-        for row in sessions:
-            yield record_from_row(row, read_zones(connection, row[0]))
+        while chunk := sessions.fetchmany(_CHUNK):
+            zones = _zones_of(connection, [row[0] for row in chunk])
+            for row in chunk:
+                yield record_from_row(row, zones.get(row[0], ()))
     finally:
         sessions.close()   # one left unfinished would hold its read transaction open
 
 
-def read_zones(connection: sqlite3.Connection, session_id: str) -> list[ZoneProgress]:
-    return [ZoneProgress(zone_id, planned, done, bool(skipped)) for zone_id, planned, done, skipped in
-            connection.execute("SELECT zone_id, planned_seconds, done_seconds, skipped FROM zones"
-                               " WHERE session_id = ? ORDER BY position", (session_id,))]
+def _zones_of(connection: sqlite3.Connection, session_ids: list[str]) -> dict[str, list[ZoneProgress]]:
+    zones: dict[str, list[ZoneProgress]] = {}
+    for session_id, zone_id, planned, done, skipped in connection.execute(
+            "SELECT session_id, zone_id, planned_seconds, done_seconds, skipped FROM zones"
+            f" WHERE session_id IN ({', '.join('?' * len(session_ids))}) ORDER BY session_id, position",
+            session_ids):
+        zones.setdefault(session_id, []).append(ZoneProgress(zone_id, planned, done, bool(skipped)))
+    return zones
 
 
 def read_sessions_json(connection: sqlite3.Connection, *, since: float | None = None,
