@@ -146,8 +146,10 @@ class SyncSource:
         return encoded, last
 
     def _note_batch(self, after: int, last: int, sent: int) -> None:
-        """A batch holds every session in (after, last]: no seq at or below `_top` is given
-        again, new sessions get higher ones, and none are deleted."""
+        """A batch holds every session in (after, last]: sessions finalised since get seqs
+        above `_top`, and none are deleted. (One finalised again, which gets a new seq, would
+        make the counts one too high for the rest of this sync: a progress figure, never what
+        is sent.)"""
         if self._top is not None and after in self._above and last < self._top:
             self._remember(last, self._above[after] - sent)
 
