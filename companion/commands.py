@@ -8,10 +8,11 @@ folder (`--db` to choose); `history` and `report` read that database. The device
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Iterator
 
 from device.cli import log as cli_log
 from device.log import session_columns
@@ -75,8 +76,9 @@ def run_sync(args) -> int:
     return 0
 
 
-def _host_rows(args) -> list:
-    """(record, date quality) rows from the computer's database, newest first."""
+@contextmanager
+def _host_db(args) -> Iterator:
+    """The computer's database, open, once `--device` (if given) is known to be in it."""
     from companion.hostdb import HostDb
 
     with HostDb.open(args.db) as db:
@@ -85,21 +87,21 @@ def _host_rows(args) -> list:
             raise FacepaceError(f"no device '{args.device}' in {db.path}; " + (
                 "the devices synced here: " + ", ".join(known) if known else
                 "no device has been synced here yet: run 'facepace sync' with the device plugged in"))
-        return db.sessions(device_id=args.device)
+        yield db
 
 
 def run_history(args) -> int:
-    rows = _host_rows(args)
+    """Streamed from the database as it is read: a long history is never in memory whole."""
     out = sys.stdout
-    if args.json:
-        json.dump([session_columns.session_fields(row) for row in rows], out, indent=1)
-        out.write("\n")
-    elif args.csv:
-        session_columns.write_csv(rows, out)
-    elif not rows:
-        print("No synced sessions yet: run 'facepace sync' with the device plugged in.", file=out)
-    else:
-        out.write(cli_log.format_table([record for record, _ in rows]))
+    with _host_db(args) as db:
+        if args.json:
+            session_columns.write_json(db.sessions_json(device_id=args.device), out)
+        elif args.csv:
+            session_columns.write_csv(db.iter_sessions(device_id=args.device), out)
+        else:
+            records = [record for record, _ in db.iter_sessions(device_id=args.device)]
+            out.write(cli_log.format_table(records) if records else
+                      "No synced sessions yet: run 'facepace sync' with the device plugged in.\n")
     return 0
 
 
@@ -107,11 +109,15 @@ def run_report(args) -> int:
     from device.log import report
 
     report.format_for(args.out)   # before any work: a name we cannot write is a usage error
-    sessions = [record for record, _ in _host_rows(args)]
-    image = report.render(sessions, now_wall=datetime.now().timestamp())
+    with _host_db(args) as db:
+        # One pass over the sessions (without their zones, which SQLite adds up): a number per
+        # day, zone and device is all the picture keeps.
+        totals = report.add_up((record for record, _ in db.iter_sessions(device_id=args.device, zones=False)),
+                               zone_seconds=db.zone_seconds(device_id=args.device))
+    image = report.draw(totals, now_wall=datetime.now().timestamp())
     try:
         report.save(image, args.out)
     except OSError as error:
         raise FacepaceError(f"cannot write: {error.strerror or error}", file=args.out) from None
-    print(f"Wrote {args.out} ({len(sessions)} sessions)")
+    print(f"Wrote {args.out} ({totals.sessions} sessions)")
     return 0

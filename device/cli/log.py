@@ -14,6 +14,7 @@ import textwrap
 import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import Iterator
 
 from device.log import history
 from device.log import logdb
@@ -85,23 +86,28 @@ class LogUnreadable(FacepaceError):
 
 
 def load(*, since: date | None = None, limit: int | None = None, as_json: bool = False,
-         db_path: Path | None = None) -> list:
-    """Sessions newest first: (record, date quality) rows, or JSON texts; [] when there is
-    no log yet.
+         db_path: Path | None = None) -> Iterator:
+    """Sessions newest first: (record, date quality) rows, or JSON texts; none when there is
+    no log yet. Read as they are taken, so a long log is never in memory whole (a Pi Zero 2
+    has 512 MB); the file is opened at once, so a log that cannot be opened fails here.
 
     Nothing is created: the CLI may run before the device ever has.
     """
     path = db_path or paths.session_log()
     if not path.exists():
-        return []
+        return iter(())
     since_wall = None if since is None else datetime(since.year, since.month, since.day).timestamp()
     try:
         connection = logdb.connect(path, read_only=True)
     except sqlite3.Error as error:
         raise LogUnreadable(f"cannot open the session log ({error})", file=path) from None
+    reader = logdb.read_sessions_json if as_json else session_columns.read_device_rows
+    return _reading(path, connection, reader(connection, since=since_wall, limit=limit))
+
+
+def _reading(path: Path, connection: sqlite3.Connection, rows: Iterator) -> Iterator:
     try:
-        reader = logdb.read_sessions_json if as_json else session_columns.read_device_rows
-        return reader(connection, since=since_wall, limit=limit)
+        yield from rows
     except sqlite3.Error as error:
         raise LogUnreadable(f"cannot read the session log ({error}); the device repairs it "
                             "the next time it starts", file=path) from None
@@ -114,14 +120,12 @@ def run_log(args) -> int:
     out = sys.stdout
     sessions = load(since=args.since, limit=args.limit, as_json=args.json)
     if args.json:
-        # One session per line: a valid JSON array that is still readable.
-        out.write("[\n" + ",\n".join(sessions) + "\n]\n" if sessions else "[]\n")
+        session_columns.write_json(sessions, out)
     elif args.csv:
         session_columns.write_csv(sessions, out)
-    elif not sessions:
-        print("No sessions yet.", file=out)
     else:
-        out.write(format_table([record for record, _ in sessions]))
+        records = [record for record, _ in sessions]
+        out.write(format_table(records) if records else "No sessions yet.\n")
     return 0
 
 

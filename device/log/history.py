@@ -211,10 +211,28 @@ def zone_minutes(sessions: Iterable[SessionRecord]) -> list[tuple[str, float]]:
 
 
 def longest_streak(sessions: Iterable[SessionRecord], tz: tzinfo | None = None) -> int:
-    days = sorted({local_day(s.wall_start, tz) for s in sessions if counts_toward_streak(s)})
+    return longest_run({local_day(s.wall_start, tz) for s in sessions if counts_toward_streak(s)})
+
+
+def longest_run(days: Iterable[date]) -> int:
+    """The most consecutive days among `days`."""
     best = run = 0
     previous = None
-    for day in days:
+    for day in sorted(set(days)):
         run = run + 1 if previous is not None and day - previous == timedelta(days=1) else 1
         best, previous = max(best, run), day
     return best
+
+
+def current_streak(days: Iterable[date], today: date) -> int:
+    """`overview`'s streak from the days with a session that counts, for a caller that has
+    added those up instead of keeping the sessions (`facepace report`): the run of days up
+    to the newest, if that is today or yesterday; a day after today counts as today."""
+    counted = {min(day, today) for day in days}
+    newest = max(counted, default=None)
+    if newest is None or newest < today - timedelta(days=1):
+        return 0
+    streak = 0
+    while newest - timedelta(days=streak) in counted:
+        streak += 1
+    return streak

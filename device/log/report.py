@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
@@ -54,12 +55,43 @@ class UnsupportedFormat(UsageError):
 
 # --- what is shown ------------------------------------------------------------------------
 
-def minutes_per_day(sessions, tz: tzinfo | None = None) -> dict[date, float]:
-    totals: dict[date, float] = {}
+@dataclass
+class Totals:
+    """What the picture shows, added up in one pass over the sessions (`add_up`): a number per
+    day, zone and device, so a long history is never in memory whole."""
+
+    sessions: int = 0
+    active_seconds: float = 0.0
+    minutes_per_day: dict[date, float] = field(default_factory=dict)
+    streak_days: set[date] = field(default_factory=set)    # days with a session that counts
+    devices: set[str] = field(default_factory=set)         # ids cut to DEVICE_ID_CHARS
+    zone_seconds: dict[tuple[str, str], float] = field(default_factory=dict)  # (routine, zone id)
+
+
+def add_up(sessions: Iterable[SessionRecord], tz: tzinfo | None = None, *,
+           zone_seconds: dict[tuple[str, str], float] | None = None) -> Totals:
+    """`zone_seconds`: seconds done per (routine name, zone id) added up already (by SQLite, see
+    companion.hostdb); the sessions' own zones are then not read."""
+    totals = Totals(zone_seconds=dict(zone_seconds or {}))
+    per_zone = defaultdict(float) if zone_seconds is None else None
     for session in sessions:
         day = history.local_day(session.wall_start, tz)
-        totals[day] = totals.get(day, 0.0) + session.active_seconds / 60
+        totals.sessions += 1
+        totals.active_seconds += session.active_seconds
+        totals.minutes_per_day[day] = totals.minutes_per_day.get(day, 0.0) + session.active_seconds / 60
+        if history.counts_toward_streak(session):
+            totals.streak_days.add(day)
+        totals.devices.add(session.device_id[:DEVICE_ID_CHARS])
+        if per_zone is not None:
+            for zone in session.zones:
+                per_zone[(session.routine_name, zone.zone_id)] += zone.done_seconds
+    if per_zone is not None:
+        totals.zone_seconds = dict(per_zone)
     return totals
+
+
+def minutes_per_day(sessions, tz: tzinfo | None = None) -> dict[date, float]:
+    return add_up(sessions, tz).minutes_per_day
 
 
 def shade(minutes: float) -> tuple[int, int, int]:
@@ -98,19 +130,27 @@ def title_of(routine_name: str, zone_id: str, titles: dict) -> str:
 
 
 def seconds_per_zone(sessions: Iterable[SessionRecord], titles: dict) -> list[tuple[str, float]]:
-    """Seconds done per zone as the device named it, most first; zones never worked on left out.
-    Zones of different routines with one title ("Collarbone") are one zone to the person."""
+    """Seconds done per zone as the device named it, most first; zones never worked on left out."""
+    return seconds_per_title(add_up(sessions).zone_seconds, titles)
+
+
+def seconds_per_title(zone_seconds: dict[tuple[str, str], float], titles: dict) -> list[tuple[str, float]]:
+    """`zone_seconds` (per routine name and zone id) per title, most first; zones never worked on
+    left out. Zones of different routines with one title ("Collarbone") are one zone to the person."""
     totals: dict[str, float] = defaultdict(float)
-    for session in sessions:
-        for zone in session.zones:
-            totals[title_of(session.routine_name, zone.zone_id, titles)] += zone.done_seconds
+    for (routine_name, zone_id), seconds in zone_seconds.items():
+        totals[title_of(routine_name, zone_id, titles)] += seconds
     return sorted(((title, seconds) for title, seconds in totals.items() if seconds > 0),
                   key=lambda item: (-item[1], item[0]))
 
 
 def devices_line(sessions: Iterable[SessionRecord]) -> str:
     """Which devices the picture adds up ("2 devices: 3f2a9c1e, 77b0d2aa"), by their ids' start."""
-    devices = sorted({session.device_id[:DEVICE_ID_CHARS] for session in sessions})
+    return _devices_text(add_up(sessions).devices)
+
+
+def _devices_text(devices: set[str]) -> str:
+    devices = sorted(devices)
     if not devices:
         return "no sessions yet"
     if len(devices) == 1:
@@ -141,32 +181,36 @@ def zone_bar_length(seconds: float, most: float) -> int:
 
 # --- drawing ----------------------------------------------------------------------------------
 
-def render(sessions: list[SessionRecord], *, now_wall: float, tz: tzinfo | None = None,
+def render(sessions: Iterable[SessionRecord], *, now_wall: float, tz: tzinfo | None = None,
            routines: Iterable | None = None) -> Image.Image:
-    """`routines` name the zones (default: the built-in ones)."""
+    """`routines` name the zones (default: the built-in ones). The sessions are read once."""
+    return draw(add_up(sessions, tz), now_wall=now_wall, tz=tz, routines=routines)
+
+
+def draw(totals: Totals, *, now_wall: float, tz: tzinfo | None = None,
+         routines: Iterable | None = None) -> Image.Image:
+    """The picture of sessions already added up (`add_up`)."""
     titles = builtin_titles() if routines is None else zone_titles(routines)
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
-    draw = ImageDraw.Draw(image)
+    pen = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=14)
     big = ImageFont.load_default(size=20)
     today = history.local_day(now_wall, tz)
-    newest_first = sorted(sessions, key=lambda s: s.wall_start, reverse=True)
-    streak = history.overview(newest_first, now_wall, tz).streak_days
-    longest = history.longest_streak(sessions, tz)
-    total = sum(s.active_seconds for s in sessions)
+    streak = history.current_streak(totals.streak_days, today)
+    longest = history.longest_run(totals.streak_days)
 
-    draw.text((MARGIN, 14), f"Streak: {streak} {'day' if streak == 1 else 'days'}", font=big, fill=INK)
-    draw.text((MARGIN + 200, 20), f"longest {longest} · {len(sessions)} sessions ·"
-              f" {timefmt.total(total)} in all · {devices_line(sessions)}", font=font, fill=FAINT)
-    _calendar(draw, font, sessions, today, tz)
-    _zones(draw, font, seconds_per_zone(sessions, titles))
+    pen.text((MARGIN, 14), f"Streak: {streak} {'day' if streak == 1 else 'days'}", font=big, fill=INK)
+    pen.text((MARGIN + 200, 20), f"longest {longest} · {totals.sessions} sessions ·"
+             f" {timefmt.total(totals.active_seconds)} in all · {_devices_text(totals.devices)}",
+             font=font, fill=FAINT)
+    _calendar(pen, font, totals.minutes_per_day, today)
+    _zones(pen, font, seconds_per_title(totals.zone_seconds, titles))
     return image
 
 
-def _calendar(draw, font, sessions, today: date, tz) -> None:
+def _calendar(draw, font, per_day: dict[date, float], today: date) -> None:
     for row, name in enumerate(("Mon", "", "Wed", "", "Fri", "", "Sun")):
         draw.text((MARGIN, CALENDAR_TOP + row * (CELL + GAP) + 4), name, font=font, fill=FAINT)
-    per_day = minutes_per_day(sessions, tz)
     start = first_day(today)
     for offset in range(WEEKS * 7):
         day = start + timedelta(days=offset)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import sqlite3
 from datetime import datetime
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from device.log import logdb
 from device.log.logdb import SessionRecord
@@ -37,11 +37,11 @@ def date_quality(*, wall_trusted: bool, fixed_at_sync: bool) -> str:
     return "host" if fixed_at_sync else "clock" if wall_trusted else "estimated"
 
 
-def read_device_rows(connection: sqlite3.Connection, **choice) -> list[Row]:
-    """The device log's sessions (`logdb.read_sessions(**choice)`) as rows."""
+def read_device_rows(connection: sqlite3.Connection, **choice) -> Iterator[Row]:
+    """The device log's sessions (`logdb.iter_sessions(**choice)`) as rows, one at a time."""
     fixed = logdb.read_fixed_at_sync(connection)
-    return [(s, date_quality(wall_trusted=s.wall_trusted, fixed_at_sync=s.id in fixed))
-            for s in logdb.read_sessions(connection, **choice)]
+    for s in logdb.iter_sessions(connection, **choice):
+        yield s, date_quality(wall_trusted=s.wall_trusted, fixed_at_sync=s.id in fixed)
 
 
 def session_fields(row: Row) -> dict:
@@ -52,6 +52,17 @@ def session_fields(row: Row) -> dict:
     fields.update(date_quality=quality, start_local=_local(session.wall_start),
                   end_local=_local(session.wall_end), zones=zones)
     return fields
+
+
+def write_json(texts: Iterable[str], out) -> None:
+    """Sessions' JSON objects as one JSON array, a session per line (readable, and a line-by-line
+    tool can take it), written as they come: a long history is never in memory whole."""
+    opening = "[\n"
+    for text in texts:
+        out.write(opening)
+        out.write(text)
+        opening = ",\n"
+    out.write("[]\n" if opening == "[\n" else "\n]\n")
 
 
 def write_csv(rows: Iterable[Row], out) -> None:

@@ -60,7 +60,7 @@ def _read(db_path: Path):
         connection = logdb.connect(db_path, read_only=True)
         try:
             device_id = logdb.get_meta(connection, "device_id") or "unknown"
-            return session_columns.read_device_rows(connection), device_id
+            return list(session_columns.read_device_rows(connection)), device_id
         finally:
             connection.close()
     except sqlite3.Error as error:

@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar, Union
 
+from device.base.errors import FacepaceError
+
 logger = logging.getLogger(__name__)
 
 VERSION = 1
@@ -98,7 +100,7 @@ Message = Union[Hello, Clock, SyncStatus]
 MESSAGES = {kind.type: kind for kind in (Hello, Clock, SyncStatus)}
 
 
-class ChannelError(ValueError):
+class ChannelError(FacepaceError, ValueError):
     """A datagram that is not one of the channel's messages (the text says why)."""
 
 

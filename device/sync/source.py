@@ -29,6 +29,8 @@ T = TypeVar("T")
 # Sessions read (and encoded) at a time for a batch, about a millisecond of work on a Pi;
 # a 60 KiB batch holds about 120 of them.
 _READ_AHEAD = 16
+# Counts of the sessions above a seq kept for a sync: the first count, and the last batches'.
+_COUNTS_KEPT = 8
 
 
 class LogUnavailable(FacepaceError):
@@ -53,6 +55,8 @@ class SyncSource:
         if not self.log_id or not self.device_id:
             self.close()
             raise LogUnavailable("the session log has no identity yet")
+        self._top: int | None = None       # the newest seq when this sync first counted
+        self._above: dict[int, int] = {}   # seq -> sessions above it, up to `_top`
 
     def close(self) -> None:
         db, self._db = getattr(self, "_db", None), None
@@ -77,7 +81,29 @@ class SyncSource:
         return self._query("SELECT COALESCE(MAX(seq), 0) FROM sessions")[0][0]
 
     def count_after(self, seq: int) -> int:
-        return self._query("SELECT COUNT(*) FROM sessions WHERE seq > ?", (seq,))[0][0]
+        """Finalised sessions above `seq` (for the progress bar and the screen's "n/N").
+
+        Counted once per sync: COUNT walks the seq index, so a count per batch made a first
+        sync grow with the square of the log. After that the count above a batch's end is the
+        count above its start less the sessions it held (`batch_after` notes it), and the
+        sessions finished since the first count (above `_top`) are counted alone, and only
+        when the newest seq says there are any."""
+        if self._top is None:
+            self._top = self.last_seq()
+        known = 0 if seq >= self._top else self._above.get(seq)
+        if known is None:
+            known = self._count("seq > ? AND seq <= ?", (seq, self._top))
+            self._remember(seq, known)
+        floor = max(seq, self._top)
+        return known + (self._count("seq > ?", (floor,)) if self.last_seq() > floor else 0)
+
+    def _count(self, where: str, params: tuple) -> int:
+        return self._query(f"SELECT COUNT(*) FROM sessions WHERE {where}", params)[0][0]
+
+    def _remember(self, seq: int, count: int) -> None:
+        self._above[seq] = count
+        if len(self._above) > _COUNTS_KEPT:
+            del self._above[list(self._above)[1]]   # an old batch's; the first count stays for ACKs
 
     def acknowledged(self, host_id: str) -> int:
         return self.log.last_acknowledged(host_id)
@@ -93,6 +119,12 @@ class SyncSource:
         that the byte limit cuts short has not read many more than it sends; `rest()` is
         called between those pieces (the server lets the pacing loop run there).
         """
+        encoded, last = self._read_batch(seq, max_sessions, max_bytes, rest)
+        self._note_batch(seq, last, len(encoded))
+        return encoded, last
+
+    def _read_batch(self, seq: int, max_sessions: int, max_bytes: int,
+                    rest: Callable[[], None] | None) -> tuple[list[bytes], int]:
         encoded, size, last = [], 0, seq
         while len(encoded) < max_sessions:
             if encoded and rest is not None:
@@ -113,6 +145,14 @@ class SyncSource:
                 size += len(item) + 1
                 last = record.seq
         return encoded, last
+
+    def _note_batch(self, after: int, last: int, sent: int) -> None:
+        """A batch holds every session in (after, last]: sessions finalised since get seqs
+        above `_top`, and none are deleted. (One finalised again, which gets a new seq, would
+        make the counts one too high for the rest of this sync: a progress figure, never what
+        is sent.)"""
+        if self._top is not None and after in self._above and last < self._top:
+            self._remember(last, self._above[after] - sent)
 
     def _query(self, sql: str, params: tuple = ()) -> list[tuple]:
         return self._reading(lambda db: db.execute(sql, params).fetchall())

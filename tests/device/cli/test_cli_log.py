@@ -100,7 +100,7 @@ def test_json_built_by_sqlite_matches_the_records(state, tmp_path, monkeypatch, 
         log.begin("open", "h", 5, [("neck", 60.0)], mono_start=2.5, wall_start=MAY_6 + DAY)
     mark_fixed_at_sync(path, fixed)
     connection = sqlite3.connect(path)
-    rows = session_columns.read_device_rows(connection)
+    rows = list(session_columns.read_device_rows(connection))
     connection.close()
     from_sqlite = [json.loads(text) for text in cli_log.load(as_json=True, db_path=path)]
     assert from_sqlite == [session_columns.session_fields(row) for row in rows]

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from device.log import history
 from device.log.logdb import SessionRecord, ZoneProgress
@@ -276,3 +276,20 @@ def test_an_overview_moved_on_to_a_later_day_is_the_overview_of_that_day(session
         assert history.local_day(records[0].wall_start, BERLIN) > before.as_of
     else:
         assert moved == history.overview(records, later, BERLIN)
+
+
+@given(st.lists(st.tuples(st.integers(0, 25), st.integers(0, 23), st.sampled_from(
+    ["completed", "ended_early", "interrupted"]), st.sampled_from([30.0, 61.0, 300.0])), max_size=12),
+       st.integers(0, 26), st.integers(0, 23))
+@example([(3, 9, "completed", 300.0), (4, 22, "completed", 300.0)], 5, 12)   # a streak up to yesterday
+@settings(derandomize=True, deadline=None, max_examples=200)
+def test_the_streak_from_the_days_alone_is_the_overviews(sessions, today, hour):
+    """`facepace report` keeps the days with a session that counts, not the sessions
+    (`current_streak`): it must give `overview`'s streak, sessions after today included
+    (the clock was set back), across Berlin's change to summer time."""
+    records = [session(at(f"2024-03-20 {h:02}:30") + day * 86400, active, outcome)
+               for day, h, outcome, active in sessions]
+    now = at(f"2024-03-20 {hour:02}:00") + today * 86400
+    days = {history.local_day(r.wall_start, BERLIN) for r in records if history.counts_toward_streak(r)}
+    assert history.current_streak(days, history.local_day(now, BERLIN)) == \
+        history.overview(newest_first(*records), now, BERLIN).streak_days
