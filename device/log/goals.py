@@ -1,0 +1,382 @@
+"""The weekly goal: what counts, what a week needs, the streak of met weeks, rest and gentle start.
+
+The one set of rules behind every number about keeping at it: the device's idle and summary
+screens, `facepace stats`, `facepace history`, the report picture and the companion page.
+Pure functions over what the log already holds (a session's start in UTC, its active and
+planned seconds), with the person's time zone and settings as inputs: old logs need no
+migration, and a test can fix every date.
+
+The rules (README "History"):
+- A session counts when it ran at least half its planned time or 3 minutes, whichever is less
+  (a 3-minute routine needs 1:30, the 8-minute one 3:00). How it ended does not matter.
+- A day counts when a session that counts started on it, in the person's time zone. The
+  weekly goal (1..7, default 5) is a number of such days: two sessions on one day are one.
+- Weeks start on `week_start` (Monday by default).
+- Rest: days in a rest period are not asked of the person. A week with 4 or more rest days is
+  skipped (it neither breaks nor extends the streak); a week with fewer needs the goal scaled
+  to its free days, rounded down, at least 1 (goal 5 with 2 rest days: 3). Sessions on a rest
+  day still count.
+- The streak is the number of weeks in a row, back from this one, that met their goal. This
+  week adds one once met; while it can still be met (enough free days left, today included) it
+  never breaks the streak; once it cannot, the streak is 0.
+- A session dated after today (a clock set back) is today's, as in `device.log.history`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any, Iterable, NamedTuple
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_GOAL = 5
+MIN_COUNTED_SECONDS = 180.0     # a session this long always counts...
+COUNTED_SHARE = 0.5             # ...as does one that ran half its plan
+REST_SKIPS_WEEK_DAYS = 4        # a week with this many rest days is skipped
+MAX_REST_PERIODS = 26           # kept in the settings, newest last; older ones drop off
+MAX_REST_DAYS = 366
+ANCHOR_MAX_CHARS = 21           # one line of the idle screen's small font
+GENTLE_MAX_SESSIONS = 30
+_INTERVAL = re.compile(r"(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})")
+
+
+class Done(NamedTuple):
+    """A session as the goal sees it."""
+
+    wall_start: float          # Unix seconds (UTC)
+    active_seconds: float
+    planned_seconds: float
+
+
+@dataclass(frozen=True)
+class Rest:
+    """Days (both inclusive, in the person's calendar) not asked of the person."""
+
+    first: date
+    last: date
+
+    def __contains__(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+    def interval(self) -> str:
+        """ISO 8601, as the setting stores it: "2026-12-03/2026-12-14"."""
+        return f"{self.first.isoformat()}/{self.last.isoformat()}"
+
+
+@dataclass(frozen=True)
+class GoalRules:
+    weekly_goal: int = DEFAULT_GOAL
+    week_start: int = 0                 # 0 = Monday .. 6 = Sunday
+    tz: tzinfo | None = None            # None: the system's local time
+    rests: tuple[Rest, ...] = ()
+
+
+@dataclass(frozen=True)
+class Week:
+    """One week's account."""
+
+    start: date
+    days_done: int          # days with a session that counts
+    needed: int             # days the goal asks of this week; 0 = skipped (mostly rest)
+    rest_days: int
+    sessions: int = 0       # every session that started in the week, counted or not
+    minutes: float = 0.0    # their active minutes
+
+    @property
+    def skipped(self) -> bool:
+        return self.needed == 0
+
+    @property
+    def met(self) -> bool:
+        return not self.skipped and self.days_done >= self.needed
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where the person stands today: for the idle screen, the summary and the reports."""
+
+    today: date
+    this_week: Week
+    streak_weeks: int
+    can_still_meet: bool        # this week: met already, or enough free days left
+    resting_until: date | None  # today is in a rest that ends on this day
+
+
+# --- what counts ------------------------------------------------------------------------------
+
+def counts(active_seconds: float, planned_seconds: float) -> bool:
+    """At least half its planned time or MIN_COUNTED_SECONDS, whichever is less (a plan
+    unknown, 0, asks for MIN_COUNTED_SECONDS)."""
+    needed = MIN_COUNTED_SECONDS
+    if planned_seconds > 0:
+        needed = min(needed, planned_seconds * COUNTED_SHARE)
+    return active_seconds >= needed
+
+
+def from_record(record: Any) -> Done:
+    """A `SessionRecord` as the goal sees it: its plan is the sum of its zones' plans."""
+    planned = sum(zone.planned_seconds for zone in record.zones)
+    return Done(record.wall_start, record.active_seconds, planned)
+
+
+def from_records(records: Iterable[Any]) -> list[Done]:
+    return [from_record(record) for record in records]
+
+
+def local_day(wall: float, tz: tzinfo | None) -> date:
+    return datetime.fromtimestamp(wall, tz).date()
+
+
+def today_of(now_wall: float, rules: GoalRules) -> date:
+    return local_day(now_wall, rules.tz)
+
+
+def week_start(day: date, first_weekday: int = 0) -> date:
+    """The first day of `day`'s week, for weeks starting on `first_weekday` (0 = Monday)."""
+    return day - timedelta(days=(day.weekday() - first_weekday) % 7)
+
+
+def _week_days(start: date) -> list[date]:
+    return [start + timedelta(days=offset) for offset in range(7)]
+
+
+def is_resting(day: date, rests: Iterable[Rest]) -> bool:
+    return any(day in rest for rest in rests)
+
+
+def needed_in(start: date, goal: int, rests: tuple[Rest, ...]) -> tuple[int, int]:
+    """(days the week starting on `start` asks for, its rest days)."""
+    rest_days = sum(is_resting(day, rests) for day in _week_days(start))
+    if rest_days >= REST_SKIPS_WEEK_DAYS:
+        return 0, rest_days
+    if rest_days == 0:
+        return goal, 0
+    return max(1, goal * (7 - rest_days) // 7), rest_days
+
+
+# --- weeks and the streak -----------------------------------------------------------------------
+
+def _days_and_totals(done: Iterable[Done], rules: GoalRules, today: date):
+    counted: set[date] = set()
+    totals: dict[date, list] = {}
+    for session in done:
+        day = min(local_day(session.wall_start, rules.tz), today)
+        bucket = totals.setdefault(week_start(day, rules.week_start), [0, 0.0])
+        bucket[0] += 1
+        bucket[1] += session.active_seconds / 60
+        if counts(session.active_seconds, session.planned_seconds):
+            counted.add(day)
+    return counted, totals
+
+
+def _week(start: date, counted: set[date], totals: dict, rules: GoalRules) -> Week:
+    needed, rest_days = needed_in(start, rules.weekly_goal, rules.rests)
+    sessions, minutes = totals.get(start, (0, 0.0))
+    return Week(start, sum(day in counted for day in _week_days(start)), needed, rest_days, sessions, minutes)
+
+
+def _can_still_meet(week: Week, today: date, rests: tuple[Rest, ...]) -> bool:
+    if week.skipped or week.met:
+        return True
+    days_left = [day for day in _week_days(week.start) if day >= today and not is_resting(day, rests)]
+    return week.days_done + len(days_left) >= week.needed
+
+
+def weeks(done: Iterable[Done], now_wall: float, rules: GoalRules = GoalRules(), count: int = 8) -> list[Week]:
+    """The last `count` weeks, oldest first, the current one last (empty weeks too)."""
+    today = today_of(now_wall, rules)
+    counted, totals = _days_and_totals(done, rules, today)
+    current = week_start(today, rules.week_start)
+    return [_week(current - timedelta(weeks=back), counted, totals, rules) for back in range(count - 1, -1, -1)]
+
+
+def progress(done: Iterable[Done], now_wall: float, rules: GoalRules = GoalRules()) -> Progress:
+    today = today_of(now_wall, rules)
+    counted, totals = _days_and_totals(done, rules, today)
+    current = _week(week_start(today, rules.week_start), counted, totals, rules)
+    can_meet = _can_still_meet(current, today, rules.rests)
+    streak = 0
+    if can_meet:
+        streak = int(current.met) + _run_before(current.start, counted, totals, rules)
+    return Progress(today, current, streak, can_meet, resting_until(rules.rests, today))
+
+
+def _run_before(start: date, counted: set[date], totals: dict, rules: GoalRules) -> int:
+    """Met weeks in a row before the week starting on `start` (skipped weeks pass through)."""
+    if not counted:
+        return 0
+    oldest = min(counted)
+    run, week_begin = 0, start - timedelta(weeks=1)
+    while week_begin + timedelta(days=6) >= oldest:
+        week = _week(week_begin, counted, totals, rules)
+        if week.met:
+            run += 1
+        elif not week.skipped:
+            break
+        week_begin -= timedelta(weeks=1)
+    return run
+
+
+def longest_streak(done: Iterable[Done], now_wall: float, rules: GoalRules = GoalRules()) -> int:
+    """The most met weeks in a row ever (this week included once met)."""
+    today = today_of(now_wall, rules)
+    counted, totals = _days_and_totals(done, rules, today)
+    if not counted:
+        return 0
+    best = run = 0
+    start = week_start(min(counted), rules.week_start)
+    last = week_start(today, rules.week_start)
+    while start <= last:
+        week = _week(start, counted, totals, rules)
+        if week.met:
+            run += 1
+            best = max(best, run)
+        elif not week.skipped and start != last:   # this week is not over
+            run = 0
+        start += timedelta(weeks=1)
+    return best
+
+
+# --- rest periods --------------------------------------------------------------------------------
+
+def resting_until(rests: Iterable[Rest], today: date) -> date | None:
+    """The last day of the rest `today` is in (rests that touch are one), or None."""
+    ordered = sorted(rests, key=lambda rest: rest.first)
+    end = None
+    for rest in ordered:
+        if end is None and today in rest:
+            end = rest.last
+        elif end is not None and rest.first <= end + timedelta(days=1):
+            end = max(end, rest.last)
+    return end
+
+
+def rest_added(rests: Iterable[Rest], today: date, last_day: date) -> tuple[Rest, ...]:
+    """The rests with one more, from today to `last_day`: a rest running today is replaced by
+    it from today on ("until the 14th" means until the 14th), its days so far are kept; the
+    newest MAX_REST_PERIODS are kept."""
+    return (*rest_ended(rests, today), Rest(today, last_day))[-MAX_REST_PERIODS:]
+
+
+def rest_ended(rests: Iterable[Rest], today: date) -> tuple[Rest, ...]:
+    """The rests with the one running today ended yesterday (dropped if it began today), and
+    any planned for later dropped."""
+    ended = []
+    for rest in rests:
+        if rest.first >= today:
+            continue
+        ended.append(Rest(rest.first, min(rest.last, today - timedelta(days=1))))
+    return tuple(ended)
+
+
+def parse_rests(intervals: Iterable[str]) -> tuple[Rest, ...]:
+    """From the setting's strings; call `rests_problem` first."""
+    rests = []
+    for text in intervals:
+        first, last = _INTERVAL.fullmatch(text).groups()
+        rests.append(Rest(date.fromisoformat(first), date.fromisoformat(last)))
+    return tuple(rests)
+
+
+def rests_problem(value: Any) -> str | None:
+    """Why `value` is not a list of rest periods ("2026-12-03/2026-12-14"), or None."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return f"must be a list of rest periods like \"2026-12-03/2026-12-14\", got {_shown(value)}"
+    if len(value) > MAX_REST_PERIODS:
+        return f"must hold at most {MAX_REST_PERIODS} rest periods, got {len(value)}"
+    for item in value:
+        match = _INTERVAL.fullmatch(item)
+        try:
+            first, last = (date.fromisoformat(part) for part in match.groups()) if match else (None, None)
+        except ValueError:
+            first = last = None
+        if first is None:
+            return f"must hold rest periods like \"2026-12-03/2026-12-14\", got {_shown(item)}"
+        if last < first or (last - first).days >= MAX_REST_DAYS:
+            return f"must hold rest periods of 1..{MAX_REST_DAYS} days, first day first, got {_shown(item)}"
+    return None
+
+
+def _shown(value: Any) -> str:
+    from device.settings.tomlsource import toml_repr
+
+    return toml_repr(value)
+
+
+# --- the anchor phrase ---------------------------------------------------------------------------
+
+def anchor_problem(value: Any) -> str | None:
+    """A short phrase the idle screen shows as it is ("After brushing teeth"): one line of
+    Latin-1 printable characters (the screen's font has no others), at most ANCHOR_MAX_CHARS."""
+    if not isinstance(value, str):
+        return f"must be a string, got {_shown(value)}"
+    if len(value) > ANCHOR_MAX_CHARS:
+        return f"must be at most {ANCHOR_MAX_CHARS} characters (one line of the screen), got {len(value)}"
+    bad = next((char for char in value if not char.isprintable() or ord(char) > 0xFF), None)
+    if bad is not None:
+        return f"must be letters the screen can show (Latin-1, no control characters), got {_shown(value)}"
+    return None
+
+
+# --- gentle start --------------------------------------------------------------------------------
+
+def gentle_level(chosen: int, sessions_before: int, gentle_sessions: int, *, overridden: bool = False) -> int:
+    """The level the buzz is capped at for a session while the gentle start lasts.
+
+    `sessions_before` is how many sessions that count the person has done before this one —
+    the fewer of theirs in all and theirs with this routine, so a new routine starts gently
+    too. The first third or so of `gentle_sessions` runs two levels below `chosen`, the rest
+    one below, then `chosen` itself; never below 1. `overridden`: the person chose a level with
+    the hold since the gentle start began — their choice is kept as it is.
+    """
+    if overridden or gentle_sessions <= 0 or sessions_before >= gentle_sessions:
+        return chosen
+    below = math.ceil(2 * (gentle_sessions - sessions_before) / gentle_sessions)
+    return max(1, chosen - below)
+
+
+def gentle_session_number(sessions_before: int, gentle_sessions: int) -> int | None:
+    """"Gentle start: N of M": this session's N while the gentle start lasts, else None."""
+    if gentle_sessions <= 0 or sessions_before >= gentle_sessions:
+        return None
+    return sessions_before + 1
+
+
+def sessions_counted(done: Iterable[Done]) -> int:
+    return sum(counts(session.active_seconds, session.planned_seconds) for session in done)
+
+
+# --- phrases for the screens and reports -------------------------------------------------------------
+
+def resting_phrase(last_day: date) -> str:
+    """"Resting until Mon 14 Dec" (English names whatever the locale: the screen's words are)."""
+    return f"Resting until {WEEKDAYS[last_day.weekday()][:3].title()} {last_day.day} {last_day.strftime('%b')}"
+
+
+def weeks_phrase(count: int) -> str:
+    return f"{count} week" + ("" if count == 1 else "s")
+
+
+def week_line(progress: Progress, goal: int) -> str:
+    """For `stats`, `history` and the report: "This week: 3 of 5 days · goal met 4 weeks in a row"."""
+    week = progress.this_week
+    if week.skipped:
+        now = "resting"
+    else:
+        now = f"{week.days_done} of {week.needed} days" + (" (met)" if week.met else "")
+    streak = f"goal met {weeks_phrase(progress.streak_weeks)} in a row" if progress.streak_weeks else \
+        ("no streak yet" if progress.can_still_meet else "streak ended: a new one starts next week")
+    return f"This week: {now} · {streak} (goal {goal} days a week)"
+
+
+def summary_phrase(progress: Progress) -> str:
+    """The summary screen's last line, the session just added counted (at most 21 characters)."""
+    week = progress.this_week
+    if week.met:
+        return f"Goal met: {weeks_phrase(progress.streak_weeks)}" if progress.streak_weeks > 1 \
+            else "Week's goal met!"
+    if week.skipped:
+        return "Counted (resting)"
+    return f"Week: {week.days_done} of {week.needed} days"
