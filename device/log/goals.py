@@ -25,21 +25,18 @@ The rules (README "History"):
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Iterable, NamedTuple
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# The settings' side (limits, checks, the rest's type) lives with the settings, below this layer.
+from device.settings.goal import (ANCHOR_MAX_CHARS, MAX_REST_DAYS, MAX_REST_PERIODS, WEEKDAYS,  # noqa: F401
+                                  Rest, anchor_problem, parse_rests, rests_problem)
+
 DEFAULT_GOAL = 5
 MIN_COUNTED_SECONDS = 180.0     # a session this long always counts...
 COUNTED_SHARE = 0.5             # ...as does one that ran half its plan
 REST_SKIPS_WEEK_DAYS = 4        # a week with this many rest days is skipped
-MAX_REST_PERIODS = 26           # kept in the settings, newest last; older ones drop off
-MAX_REST_DAYS = 366
-ANCHOR_MAX_CHARS = 21           # one line of the idle screen's small font
-GENTLE_MAX_SESSIONS = 30
-_INTERVAL = re.compile(r"(\d{4}-\d{2}-\d{2})/(\d{4}-\d{2}-\d{2})")
 
 
 class Done(NamedTuple):
@@ -48,21 +45,6 @@ class Done(NamedTuple):
     wall_start: float          # Unix seconds (UTC)
     active_seconds: float
     planned_seconds: float
-
-
-@dataclass(frozen=True)
-class Rest:
-    """Days (both inclusive, in the person's calendar) not asked of the person."""
-
-    first: date
-    last: date
-
-    def __contains__(self, day: date) -> bool:
-        return self.first <= day <= self.last
-
-    def interval(self) -> str:
-        """ISO 8601, as the setting stores it: "2026-12-03/2026-12-14"."""
-        return f"{self.first.isoformat()}/{self.last.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -271,55 +253,6 @@ def rest_ended(rests: Iterable[Rest], today: date) -> tuple[Rest, ...]:
     return tuple(ended)
 
 
-def parse_rests(intervals: Iterable[str]) -> tuple[Rest, ...]:
-    """From the setting's strings; call `rests_problem` first."""
-    rests = []
-    for text in intervals:
-        first, last = _INTERVAL.fullmatch(text).groups()
-        rests.append(Rest(date.fromisoformat(first), date.fromisoformat(last)))
-    return tuple(rests)
-
-
-def rests_problem(value: Any) -> str | None:
-    """Why `value` is not a list of rest periods ("2026-12-03/2026-12-14"), or None."""
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        return f"must be a list of rest periods like \"2026-12-03/2026-12-14\", got {_shown(value)}"
-    if len(value) > MAX_REST_PERIODS:
-        return f"must hold at most {MAX_REST_PERIODS} rest periods, got {len(value)}"
-    for item in value:
-        match = _INTERVAL.fullmatch(item)
-        try:
-            first, last = (date.fromisoformat(part) for part in match.groups()) if match else (None, None)
-        except ValueError:
-            first = last = None
-        if first is None:
-            return f"must hold rest periods like \"2026-12-03/2026-12-14\", got {_shown(item)}"
-        if last < first or (last - first).days >= MAX_REST_DAYS:
-            return f"must hold rest periods of 1..{MAX_REST_DAYS} days, first day first, got {_shown(item)}"
-    return None
-
-
-def _shown(value: Any) -> str:
-    from device.settings.tomlsource import toml_repr
-
-    return toml_repr(value)
-
-
-# --- the anchor phrase ---------------------------------------------------------------------------
-
-def anchor_problem(value: Any) -> str | None:
-    """A short phrase the idle screen shows as it is ("After brushing teeth"): one line of
-    Latin-1 printable characters (the screen's font has no others), at most ANCHOR_MAX_CHARS."""
-    if not isinstance(value, str):
-        return f"must be a string, got {_shown(value)}"
-    if len(value) > ANCHOR_MAX_CHARS:
-        return f"must be at most {ANCHOR_MAX_CHARS} characters (one line of the screen), got {len(value)}"
-    bad = next((char for char in value if not char.isprintable() or ord(char) > 0xFF), None)
-    if bad is not None:
-        return f"must be letters the screen can show (Latin-1, no control characters), got {_shown(value)}"
-    return None
-
-
 # --- gentle start --------------------------------------------------------------------------------
 
 def gentle_level(chosen: int, sessions_before: int, gentle_sessions: int, *, overridden: bool = False) -> int:
@@ -380,3 +313,50 @@ def summary_phrase(progress: Progress) -> str:
     if week.skipped:
         return "Counted (resting)"
     return f"Week: {week.days_done} of {week.needed} days"
+
+
+# --- from the settings ------------------------------------------------------------------------------
+
+REST_ALIASES = ("rest_until", "rest_days")   # how a person sets `rest_periods`
+
+
+def rest_periods_set(periods: list[str] | None, today: date, *, until: date | None = None,
+                     days: int | None = None) -> list[str]:
+    """The `rest_periods` setting after `rest_until=DATE` (the rest's last day) or `rest_days=N`
+    (N days from today; 0 ends a rest running today, as does an `until` before today)."""
+    rests = parse_rests(periods or [])
+    if days is not None:
+        until = today + timedelta(days=days - 1) if days > 0 else None
+    if until is None or until < today:
+        changed = rest_ended(rests, today)
+    else:
+        changed = rest_added(rests, today, until)
+    return [rest.interval() for rest in changed]
+
+
+def rest_alias_problem(name: str, value: Any) -> str | None:
+    if name == "rest_days":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_REST_DAYS:
+            return f"must be 0..{MAX_REST_DAYS} (days from today; 0 ends a rest), got {value!r}"
+        return None
+    if value is None or isinstance(value, date) and not isinstance(value, datetime):
+        return None
+    if isinstance(value, str):
+        try:
+            date.fromisoformat(value)
+            return None
+        except ValueError:
+            pass
+    return f"must be a date like 2026-12-14 (the last day of the rest), got {value!r}"
+
+
+def rules_from(goal_config: Any, *, time_zone: str | None = None,
+               rest_periods: list[str] | None = None) -> GoalRules:
+    """The rules from the `[goal]` settings, the person's time zone (None: the system's) and
+    their rest periods — as the device merged them (defaults < /etc < the computer's)."""
+    from zoneinfo import ZoneInfo
+
+    return GoalRules(weekly_goal=goal_config.weekly_goal,
+                     week_start=WEEKDAYS.index(goal_config.week_start),
+                     tz=None if time_zone is None else ZoneInfo(time_zone),
+                     rests=parse_rests(rest_periods or []))
