@@ -25,7 +25,7 @@ The rules (README "History"):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Iterable, NamedTuple
 
@@ -140,23 +140,40 @@ def needed_in(start: date, goal: int, rests: tuple[Rest, ...]) -> tuple[int, int
 
 # --- weeks and the streak -----------------------------------------------------------------------
 
-def _days_and_totals(done: Iterable[Done], rules: GoalRules, today: date):
-    counted: set[date] = set()
-    totals: dict[date, list] = {}
-    for session in done:
-        day = min(local_day(session.wall_start, rules.tz), today)
-        bucket = totals.setdefault(week_start(day, rules.week_start), [0, 0.0])
+@dataclass
+class Tally:
+    """What the rules need from the sessions, added up one session at a time (a long history is
+    never in memory whole): the days that count, and each week's sessions and minutes."""
+
+    today: date
+    rules: GoalRules
+    counted: set[date] = field(default_factory=set)
+    totals: dict[date, list] = field(default_factory=dict)   # week start -> [sessions, minutes]
+
+    def add(self, session: Done) -> None:
+        day = min(local_day(session.wall_start, self.rules.tz), self.today)
+        bucket = self.totals.setdefault(week_start(day, self.rules.week_start), [0, 0.0])
         bucket[0] += 1
         bucket[1] += session.active_seconds / 60
         if counts(session.active_seconds, session.planned_seconds):
-            counted.add(day)
-    return counted, totals
+            self.counted.add(day)
+
+    def week(self, start: date) -> Week:
+        needed, rest_days = needed_in(start, self.rules.weekly_goal, self.rules.rests)
+        sessions, minutes = self.totals.get(start, (0, 0.0))
+        return Week(start, sum(day in self.counted for day in _week_days(start)), needed, rest_days,
+                    sessions, minutes)
+
+    @property
+    def this_week_start(self) -> date:
+        return week_start(self.today, self.rules.week_start)
 
 
-def _week(start: date, counted: set[date], totals: dict, rules: GoalRules) -> Week:
-    needed, rest_days = needed_in(start, rules.weekly_goal, rules.rests)
-    sessions, minutes = totals.get(start, (0, 0.0))
-    return Week(start, sum(day in counted for day in _week_days(start)), needed, rest_days, sessions, minutes)
+def tally(done: Iterable[Done], now_wall: float, rules: GoalRules = GoalRules()) -> Tally:
+    added = Tally(today_of(now_wall, rules), rules)
+    for session in done:
+        added.add(session)
+    return added
 
 
 def _can_still_meet(week: Week, today: date, rests: tuple[Rest, ...]) -> bool:
@@ -168,31 +185,34 @@ def _can_still_meet(week: Week, today: date, rests: tuple[Rest, ...]) -> bool:
 
 def weeks(done: Iterable[Done], now_wall: float, rules: GoalRules = GoalRules(), count: int = 8) -> list[Week]:
     """The last `count` weeks, oldest first, the current one last (empty weeks too)."""
-    today = today_of(now_wall, rules)
-    counted, totals = _days_and_totals(done, rules, today)
-    current = week_start(today, rules.week_start)
-    return [_week(current - timedelta(weeks=back), counted, totals, rules) for back in range(count - 1, -1, -1)]
+    return weeks_of(tally(done, now_wall, rules), count)
+
+
+def weeks_of(added: Tally, count: int = 8) -> list[Week]:
+    current = added.this_week_start
+    return [added.week(current - timedelta(weeks=back)) for back in range(count - 1, -1, -1)]
 
 
 def progress(done: Iterable[Done], now_wall: float, rules: GoalRules = GoalRules()) -> Progress:
-    today = today_of(now_wall, rules)
-    counted, totals = _days_and_totals(done, rules, today)
-    current = _week(week_start(today, rules.week_start), counted, totals, rules)
+    return progress_of(tally(done, now_wall, rules))
+
+
+def progress_of(added: Tally) -> Progress:
+    today, rules = added.today, added.rules
+    current = added.week(added.this_week_start)
     can_meet = _can_still_meet(current, today, rules.rests)
-    streak = 0
-    if can_meet:
-        streak = int(current.met) + _run_before(current.start, counted, totals, rules)
+    streak = int(current.met) + _run_before(added, current.start) if can_meet else 0
     return Progress(today, current, streak, can_meet, resting_until(rules.rests, today))
 
 
-def _run_before(start: date, counted: set[date], totals: dict, rules: GoalRules) -> int:
+def _run_before(added: Tally, start: date) -> int:
     """Met weeks in a row before the week starting on `start` (skipped weeks pass through)."""
-    if not counted:
+    if not added.counted:
         return 0
-    oldest = min(counted)
+    oldest = min(added.counted)
     run, week_begin = 0, start - timedelta(weeks=1)
     while week_begin + timedelta(days=6) >= oldest:
-        week = _week(week_begin, counted, totals, rules)
+        week = added.week(week_begin)
         if week.met:
             run += 1
         elif not week.skipped:
@@ -202,16 +222,18 @@ def _run_before(start: date, counted: set[date], totals: dict, rules: GoalRules)
 
 
 def longest_streak(done: Iterable[Done], now_wall: float, rules: GoalRules = GoalRules()) -> int:
+    return longest_of(tally(done, now_wall, rules))
+
+
+def longest_of(added: Tally) -> int:
     """The most met weeks in a row ever (this week included once met)."""
-    today = today_of(now_wall, rules)
-    counted, totals = _days_and_totals(done, rules, today)
-    if not counted:
+    if not added.counted:
         return 0
     best = run = 0
-    start = week_start(min(counted), rules.week_start)
-    last = week_start(today, rules.week_start)
+    start = week_start(min(added.counted), added.rules.week_start)
+    last = added.this_week_start
     while start <= last:
-        week = _week(start, counted, totals, rules)
+        week = added.week(start)
         if week.met:
             run += 1
             best = max(best, run)
