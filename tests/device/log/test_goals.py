@@ -271,3 +271,17 @@ def test_any_log_gives_a_streak_no_longer_than_the_longest(sessions, goal, first
     assert result.this_week.days_done <= 7 and result.this_week.start.weekday() == first_weekday
     if result.this_week.met:
         assert result.streak_weeks >= 1
+
+
+def test_history_prints_the_goal_under_its_table_as_stats_does():
+    from types import SimpleNamespace
+
+    from companion.commands import goal_lines
+
+    monday = date(2026, 11, 9)
+    records = [SimpleNamespace(wall_start=at(day, 8, 0, PARIS), active_seconds=300.0,
+                               zones=(SimpleNamespace(planned_seconds=480.0),))
+               for day in week_of(monday, 0, 1, 2)]
+    text = goal_lines(records, at(monday + timedelta(days=2), 20, 0, PARIS), GoalRules(weekly_goal=3, tz=PARIS))
+    assert text == ("This week: 3 of 3 days (met) · goal met 1 week in a row (goal 3 days a week)\n"
+                    "Streak: 1 week (longest 1 week)\n")
