@@ -307,7 +307,28 @@ def sessions_counted(done: Iterable[Done]) -> int:
 
 def resting_phrase(last_day: date) -> str:
     """"Resting until Mon 14 Dec" (English names whatever the locale: the screen's words are)."""
-    return f"Resting until {WEEKDAYS[last_day.weekday()][:3].title()} {last_day.day} {last_day.strftime('%b')}"
+    return f"Resting until {_day_name(last_day)}"
+
+
+def _day_name(day: date) -> str:
+    return f"{WEEKDAYS[day.weekday()][:3].title()} {day.day} {day.strftime('%b')}"
+
+
+def idle_status(progress: Progress, *, gentle_number: int | None = None, gentle_sessions: int = 0,
+                anchor: str = "") -> str | None:
+    """The idle screen's status line, most pressing first: a rest, the gentle start, the anchor
+    phrase; None: the last session shows there instead. At most 21 characters (one line)."""
+    if progress.resting_until is not None:
+        return f"Rest until {_day_name(progress.resting_until)}"
+    if gentle_number is not None:
+        return f"Gentle start {gentle_number} of {gentle_sessions}"
+    return anchor or None
+
+
+def idle_week(progress: Progress) -> dict[str, int]:
+    """The idle view's week fields: `IdleView(..., **goals.idle_week(progress), status=...)`."""
+    week = progress.this_week
+    return {"week_done": week.days_done, "week_goal": week.needed, "streak_weeks": progress.streak_weeks}
 
 
 def weeks_phrase(count: int) -> str:
@@ -317,8 +338,10 @@ def weeks_phrase(count: int) -> str:
 def week_line(progress: Progress, goal: int) -> str:
     """For `stats`, `history` and the report: "This week: 3 of 5 days · goal met 4 weeks in a row"."""
     week = progress.this_week
-    if week.skipped:
-        now = "resting"
+    if progress.resting_until is not None:
+        now = resting_phrase(progress.resting_until).lower()
+    elif week.skipped:
+        now = "a week of rest"
     else:
         now = f"{week.days_done} of {week.needed} days" + (" (met)" if week.met else "")
     streak = f"goal met {weeks_phrase(progress.streak_weeks)} in a row" if progress.streak_weeks else \
