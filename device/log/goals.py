@@ -168,6 +168,19 @@ class Tally:
     def this_week_start(self) -> date:
         return week_start(self.today, self.rules.week_start)
 
+    def with_session(self, session: Done) -> "Tally":
+        """A copy with `session` added: the summary's numbers the moment a session ends, before
+        the log is read again."""
+        copy = Tally(self.today, self.rules, set(self.counted), {week: list(totals) for week, totals
+                                                                   in self.totals.items()})
+        copy.add(session)
+        return copy
+
+    def on(self, now_wall: float) -> "Tally":
+        """The same sessions as they stand at `now_wall` (the idle screen on a later day, without
+        reading the log; a session dated after the old today stays on it)."""
+        return Tally(max(self.today, today_of(now_wall, self.rules)), self.rules, self.counted, self.totals)
+
 
 def tally(done: Iterable[Done], now_wall: float, rules: GoalRules = GoalRules()) -> Tally:
     added = Tally(today_of(now_wall, rules), rules)
@@ -282,9 +295,10 @@ def gentle_level(chosen: int, sessions_before: int, gentle_sessions: int, *, ove
 
     `sessions_before` is how many sessions that count the person has done before this one —
     the fewer of theirs in all and theirs with this routine, so a new routine starts gently
-    too. The first third or so of `gentle_sessions` runs two levels below `chosen`, the rest
-    one below, then `chosen` itself; never below 1. `overridden`: the person chose a level with
-    the hold since the gentle start began — their choice is kept as it is.
+    too (`gentle_before`). The first half or so of `gentle_sessions` runs two levels below
+    `chosen`, the rest one below, then `chosen` itself; never below 1. `overridden`: the person
+    changed the level with the hold since the gentle start began — their choice is kept as it
+    is, this session and the next (the app keeps that flag with the person's choices).
     """
     if overridden or gentle_sessions <= 0 or sessions_before >= gentle_sessions:
         return chosen
@@ -303,14 +317,27 @@ def sessions_counted(done: Iterable[Done]) -> int:
     return sum(counts(session.active_seconds, session.planned_seconds) for session in done)
 
 
+def gentle_before(records: Iterable[Any], routine_name: str) -> int:
+    """`gentle_level`'s `sessions_before` from the log's records: the fewer of the person's
+    sessions that count and of those with this routine (a new routine starts gently too)."""
+    every = with_routine = 0
+    for record in records:
+        done = from_record(record)
+        if counts(done.active_seconds, done.planned_seconds):
+            every += 1
+            with_routine += record.routine_name == routine_name
+    return min(every, with_routine)
+
+
 # --- phrases for the screens and reports -------------------------------------------------------------
 
 def resting_phrase(last_day: date) -> str:
     """"Resting until Mon 14 Dec" (English names whatever the locale: the screen's words are)."""
-    return f"Resting until {_day_name(last_day)}"
+    return f"Resting until {day_name(last_day)}"
 
 
-def _day_name(day: date) -> str:
+def day_name(day: date) -> str:
+    """"Mon 14 Dec", for the rest's screens."""
     return f"{WEEKDAYS[day.weekday()][:3].title()} {day.day} {day.strftime('%b')}"
 
 
@@ -319,7 +346,7 @@ def idle_status(progress: Progress, *, gentle_number: int | None = None, gentle_
     """The idle screen's status line, most pressing first: a rest, the gentle start, the anchor
     phrase; None: the last session shows there instead. At most 21 characters (one line)."""
     if progress.resting_until is not None:
-        return f"Rest until {_day_name(progress.resting_until)}"
+        return f"Rest until {day_name(progress.resting_until)}"
     if gentle_number is not None:
         return f"Gentle start {gentle_number} of {gentle_sessions}"
     return anchor or None

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw
 from device.screen import fonts
 from device.base import timefmt
 from device.screen.fonts import Box, Font
-from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, SafetyView, SummaryView, SyncView, View,
-                                 ZoneView)
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, RestView, SafetyView, SummaryView,
+                                 SyncView, View, ZoneView)
 
 WIDTH, HEIGHT = 128, 64
 LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
@@ -486,6 +486,13 @@ def _safety(view: SafetyView, width: int, bottom: int) -> list[Item]:
     return items + text_rows([footer], width, bottom)
 
 
+def _rest(view: RestView, width: int, bottom: int) -> list[Item]:
+    heading = fonts.sans(16)
+    rows = [("until", f"until {view.until}"), ("hint press", "press: start anyway"), ("hint hold", "hold: keep resting")]
+    return [label("heading", "Resting", heading, line_box(heading, 0, 0, width)),
+            *text_rows(rows[-rows_room(heading.line_height + 3, bottom):], width, bottom)]
+
+
 def _off(view: OffView, width: int, bottom: int) -> list[Item]:
     font = fonts.sans(24)
     top = (bottom - font.line_height) // 2
@@ -493,7 +500,8 @@ def _off(view: OffView, width: int, bottom: int) -> list[Item]:
 
 
 _LAYOUTS = {IdleView: _idle, ZoneView: _zone, PausedView: _paused, SummaryView: _summary,
-            SyncView: _sync, PowerOffView: _power_off, OffView: _off, SafetyView: _safety}
+            SyncView: _sync, PowerOffView: _power_off, OffView: _off, SafetyView: _safety,
+            RestView: _rest}
 
 
 def notice_pages(message: str, width: int = WIDTH) -> list[str]:

@@ -85,8 +85,15 @@ class SafetyView:
 
 
 @dataclass(frozen=True)
+class RestView:
+    """A press in idle during a rest: the session starts only if the person confirms."""
+
+    until: str                      # the rest's last day, phrased: "Mon 14 Dec"
+
+
+@dataclass(frozen=True)
 class OffView:
     """Shown briefly on shutdown before the panel is turned off."""
 
 
-View = IdleView | ZoneView | PausedView | SummaryView | SyncView | PowerOffView | OffView | SafetyView
+View = IdleView | ZoneView | PausedView | SummaryView | SyncView | PowerOffView | OffView | SafetyView | RestView

@@ -285,3 +285,33 @@ def test_history_prints_the_goal_under_its_table_as_stats_does():
     text = goal_lines(records, at(monday + timedelta(days=2), 20, 0, PARIS), GoalRules(weekly_goal=3, tz=PARIS))
     assert text == ("This week: 3 of 3 days (met) · goal met 1 week in a row (goal 3 days a week)\n"
                     "Streak: 1 week (longest 1 week)\n")
+
+
+def test_gentle_start_counts_the_person_and_the_routine():
+    from types import SimpleNamespace
+
+    def record(routine: str, active: float) -> SimpleNamespace:
+        return SimpleNamespace(routine_name=routine, wall_start=0.0, active_seconds=active,
+                               zones=(SimpleNamespace(planned_seconds=480.0),))
+
+    records = [record("daily", 300)] * 6 + [record("quick", 300), record("quick", 30)]
+    assert goals.gentle_before(records, "daily") == 6
+    assert goals.gentle_before(records, "quick") == 1          # a routine new to them: gently again
+    assert goals.gentle_level(5, goals.gentle_before(records, "quick"), 5) == 3
+    assert goals.gentle_before([], "daily") == 0
+
+
+def test_the_summary_counts_the_session_just_ended_and_the_idle_moves_on_by_day():
+    rules = GoalRules(tz=PARIS)
+    monday = date(2026, 11, 9)
+    added = goals.tally(on(week_of(monday, 0, 1, 2, 3), PARIS), at(monday + timedelta(days=4), 9, 0, PARIS), rules)
+    before = goals.progress_of(added)
+    after = goals.progress_of(added.with_session(session(monday + timedelta(days=4), PARIS)))
+    assert (before.this_week.days_done, before.streak_weeks) == (4, 0)
+    assert (after.this_week.met, after.streak_weeks, goals.summary_phrase(after)) == (True, 1, "Week's goal met!")
+    assert goals.progress_of(added).this_week.days_done == 4            # the tally itself is unchanged
+    # Saturday, no session since Thursday: 4 of 5 with Sat and Sun left; next Monday, a new week.
+    saturday = goals.progress_of(added.on(at(monday + timedelta(days=5), 9, 0, PARIS)))
+    assert (saturday.can_still_meet, saturday.this_week.days_done) == (True, 4)
+    next_monday = goals.progress_of(added.on(at(monday + timedelta(days=7), 9, 0, PARIS)))
+    assert (next_monday.this_week.days_done, next_monday.streak_weeks) == (0, 0)

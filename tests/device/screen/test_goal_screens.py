@@ -124,3 +124,14 @@ def test_the_safety_pages_say_what_the_readme_does():
     words = " ".join(text for _, text in SAFETY_PAGES)
     for needed in ("broken", "inflamed", "sunburnt", "acne", "two weeks", "fillers or Botox", "stop", "lightest"):
         assert needed in words
+
+
+@pytest.mark.parametrize("error", [None, NOTICE])
+def test_the_rest_confirmation_fits_every_day_and_says_both_answers(error):
+    from device.screen.views import RestView
+
+    for days in range(366):
+        view = RestView(goals.day_name(DAY + timedelta(days=days)))
+        assert fits(view, error=error) == [], view
+    texts = [item.text for item in layout(RestView("Mon 14 Dec"), error=error) if isinstance(item, screens.Label)]
+    assert texts[:4] == ["Resting", "until Mon 14 Dec", "press: start anyway", "hold: keep resting"]
