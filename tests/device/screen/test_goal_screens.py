@@ -133,5 +133,7 @@ def test_the_rest_confirmation_fits_every_day_and_says_both_answers(error):
     for days in range(366):
         view = RestView(goals.day_name(DAY + timedelta(days=days)))
         assert fits(view, error=error) == [], view
-    texts = [item.text for item in layout(RestView("Mon 14 Dec"), error=error) if isinstance(item, screens.Label)]
-    assert texts[:4] == ["Resting", "until Mon 14 Dec", "press: start anyway", "hold: keep resting"]
+    labels = [item for item in layout(RestView("Mon 14 Dec"), error=error)
+              if isinstance(item, screens.Label) and item.name != "error"]
+    texts = [item.text for item in sorted(labels, key=lambda item: item.area[1])]   # top to bottom
+    assert texts == ["Resting", "until Mon 14 Dec", "press: start anyway", "hold: keep resting"]
