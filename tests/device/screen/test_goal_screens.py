@@ -137,3 +137,14 @@ def test_the_rest_confirmation_fits_every_day_and_says_both_answers(error):
               if isinstance(item, screens.Label) and item.name != "error"]
     texts = [item.text for item in sorted(labels, key=lambda item: item.area[1])]   # top to bottom
     assert texts == ["Resting", "until Mon 14 Dec", "press: start anyway", "hold: keep resting"]
+
+
+def test_every_summary_phrase_fits_the_summary_screen():
+    from device.screen.views import SummaryView
+
+    phrases = set()
+    for goal, done, streak, skipped in product(range(1, 8), range(8), (0, 1, 2, 99, 999), (False, True)):
+        week = goals.Week(DAY, done, 0 if skipped else goal, 7 if skipped else 0)
+        phrases.add(goals.summary_phrase(goals.Progress(DAY, week, streak, True, None)))
+    for phrase in phrases:
+        assert fits(SummaryView("Daily glow", 480, 9, 0, True, streak=phrase)) == [], phrase

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from device.base.errors import ConfigError
 from device.log import goals
@@ -53,3 +54,25 @@ def test_rules_from_the_settings():
                              time_zone="Pacific/Auckland", rest_periods=["2026-12-01/2026-12-14"])
     assert (rules.weekly_goal, rules.week_start, str(rules.tz)) == (3, 6, "Pacific/Auckland")
     assert rules.rests == (goals.Rest(goals.date(2026, 12, 1), goals.date(2026, 12, 14)),)
+
+
+# Values from the cable are hostile: the checks answer every one, and what they accept is usable.
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                       lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                  max_size=3), max_leaves=10)
+INTERVALISH = st.lists(st.from_regex(r"\d{4}-\d{2}-\d{2}/\d{4}-\d{2}-\d{2}", fullmatch=True), max_size=30)
+
+
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(JSONISH | INTERVALISH)
+def test_any_value_from_the_cable_is_answered_and_accepted_ones_work(value):
+    from datetime import date
+
+    if BY_NAME["rest_periods"].problem(value) is None:
+        rests = goals.parse_rests(value)
+        goals.progress([], 0.0, goals.GoalRules(rests=rests))
+        assert goals.resting_until(rests, date(2026, 1, 1)) is None or rests
+    if BY_NAME["anchor"].problem(value) is None:
+        assert len(value) <= goals.ANCHOR_MAX_CHARS and "\n" not in value
+    for name in ("weekly_goal", "week_start", "gentle_sessions"):
+        BY_NAME[name].problem(value)
