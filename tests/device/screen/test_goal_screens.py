@@ -148,3 +148,17 @@ def test_every_summary_phrase_fits_the_summary_screen():
         phrases.add(goals.summary_phrase(goals.Progress(DAY, week, streak, True, None)))
     for phrase in phrases:
         assert fits(SummaryView("Daily glow", 480, 9, 0, True, streak=phrase)) == [], phrase
+
+
+REFERENCES = {
+    "idle_week": idle(week_done=3, week_goal=5, streak_weeks=12, status="Rest until Mon 14 Dec"),
+    "idle_week_full": idle(week_done=7, week_goal=7, streak_weeks=99, status="After brushing teeth"),
+    "zone_caution": ZoneView("Under-eye", "Inner to outer\nvery light", 45, 50, 6, 9, "left",
+                             caution="Lightest touch. Stay\non the bone, off lid"),
+    **{f"safety_{index + 1}": safety_view(index) for index in range(len(SAFETY_PAGES))},
+}
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_goal_screens_match_their_references(name, reference_image):
+    reference_image(name, render(REFERENCES[name]))
