@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Iterable, NamedTuple
 
-# The settings' side (limits, checks, the rest's type) lives with the settings, below this layer.
+# The settings' side (limits, checks, the rest's type) lives with the settings, below this layer;
+# re-exported so a caller of the rules needs this one module.
 from device.settings.goal import (ANCHOR_MAX_CHARS, MAX_REST_DAYS, MAX_REST_PERIODS, WEEKDAYS,  # noqa: F401
                                   Rest, anchor_problem, parse_rests, rests_problem)
 
