@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from device.cli import log as cli_log
-from device.log import session_columns
+from device.log import goals, session_columns
 from device.base.errors import FacepaceError
 from device.cli.serve import positive_seconds
 
@@ -47,17 +47,31 @@ def register(subparsers) -> None:
     form.add_argument("--csv", action="store_true", help="every field, one row per zone, as CSV")
     history.add_argument("--db", type=Path, metavar="PATH", help=db_help)
     history.add_argument("--device", metavar="ID", help="only this device's sessions")
+    _goal_options(history)
     history.set_defaults(func=run_history)
 
     report = subparsers.add_parser(
         "report", help="a picture of the synced history",
-        description="Draw the synced history as a picture: streak, sessions per week, "
-                    "minutes per day and time per zone.")
+        description="Draw the synced history as a picture: this week against the weekly goal, "
+                    "the streak of weeks that met it, minutes per day and time per zone.")
     report.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="the picture to write: FILE.png or FILE.jpg")
     report.add_argument("--db", type=Path, metavar="PATH", help=db_help)
     report.add_argument("--device", metavar="ID", help="only this device's sessions")
+    _goal_options(report)
     report.set_defaults(func=run_report)
+
+
+def _goal_options(parser) -> None:
+    """The weekly goal as the device has it (the computer's copy of the log does not hold it)."""
+    parser.add_argument("--goal", type=int, choices=range(1, 8), default=goals.DEFAULT_GOAL, metavar="DAYS",
+                        help=f"the weekly goal, days a week (1..7, default {goals.DEFAULT_GOAL})")
+    parser.add_argument("--week-start", choices=goals.WEEKDAYS, default="monday", metavar="DAY",
+                        help="the day weeks start on (default monday)")
+
+
+def _goal_rules(args) -> "goals.GoalRules":
+    return goals.GoalRules(weekly_goal=args.goal, week_start=goals.WEEKDAYS.index(args.week_start))
 
 
 
@@ -100,21 +114,36 @@ def run_history(args) -> int:
             session_columns.write_csv(db.iter_sessions(device_id=args.device), out)
         else:
             records = [record for record, _ in db.iter_sessions(device_id=args.device)]
-            out.write(cli_log.format_table(records) if records else
-                      "No synced sessions yet: run 'facepace sync' with the device plugged in.\n")
+            if not records:
+                out.write("No synced sessions yet: run 'facepace sync' with the device plugged in.\n")
+            else:
+                out.write(cli_log.format_table(records))
+                out.write("\n" + goal_lines(records, datetime.now().timestamp(), _goal_rules(args)))
     return 0
+
+
+def goal_lines(records: list, now_wall: float, rules: "goals.GoalRules") -> str:
+    """Under the table: this week against the goal and the streak of weeks, as `stats` says them."""
+    added = goals.tally(goals.from_records(records), now_wall, rules)
+    standing = goals.progress_of(added)
+    return (f"{goals.week_line(standing, rules.weekly_goal)}\n"
+            f"Streak: {goals.weeks_phrase(standing.streak_weeks)} "
+            f"(longest {goals.weeks_phrase(goals.longest_of(added))})\n")
 
 
 def run_report(args) -> int:
     from device.log import report
 
     report.format_for(args.out)   # before any work: a name we cannot write is a usage error
+    rules = _goal_rules(args)
+    now = datetime.now().timestamp()
     with _host_db(args) as db:
         # One pass over the sessions (without their zones, which SQLite adds up): a number per
-        # day, zone and device is all the picture keeps.
+        # day, zone and device is all the picture keeps; the goal reads each session's plan.
         totals = report.add_up((record for record, _ in db.iter_sessions(device_id=args.device, zones=False)),
-                               zone_seconds=db.zone_seconds(device_id=args.device))
-    image = report.draw(totals, now_wall=datetime.now().timestamp())
+                               rules.tz, zone_seconds=db.zone_seconds(device_id=args.device))
+        added = goals.tally(db.goal_sessions(device_id=args.device), now, rules)
+    image = report.draw(totals, added, now_wall=now)
     try:
         report.save(image, args.out)
     except OSError as error:

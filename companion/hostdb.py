@@ -17,7 +17,7 @@ from typing import Iterator, Sequence
 
 import platformdirs
 
-from device.log import logdb
+from device.log import goals, logdb
 from device.base.errors import FacepaceError
 from device.log.logdb import SessionRecord, ZoneProgress
 from device.sync.protocol import SESSION_FIELDS
@@ -199,6 +199,19 @@ class HostDb:
         try:
             for (text,) in rows:
                 yield text
+        finally:
+            rows.close()
+
+    def goal_sessions(self, *, device_id: str | None = None) -> Iterator[goals.Done]:
+        """Each session as the weekly goal sees it (start, active and planned seconds, the plan
+        added up by SQLite), one at a time: the report's goal without reading every zone."""
+        where, params = self._device_filter(device_id, alias="s")
+        rows = self._db.execute(
+            "SELECT s.wall_start, s.active_seconds, (SELECT TOTAL(z.planned_seconds) FROM zones AS z"
+            f" WHERE z.device_id = s.device_id AND z.session_id = s.id) FROM sessions AS s {where}", params)
+        try:
+            for row in rows:
+                yield goals.Done(*row)
         finally:
             rows.close()
 

@@ -11,9 +11,12 @@ import argparse
 import sys
 import tomllib
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterator
+from zoneinfo import ZoneInfo
 
+from device.log import goals
 from device.base.errors import FacepaceError, Problem, RoutineError, UsageError
 from device.base.output_safety import for_terminal
 from device.settings.owner import PutRoutine, RemoveRoutine, SetOrder, SetSettings, check_routine
@@ -57,7 +60,9 @@ def register(subparsers) -> None:
     change = commands.add_parser("set", help="change settings: NAME=VALUE ... (accept them on the device)",
                                  description="NAME=VALUE ...; VALUE as in TOML (true, 90, 0.4), a time "
                                              "zone as is (Europe/Paris), routine_order as a,b,c, or "
-                                             "'default' to go back to the device's own value.")
+                                             "'default' to go back to the device's own value. "
+                                             "A rest: rest_until=2026-12-14 or rest_days=7 from "
+                                             "today (rest_days=0 ends it).")
     change.add_argument("assignments", metavar="NAME=VALUE", nargs="+")
     for command, run in ((show, run_show), (change, run_set)):
         _link_options(command)
@@ -174,6 +179,7 @@ def run_set(args) -> int:
     values = dict(_assignment(text) for text in args.assignments)
     with _device(args) as device:
         before = owner.read_owner(device).settings
+        values = _rest_as_periods(values, before)
         state = _decide(device, SetSettings(tuple(values.items())))
         after = owner.read_owner(device).settings if state == "accepted" else before
     for name in values:
@@ -188,7 +194,7 @@ def _assignment(text: str) -> tuple[str, Any]:
     name = name.strip()
     if not equals:
         raise UsageError(f"'{text}': write NAME=VALUE")
-    if name not in BY_NAME:
+    if name not in BY_NAME and name not in goals.REST_ALIASES:
         raise UsageError(f"{name} is not a setting the device takes from the computer"
                          f"{did_you_mean(name, [setting.name for setting in SETTABLE])}")
     written = written.strip()
@@ -198,12 +204,32 @@ def _assignment(text: str) -> tuple[str, Any]:
         value = tomllib.loads(f"value = {written}")["value"]
     except tomllib.TOMLDecodeError:
         value = written    # a bare word: a time zone, or a list of routine names
+    if name in goals.REST_ALIASES:
+        problem = goals.rest_alias_problem(name, value)
+        if problem:
+            raise UsageError(f"{name} {problem}")
+        return name, value
     if name == "routine_order" and isinstance(value, str):
         value = [part.strip() for part in value.split(",") if part.strip()]
     problem = BY_NAME[name].problem(value) if BY_NAME[name].config_key else None
     if problem:     # the device checks the time zone and the order against what it has
         raise UsageError(f"{name} {problem}")
     return name, value
+
+
+def _rest_as_periods(values: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """rest_until=DATE and rest_days=N become the device's `rest_periods`, from today in the
+    device's time zone (the computer's own if it has none)."""
+    asked = {name: values.pop(name) for name in goals.REST_ALIASES if name in values}
+    if not asked:
+        return values
+    zone = before.get("time_zone")
+    today = datetime.now(None if zone is None else ZoneInfo(zone)).date()
+    until = asked.get("rest_until")
+    periods = goals.rest_periods_set(before.get("rest_periods"), today,
+                                     until=date.fromisoformat(until) if isinstance(until, str) else until,
+                                     days=asked.get("rest_days"))
+    return {**values, "rest_periods": periods}
 
 
 def _shown(value: Any) -> str:

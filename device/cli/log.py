@@ -16,7 +16,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
 
-from device.log import history
+from device.log import goals, history
 from device.log import logdb
 from device.settings import paths
 from device.log import session_columns
@@ -49,10 +49,11 @@ def register(subparsers) -> None:
     log.set_defaults(func=run_log)
 
     stats = subparsers.add_parser(
-        "stats", help="streak, weekly totals and time per zone",
-        description="From the device's log: the current and longest streak of days with a "
-                    "session, sessions and minutes per week for the last 8 weeks, and the time "
-                    "spent on each zone.")
+        "stats", help="weekly goal, streak of weeks, weekly totals and time per zone",
+        description="From the device's log: this week against the weekly goal, the current and "
+                    "longest streak of weeks that met it, days, sessions and minutes per week for "
+                    "the last 8 weeks, and the time spent on each zone. A session counts toward the "
+                    "goal when it ran at least half its planned time or 3 minutes.")
     stats.add_argument("--json", action="store_true", help="as JSON")
     stats.set_defaults(func=run_stats)
 
@@ -132,28 +133,46 @@ def run_log(args) -> int:
 def run_stats(args) -> int:
     out, now_wall = sys.stdout, time.time()
     sessions = [record for record, _ in load()]
-    summary = history.overview(sessions, now_wall)
-    weeks = history.weekly(sessions, now_wall)
+    rules = device_goal_rules(getattr(args, "config", None))
+    added = goals.tally(goals.from_records(sessions), now_wall, rules)
+    standing, weeks, longest = goals.progress_of(added), goals.weeks_of(added), goals.longest_of(added)
     zones = history.zone_minutes(sessions)
-    longest = history.longest_streak(sessions)
     if args.json:
         json.dump({
-            "streak_days": summary.streak_days, "longest_streak_days": longest,
+            "weekly_goal": rules.weekly_goal, "week_start": goals.WEEKDAYS[rules.week_start],
+            "streak_weeks": standing.streak_weeks, "longest_streak_weeks": longest,
+            "this_week_can_still_meet": standing.can_still_meet,
+            "resting_until": standing.resting_until and standing.resting_until.isoformat(),
             "sessions": len(sessions),
-            "weeks": [{"week_start": w.week_start.isoformat(), "sessions": w.sessions,
+            "weeks": [{"week_start": w.start.isoformat(), "days": w.days_done, "needed": w.needed,
+                       "rest_days": w.rest_days, "met": w.met, "sessions": w.sessions,
                        "minutes": round(w.minutes, 2)} for w in weeks],
             "zones": [{"zone_id": z, "minutes": round(m, 2)} for z, m in zones],
         }, out, indent=1)
         out.write("\n")
         return 0
-    lines = [f"Streak: {_days(summary.streak_days)} (longest {_days(longest)})",
-             f"Sessions: {len(sessions)}", "", "Week of      Sessions  Minutes"]
-    lines += [f"{w.week_start.isoformat():<12} {w.sessions:>8} {w.minutes:>8.0f}" for w in weeks]
+    lines = [goals.week_line(standing, rules.weekly_goal),
+             f"Streak: {goals.weeks_phrase(standing.streak_weeks)} (longest {goals.weeks_phrase(longest)})",
+             f"Sessions: {len(sessions)}", "", "Week of      Days  Goal  Sessions  Minutes"]
+    lines += [f"{w.start.isoformat():<12} {w.days_done:>4} {'rest' if w.skipped else w.needed:>5} "
+              f"{w.sessions:>9} {w.minutes:>8.0f}" for w in weeks]
     lines += ["", "Zone                 Time"]   # m:ss: a few seconds of serum must not show as 0
     lines += [f"{zone:<16} {timefmt.total(minutes * 60):>8}"
               for zone, minutes in zones] or ["(none yet)"]
     out.write("\n".join(lines) + "\n")
     return 0
+
+
+def device_goal_rules(config_arg: Path | None) -> goals.GoalRules:
+    """The weekly goal's rules as the device follows them: the config's [goal], then the
+    settings from the computer (goal, time zone, rest periods) kept in the state folder."""
+    from device.settings.config import load_config
+    from device.settings.ownerstore import OwnerStore
+    from device.settings.settable import apply_to_config
+
+    owned = OwnerStore(paths.state_dir() / "owner").load().owned.settings
+    config = apply_to_config(load_config(paths.config_in_use(config_arg)), owned)
+    return goals.rules_from(config.goal, time_zone=owned.get("time_zone"), rest_periods=owned.get("rest_periods"))
 
 
 # --- Formatting ------------------------------------------------------------------------

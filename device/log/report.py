@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from PIL import Image, ImageDraw, ImageFont
 
-from device.log import history
+from device.log import goals, history
 from device.base import timefmt
 from device.base.durable import write_atomically
 from device.base.errors import UsageError
@@ -42,6 +42,8 @@ ZONE_ROWS, ZONE_PITCH = 8, 24
 ZONE_LABEL_MAX = 140     # pixels; a longer name (a custom zone's id) is shortened
 BAR_MAX = 170            # pixels: the zone with the most time
 BAR_COLOUR = (35, 154, 59)
+MET_COLOUR = (230, 150, 20)   # the mark under a week that met the goal
+MET_MARK = 4                  # its height, pixels
 DEVICE_ID_CHARS = 8      # enough to tell a person's devices apart
 DEVICES_NAMED = 3        # more than this are counted, not all named
 
@@ -63,7 +65,6 @@ class Totals:
     sessions: int = 0
     active_seconds: float = 0.0
     minutes_per_day: dict[date, float] = field(default_factory=dict)
-    streak_days: set[date] = field(default_factory=set)    # days with a session that counts
     devices: set[str] = field(default_factory=set)         # ids cut to DEVICE_ID_CHARS
     zone_seconds: dict[tuple[str, str], float] = field(default_factory=dict)  # (routine, zone id)
 
@@ -79,8 +80,6 @@ def add_up(sessions: Iterable[SessionRecord], tz: tzinfo | None = None, *,
         totals.sessions += 1
         totals.active_seconds += session.active_seconds
         totals.minutes_per_day[day] = totals.minutes_per_day.get(day, 0.0) + session.active_seconds / 60
-        if history.counts_toward_streak(session):
-            totals.streak_days.add(day)
         totals.devices.add(session.device_id[:DEVICE_ID_CHARS])
         if per_zone is not None:
             for zone in session.zones:
@@ -159,14 +158,15 @@ def _devices_text(devices: set[str]) -> str:
     return f"{len(devices)} devices: {named}"
 
 
-def first_day(today: date) -> date:
-    """The Monday that starts the calendar: WEEKS whole weeks, the current one last."""
-    return history.week_start(today) - timedelta(weeks=WEEKS - 1)
+def first_day(today: date, first_weekday: int = 0) -> date:
+    """The first day of the week (Monday unless the goal's weeks start on another day) that
+    starts the calendar: WEEKS whole weeks, the current one last."""
+    return goals.week_start(today, first_weekday) - timedelta(weeks=WEEKS - 1)
 
 
-def cell_box(day: date, today: date) -> tuple[int, int, int, int] | None:
+def cell_box(day: date, today: date, first_weekday: int = 0) -> tuple[int, int, int, int] | None:
     """Where a day's square is drawn (left, top, right, bottom), or None if not shown."""
-    offset = (day - first_day(today)).days
+    offset = (day - first_day(today, first_weekday)).days
     if not 0 <= offset < WEEKS * 7 or day > today:
         return None
     left = CALENDAR_LEFT + (offset // 7) * (CELL + GAP)
@@ -182,39 +182,52 @@ def zone_bar_length(seconds: float, most: float) -> int:
 # --- drawing ----------------------------------------------------------------------------------
 
 def render(sessions: Iterable[SessionRecord], *, now_wall: float, tz: tzinfo | None = None,
-           routines: Iterable | None = None) -> Image.Image:
-    """`routines` name the zones (default: the built-in ones). The sessions are read once."""
-    return draw(add_up(sessions, tz), now_wall=now_wall, tz=tz, routines=routines)
+           routines: Iterable | None = None, rules: goals.GoalRules | None = None) -> Image.Image:
+    """`routines` name the zones (default: the built-in ones); `rules` the weekly goal (default:
+    the default goal in `tz`; their own zone wins). The sessions are read once."""
+    rules = rules or goals.GoalRules(tz=tz)
+    added = goals.Tally(goals.today_of(now_wall, rules), rules)
+    return draw(add_up(_told(sessions, added), rules.tz), added, now_wall=now_wall, routines=routines)
 
 
-def draw(totals: Totals, *, now_wall: float, tz: tzinfo | None = None,
-         routines: Iterable | None = None) -> Image.Image:
-    """The picture of sessions already added up (`add_up`)."""
+def _told(sessions: Iterable[SessionRecord], added: goals.Tally) -> Iterator[SessionRecord]:
+    for session in sessions:
+        added.add(goals.from_record(session))
+        yield session
+
+
+def draw(totals: Totals, added: goals.Tally, *, now_wall: float, routines: Iterable | None = None) -> Image.Image:
+    """The picture of sessions already added up: `totals` (`add_up`) and the weekly goal's
+    `added` (`goals.tally`), in the goal's time zone."""
+    rules = added.rules
     titles = builtin_titles() if routines is None else zone_titles(routines)
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
     pen = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=14)
     big = ImageFont.load_default(size=20)
-    today = history.local_day(now_wall, tz)
-    streak = history.current_streak(totals.streak_days, today)
-    longest = history.longest_run(totals.streak_days)
+    today = history.local_day(now_wall, rules.tz)
+    standing = goals.progress_of(added)
 
-    pen.text((MARGIN, 14), f"Streak: {streak} {'day' if streak == 1 else 'days'}", font=big, fill=INK)
-    pen.text((MARGIN + 200, 20), f"longest {longest} · {totals.sessions} sessions ·"
-             f" {timefmt.total(totals.active_seconds)} in all · {_devices_text(totals.devices)}",
+    pen.text((MARGIN, 14), f"Streak: {goals.weeks_phrase(standing.streak_weeks)}", font=big, fill=INK)
+    pen.text((MARGIN + 200, 12), goals.week_line(standing, rules.weekly_goal), font=font, fill=INK)
+    pen.text((MARGIN + 200, 32), f"longest {goals.weeks_phrase(goals.longest_of(added))} · {totals.sessions} "
+             f"sessions · {timefmt.total(totals.active_seconds)} in all · {_devices_text(totals.devices)}",
              font=font, fill=FAINT)
-    _calendar(pen, font, totals.minutes_per_day, today)
+    legend_end = _calendar(pen, font, totals.minutes_per_day, today, rules.week_start)
+    _met_weeks(pen, font, goals.weeks_of(added, WEEKS), today, rules.week_start, legend_end)
     _zones(pen, font, seconds_per_title(totals.zone_seconds, titles))
     return image
 
 
-def _calendar(draw, font, per_day: dict[date, float], today: date) -> None:
-    for row, name in enumerate(("Mon", "", "Wed", "", "Fri", "", "Sun")):
+def _calendar(draw, font, per_day: dict[date, float], today: date, first_weekday: int = 0) -> int:
+    """Draws the calendar and its legend; returns where the legend ends."""
+    for row in range(0, 7, 2):
+        name = goals.WEEKDAYS[(first_weekday + row) % 7][:3].title()
         draw.text((MARGIN, CALENDAR_TOP + row * (CELL + GAP) + 4), name, font=font, fill=FAINT)
-    start = first_day(today)
+    start = first_day(today, first_weekday)
     for offset in range(WEEKS * 7):
         day = start + timedelta(days=offset)
-        box = cell_box(day, today)
+        box = cell_box(day, today, first_weekday)
         if box is not None:
             draw.rectangle(box, fill=shade(per_day.get(day, 0.0)))
         if offset % 28 == 0:
@@ -229,6 +242,25 @@ def _calendar(draw, font, per_day: dict[date, float], today: date) -> None:
         x += swatch + 5
         draw.text((x, LEGEND_TOP), text, font=font, fill=FAINT)
         x += round(draw.textlength(text, font=font)) + 12
+    return x + 8
+
+
+def met_mark_box(week_start: date, today: date, first_weekday: int = 0) -> tuple[int, int, int, int]:
+    """The mark under a week's column that says its goal was met."""
+    column = (week_start - first_day(today, first_weekday)).days // 7
+    left = CALENDAR_LEFT + column * (CELL + GAP)
+    top = CALENDAR_TOP + 7 * (CELL + GAP)
+    return left, top, left + CELL, top + MET_MARK
+
+
+def _met_weeks(draw, font, weeks: list, today: date, first_weekday: int, x: int) -> None:
+    for week in weeks:
+        if week.met:
+            draw.rectangle(met_mark_box(week.start, today, first_weekday), fill=MET_COLOUR)
+    # Said once, after the shades' legend (at x).
+    text = "week's goal met"
+    draw.rectangle((x, LEGEND_TOP + 2 + 5, x + 12, LEGEND_TOP + 2 + 5 + MET_MARK), fill=MET_COLOUR)
+    draw.text((x + 17, LEGEND_TOP), text, font=font, fill=FAINT)
 
 
 def _zones(draw, font, zones: list[tuple[str, float]]) -> None:

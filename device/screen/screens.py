@@ -19,7 +19,8 @@ from PIL import Image, ImageDraw
 from device.screen import fonts
 from device.base import timefmt
 from device.screen.fonts import Box, Font
-from device.screen.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, View, ZoneView
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, RestView, SafetyView, SummaryView,
+                                 SyncView, View, ZoneView)
 
 WIDTH, HEIGHT = 128, 64
 LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
@@ -32,8 +33,11 @@ COUNT_SIZES = (28, 24, 20, 16)
 ELLIPSIS = ".."
 ROW_GAP = 4  # pixels between two texts on one row
 SMALL_PITCH = 11  # rows from one small-font line to the next: 9 of ink, 2 blank
+CUE_PITCH = 10  # lines of one text (a cue, a page) sit a row closer
 SIDE_SIZE = 11  # the zone screen's LEFT / RIGHT, on the countdown's baseline
 PAUSE_WARNING_SECONDS = 60  # the paused screen says when the pause will end the session
+DOT_SIZE, DOT_PITCH = 7, 9  # the idle screen's week: a dot per day, as tall as a small letter
+WEEK_DOTS_MAX = 7
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,23 @@ class LevelBars:
 
 
 @dataclass(frozen=True)
+class WeekDots:
+    """A dot per day the week asks for, the first `done` of them filled."""
+
+    name: str
+    area: Box
+    done: int
+    dots: int
+
+    def draw(self, canvas: ImageDraw.ImageDraw) -> None:
+        left, top, _, _ = self.area
+        for index in range(self.dots):
+            x = left + index * DOT_PITCH
+            box = (x, top, x + DOT_SIZE - 1, top + DOT_SIZE - 1)
+            canvas.ellipse(box, fill=LIT if index < self.done else None, outline=LIT)
+
+
+@dataclass(frozen=True)
 class PauseIcon:
     name: str
     area: Box
@@ -169,7 +190,7 @@ class ErrorBar:
         canvas.rectangle((left, top, right - 1, bottom - 1), fill=LIT)
 
 
-Item = Label | ProgressBar | LevelBars | PauseIcon | Icon | ErrorBar
+Item = Label | ProgressBar | LevelBars | PauseIcon | Icon | ErrorBar | WeekDots
 
 
 # --- text helpers ---------------------------------------------------------------------------
@@ -246,14 +267,29 @@ def _zone(view: ZoneView, width: int, bottom: int) -> list[Item]:
                            tracking=1))
     done = 1 - view.zone_remaining / view.zone_seconds if view.zone_seconds > 0 else 1.0
     items.append(ProgressBar("zone progress", (0, bar_top, width, bottom), done))
-    cue_lines = wrapped(small.printable(view.cue), small, width)
     cue_top = 17  # one row below the largest title's descenders
     room = (count_top - cue_top) // 10
+    if view.caution:
+        return items + _caution(view.caution, cue_top, room, width)
+    cue_lines = wrapped(small.printable(view.cue), small, width)
     for index, line in enumerate(cue_lines[:room]):
         last = index == room - 1 and len(cue_lines) > room
         wanted = " / ".join(cue_lines[index:]) if last else line
         box = line_box(small, 0, cue_top + 10 * index, width)
         items.append(Label(f"cue line {index + 1}", line, small, box, wanted=wanted))
+    return items
+
+
+def _caution(text: str, top: int, room: int, width: int) -> list[Item]:
+    """The zone's caution in place of its cue, dark on a lit box so it reads as a warning."""
+    small = fonts.small()
+    lines = wrapped(small.printable(text), small, width - 2)
+    items: list[Item] = [ErrorBar("caution box", (0, top - 1, width, top + 10 * room))]
+    for index, line in enumerate(lines[:room]):
+        last = index == room - 1 and len(lines) > room
+        wanted = " / ".join(lines[index:]) if last else line
+        items.append(Label(f"caution line {index + 1}", line, small,
+                           line_box(small, 1, top + 10 * index, width - 1), wanted=wanted))
     return items
 
 
@@ -266,8 +302,10 @@ def _idle(view: IdleView, width: int, bottom: int) -> list[Item]:
     items.append(label("routine length", minutes(view.routine_seconds), length_font,
                        line_box(length_font, 0, 19, 80)))
     items.append(LevelBars("intensity", (width - 33, 18, width, 30), view.intensity))
-    rows = [_history(view)]
-    if view.last_session:
+    rows = [_history(view)] if view.week_done is None else [("week", "")]
+    if view.week_done is not None and view.status:
+        rows.append(("status", view.status))
+    elif view.last_session:
         last = f"Last: {view.last_session}"
         rows.append(("last session", last if small.width(last) <= width else view.last_session))
     if view.routines_skipped:  # until the file is fixed, in place of the hints
@@ -276,7 +314,30 @@ def _idle(view: IdleView, width: int, bottom: int) -> list[Item]:
     else:
         rows.append(("hint", "press: start", "2x: next" if view.routine_count > 1 else ""))
     # Above the notice bar the last rows give way (the hints first, the history last).
-    return items + text_rows(rows[:rows_room(31, bottom)], width, bottom)
+    shown = rows[:rows_room(31, bottom)]
+    if shown and shown[0][0] == "week":
+        top = bottom - small.line_height - SMALL_PITCH * (len(shown) - 1)
+        return items + _week_row(view, top, width) + text_rows(shown[1:], width, bottom)
+    return items + text_rows(shown, width, bottom)
+
+
+def _week_row(view: IdleView, top: int, width: int) -> list[Item]:
+    """This week's days as dots (filled: done), the streak of weeks at the right by a flame."""
+    small = fonts.small()
+    items: list[Item] = []
+    if view.week_goal == 0:
+        items.append(label("week", "Rest week", small, line_box(small, 0, top, 60)))
+    else:
+        dots = min(WEEK_DOTS_MAX, max(view.week_goal, view.week_done or 0))
+        items.append(WeekDots("week dots", (0, top + 1, dots * DOT_PITCH - 2, top + 1 + DOT_SIZE),
+                              view.week_done or 0, dots))
+    if view.streak_weeks > 0:
+        text = f"{view.streak_weeks} wk"
+        left = width - small.width(text)
+        items.append(label("streak", text, small, line_box(small, left, top, width), align="right"))
+        flame_left = left - 3 - len(FLAME[0])
+        items.append(Icon("streak icon", (flame_left, top, flame_left + len(FLAME[0]), top + len(FLAME)), FLAME))
+    return items
 
 
 def _history(view: IdleView) -> tuple:
@@ -409,6 +470,29 @@ def rows_room(top: int, bottom: int) -> int:
     return max(0, (bottom - top - fonts.small().line_height) // SMALL_PITCH + 1)
 
 
+def _safety(view: SafetyView, width: int, bottom: int) -> list[Item]:
+    heading, small = fonts.sans(12), fonts.small()
+    items: list[Item] = [label("heading", view.title, heading, line_box(heading, 0, 0, width))]
+    text_top = heading.line_height + 2
+    footer = ("hint", "press: next" if view.page < view.pages else "press: done", f"{view.page}/{view.pages}")
+    footer_top = bottom - small.line_height
+    room = max(0, (footer_top - text_top - small.line_height) // CUE_PITCH + 1)   # lines as close as a cue's
+    lines = wrapped(small.printable(view.text), small, width)
+    for index, line in enumerate(lines[:room]):
+        last = index == room - 1 and len(lines) > room
+        items.append(Label(f"text line {index + 1}", line, small,
+                           line_box(small, 0, text_top + CUE_PITCH * index, width),
+                           wanted=" ".join(lines[index:]) if last else line))
+    return items + text_rows([footer], width, bottom)
+
+
+def _rest(view: RestView, width: int, bottom: int) -> list[Item]:
+    heading = fonts.sans(16)
+    rows = [("until", f"until {view.until}"), ("hint press", "press: start anyway"), ("hint hold", "hold: keep resting")]
+    return [label("heading", "Resting", heading, line_box(heading, 0, 0, width)),
+            *text_rows(rows[-rows_room(heading.line_height + 3, bottom):], width, bottom)]
+
+
 def _off(view: OffView, width: int, bottom: int) -> list[Item]:
     font = fonts.sans(24)
     top = (bottom - font.line_height) // 2
@@ -416,7 +500,8 @@ def _off(view: OffView, width: int, bottom: int) -> list[Item]:
 
 
 _LAYOUTS = {IdleView: _idle, ZoneView: _zone, PausedView: _paused, SummaryView: _summary,
-            SyncView: _sync, PowerOffView: _power_off, OffView: _off}
+            SyncView: _sync, PowerOffView: _power_off, OffView: _off, SafetyView: _safety,
+            RestView: _rest}
 
 
 def notice_pages(message: str, width: int = WIDTH) -> list[str]:
@@ -456,6 +541,9 @@ def _with_error_bar(view: View, lines: list[str], width: int, height: int) -> li
 
 # --- drawing and checking -------------------------------------------------------------------
 
+_ON_A_BAR = ("error", "caution")   # labels drawn dark on a lit bar
+
+
 def render(view: View, *, error: str | None = None, width: int = WIDTH, height: int = HEIGHT) -> Image.Image:
     """The frame for `view`; an `error` shows as an inverted bar along the bottom."""
     image = Image.new("1", (width, height), 0)
@@ -466,7 +554,7 @@ def render(view: View, *, error: str | None = None, width: int = WIDTH, height: 
             item.draw(canvas)
     for item in items:
         if isinstance(item, Label):
-            item.draw(canvas, fill=0 if item.name.startswith("error") else LIT)
+            item.draw(canvas, fill=0 if item.name.startswith(_ON_A_BAR) else LIT)
         elif not isinstance(item, ErrorBar):
             item.draw(canvas)
     return image
@@ -478,8 +566,8 @@ def fits(view: View, *, error: str | None = None, width: int = WIDTH, height: in
 
 
 def _problems(all_items: list[Item], width: int, height: int) -> list[str]:
-    # The error text sits on its own bar by design.
-    items = [item for item in all_items if not (isinstance(item, Label) and item.name.startswith("error"))]
+    # The error and caution texts sit on their own bars by design.
+    items = [item for item in all_items if not (isinstance(item, Label) and item.name.startswith(_ON_A_BAR))]
     problems = [f"{a.name} overlaps {b.name}" for a, b in combinations(items, 2)
                 if _overlap(a.area, b.area)]
     for item in all_items:

@@ -20,6 +20,12 @@ class IdleView:
     streak_days: int = 0            # calendar days in a row with a session (0 = none running)
     minutes_this_week: float = 0.0  # since Monday
     routines_skipped: int = 0       # user routine files skipped at start as broken
+    # The weekly goal (device.log.goals); week_done None shows the daily streak above instead.
+    week_done: int | None = None    # days this week with a session that counts
+    week_goal: int = 5              # days this week asks for; 0 = a week of rest
+    streak_weeks: int = 0           # weeks in a row that met the goal
+    status: str | None = None       # in place of the last session: "Rest until Mon 14 Dec",
+                                    # "Gentle start 3 of 5" or the anchor phrase (goals.idle_status)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class ZoneView:
     zone_number: int                # 1-based among enabled zones
     zone_count: int
     side: str | None = None         # "left", "right" or None for one-sided zones
+    caution: str | None = None      # shown in place of the cue (Zone.caution_at: its first seconds)
 
 
 @dataclass(frozen=True)
@@ -68,8 +75,25 @@ class PowerOffView:
 
 
 @dataclass(frozen=True)
+class SafetyView:
+    """One of the safety pages (device.screen.safety), one press each."""
+
+    title: str
+    text: str
+    page: int                       # 1-based
+    pages: int
+
+
+@dataclass(frozen=True)
+class RestView:
+    """A press in idle during a rest: the session starts only if the person confirms."""
+
+    until: str                      # the rest's last day, phrased: "Mon 14 Dec"
+
+
+@dataclass(frozen=True)
 class OffView:
     """Shown briefly on shutdown before the panel is turned off."""
 
 
-View = IdleView | ZoneView | PausedView | SummaryView | SyncView | PowerOffView | OffView
+View = IdleView | ZoneView | PausedView | SummaryView | SyncView | PowerOffView | OffView | SafetyView | RestView

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from device.base.errors import ConfigError
+from device.settings.goal import ANCHOR_MAX_CHARS, GENTLE_MAX_SESSIONS, WEEKDAYS, anchor_problem
 from device.settings.paths import DEVICE_CONFIG, routines_dir
 from device.settings.tomlsource import Problems, Rule, TomlReadError, TomlSource, did_you_mean, read_toml, toml_repr
 
@@ -66,6 +67,15 @@ class SessionConfig:
 
 
 @dataclass(frozen=True)
+class GoalConfig:
+    weekly_goal: int = setting(5, Rule(int, 1, 7))  # days a week with a session that counts
+    week_start: str = setting("monday", Rule(str, choices=WEEKDAYS))
+    gentle_sessions: int = setting(5, Rule(int, 0, GENTLE_MAX_SESSIONS))  # 0: no gentle start
+    anchor: str = setting("", Rule(str, check=anchor_problem,
+                                   explained=f"a phrase of at most {ANCHOR_MAX_CHARS} characters, or \"\""))
+
+
+@dataclass(frozen=True)
 class SyncConfig:
     port: str = setting("/dev/ttyGS0", Rule(str))  # USB gadget serial
 
@@ -77,6 +87,7 @@ class Config:
     display: DisplayConfig = field(default_factory=DisplayConfig)
     timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
+    goal: GoalConfig = field(default_factory=GoalConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     source: Path | None = None  # the file these came from; None = built-in defaults
 

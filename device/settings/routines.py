@@ -44,8 +44,10 @@ ZONE_RULES = {
     "intensity": Rule(int, 1, 5),  # relative to the other zones
     "sides": Rule(int, choices=(1, 2)),  # 2 = left then right, switch cue halfway
     "enabled": Rule(bool),
+    "caution": Rule(str, check=lambda text: None),  # "" = none; shown in place of the cue for the zone's first CAUTION_SECONDS
 }
-ZONE_OPTIONAL = {"enabled": True}
+ZONE_OPTIONAL = {"enabled": True, "caution": ""}
+CAUTION_SECONDS = 6.0
 MIN_SECONDS_PER_SIDE = 5
 
 
@@ -59,10 +61,16 @@ class Zone:
     intensity: int
     sides: int
     enabled: bool = True
+    caution: str = ""  # "" = none; lines separated by "\n", as the cue
 
     @property
     def cue_lines(self) -> tuple[str, ...]:
         return tuple(self.cue.split("\n"))
+
+    def caution_at(self, zone_elapsed: float) -> str | None:
+        """The caution the zone's screen shows `zone_elapsed` seconds into the zone (its first
+        side), or None: it is read before the first strokes, then the cue takes its place."""
+        return self.caution if self.caution and 0 <= zone_elapsed < CAUTION_SECONDS else None
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,7 @@ def _zone(problems: Problems, index: int, table: dict[str, Any]) -> Zone | None:
     if len(problems) > count_before:
         return None
     values["cue"] = "\n".join(_cue_lines(values["cue"]))
+    values["caution"] = "\n".join(_cue_lines(values["caution"])) if values["caution"].strip() else ""
     values["title"] = values["title"].strip()
     return Zone(**values)
 
@@ -200,6 +209,12 @@ def _zone_text_problems(values: dict[str, Any]) -> list[tuple[str, str]]:
     cue = values.get("cue")
     if cue is not None:
         found.extend(("cue", message) for message in _cue_problems(cue))
+    caution = values.get("caution")
+    if caution:
+        found.extend(("caution", message.replace("cue", "caution", 1)) for message in _cue_problems(caution))
+        control = next((char for char in caution if char != "\n" and not char.isprintable()), None)
+        if control is not None:
+            found.append(("caution", f"caution must be printable text, got {toml_repr(caution)}"))
     return found
 
 

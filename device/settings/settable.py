@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from device.settings.config import SECTIONS, Config
+from device.settings.goal import rests_problem
 from device.settings.tomlsource import Rule, toml_repr
 
 ROUTINE_NAME = re.compile(r"[a-z0-9-]{1,32}")   # a file name with no way out of its folder
@@ -54,6 +55,8 @@ class Settable:
             return order_problem(value)
         if self.name == "time_zone":
             return time_zone_problem(value)
+        if self.name == "rest_periods":
+            return rests_problem(value)
         return self.rule.problem(value)
 
     @property
@@ -63,7 +66,11 @@ class Settable:
             return "routine names, at least one"
         if self.name == "time_zone":
             return "an IANA name, e.g. Europe/Paris"
+        if self.name == "rest_periods":
+            return "set with rest_until=YYYY-MM-DD or rest_days=N (0 ends a rest)"
         rule = self.rule
+        if rule.explained:
+            return rule.explained
         if rule.kind is bool:
             return "true or false"
         if rule.choices:
@@ -83,6 +90,11 @@ SETTABLE = (
     Settable("rotation", "180 if the screen is mounted upside down", ("display", "rotation")),
     Settable("routine_order", "the routines the double press cycles through, in order"),
     Settable("time_zone", "the zone the device's days and times follow"),
+    Settable("weekly_goal", "days a week with a session, for the goal and its streak", ("goal", "weekly_goal")),
+    Settable("week_start", "the day weeks start on", ("goal", "week_start")),
+    Settable("gentle_sessions", "sessions that start gently (0: none)", ("goal", "gentle_sessions")),
+    Settable("anchor", "a phrase for the idle screen, e.g. After brushing teeth", ("goal", "anchor")),
+    Settable("rest_periods", "days off that never count against the goal"),
 )
 BY_NAME = {setting.name: setting for setting in SETTABLE}
 

@@ -27,7 +27,7 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from device.base.errors import FacepaceError, KeyPath, Problem
 
@@ -176,11 +176,15 @@ class Rule:
     high: float | None = None
     choices: tuple[Any, ...] = ()
     as_hex: bool = False  # I2C addresses read better as 0x3C
+    check: Callable[[Any], str | None] | None = None  # for text: replaces "must not be empty"
+    explained: str = ""   # what is allowed, for a person, when no range or choices say it
 
     def problem(self, value: Any) -> str | None:
         """Why `value` is not allowed, or None if it is."""
         if not self._has_kind(value):
             return f"must be {_KIND_NAMES[self.kind]}, got {toml_repr(value)}"
+        if self.check is not None:
+            return self.check(value)
         if self.choices and value not in self.choices:
             allowed = " or ".join(self._show(choice) for choice in self.choices)
             return f"must be {allowed}, got {self._show(value)}"

@@ -130,3 +130,24 @@ def test_order_remove_and_settings(device, tmp_path):
     assert owned.routines == {} and owned.settings["routine_order"] == ["quick"]
     builtin = facepace(device, "routines", "remove", "daily")
     assert builtin.returncode == 1 and b"'daily' is built in: it cannot be removed" in builtin.stderr
+
+
+def test_goal_settings_and_a_rest_from_the_computer(device):
+    from datetime import date, timedelta
+
+    days_before = date.today()
+    changed = facepace(device, "settings", "set", "weekly_goal=4", "rest_days=7", "anchor=After brushing teeth")
+    assert changed.returncode == 0, changed.stderr
+    owned = device.store.load().owned.settings
+    today = next(day for day in (days_before, date.today()) if owned["rest_periods"][0].startswith(day.isoformat()))
+    assert owned["weekly_goal"] == 4 and owned["anchor"] == "After brushing teeth"
+    assert owned["rest_periods"] == [f"{today}/{today + timedelta(days=6)}"]
+    until = today + timedelta(days=20)
+    assert facepace(device, "settings", "set", f"rest_until={until}").returncode == 0
+    assert device.store.load().owned.settings["rest_periods"] == [f"{today}/{until}"]
+    assert facepace(device, "settings", "set", "rest_days=0").returncode == 0   # began today: gone
+    assert device.store.load().owned.settings["rest_periods"] == []
+    wrong = facepace(device, "settings", "set", "rest_until=soon", "weekly_goal=8")
+    assert wrong.returncode == 2 and b"rest_until must be a date like 2026-12-14" in wrong.stderr
+    too_much = facepace(device, "settings", "set", "weekly_goal=8")
+    assert too_much.returncode == 2 and b"weekly_goal must be 1..7, got 8" in too_much.stderr

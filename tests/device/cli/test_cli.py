@@ -237,7 +237,9 @@ def test_the_question_mark_after_an_estimated_date_is_explained_under_the_table(
     lines = out.splitlines()
     assert code == 0 and lines[1].startswith("2024-05-29 16:26?") and lines[2][16] == " "
     assert lines[3] == "" and lines[4].startswith("? after a date: estimated. The device's clock")
-    assert facepace(capsys, "history", "--db", db, "--device", "fp-alpha")[1].count("\n") == 2
+    # A date not estimated: no note, just the table, then the weekly goal after a blank line.
+    table, goal = facepace(capsys, "history", "--db", db, "--device", "fp-alpha")[1].split("\n\n")
+    assert table.count("\n") == 1 and goal.startswith("This week: ") and "?" not in goal
     monkeypatch.undo()
     time.tzset()
 

@@ -201,11 +201,13 @@ def test_stats_prints_streak_weeks_and_zones(three_sessions, capsys, monkeypatch
     code, out, _ = run(["stats"], capsys)
     lines = out.splitlines()
     assert code == 0
-    assert lines[0] == "Streak: 3 days (longest 3 days)"
-    assert lines[1] == "Sessions: 3"
-    week_rows = lines[lines.index("Week of      Sessions  Minutes") + 1:][:8]
-    assert week_rows[0].split() == ["2024-03-18", "0", "0"]
-    assert week_rows[-1].split() == ["2024-05-06", "3", "5"]   # 105 + 70 + 105 s = 4.7 min
+    # Wednesday: 3 days done, Wed..Sun left: the goal of 5 can still be met.
+    assert lines[0] == "This week: 3 of 5 days · no streak yet (goal 5 days a week)"
+    assert lines[1] == "Streak: 0 weeks (longest 0 weeks)"
+    assert lines[2] == "Sessions: 3"
+    week_rows = lines[lines.index("Week of      Days  Goal  Sessions  Minutes") + 1:][:8]
+    assert week_rows[0].split() == ["2024-03-18", "0", "5", "0", "0"]
+    assert week_rows[-1].split() == ["2024-05-06", "3", "5", "3", "5"]   # 105 + 70 + 105 s = 4.7 min
     zones = lines[lines.index("Zone                 Time") + 1:]
     assert [z.split() for z in zones] == [["neck", "3:00"], ["jaw", "1:40"]]   # 180 s, 100 s
 
@@ -250,18 +252,21 @@ def test_log_counts_zones_done_as_the_summary_screen_does(state, capsys):
 
 
 def test_stats_json(three_sessions, capsys, monkeypatch):
-    monkeypatch.setattr(cli_log.time, "time", lambda: MAY_6 + 5 * DAY)
+    monkeypatch.setattr(cli_log.time, "time", lambda: MAY_6 + 6 * DAY)
     code, out, _ = run(["stats", "--json"], capsys)
     stats = json.loads(out)
-    assert code == 0 and stats["streak_days"] == 0 and stats["longest_streak_days"] == 3
+    # Sunday, 3 days done: the goal of 5 can no longer be met this week.
+    assert code == 0 and stats["streak_weeks"] == 0 and stats["longest_streak_weeks"] == 0
+    assert (stats["weekly_goal"], stats["week_start"], stats["this_week_can_still_meet"]) == (5, "monday", False)
     assert len(stats["weeks"]) == 8 and stats["weeks"][-1] == {
-        "week_start": "2024-05-06", "sessions": 3, "minutes": 4.67}
+        "week_start": "2024-05-06", "days": 3, "needed": 5, "rest_days": 0, "met": False,
+        "sessions": 3, "minutes": 4.67}
     assert stats["zones"] == [{"zone_id": "neck", "minutes": 3.0}, {"zone_id": "jaw", "minutes": 1.67}]
 
 
 def test_stats_on_an_empty_log(state, capsys):
     code, out, _ = run(["stats"], capsys)
-    assert code == 0 and out.startswith("Streak: 0 days") and "(none yet)" in out
+    assert code == 0 and out.splitlines()[1] == "Streak: 0 weeks (longest 0 weeks)" and "(none yet)" in out
 
 
 def test_an_estimated_date_is_marked_and_the_mark_explained_under_the_table(state, tmp_path, capsys):
@@ -276,3 +281,26 @@ def test_an_estimated_date_is_marked_and_the_mark_explained_under_the_table(stat
     assert lines[3] == "" and " ".join(lines[4:]) == cli_log.ESTIMATED_NOTE
     assert cli_log.ESTIMATED_NOTE.startswith("? after a date: estimated.")
     assert run(["log", "--limit", "1"], capsys)[1].count("?") == 2   # the mark and the note
+
+
+def test_stats_follow_the_goal_the_config_and_the_computer_set(three_sessions, tmp_path, capsys, monkeypatch):
+    """[goal] weekly_goal = 3 in the config meets the week; the computer's goal of 4 (kept in the
+    state folder) wins over it; a rest the computer set shrinks the week's goal."""
+    from device.settings.owner import Owned
+    from device.settings.ownerstore import OwnerStore
+
+    monkeypatch.setattr(cli_log.time, "time", lambda: MAY_6 + 5 * DAY)
+    config = tmp_path / "config.toml"
+    config.write_text("[goal]\nweekly_goal = 3\n")
+    code, out, _ = run(["stats", "--config", str(config)], capsys)
+    assert code == 0 and out.splitlines()[:2] == [
+        "This week: 3 of 3 days (met) · goal met 1 week in a row (goal 3 days a week)",
+        "Streak: 1 week (longest 1 week)"]
+    store = OwnerStore(tmp_path / "state" / "owner")
+    store.save(Owned({"weekly_goal": 4}))
+    code, out, _ = run(["stats", "--config", str(config)], capsys)
+    assert out.splitlines()[1] == "Streak: 0 weeks (longest 0 weeks)"
+    store.save(Owned({"weekly_goal": 4, "rest_periods": ["2024-05-10/2024-05-12"]}))   # Fri..Sun
+    code, out, _ = run(["stats", "--json"], capsys)
+    week = json.loads(out)["weeks"][-1]
+    assert (week["needed"], week["rest_days"], week["met"]) == (2, 3, True)

@@ -66,8 +66,9 @@ def test_zone_bars_are_proportional_and_sorted():
 
 
 def test_streak_is_drawn():
-    with_streak = report.render([session(0, 10), session(1, 10)], now_wall=NOW.timestamp(), tz=TZ)
-    without = report.render([session(5, 10), session(6, 10)], now_wall=NOW.timestamp(), tz=TZ)
+    """This week (Monday to today, a Friday) met the goal of 5 days, or has 4 of them so far."""
+    with_streak = report.render([session(day, 10) for day in range(0, 5)], now_wall=NOW.timestamp(), tz=TZ)
+    without = report.render([session(day, 10) for day in range(1, 5)], now_wall=NOW.timestamp(), tz=TZ)
     header = (0, 0, 200, 45)
     assert with_streak.crop(header).tobytes() != without.crop(header).tobytes()
 
@@ -198,3 +199,32 @@ def test_the_command_names_a_picture_it_could_not_write(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", "--out", str(out), "--db", str(tmp_path / "h.db")]) == 1
     assert capsys.readouterr().err == f"{out}: cannot write: No such file or directory\n"
+
+
+def test_weeks_that_met_the_goal_are_marked_under_the_calendar():
+    """NOW is a Friday: last week has 5 days (met), the week before 4 (not), this week 5 (met)."""
+    from device.log import goals
+
+    today = NOW.date()
+    days = [0, 1, 2, 3, 4] + [7, 8, 9, 10, 11] + [14, 15, 16, 17]
+    image = report.render([session(day, 10) for day in days], now_wall=NOW.timestamp(), tz=TZ)
+
+    def marked(weeks_ago: int) -> bool:
+        box = report.met_mark_box(goals.week_start(today) - timedelta(weeks=weeks_ago), today)
+        return image.getpixel(((box[0] + box[2]) // 2, box[1] + 1)) == report.MET_COLOUR
+
+    assert [marked(weeks_ago) for weeks_ago in (0, 1, 2, 3)] == [True, True, False, False]
+    header = image.crop((0, 0, report.WIDTH, 45))
+    assert header.tobytes() != report.render([session(day, 10) for day in days[5:]], now_wall=NOW.timestamp(),
+                                             tz=TZ).crop((0, 0, report.WIDTH, 45)).tobytes()
+
+
+def test_the_calendar_follows_the_goals_first_day_of_the_week():
+    from device.log import goals
+
+    today = NOW.date()
+    assert report.first_day(today, 6).weekday() == 6
+    image = report.render([session(0, 25)], now_wall=NOW.timestamp(), rules=goals.GoalRules(tz=TZ, week_start=6))
+    box = report.cell_box(today, today, 6)
+    assert box[1] == report.CALENDAR_TOP + 5 * (report.CELL + report.GAP)    # Friday: the 6th row from Sunday
+    assert image.getpixel(((box[0] + box[2]) // 2, (box[1] + box[3]) // 2)) == report.SHADES[3][1]

@@ -242,7 +242,7 @@ def test_syntax_error_becomes_config_error_with_line(tmp_path):
         ("motor = 3\n", "1: [motor] must be a table, got 3"),
         ("pin = 4\n", "1: 'pin' must be inside a section: [button] or [motor]"),
         ("volume = 4\n", "1: unknown key 'volume' (settings go in sections: [button], [motor], "
-                         "[display], [timeouts], [session], [sync])"),
+                         "[display], [timeouts], [session], [goal], [sync])"),
         ("[motor]\nmin_duty = 0.8\nmax_duty = 0.6\n",
          "2: [motor] min_duty (0.8) must not be above max_duty (0.6)"),
         ("[timeouts]\ndim_after = 120\noff_after = 120\n",

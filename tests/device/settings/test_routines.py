@@ -180,7 +180,7 @@ def test_limits_are_inclusive(tmp_path):
         (7, None, "4: zone 'cheeks': cue is missing"),
         (11, "secs = 5", "11: zone 'cheeks': unknown key 'secs'; did you mean 'seconds'?"),
         (11, "strokes = 5", "11: zone 'cheeks': unknown key 'strokes'; allowed: 'id', 'title', 'cue', "
-                            "'seconds', 'tempo', 'intensity', 'sides', 'enabled'"),
+                            "'seconds', 'tempo', 'intensity', 'sides', 'enabled', 'caution'"),
         (1, None, "1: title is missing"),
         (1, 'title = ""', "1: title must not be empty"),
         (1, f'title = "{"x" * 41}"', "1: title is 41 characters; at most 40"),

@@ -220,7 +220,8 @@ def test_several_devices_into_one_database_and_history(tmp_path):
     assert {item["date_quality"] for item in items} == {"clock"}
     table = subprocess.run(facepace() + ["history", "--db", str(tmp_path / "host.db")],
                            cwd=REPO, capture_output=True, text=True, check=True)
-    assert len(table.stdout.splitlines()) == 1 + 7
+    sessions_table, goal = table.stdout.split("\n\n")   # the table, then the weekly goal under it
+    assert len(sessions_table.splitlines()) == 1 + 7 and goal.startswith("This week: ")
     rows = subprocess.run(facepace() + ["history", "--csv", "--db", str(tmp_path / "host.db")],
                           cwd=REPO, capture_output=True, text=True, check=True)
     assert len(rows.stdout.splitlines()) == 1 + 7 * len(ZONES)
