@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, printed as one table.
 
 Each part's rows are also printed as soon as it finishes, and a part that crashes is a MISSED
-row with its error, so a long run never loses what it measured before."""
+row with its error, so a long run never loses what it measured before.
+`python -m bench PART ...` (e.g. `python -m bench pi_budget`) runs only those parts."""
 
 import importlib
 import sys
@@ -9,7 +10,8 @@ import time
 import traceback
 
 MODULES = ["bench.device_bench", "bench.oled_traffic", "bench.log_bench", "bench.sync_bench",
-           "bench.hostile_device", "bench.crash_drill", "bench.toml_fuzz", "bench.year_drill"]
+           "bench.hostile_device", "bench.crash_drill", "bench.toml_fuzz", "bench.year_drill",
+           "bench.pi_budget"]
 
 
 def run_part(name: str) -> list[dict]:
@@ -26,8 +28,14 @@ def run_part(name: str) -> list[dict]:
     return rows
 
 
-def main() -> int:
-    rows = [row for name in MODULES for row in run_part(name)]
+def main(parts: list[str]) -> int:
+    names = [f"bench.{part}" for part in parts] or MODULES
+    unknown = [part for part in parts if f"bench.{part}" not in MODULES]
+    if unknown:
+        print(f"no such part: {', '.join(unknown)}; the parts are {', '.join(m[6:] for m in MODULES)}",
+              file=sys.stderr)
+        return 2
+    rows = [row for name in names for row in run_part(name)]
     width = max(len(r["name"]) for r in rows)
     vwidth = max(len(str(r["value"])) for r in rows)
     print(f"{'benchmark':<{width}}  {'measured':<{vwidth}}  {'target':<14} result")
@@ -38,4 +46,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
