@@ -34,6 +34,7 @@ SESSIONS = 10_000
 PRESSES = 30
 STARTUP_RUNS = 3
 GUARD_SECONDS = 180                    # a device that never answers is a failure, not a hang
+SYNC_GUARD_SECONDS = 90                # a sync still running then is reported as that long
 
 # 60 s: ticks at four tempos, two two-sided zones (switch cues), a zone with no ticks.
 PACING_ROUTINE = """
@@ -218,8 +219,8 @@ class HostSyncs:
         self._thread.join(timeout)
 
     def stop(self) -> None:
+        """No more syncs; a sync cut short by the device stopping from now on is no error."""
         self._stopping.set()
-        self._thread.join(GUARD_SECONDS)
 
 
 def sync_config(folder: Path, device_port: str) -> Path:
@@ -255,12 +256,14 @@ def firmware_run(place: Place, seeded: Path, *, presses: int, sync: str) -> dict
             ready = time.perf_counter() - started
             if sync == "once":
                 host = HostSyncs(link.host_port, folder, keep_going=False).start()
-                host.wait(GUARD_SECONDS)
+                host.wait(SYNC_GUARD_SECONDS)
             report = json.loads(process.stdout.readline() or '{"presses_ms": []}')
         finally:
             if host is not None:
                 host.stop()
             stop(process)
+            if host is not None:
+                host.wait(GUARD_SECONDS)
             listener.close()
     return {"ready": ready, "presses_ms": report["presses_ms"],
             "syncs": host.seconds if host else [], "sync_error": host.error if host else None}
@@ -293,6 +296,8 @@ def pacing_run(place: Place, seeded: Path, *, sync: bool) -> dict:
             if host is not None:
                 host.stop()
             stop(process)
+            if host is not None:
+                host.wait(GUARD_SECONDS)
         routine = load_routine(routine_file)
         zones = [(zone.seconds, zone.tempo) for zone in routine.active_zones]
         errors = cue_errors_ms(read_trace(folder / "trace.jsonl"), zones)
@@ -306,7 +311,13 @@ def seed_log(folder: Path) -> Path:
     from tests.support.sync_testing import record_sessions
 
     state = folder / "seed"
-    with SessionLog.open(state / "sessions.db", clock_synced=lambda: True, connect=_fast_connect) as log:
+    # Recorded in earlier boots, as a long history is: the firmware's sync fixes the dates of
+    # this boot's sessions when the computer sets the clock, and 10,000 of them in one boot
+    # (minutes of CPU today) is not what a device meets.
+    earlier_boot = folder / "boot_id"
+    earlier_boot.write_text("pi-budget-earlier-boot\n")
+    with SessionLog.open(state / "sessions.db", clock_synced=lambda: True, connect=_fast_connect,
+                         boot_id_path=earlier_boot) as log:
         record_sessions(log, SESSIONS)
     return state
 
@@ -369,7 +380,7 @@ def measure_all(where: list[Place], seeded: Path) -> list[dict]:
 
     idle = side_by_side(where, lambda place: firmware_run(place, seeded, presses=PRESSES, sync=""))
     syncing = side_by_side(where, lambda place: firmware_run(place, seeded, presses=PRESSES, sync="during"))
-    once = [firmware_run(place, seeded, presses=0, sync="once") for place in where]
+    once = side_by_side(where, lambda place: firmware_run(place, seeded, presses=0, sync="once"))
     ready = [statistics.median(run["ready"] for run in runs) for runs in zip(idle, syncing, once)]
     rows.append(twin_row("`facepace run` path to READY (first frame), median", *pair(ready, lambda s: s), "s",
                          "< 2.5 s", lambda s: s < 2.5))
@@ -385,7 +396,7 @@ def measure_all(where: list[Place], seeded: Path) -> list[dict]:
                          + sync_note(syncing)))
     sync_seconds = pair(once, lambda r: r["syncs"][0] if r["syncs"] else None)
     rows.append(twin_row(f"{SESSIONS // 1000}k-session sync, device idle", *sync_seconds, "s", "< 8 s",
-                         lambda s: s < 8, detail=sync_note(once)))
+                         lambda s: s < 8, detail=f"'-': not done in {SYNC_GUARD_SECONDS} s" + sync_note(once)))
 
     for sync in (False, True):
         runs = side_by_side(where, lambda place: pacing_run(place, seeded, sync=sync))
