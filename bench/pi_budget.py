@@ -304,6 +304,15 @@ def pacing_run(place: Place, seeded: Path, *, sync: bool) -> dict:
     return {"errors_ms": errors, "syncs": host.seconds if host else [], "sync_error": host.error if host else None}
 
 
+def compile_code() -> int:
+    """Bytecode for every module, as systemd/install.sh leaves it on the device: a start-up here
+    must not be spent compiling (with PYTHONDONTWRITEBYTECODE set, every start would be)."""
+    import compileall
+
+    folders = [REPO / name for name in ("device", "drivers", "companion", "bench", "tests/support")]
+    return sum(compileall.compile_dir(folder, quiet=1) for folder in folders)
+
+
 def seed_log(folder: Path) -> Path:
     """A state folder whose log holds SESSIONS finished sessions (copied for every run)."""
     from bench.sync_bench import _fast_connect
@@ -358,6 +367,8 @@ def run() -> list[dict]:
         rows.append({"name": "Pi budget: CPU quota", "value": f"cgroup v{quota.version} {granted[0]} us per "
                      f"{granted[1]} us on core {where[-1].cpu}; twin on core {where[0].cpu}",
                      "target": "info", "ok": granted == (QUOTA_US, PERIOD_US)})
+    rows.append({"name": "Pi budget: bytecode", "value": "compiled before the runs, as install.sh does",
+                 "target": "info", "ok": bool(compile_code())})
     try:
         with tempfile.TemporaryDirectory(prefix="facepace-pi-seed-") as name:
             seeded = seed_log(Path(name))
@@ -411,7 +422,7 @@ def measure_all(where: list[Place], seeded: Path) -> list[dict]:
 def sync_note(runs: list[dict]) -> str:
     done = " | ".join(str(len(run["syncs"])) for run in runs)
     errors = [run["sync_error"] for run in runs if run["sync_error"]]
-    return f"; syncs done {done}" + (f"; sync failed: {errors[0]}" if errors else "")
+    return f"; syncs done {done}" + (f"; sync failed: {errors[0][:60]}" if errors else "")
 
 
 if __name__ == "__main__":
