@@ -1,10 +1,12 @@
 """The device side of the Pi-budget bench (bench/pi_budget.py), in the process the quota holds.
 
-    python -m bench.pi_device firmware --presses N [--config FILE]
+    python -m bench.pi_device firmware --presses N [--first-press ready|loop] [--config FILE]
         the real `facepace run` (tests/support/firmware_child.py: mock pins, fake panel, the real
         log in $FACEPACE_STATE_DIR, the sync server on the config's port). A finger presses the
-        button N times, the first on the main loop's first pass, and prints one JSON line: each
-        press's latency to the motor's click, in ms. Then it waits for SIGTERM.
+        button N times, the first as soon as the device is ready (its first frame is on the panel:
+        the first moment a person sees it on; or, with `loop`, on the main loop's first pass, while
+        the first frame is still being made), and prints one JSON line: each press's latency to
+        the motor's click, in ms. Then it waits for SIGTERM.
     python -m bench.pi_device pacing --routine FILE --trace FILE --state DIR [--sync-port PORT]
         the simulator at speed 1 (real time) playing the routine, with a sync server next to the
         loop as the firmware has it; prints "ready" when it serves, exits when the routine ends.
@@ -26,26 +28,35 @@ BETWEEN_PRESSES = 0.45       # past the double-press window, so each press stand
 POLL_SECONDS = 0.02          # only notices the click: its instant comes from the pin's history
 
 
-def firmware(presses: int, config: str | None) -> int:
+def firmware(presses: int, config: str | None, first_press: str = "ready") -> int:
     from device.cli import main as cli
+    from device.service.sdnotify import Notifier
     from device.settings.config import Config
     from tests.support import firmware_child
 
     firmware_child.fake_hardware()
     if presses:
-        first_pass = threading.Event()
-        firmware_child.misbehave(lambda app: not first_pass.is_set(), first_pass.set)
-        threading.Thread(target=finger, args=(first_pass, presses, Config()), daemon=True).start()
+        ready = threading.Event()
+        if first_press == "loop":
+            firmware_child.misbehave(lambda app: not ready.is_set(), ready.set)
+        else:
+            send_ready = Notifier.ready
+
+            def ready_and_tell(notifier) -> None:
+                send_ready(notifier)
+                ready.set()
+            Notifier.ready = ready_and_tell
+        threading.Thread(target=finger, args=(ready, presses, Config()), daemon=True).start()
     else:
         print(json.dumps({"presses_ms": []}), flush=True)
     return cli.main((["--config", config] if config else []) + ["run"])
 
 
-def finger(first_pass: threading.Event, presses: int, config) -> None:
+def finger(ready: threading.Event, presses: int, config) -> None:
     """Press `presses` times; print each press's latency to the click (motor pin on), in ms."""
     from gpiozero import Device
 
-    first_pass.wait()
+    ready.wait()
     button = Device.pin_factory.pin(config.button.pin)
     motor = Device.pin_factory.pin(config.motor.pin)
     clock = Device.pin_factory.ticks
@@ -109,6 +120,7 @@ def main(argv: list[str]) -> int:
     roles = parser.add_subparsers(dest="role", required=True)
     run = roles.add_parser("firmware")
     run.add_argument("--presses", type=int, default=0)
+    run.add_argument("--first-press", choices=("ready", "loop"), default="ready")
     run.add_argument("--config")
     sim = roles.add_parser("pacing")
     sim.add_argument("--routine", required=True)
@@ -117,7 +129,7 @@ def main(argv: list[str]) -> int:
     sim.add_argument("--sync-port")
     args = parser.parse_args(argv)
     if args.role == "firmware":
-        return firmware(args.presses, args.config)
+        return firmware(args.presses, args.config, args.first_press)
     return pacing(args.routine, args.trace, args.state, args.sync_port)
 
 
