@@ -63,6 +63,8 @@ class CpuQuota:
 
     @classmethod
     def create(cls, name: str, quota_us: int, period_us: int, *, mounts: Path = MOUNTS) -> "CpuQuota":
+        """The cgroup `name` with the quota. Earlier ones named like it up to the last "-" are
+        removed if empty (a run that was killed leaves its cgroup behind)."""
         unified, legacy = cpu_cgroup_roots(mounts.read_text() if mounts.exists() else "")
         reasons = []
         if unified is not None:
@@ -85,6 +87,9 @@ class CpuQuota:
 
     @classmethod
     def _make(cls, path: Path, version: int, quota_us: int, period_us: int, enable: Path | None = None):
+        for stale in path.parent.glob(path.name.rpartition("-")[0] + "-*"):
+            if stale != path and stale.is_dir():
+                cls(stale, version, quota_us, period_us).close()
         if enable is not None and "cpu" not in enable.read_text().split():
             enable.write_text("+cpu")
         path.mkdir(exist_ok=True)
@@ -121,12 +126,16 @@ class CpuQuota:
             os.sched_setaffinity(0, {cpu})
         return enter_and_pin
 
-    def close(self) -> None:
-        """Remove the cgroup; its processes must have exited (the kernel refuses otherwise)."""
+    def close(self) -> bool:
+        """Remove the cgroup; False if the kernel refused (a process in it still runs: a later
+        `create` with the same prefix removes it once empty)."""
         try:
             self.path.rmdir()
         except FileNotFoundError:
             pass
+        except OSError:
+            return False
+        return True
 
     def __enter__(self) -> "CpuQuota":
         return self

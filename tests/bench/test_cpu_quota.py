@@ -70,3 +70,14 @@ def test_says_why_when_no_quota_can_be_made(tmp_path):
     (tmp_path / "cg" / "cgroup.controllers").write_text("memory\n")
     with pytest.raises(QuotaUnavailable, match="has no cpu controller"):
         CpuQuota.create("bench", 1000, 10000, mounts=fake_mounts(tmp_path, UNIFIED))
+
+
+def test_an_empty_cgroup_left_by_a_killed_run_is_removed_and_a_busy_one_kept(tmp_path):
+    legacy = tmp_path / "cg" / "cpu,cpuacct"
+    (legacy / "pi-budget-11").mkdir(parents=True)          # empty: its processes are gone
+    (legacy / "pi-budget-12").mkdir()
+    (legacy / "pi-budget-12" / "cgroup.procs").write_text("4242\n")   # stands for one still running
+    (legacy / "other-13").mkdir()
+    quota = CpuQuota.create("pi-budget-14", 1000, 10000, mounts=fake_mounts(tmp_path, HYBRID))
+    assert sorted(p.name for p in legacy.iterdir()) == ["other-13", "pi-budget-12", "pi-budget-14"]
+    assert quota.close() is False     # a folder with files: as the kernel refuses a busy cgroup
