@@ -176,12 +176,13 @@ def startup_to_first_frame(place: Place) -> float:
 
 class HostSyncs:
     """The computer: syncs the device's whole log, as a new computer each time, until stopped
-    (`keep_going`) or once; `seconds` holds each sync's time."""
+    (`keep_going`: a failed sync is tried again, as a person would) or once; `seconds` holds the
+    time of each sync done, `failed` counts those that failed and `error` says why the last did."""
 
     def __init__(self, host_port: str, folder: Path, *, keep_going: bool) -> None:
         self.host_port, self.folder, self.keep_going = host_port, folder, keep_going
         self.seconds: list[float] = []
-        self.sessions: list[int] = []
+        self.failed = 0
         self.error: str | None = None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="host-syncs", daemon=True)
@@ -200,18 +201,24 @@ class HostSyncs:
             host.Link(port, timeout=GUARD_SECONDS).request(
                 host.p.HELLO, host.p.WELCOME, protocol=host.p.PROTOCOL_VERSION, host_id="pi-budget-warm-up")
             while not self._stopping.is_set():
-                path = self.folder / f"host-{len(self.seconds)}.db"
-                with HostDb.open(path) as db:
-                    started = time.perf_counter()
-                    result = host.sync(port, db)
-                    self.seconds.append(time.perf_counter() - started)
-                    self.sessions.append(result.new)
-                path.unlink()
+                path = self.folder / f"host-{len(self.seconds) + self.failed}.db"
+                try:
+                    with HostDb.open(path) as db:
+                        started = time.perf_counter()
+                        host.sync(port, db)
+                        self.seconds.append(time.perf_counter() - started)
+                except Exception as error:
+                    if self._stopping.is_set():
+                        break    # the device stopped at the end of the run, mid-sync
+                    self.failed += 1
+                    self.error = f"{type(error).__name__}: {error}"
+                    self._stopping.wait(0.5)    # not a tight loop if the device has gone
+                path.unlink(missing_ok=True)
                 if not self.keep_going:
                     break
-        except Exception as error:   # the device stopped mid-sync at the end of a run: keep what was timed
+        except Exception as error:   # no answer to the warm-up: the device never came up
             if not self._stopping.is_set():
-                self.error = f"{type(error).__name__}: {error}"
+                self.failed, self.error = self.failed + 1, f"{type(error).__name__}: {error}"
         finally:
             port.close()
 
@@ -266,8 +273,7 @@ def firmware_run(place: Place, seeded: Path, *, presses: int, sync: str, first_p
             if host is not None:
                 host.wait(GUARD_SECONDS)
             listener.close()
-    return {"ready": ready, "presses_ms": report["presses_ms"],
-            "syncs": host.seconds if host else [], "sync_error": host.error if host else None}
+    return {"ready": ready, "presses_ms": report["presses_ms"], **sync_outcome(host)}
 
 
 def pacing_run(place: Place, seeded: Path, *, sync: bool) -> dict:
@@ -302,7 +308,13 @@ def pacing_run(place: Place, seeded: Path, *, sync: bool) -> dict:
         routine = load_routine(routine_file)
         zones = [(zone.seconds, zone.tempo) for zone in routine.active_zones]
         errors = cue_errors_ms(read_trace(folder / "trace.jsonl"), zones)
-    return {"errors_ms": errors, "syncs": host.seconds if host else [], "sync_error": host.error if host else None}
+    return {"errors_ms": errors, **sync_outcome(host)}
+
+
+def sync_outcome(host: HostSyncs | None) -> dict:
+    if host is None:
+        return {"syncs": [], "sync_failures": 0, "sync_error": None}
+    return {"syncs": host.seconds, "sync_failures": host.failed, "sync_error": host.error}
 
 
 def compile_code() -> int:
@@ -425,8 +437,9 @@ def measure_all(where: list[Place], seeded: Path) -> list[dict]:
 
 def sync_note(runs: list[dict]) -> str:
     done = " | ".join(str(len(run["syncs"])) for run in runs)
+    failed = " | ".join(str(run["sync_failures"]) for run in runs)
     errors = [run["sync_error"] for run in runs if run["sync_error"]]
-    return f"; syncs done {done}" + (f"; sync failed: {errors[0][:60]}" if errors else "")
+    return f"; syncs done {done}, failed {failed}" + (f" ({errors[-1][:60]})" if errors else "")
 
 
 if __name__ == "__main__":
