@@ -143,7 +143,3 @@ class CpuQuota:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def pinned(cpu: int):
-    """For Popen(preexec_fn=...): the unlimited twin, on core `cpu` only."""
-    return lambda: os.sched_setaffinity(0, {cpu})
