@@ -359,7 +359,7 @@ def places() -> tuple[list[Place], str | None]:
 
 
 def side_by_side(where: list[Place], measure) -> list:
-    """`measure(place)` for the twin and the quota at the same time, each on its own core."""
+    """`measure(place)` for the twin and the quota at the same time."""
     with ThreadPoolExecutor(len(where)) as pool:
         return list(pool.map(measure, where))
 
