@@ -277,6 +277,26 @@ def firmware_run(place: Place, seeded: Path, *, presses: int, sync: str, first_p
     return {"ready": ready, "presses_ms": report["presses_ms"], **sync_outcome(host)}
 
 
+def sync_serve_run(place: Place, seeded: Path) -> dict:
+    """One first sync of the whole log from `facepace sync-serve` in its place: the sync alone, in
+    a process of its own (as the firmware's sync would be in one of its own)."""
+    from tests.support.sync_testing import PtyLink
+
+    with tempfile.TemporaryDirectory(prefix="facepace-pi-") as name, PtyLink() as link:
+        folder = Path(name)
+        shutil.copytree(seeded, folder / "state")
+        process = place.popen([sys.executable, "-m", "device", "sync-serve", "--port", link.device_port],
+                              env=device_env(folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        host = HostSyncs(link.host_port, folder, keep_going=False).start()
+        try:
+            host.wait(SYNC_GUARD_SECONDS)
+        finally:
+            host.stop()
+            stop(process)
+            host.wait(GUARD_SECONDS)
+    return sync_outcome(host)
+
+
 def pacing_run(place: Place, seeded: Path, *, sync: bool) -> dict:
     """The 60 s routine at speed 1 in its place, with whole-log syncs back to back if `sync`."""
     from device.settings.routines import load_routine
@@ -429,6 +449,10 @@ def measure_all(where: list[Place], seeded: Path) -> list[dict]:
     sync_seconds = pair(once, lambda r: r["syncs"][0] if r["syncs"] else None)
     rows.append(twin_row(f"{SESSIONS // 1000}k-session sync, device idle", *sync_seconds, "s", "< 8 s",
                          lambda s: s < 8, detail=f"'-': not done in {SYNC_GUARD_SECONDS} s" + sync_note(once)))
+    alone = side_by_side(where, lambda place: sync_serve_run(place, seeded))
+    rows.append(twin_row(f"{SESSIONS // 1000}k-session sync, `sync-serve` alone in its process",
+                         *pair(alone, lambda r: r["syncs"][0] if r["syncs"] else None), "s", "< 8 s",
+                         lambda s: s < 8, detail=f"'-': not done in {SYNC_GUARD_SECONDS} s" + sync_note(alone)))
 
     for sync in (False, True):
         runs = side_by_side(where, lambda place: pacing_run(place, seeded, sync=sync))
