@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
         --no-systemctl) SYSTEMCTL=no ;;
         --i2c-baudrate) I2C_BAUDRATE=${2:?--i2c-baudrate needs a number of Hz}; shift ;;
         --i2c-baudrate=*) I2C_BAUDRATE=${1#--i2c-baudrate=} ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
