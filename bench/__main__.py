@@ -1,17 +1,18 @@
 """`make bench`: every benchmark, printed as one table.
 
 Each part's rows are also printed as soon as it finishes, and a part that crashes is a MISSED
-row with its error, so a long run never loses what it measured before."""
+row with its error, so a long run never loses what it measured before.
+`python -m bench PART ...` (e.g. `python -m bench pi_budget`) runs only those parts."""
 
 import sys
 import time
 import traceback
 
 from bench import (crash_drill, device_bench, hostile_device, log_bench, oled_traffic, owner_bench,
-                   sync_bench, sync_isolation, toml_fuzz, year_drill)
+                   pi_budget, sync_bench, sync_isolation, toml_fuzz, year_drill)
 
 PARTS = [device_bench, oled_traffic, log_bench, sync_bench, sync_isolation, hostile_device, owner_bench, crash_drill,
-         toml_fuzz, year_drill]
+         toml_fuzz, year_drill, pi_budget]
 
 
 def run_part(part) -> list[dict]:
@@ -29,8 +30,13 @@ def run_part(part) -> list[dict]:
     return rows
 
 
-def main() -> int:
-    rows = [row for part in PARTS for row in run_part(part)]
+def main(names: list[str]) -> int:
+    by_name = {part.__name__.removeprefix("bench."): part for part in PARTS}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        print(f"no such part: {', '.join(unknown)}; the parts are {', '.join(by_name)}", file=sys.stderr)
+        return 2
+    rows = [row for part in ([by_name[name] for name in names] or PARTS) for row in run_part(part)]
     width = max(len(r["name"]) for r in rows)
     vwidth = max(len(str(r["value"])) for r in rows)
     print(f"{'benchmark':<{width}}  {'measured':<{vwidth}}  {'target':<14} result")
@@ -41,4 +47,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

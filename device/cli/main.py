@@ -26,6 +26,8 @@ from device.base.errors import ConfigError, FacepaceError, UsageError
 
 EXIT_CONFIG = 78   # EX_CONFIG: systemd's RestartPreventExitStatus stops a restart loop on a bad config
 EXIT_USAGE = 2     # argparse's own, for a command line it cannot use
+# Defined here: their start-up (a Pi's boot, the first frame) must not wait for the other commands' imports.
+BUILT_IN_COMMANDS = ("run", "sim")
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
@@ -49,7 +51,8 @@ class CommandParser(argparse.ArgumentParser):
         add_global_options(self, after_command=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; for `run` and `sim` (as `argv` says) without the command modules."""
     parser = argparse.ArgumentParser(prog="facepace", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"facepace {__version__}")
@@ -79,9 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="keep simulated sessions here (default: a 'sim' folder beside your own log)")
     sim.set_defaults(func=_sim)
 
-    for group in _command_groups():
-        group.register(commands)
+    if command_named(sys.argv[1:] if argv is None else argv) not in BUILT_IN_COMMANDS:
+        for group in _command_groups():
+            group.register(commands)
     return parser
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The command word in `argv`: the first argument that is neither an option nor `--config`'s value."""
+    after_config = False
+    for arg in argv:
+        if after_config:
+            after_config = False
+        elif arg == "--config":
+            after_config = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def _command_groups() -> list:
@@ -165,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     """The one place that turns errors into messages and exit codes."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     except SystemExit as stop:   # --help, --version (0), or a usage error argparse has explained
         return EXIT_USAGE if stop.code not in (0, None) else 0
     if args.verbose:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 DEVICE_CONFIG = Path("/etc/facepace/config.toml")
 SESSION_LOG = "sessions.db"   # the device's session log, in the state folder
 
@@ -17,6 +15,8 @@ def state_dir() -> Path:
         value = os.environ.get(variable)
         if value:
             return Path(value.split(":")[0])
+    import platformdirs   # only off the device (systemd sets STATE_DIRECTORY): 8 ms of a start-up
+
     return Path(platformdirs.user_data_dir("facepace", appauthor=False))
 
 

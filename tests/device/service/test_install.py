@@ -8,6 +8,7 @@ real `systemctl --root` (offline enablement) when systemd is installed.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -121,7 +122,8 @@ def test_install_lays_out_the_appliance(fake_root, fakes):
     assert config.startswith(CONFIG_TXT)
     assert config[len(CONFIG_TXT):].splitlines()[1:] == [
         "[all]", "# USB gadget serial port for sync (OTG: the port also works as a host)",
-        "dtoverlay=dwc2", "dtparam=i2c_arm=on", "# <<< facepace"]
+        "dtoverlay=dwc2", "dtparam=i2c_arm=on",
+        "# I2C speed for the OLED (install.sh --i2c-baudrate)", "dtparam=i2c_arm_baudrate=400000", "# <<< facepace"]
 
     assert calls == [
         "groupadd --system --root=ROOT gpio",
@@ -130,6 +132,7 @@ def test_install_lays_out_the_appliance(fake_root, fakes):
         "--shell /usr/sbin/nologin --groups gpio,i2c,dialout facepace",
         "python3 -m venv ROOT/opt/facepace/venv",
         f"pip install --quiet --upgrade {REPO}[pi]",
+        "python -m compileall -q -j 0 ROOT/opt/facepace/venv/lib",
         f"systemctl --root=ROOT enable {ENABLED}",
     ]  # never apt-get, raspi-config or udevadm against a root that is not the running system
     assert "edited /boot/firmware/cmdline.txt" in output
@@ -142,6 +145,7 @@ def test_second_run_changes_nothing(fake_root, fakes):
     output, calls = install(fake_root, fakes)
     assert tree(fake_root) == before
     assert calls == [f"pip install --quiet --upgrade {REPO}[pi]",
+                     "python -m compileall -q -j 0 ROOT/opt/facepace/venv/lib",
                      f"systemctl --root=ROOT enable {ENABLED}"]
     assert "installed /" not in output and "edited" not in output and "created" not in output
 
@@ -161,6 +165,58 @@ def test_existing_modules_load_gets_dwc2_appended_and_uninstall_restores_it(fake
     assert cmdline.read_text() == "root=/dev/mmcblk0p2 modules-load=foo,dwc2 rootwait\n"
     install(fake_root, fakes, "--uninstall")
     assert cmdline.read_text() == "root=/dev/mmcblk0p2 modules-load=foo rootwait\n"
+
+
+def boot_lines(root: Path, prefix: str) -> list[str]:
+    return [line for line in (root / "boot" / "firmware" / "config.txt").read_text().splitlines()
+            if line.startswith(prefix)]
+
+
+def test_i2c_baudrate_is_chosen_changed_in_place_and_removed(fake_root, fakes):
+    install(fake_root, fakes, "--i2c-baudrate", "100000")
+    assert boot_lines(fake_root, "dtparam=i2c_arm_baudrate") == ["dtparam=i2c_arm_baudrate=100000"]
+    output, _ = install(fake_root, fakes)       # back to the default: the one line changes
+    assert boot_lines(fake_root, "dtparam=i2c_arm_baudrate") == ["dtparam=i2c_arm_baudrate=400000"]
+    assert "edited /boot/firmware/config.txt" in output
+    install(fake_root, fakes, "--uninstall")
+    assert boot_lines(fake_root, "dtparam=i2c_arm_baudrate") == []
+
+
+@pytest.mark.parametrize("rate", ["fast", "400k", "", "5000", "4000000"])
+def test_a_bad_i2c_baudrate_is_refused_before_anything_changes(fake_root, fakes, rate):
+    before = tree(fake_root)
+    result = subprocess.run(["sh", str(INSTALL), "--root", str(fake_root), f"--i2c-baudrate={rate}"],
+                            env={"PATH": f"{fakes}:{os.environ['PATH']}", "CALLS": str(fakes.parent / "calls")},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--i2c-baudrate must be" in result.stderr and rate in result.stderr
+    assert tree(fake_root) == before
+
+
+def test_bytecode_is_compiled_at_install_and_left_alone_after(fake_root, fakes):
+    """The venv's python is the real one here: every module gets its .pyc once, at install
+    (the service's /opt is read-only), and a second install rewrites none of them."""
+    venv = fake_root / "opt" / "facepace" / "venv"
+    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    site.mkdir(parents=True)
+    (venv / "bin").mkdir()
+    probe = site / "facepace_probe.py"
+    pip = RECORD + f'if not os.path.exists({str(probe)!r}): open({str(probe)!r}, "w").write("ANSWER = 42\\n")\n'
+    python = RECORD + "os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n"
+    for name, body in (("pip", pip), ("python", python)):
+        (venv / "bin" / name).write_text(f"#!{sys.executable}\n{body}")
+        (venv / "bin" / name).chmod(0o755)
+    install(fake_root, fakes)
+    compiled = site / "__pycache__" / f"facepace_probe.{sys.implementation.cache_tag}.pyc"
+    # What the interpreter checks before using a .pyc: its magic, then the source's mtime and size.
+    header = compiled.read_bytes()[:16]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0     # timestamp-checked
+    assert int.from_bytes(header[8:12], "little") == int(probe.stat().st_mtime)
+    assert int.from_bytes(header[12:16], "little") == probe.stat().st_size
+    made = compiled.stat().st_mtime_ns
+    install(fake_root, fakes)
+    assert compiled.stat().st_mtime_ns == made
 
 
 def test_boot_files_in_old_location(fake_root, fakes):
