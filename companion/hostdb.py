@@ -187,3 +187,7 @@ class HostDb:
     def devices(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT device_id FROM devices ORDER BY device_id")]
 
+    def device_notes(self) -> list[tuple[str, str, float]]:
+        """(device id, firmware, Unix time of its last sync) of every device synced here."""
+        return list(self._db.execute("SELECT device_id, firmware, last_sync_wall FROM devices ORDER BY device_id"))
+

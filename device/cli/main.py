@@ -93,7 +93,7 @@ def _command_groups() -> list:
     from device.cli import config, log, routines, serve
 
     return [routines, config, log, serve, importlib.import_module("companion.commands"),
-            importlib.import_module("companion.owner_commands")]
+            importlib.import_module("companion.owner_commands"), importlib.import_module("companion.app.command")]
 
 
 def load_settings(args):

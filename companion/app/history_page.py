@@ -1,0 +1,172 @@
+"""The History page's numbers, from the computer's synced sessions.
+
+Streaks, weeks and zone totals come from `device.log.history`, the functions `facepace
+stats`, the report picture and the device's idle screen use: this module only arranges them
+for the page (a year calendar, titles instead of zone ids, readable units).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Sequence
+
+from device.base import timefmt
+from device.log import history
+from device.log.logdb import SessionRecord
+from device.settings.routines import RoutineLibrary
+
+# The calendar's shades: a day with no minutes, then under each bound (minutes), then the rest.
+BOUNDS = (5.0, 10.0, 20.0)
+LEGEND = ("none", "under 5 min", "5-10 min", "10-20 min", "20 min or more")
+CALENDAR_WEEKS = 53
+DEFAULT_WEEKLY_GOAL = 5   # sessions a week: issue 14's default
+
+
+@dataclass(frozen=True)
+class GoalNumbers:
+    sessions_this_week: int
+    minutes_this_week: float
+    weekly_goal: int
+    current_streak: int
+    longest_streak: int
+    streak_unit: str          # what the streak counts: "days" (history.py) or "weeks" (goals.py)
+
+
+def goal_numbers(sessions_newest_first: Sequence[SessionRecord], now_wall: float,
+                 tz: tzinfo | None = None) -> GoalNumbers:
+    """This week against the weekly goal, and the current and longest streak.
+
+    Until device/log/goals.py (issue 14) lands this stands on history.py's daily streak with
+    the goal's default; it is the one place to switch to goals.py's functions then.
+    """
+    overview = history.overview(sessions_newest_first, now_wall, tz)
+    return GoalNumbers(overview.sessions_this_week, overview.minutes_this_week, DEFAULT_WEEKLY_GOAL,
+                       overview.streak_days, history.longest_streak(sessions_newest_first, tz), "days")
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    minutes: float
+    level: int                # 0..len(BOUNDS): the shade
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    total_sessions: int
+    estimated: int                            # sessions whose dates are estimated
+    goal: GoalNumbers
+    weeks: list[list[Day | None]]             # oldest first; Monday..Sunday, None after today
+    months: list[tuple[int, str]]             # (week column, month name) where a month starts
+    legend: list[tuple[int, str]]
+    zones: list[tuple[str, str]]              # (zone title, time), most first
+    routines: list[tuple[str, int]]           # (routine title, sessions), most first
+
+
+def level_of(minutes: float) -> int:
+    """0 for a day without minutes, then 1.. by BOUNDS."""
+    if minutes <= 0:
+        return 0
+    return 1 + sum(minutes >= bound for bound in BOUNDS)
+
+
+def minutes_text(minutes: float) -> str:
+    """"45 min" under an hour, "1:05 h" past one."""
+    whole = int(round(minutes))
+    return f"{whole} min" if whole < 60 else f"{whole // 60}:{whole % 60:02d} h"
+
+
+def zone_titles(library: RoutineLibrary) -> dict[tuple[str, str], str]:
+    """(routine name, zone id) -> zone title; (\"\", zone id) for any routine that has it."""
+    titles: dict[tuple[str, str], str] = {}
+    for routine in library.routines:
+        for zone in routine.zones:
+            titles[(routine.name, zone.id)] = zone.title
+            titles.setdefault(("", zone.id), zone.title)
+    return titles
+
+
+def zone_title(titles: dict[tuple[str, str], str], routine_name: str, zone_id: str) -> str:
+    return titles.get((routine_name, zone_id)) or titles.get(("", zone_id)) or zone_id
+
+
+def days_minutes(sessions: Sequence[SessionRecord], today: date, tz: tzinfo | None = None) -> dict[date, float]:
+    """Minutes per local day; a session dated after today (a clock set back) counts for today,
+    as in `history.overview`."""
+    minutes: dict[date, float] = defaultdict(float)
+    for session in sessions:
+        minutes[min(history.local_day(session.wall_start, tz), today)] += session.active_seconds / 60
+    return minutes
+
+
+def build(rows: Sequence[tuple[SessionRecord, str]], library: RoutineLibrary, now_wall: float,
+          tz: tzinfo | None = None) -> HistoryView:
+    sessions = [record for record, _ in rows]          # newest first, as HostDb gives them
+    today = history.local_day(now_wall, tz)
+    per_day = days_minutes(sessions, today, tz)
+    first = history.week_start(today) - timedelta(weeks=CALENDAR_WEEKS - 1)
+    weeks, months = [], []
+    for column in range(CALENDAR_WEEKS):
+        monday = first + timedelta(weeks=column)
+        days = [monday + timedelta(days=offset) for offset in range(7)]
+        weeks.append([Day(day, per_day.get(day, 0.0), level_of(per_day.get(day, 0.0)))
+                      if day <= today else None for day in days])
+        starts = next((day for day in days if day.day == 1), None)
+        if starts is not None or column == 0:
+            months.append((column, (starts or monday).strftime("%b")))
+    titles = zone_titles(library)
+    zone_totals: dict[str, float] = defaultdict(float)
+    for session in sessions:
+        for zone in session.zones:
+            zone_totals[zone_title(titles, session.routine_name, zone.zone_id)] += zone.done_seconds / 60
+    routine_titles = {routine.name: routine.title for routine in library.routines}
+    per_routine = Counter(routine_titles.get(s.routine_name, s.routine_name) for s in sessions)
+    return HistoryView(
+        total_sessions=len(sessions),
+        estimated=sum(quality == "estimated" for _, quality in rows),
+        goal=goal_numbers(sessions, now_wall, tz),
+        weeks=weeks, months=months,
+        legend=list(enumerate(LEGEND)),
+        zones=[(title, minutes_text(minutes)) for title, minutes in
+               sorted(zone_totals.items(), key=lambda item: (-item[1], item[0])) if minutes > 0],
+        routines=per_routine.most_common(),
+    )
+
+
+@dataclass(frozen=True)
+class SessionLine:
+    """One session as the day and session pages show it."""
+
+    record: SessionRecord
+    quality: str
+    routine_title: str
+    started: str              # "08:15", "08:15?" when estimated
+    length: str
+    outcome: str
+    zones: list[dict]
+
+
+OUTCOMES = {"completed": "completed", "ended_early": "ended early", "interrupted": "interrupted (power or crash)",
+            None: "still open"}
+
+
+def session_line(record: SessionRecord, quality: str, library: RoutineLibrary,
+                 titles: dict[tuple[str, str], str], tz: tzinfo | None = None) -> SessionLine:
+    routine = library.get(record.routine_name)
+    started = datetime.fromtimestamp(record.wall_start, tz).strftime("%H:%M")
+    return SessionLine(
+        record=record, quality=quality,
+        routine_title=routine.title if routine else record.routine_name,
+        started=started + ("?" if quality == "estimated" else ""),
+        length=history.format_minutes(record.active_seconds),
+        outcome=OUTCOMES.get(record.outcome, str(record.outcome)),
+        zones=[{"title": zone_title(titles, record.routine_name, zone.zone_id),
+                "planned": timefmt.duration(zone.planned_seconds),
+                "done": timefmt.duration(zone.done_seconds),
+                "state": "skipped" if zone.skipped else "done" if history.zone_is_done(zone)
+                else "part" if zone.done_seconds > 0 else "not reached",
+                "fraction": min(1.0, zone.done_seconds / zone.planned_seconds) if zone.planned_seconds else 1.0}
+               for zone in record.zones],
+    )
