@@ -44,15 +44,19 @@ def toml_value(value: Any) -> str:
     return toml_string(str(value))
 
 
-def toml_of(form: dict) -> str:
-    """The form as a routine file, in the built-ins' layout."""
-    lines = [f"title = {toml_value(form.get('title', ''))}"]
+def toml_of(form: Any) -> str:
+    """The form as a routine file, in the built-ins' layout. A field left empty (None) is left
+    out, so the check says it is missing; anything else is written as it came and checked."""
+    zones = form.get("zones") if isinstance(form, dict) else None
+    if not isinstance(form, dict) or not isinstance(zones, list) or not all(isinstance(z, dict) for z in zones):
+        raise FacepaceError("the form must be an object with a list of zones")
+    lines = [f"title = {toml_value(form.get('title') or '')}"]
     if form.get("description"):
         lines.append(f"description = {toml_value(form['description'])}")
-    for zone in form.get("zones", []):
+    for zone in zones:
         lines += ["", "[[zones]]"]
         for key in ZONE_KEYS:
-            if key in zone and not (key == "enabled" and zone[key] is True):
+            if zone.get(key) is not None and not (key == "enabled" and zone[key] is True):
                 lines.append(f"{key} = {toml_value(zone[key])}")
     return "\n".join(lines) + "\n"
 
@@ -76,7 +80,7 @@ class Checked:
 def check(name: str, *, toml: str | None = None, form: dict | None = None) -> Checked:
     """Check one side of the editor; `name` is the routine's file name without .toml."""
     if toml is None:
-        toml = toml_of(form or {})
+        toml = toml_of(form)
     path = Path(f"{name}.toml")
     try:
         source = parse_toml(toml.encode("utf-8"), path)
