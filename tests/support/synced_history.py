@@ -26,11 +26,12 @@ def fill(path: Path, count: int, *, now: float, seed: int = 0, devices: tuple[st
         start = now - rng.uniform(0.02, 364) * DAY
         zones, active = [], 0.0
         ended_early = rng.random() < 0.15
+        cut = rng.randrange(len(routine.active_zones)) if ended_early else None
         for position, zone in enumerate(routine.active_zones):
-            skipped = rng.random() < 0.08
-            reached = not (ended_early and position > len(routine.active_zones) // 2)
-            done = 0.0 if skipped or not reached else float(zone.seconds) if rng.random() < 0.9 \
-                else round(rng.uniform(1, zone.seconds), 3)
+            skipped = cut is None or position < cut
+            skipped = skipped and rng.random() < 0.08
+            done = (0.0 if skipped or (cut is not None and position > cut) else
+                    round(rng.uniform(1, zone.seconds - 1), 3) if position == cut else float(zone.seconds))
             zones.append(ZoneProgress(zone.id, float(zone.seconds), done, skipped))
             active += done
         quality = "estimated" if rng.random() < 0.05 else "clock"

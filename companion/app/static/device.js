@@ -49,7 +49,8 @@ async function look() {
   $("connected").textContent = "looking for the device…";
   const status = await (await fetch("/api/device", {credentials: "same-origin"})).json();
   document.body.dataset.connected = String(status.connected);
-  $("connected").textContent = status.connected ? `Connected: ${status.device_id}` : "Not connected";
+  $("connected").textContent = status.connected ? "Connected" : status.connected === null ? "Busy" : "Not connected";
+  $("device-id").textContent = status.connected ? `device ${status.device_id}` : "";
   $("firmware").textContent = status.connected ? `firmware ${status.firmware}, sync protocol ${status.protocol}. ${status.message}` : status.message;
   if (status.connected && status.settings.length) drawSettings(status.settings);
 }
