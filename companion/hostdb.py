@@ -10,6 +10,7 @@ file (`facepace history`, `report`) may rely on their fields.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import uuid
 from pathlib import Path
@@ -76,6 +77,9 @@ _SESSION_COLUMNS = SESSION_FIELDS[:-1]          # the log's columns and date_qua
 _UPSERT = (f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES"
            f" ({', '.join('?' * len(_SESSION_COLUMNS))}) ON CONFLICT (device_id, id) DO UPDATE SET "
            + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c not in ("device_id", "id")))
+
+
+_RECORD_ORDER = [f.name for f in dataclasses.fields(SessionRecord) if f.name != "zones"]
 
 
 class HostDbError(FacepaceError):
@@ -183,6 +187,35 @@ class HostDb:
             record = logdb.record_from_row(columns, zones.get((row[2], row[0]), ()))
             result.append((record, quality))
         return result
+
+    def state(self) -> tuple:
+        """Changes whenever a transaction has been committed to the file by any connection: it
+        lands in the write-ahead log, or in the file itself at a checkpoint. (An empty log, as
+        each reader's open leaves it, tells nothing.)"""
+        found = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                found.append(None)
+                continue
+            found.append((stat.st_mtime_ns, stat.st_size) if stat.st_size else None)
+        return tuple(found)
+
+    def sessions_without_zones(self, *, device_id: str | None = None) -> list[tuple[SessionRecord, str]]:
+        """As `sessions`, with no zones: what streaks, weeks and days need, at a fraction of the
+        cost (the companion page's History reads 10,000 of them per view)."""
+        where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
+        # Selected in the record's own field order, so each row becomes a record positionally.
+        return [(SessionRecord(*row[:6], bool(row[6]), *row[7:15]), row[15]) for row in self._db.execute(
+            f"SELECT {', '.join(_RECORD_ORDER)}, date_quality FROM sessions {where}"
+            " ORDER BY wall_start DESC, device_id, id", params)]
+
+    def zone_seconds(self, *, device_id: str | None = None) -> list[tuple[str, float]]:
+        """(zone id, seconds done) summed over the sessions, in SQLite."""
+        where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
+        return list(self._db.execute(f"SELECT zone_id, SUM(done_seconds) FROM zones {where} GROUP BY zone_id",
+                                     params))
 
     def devices(self) -> list[str]:
         return [row[0] for row in self._db.execute("SELECT device_id FROM devices ORDER BY device_id")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from device.base import timefmt
 from device.log import history
@@ -101,8 +101,12 @@ def days_minutes(sessions: Sequence[SessionRecord], today: date, tz: tzinfo | No
     return minutes
 
 
-def build(rows: Sequence[tuple[SessionRecord, str]], library: RoutineLibrary, now_wall: float,
-          tz: tzinfo | None = None) -> HistoryView:
+def build(rows: Sequence[tuple[SessionRecord, str]], zone_seconds: Iterable[tuple[str, float]],
+          library: RoutineLibrary, now_wall: float, tz: tzinfo | None = None) -> HistoryView:
+    """`rows`: (session, date quality), newest first (zones not needed); `zone_seconds`:
+    (zone id, seconds done) totals (`HostDb.zone_seconds`), shown by the zone's title (the
+    first routine's, in the library's order, that has the id: as `history.zone_minutes`,
+    zones are counted by id)."""
     sessions = [record for record, _ in rows]          # newest first, as HostDb gives them
     today = history.local_day(now_wall, tz)
     per_day = days_minutes(sessions, today, tz)
@@ -118,9 +122,8 @@ def build(rows: Sequence[tuple[SessionRecord, str]], library: RoutineLibrary, no
             months.append((column, (starts or monday).strftime("%b")))
     titles = zone_titles(library)
     zone_totals: dict[str, float] = defaultdict(float)
-    for session in sessions:
-        for zone in session.zones:
-            zone_totals[zone_title(titles, session.routine_name, zone.zone_id)] += zone.done_seconds / 60
+    for zone_id, seconds in zone_seconds:
+        zone_totals[zone_title(titles, "", zone_id)] += seconds / 60
     routine_titles = {routine.name: routine.title for routine in library.routines}
     per_routine = Counter(routine_titles.get(s.routine_name, s.routine_name) for s in sessions)
     return HistoryView(

@@ -60,13 +60,27 @@ def create_app(config: AppConfig) -> Guard:
 
     # --- History ------------------------------------------------------------------------
 
+    views: dict[tuple, tuple] = {}
+
+    def history_view(device: str | None) -> tuple[list[str], history_page.HistoryView]:
+        """The History numbers, worked out again only when the database changed (a sync) or the
+        day did: 10,000 sessions take a while to read, and the page is looked at more often."""
+        with HostDb.open(config.db_path) as db:
+            key = (device, history_page.history.local_day(config.now()), db.state())
+            if key not in views:
+                if len(views) >= 8:
+                    views.clear()
+                views[key] = (db.devices(), history_page.build(
+                    db.sessions_without_zones(device_id=device), db.zone_seconds(device_id=device),
+                    library(), config.now()))
+        return views[key]
+
     async def home(request: Request) -> Response:
         return RedirectResponse("/history", 303)
 
     async def history(request: Request) -> Response:
         device = request.query_params.get("device") or None
-        devices, found = rows(device)
-        view = history_page.build(found, library(), config.now())
+        devices, view = await run_in_threadpool(history_view, device)   # the loop keeps serving
         return page(request, "history.html", view=view, devices=devices, device=device,
                     minutes_text=history_page.minutes_text, estimated_note=ESTIMATED_NOTE)
 

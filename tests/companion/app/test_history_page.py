@@ -109,3 +109,26 @@ def test_export_as_csv_and_json_has_every_session(client, history_db):
     assert len(json.loads(exported.text)) == 300
     csv = client.get("/export.csv?device=pace-travel").text
     assert "pace-travel" in csv and "pace-kitchen" not in csv
+
+
+def test_sessions_without_zones_are_the_sessions_less_their_zones(history_db):
+    from dataclasses import replace
+
+    with HostDb.open(history_db) as db:
+        assert db.sessions_without_zones(device_id="pace-travel") == [
+            (replace(record, zones=()), quality) for record, quality in db.sessions(device_id="pace-travel")]
+
+
+def test_the_page_reads_the_database_again_after_a_sync(client, config, history_db, tmp_path):
+    import shutil
+    from dataclasses import replace
+
+    config.db_path = tmp_path / "copy.db"
+    shutil.copy(history_db, config.db_path)
+    before = client.get("/history").text
+    with HostDb.open(config.db_path) as db:
+        rows = db.sessions()
+        newest, quality = rows[0]
+        db.store_batch("pace-new", "log-new", [(replace(newest, id="n-1", device_id="pace-new", seq=1), quality)], 1)
+    after = client.get("/history").text
+    assert text_of(before, "total-sessions") == "300" and text_of(after, "total-sessions") == "301"
