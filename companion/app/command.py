@@ -74,9 +74,9 @@ def run_app(args) -> int:
     print("Ctrl-C stops it.", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     try:
-        server.run(sockets=sockets)
+        server.run(sockets=sockets)   # until Ctrl-C, which uvicorn raises again once it has stopped
     finally:
         for sock in sockets:
             sock.close()
-    print("facepace app: stopped", file=sys.stderr)
+        print("facepace app: stopped", file=sys.stderr)
     return 0
