@@ -5,6 +5,7 @@ accepted on the device, settings changed; and no device at all."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from companion.app.routine_editor import toml_of
 from companion.hostdb import HostDb
@@ -108,3 +109,19 @@ def test_one_job_at_a_time_and_the_page_hears_the_device_asking(wired, device, c
     assert wired.get("/api/device").json()["connected"] is None
     question.accept()
     assert finished(wired)["state"] == "done"
+
+
+@settings(derandomize=True, deadline=None, max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.dictionaries(st.sampled_from(["haptics", "dim_after", "rotation", "routine_order", "time_zone",
+                                               "gentlest", "pins", ""]),
+                              st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+                              | st.lists(st.text(max_size=8), max_size=3), max_size=4))
+def test_any_settings_json_gets_an_answer_and_only_allowed_values_leave(client, config, values):
+    """No device here: a request that passes the checks starts a job that finds none."""
+    from device.settings.settable import BY_NAME
+
+    answer = client.post("/api/settings", json={"values": values}, headers=changing(config.keys))
+    assert answer.status_code in (200, 400), answer.text
+    if answer.status_code == 200:
+        assert values and all(name in BY_NAME for name in values)
+        finished(client)

@@ -184,3 +184,17 @@ def test_a_setting_is_changed_from_the_device_page(page, served, device):
     page.wait_for_function("document.getElementById('status').textContent === 'Settings changed on the device.'")
     assert device.store.load().owned.settings == {"dim_after": 90}
     page.wait_for_function("document.getElementById('setting-dim_after')?.value === '90'")
+
+
+def test_sync_from_the_device_page_shows_progress_and_fills_history(page, served, device, config, tmp_path):
+    from tests.support.sync_testing import record_sessions
+
+    config.db_path = config.desk.db_path = tmp_path / "host.db"
+    record_sessions(device.log, 600, seed=5)
+    page.goto(served.url("/device"))
+    page.wait_for_selector("#setting-dim_after")
+    page.click("#sync")
+    page.wait_for_function("document.getElementById('status').textContent.startsWith('600 new, 0 already had')")
+    assert page.evaluate("[document.getElementById('sync-progress').value, document.getElementById('sync-progress').max]") == [600, 600]
+    page.goto(f"http://127.0.0.1:{served.port}/history")
+    assert page.inner_text("#total-sessions") == "600"
