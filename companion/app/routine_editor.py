@@ -74,7 +74,11 @@ class Checked:
     toml: str
     form: dict | None                 # None: the text is not TOML, so the form cannot follow
     routine: Routine | None           # None: there are problems
-    problems: list[dict]              # {"text": as `routines check` prints it, "zone": index or None}
+    error: FacepaceError | None = None   # what `routines check` would raise
+
+    @property
+    def problems(self) -> list[dict]:
+        return problem_list(self.error) if self.error else []
 
 
 def check(name: str, *, toml: str | None = None, form: dict | None = None) -> Checked:
@@ -85,18 +89,27 @@ def check(name: str, *, toml: str | None = None, form: dict | None = None) -> Ch
     try:
         source = parse_toml(toml.encode("utf-8"), path)
     except TomlReadError as error:
-        return Checked(toml, form, None, _problems(error))
+        return Checked(toml, form, None, error)
     try:
         routine = parse_routine(source)
     except FacepaceError as error:
-        return Checked(toml, form or form_of(source.data), None, _problems(error))
-    return Checked(toml, form or form_of(source.data), routine, [])
+        return Checked(toml, form or form_of(source.data), None, error)
+    return Checked(toml, form or form_of(source.data), routine)
 
 
-def _problems(error: FacepaceError) -> list[dict]:
+def problem_list(error: FacepaceError) -> list[dict]:
+    """Each problem as the page shows it: the text `routines check` prints, and its zone."""
     return [{"text": str(problem),
              "zone": problem.key[1] if len(problem.key) > 1 and problem.key[0] == "zones" else None}
             for problem in error.problems]
+
+
+def ready(name: str, toml: str) -> bytes:
+    """The routine file to save or send; `RoutineError` with every problem when it is not ready."""
+    error = check(name, toml=toml).error
+    if error is not None:
+        raise error
+    return toml.encode("utf-8")
 
 
 def zone_views(routine: Routine) -> list[list[ZoneView]]:

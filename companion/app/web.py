@@ -26,7 +26,7 @@ from companion.hostdb import HostDb
 from device.base import durable, timefmt
 from device.base.errors import FacepaceError
 from device.cli.log import ESTIMATED_NOTE
-from device.log import session_columns
+from device.log import history, session_columns
 from device.settings.routines import RoutineLibrary, load_library
 from device.settings.settable import ROUTINE_NAME
 
@@ -54,9 +54,9 @@ def create_app(config: AppConfig) -> Guard:
     def library() -> RoutineLibrary:
         return load_library(config.routines_dir)
 
-    def rows(device: str | None):
+    def sessions(device: str | None) -> list:
         with HostDb.open(config.db_path) as db:
-            return db.devices(), db.sessions(device_id=device)
+            return db.sessions(device_id=device)
 
     # --- History ------------------------------------------------------------------------
 
@@ -66,7 +66,7 @@ def create_app(config: AppConfig) -> Guard:
         """The History numbers, worked out again only when the database changed (a sync) or the
         day did: 10,000 sessions take a while to read, and the page is looked at more often."""
         with HostDb.open(config.db_path) as db:
-            key = (device, history_page.history.local_day(config.now()), db.state())
+            key = (device, history.local_day(config.now()), db.state())
             if key not in views:
                 if len(views) >= 8:
                     views.clear()
@@ -78,7 +78,7 @@ def create_app(config: AppConfig) -> Guard:
     async def home(request: Request) -> Response:
         return RedirectResponse("/history", 303)
 
-    async def history(request: Request) -> Response:
+    async def show_history(request: Request) -> Response:
         device = request.query_params.get("device") or None
         devices, view = await run_in_threadpool(history_view, device)   # the loop keeps serving
         return page(request, "history.html", view=view, devices=devices, device=device,
@@ -90,21 +90,22 @@ def create_app(config: AppConfig) -> Guard:
             wanted = date.fromisoformat(request.path_params["day"])
         except ValueError:
             return Response("no such day", 404)
-        today = history_page.history.local_day(config.now())
+        today = history.local_day(config.now())
         lib = library()
         titles = history_page.zone_titles(lib)
+        # As in the calendar: a session dated after today (a clock set back) is today's.
         lines = [history_page.session_line(record, quality, lib, titles)
-                 for record, quality in rows(device)[1]
-                 if min(history_page.history.local_day(record.wall_start), today) == wanted]
+                 for record, quality in await run_in_threadpool(sessions, device)
+                 if min(history.local_day(record.wall_start), today) == wanted]
         return page(request, "day.html", day=wanted, lines=lines[::-1], device=device,
                     estimated_note=ESTIMATED_NOTE)
 
     async def export(request: Request) -> Response:
+        """Every field, as `facepace history --csv/--json` writes them."""
         device = request.query_params.get("device") or None
-        found = rows(device)[1]
-        kind = request.path_params["kind"]
-        name = f"facepace-history.{kind}"
-        disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+        found = await run_in_threadpool(sessions, device)
+        kind = request.url.path.rpartition(".")[2]
+        disposition = {"Content-Disposition": f'attachment; filename="facepace-history.{kind}"'}
         if kind == "json":
             return Response(json.dumps([session_columns.session_fields(row) for row in found], indent=1),
                             media_type="application/json", headers=disposition)
@@ -138,24 +139,16 @@ def create_app(config: AppConfig) -> Guard:
         return JSONResponse(routine_editor.answer(name, toml=str(body.get("toml", ""))))
 
     async def save(request: Request) -> Response:
-        body = await json_body(request)
-        name, text = routine_name(body.get("name")), str(body.get("toml", ""))
-        checked = routine_editor.check(name, toml=text)
-        if checked.routine is None:
-            return JSONResponse({"message": "fix the problems first", "problems": checked.problems}, 400)
+        name, data = await routine_from(request)
         if config.routines_dir is None:
-            return JSONResponse({"message": "no folder for your routines on this computer"}, 400)
+            raise FacepaceError("no folder for your routines on this computer")
         config.routines_dir.mkdir(parents=True, exist_ok=True)
-        durable.write_atomically(config.routines_dir / f"{name}.toml", text.encode("utf-8"))
+        durable.write_atomically(config.routines_dir / f"{name}.toml", data)
         return JSONResponse({"message": f"Saved as {config.routines_dir / f'{name}.toml'}"})
 
     async def send(request: Request) -> Response:
-        body = await json_body(request)
-        name, text = routine_name(body.get("name")), str(body.get("toml", ""))
-        checked = routine_editor.check(name, toml=text)
-        if checked.routine is None:
-            return JSONResponse({"message": "fix the problems first", "problems": checked.problems}, 400)
-        return JSONResponse(config.desk.push_routine(name, text.encode("utf-8")).as_dict())
+        name, data = await routine_from(request)
+        return JSONResponse(config.desk.push_routine(name, data).as_dict())
 
     # --- Device -------------------------------------------------------------------------
 
@@ -184,13 +177,14 @@ def create_app(config: AppConfig) -> Guard:
         return JSONResponse(current.as_dict() if current else None)
 
     async def refused(request: Request, error: FacepaceError) -> Response:
-        return JSONResponse({"message": str(error)}, 400)
+        return JSONResponse({"message": str(error), "problems": routine_editor.problem_list(error)}, 400)
 
     app = Starlette(routes=[
         Route("/", home),
-        Route("/history", history),
+        Route("/history", show_history),
         Route("/history/{day}", day),
-        Route("/export.{kind:str}", export),
+        Route("/export.csv", export),
+        Route("/export.json", export),
         Route("/routines", routines),
         Route("/routines/edit", edit),
         Route("/api/routines/preview", preview, methods=["POST"]),
@@ -222,6 +216,13 @@ async def json_body(request: Request) -> dict:
     if not isinstance(body, dict):
         raise FacepaceError("the request must be a JSON object")
     return body
+
+
+async def routine_from(request: Request) -> tuple[str, bytes]:
+    """The name and file of a routine to save or send, refused with its problems until it is right."""
+    body = await json_body(request)
+    name = routine_name(body.get("name"))
+    return name, routine_editor.ready(name, str(body.get("toml", "")))
 
 
 def routine_name(name) -> str:
