@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     from companion.hostdb import default_path
 
     app = subparsers.add_parser(
-        "app", help="the companion page in your browser: history, routines, settings",
+        "app", help="the companion page in your browser",
         description="Serve the companion page on this computer only (127.0.0.1 and ::1, a free port) "
                     "and open the default browser on it. The address holds a token that changes at "
                     "each start. Ctrl-C stops it.")

@@ -5,7 +5,7 @@ vibration motor and a small screen, and logs every session. Commands:
 
   on the device      run, sync-serve, export
   anywhere           sim (the device in a terminal), routines, config, log, stats
-  on your computer   sync (over USB), history, report
+  on your computer   sync (over USB), history, report, app (a page in your browser)
 
 `--config FILE` and `-v` may come before or after the command. Exit codes: 0 done, 1 failed,
 2 usage error, 78 bad config file.
