@@ -31,6 +31,13 @@ from device.settings.routines import RoutineLibrary, load_library
 from device.settings.settable import ROUTINE_NAME
 
 STATIC = Path(__file__).parent / "static"
+# Only our own files run and load (the previews are data: PNGs); no other site may frame the
+# page (a click on a framed "Send to device" would be the person's); no address leaks on.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline';"
+                               " frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+}
 MAX_BODY = 64 * 1024        # a routine is at most 16 KiB; the editor's JSON carries it twice
 
 
@@ -49,7 +56,7 @@ def create_app(config: AppConfig) -> Guard:
 
     def page(request: Request, template: str, **values) -> HTMLResponse:
         html = env.get_template(template).render(csrf=config.keys.csrf, path=request.url.path, **values)
-        return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+        return HTMLResponse(html, headers=PAGE_HEADERS)
 
     def library() -> RoutineLibrary:
         return load_library(config.routines_dir)

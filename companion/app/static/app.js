@@ -33,3 +33,7 @@ async function followJob(job, onChange) {
 document.querySelectorAll("time.when").forEach((node) => {
   node.textContent = new Date(Number(node.dataset.unix) * 1000).toLocaleString();
 });
+
+document.querySelectorAll("[data-submit-on-change]").forEach((field) => {
+  field.addEventListener("change", () => field.form.submit());
+});

@@ -76,3 +76,23 @@ def test_the_secrets_differ_at_each_launch():
     first, second = Secrets(port=PORT), Secrets(port=PORT)
     assert first.token != second.token and first.csrf != second.csrf and first.token != first.csrf
     assert len(first.token) >= 40
+
+
+def test_pages_run_only_their_own_scripts_and_cannot_be_framed(client):
+    policy = client.get("/history").headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "script-src" not in policy
+
+
+def test_everything_the_page_loads_ships_in_the_package():
+    """No CDN, no web font: the computer may be offline."""
+    import re
+    from pathlib import Path
+
+    import companion.app
+
+    folder = Path(companion.app.__file__).parent
+    for path in [*folder.glob("templates/*.html"), *folder.glob("static/*")]:
+        text = path.read_text()
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)|@import|url\(", text), path
+        for link in re.findall(r'(?:src|href)="([^"]*)"', text):
+            assert link.startswith("/") and not link.startswith("//"), (path, link)

@@ -35,7 +35,7 @@ from companion.hostdb import HostDb  # noqa: E402
 from device.screen.screens import render  # noqa: E402
 from device.screen.views import ZoneView  # noqa: E402
 from device.settings.routines import load_routine, BUILTIN_DIR  # noqa: E402
-from tests.support.app_testing import SimulatedDevice  # noqa: E402
+from tests.support.app_testing import SimulatedDevice, wait_until  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
 SHOTS = REPO / "docs" / "app" if os.environ.get("FACEPACE_APP_SCREENSHOTS") else None
@@ -70,8 +70,12 @@ def page(browser, served):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
     context.set_default_timeout(GUARD_MS)
     opened = context.new_page()
+    troubles: list[str] = []     # script errors, and anything the Content-Security-Policy refused
+    opened.on("pageerror", lambda error: troubles.append(str(error)))
+    opened.on("console", lambda message: message.type == "error" and troubles.append(message.text))
     yield opened
     context.close()
+    assert troubles == []
 
 
 @pytest.fixture
@@ -80,6 +84,12 @@ def device(tmp_path, config):
     config.desk.port = made.port
     yield made
     made.close()
+
+
+def until(page, expression: str) -> None:
+    """Wait until `expression` is true in the page. Asked from here, not with Playwright's
+    wait_for_function, which the page's Content-Security-Policy rightly refuses to run."""
+    wait_until(lambda: page.evaluate(expression), guard=GUARD_MS / 1000, what=expression)
 
 
 def shot(page, name: str, **options) -> None:
@@ -105,6 +115,10 @@ def test_history_shows_the_databases_calendar_and_numbers(page, served, history_
     box = page.locator("a.day").first.bounding_box()
     assert box["width"] >= 10 and box["height"] >= 10     # drawn, not collapsed
     shot(page, "history", full_page=True)
+    page.select_option("select[name=device]", "pace-travel")
+    page.wait_for_url(re.compile(r"device=pace-travel"))
+    assert page.inner_text("#total-sessions") == str(sum(r.device_id == "pace-travel" for r, _ in rows))
+    page.go_back()
     busiest = max((d for d, m in per_day.items() if d >= first), key=per_day.get)
     page.click(f'a.day[data-day="{busiest.isoformat()}"]')
     page.wait_for_url(re.compile(busiest.isoformat()))
@@ -126,7 +140,7 @@ def edit(page, locator: str, value: str) -> None:
     """Type into a field and wait for the server's answer to that edit to be shown."""
     before = previewed(page)
     page.fill(locator, value)
-    page.wait_for_function(f"Number(document.body.dataset.previewed) > {before}")
+    until(page, f"Number(document.body.dataset.previewed) > {before}")
 
 
 def test_a_form_edit_previews_the_devices_screen_pixel_for_pixel_and_a_problem_shows_inline(page, served):
@@ -164,11 +178,11 @@ def test_a_routine_is_sent_to_the_device_and_accepted_with_a_press(page, served,
     page.fill("#name", "evening-calm")
     edit(page, "#title", "Evening calm")
     page.click("#send")
-    page.wait_for_function("document.getElementById('status').textContent.includes('Press the button on the device')")
+    until(page, "document.getElementById('status').textContent.includes('Press the button on the device')")
     question = device.questions.get(timeout=GUARD_MS / 1000)
     assert question.prompt.startswith("Add routine 'Evening calm'")
     question.accept()                                       # the person's press
-    page.wait_for_function("document.getElementById('status').textContent.includes('is on the device')")
+    until(page, "document.getElementById('status').textContent.includes('is on the device')")
     assert device.store.load().owned.routines["evening-calm"].decode() == page.input_value("#toml")
 
 
@@ -181,9 +195,9 @@ def test_a_setting_is_changed_from_the_device_page(page, served, device):
     page.fill("#setting-dim_after", "90")
     page.click("#settings button[type=submit]")
     device.questions.get(timeout=GUARD_MS / 1000).accept()
-    page.wait_for_function("document.getElementById('status').textContent === 'Settings changed on the device.'")
+    until(page, "document.getElementById('status').textContent === 'Settings changed on the device.'")
     assert device.store.load().owned.settings == {"dim_after": 90}
-    page.wait_for_function("document.getElementById('setting-dim_after')?.value === '90'")
+    until(page, "document.getElementById('setting-dim_after')?.value === '90'")
 
 
 def test_sync_from_the_device_page_shows_progress_and_fills_history(page, served, device, config, tmp_path):
@@ -194,7 +208,7 @@ def test_sync_from_the_device_page_shows_progress_and_fills_history(page, served
     page.goto(served.url("/device"))
     page.wait_for_selector("#setting-dim_after")
     page.click("#sync")
-    page.wait_for_function("document.getElementById('status').textContent.startsWith('600 new, 0 already had')")
+    until(page, "document.getElementById('status').textContent.startsWith('600 new, 0 already had')")
     assert page.evaluate("[document.getElementById('sync-progress').value, document.getElementById('sync-progress').max]") == [600, 600]
     page.goto(f"http://127.0.0.1:{served.port}/history")
     assert page.inner_text("#total-sessions") == "600"
