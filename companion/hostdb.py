@@ -202,14 +202,17 @@ class HostDb:
             found.append((stat.st_mtime_ns, stat.st_size) if stat.st_size else None)
         return tuple(found)
 
-    def sessions_without_zones(self, *, device_id: str | None = None) -> list[tuple[SessionRecord, str]]:
-        """As `sessions`, with no zones: what streaks, weeks and days need, at a fraction of the
-        cost (the companion page's History reads 10,000 of them per view)."""
-        where, params = ("WHERE device_id = ?", (device_id,)) if device_id else ("", ())
+    def sessions_with_plans(self, *, device_id: str | None = None) -> list[tuple[SessionRecord, str, float]]:
+        """(record without its zones, date quality, its zones' planned seconds), newest first:
+        what streaks, weeks, days and the weekly goal's counting rule need, at a fraction of the
+        cost of `sessions` (the companion page's History reads 10,000 of them per view)."""
+        where, params = ("WHERE s.device_id = ?", (device_id,)) if device_id else ("", ())
         # Selected in the record's own field order, so each row becomes a record positionally.
-        return [(SessionRecord(*row[:6], bool(row[6]), *row[7:15]), row[15]) for row in self._db.execute(
-            f"SELECT {', '.join(_RECORD_ORDER)}, date_quality FROM sessions {where}"
-            " ORDER BY wall_start DESC, device_id, id", params)]
+        return [(SessionRecord(*row[:6], bool(row[6]), *row[7:15]), row[15], row[16]) for row in self._db.execute(
+            f"SELECT {', '.join('s.' + name for name in _RECORD_ORDER)}, s.date_quality,"
+            " (SELECT COALESCE(SUM(planned_seconds), 0.0) FROM zones z"
+            "  WHERE z.device_id = s.device_id AND z.session_id = s.id)"
+            f" FROM sessions s {where} ORDER BY s.wall_start DESC, s.device_id, s.id", params)]
 
     def zone_seconds(self, *, device_id: str | None = None) -> list[tuple[str, float]]:
         """(zone id, seconds done) summed over the sessions, in SQLite."""

@@ -52,6 +52,7 @@ class DeviceDesk:
     port: str | None = None               # None: find the device by its USB name
     timeout: float = TIMEOUT
     poll: float = owner.POLL
+    after_sync: Callable[[], object] | None = None   # run on the job's thread before it says done
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _job: Job | None = None
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -123,6 +124,9 @@ class DeviceDesk:
                                        progress=lambda done, total: note(done=done, total=total))
                 finally:
                     port.close()
+            if self.after_sync is not None:
+                note(message="synced; reading the history...")
+                self.after_sync()
             return for_terminal(result.summary())
         return self._start("sync", work)
 

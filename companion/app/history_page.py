@@ -34,16 +34,19 @@ class GoalNumbers:
     streak_unit: str          # what the streak counts: "days" (history.py) or "weeks" (goals.py)
 
 
-def goal_numbers(sessions_newest_first: Sequence[SessionRecord], now_wall: float,
+def goal_numbers(planned_newest_first: Sequence[tuple[SessionRecord, float]], now_wall: float,
                  tz: tzinfo | None = None) -> GoalNumbers:
-    """This week against the weekly goal, and the current and longest streak.
+    """This week against the weekly goal, and the current and longest streak, from (session,
+    its planned seconds) pairs, newest first.
 
     Until device/log/goals.py (issue 14) lands this stands on history.py's daily streak with
-    the goal's default; it is the one place to switch to goals.py's functions then.
+    the goal's default; it is the one place to switch to goals.py's functions then (they count
+    a session by its share of the planned time, hence the pairs).
     """
-    overview = history.overview(sessions_newest_first, now_wall, tz)
+    sessions = [record for record, _ in planned_newest_first]
+    overview = history.overview(sessions, now_wall, tz)
     return GoalNumbers(overview.sessions_this_week, overview.minutes_this_week, DEFAULT_WEEKLY_GOAL,
-                       overview.streak_days, history.longest_streak(sessions_newest_first, tz), "days")
+                       overview.streak_days, history.longest_streak(sessions, tz), "days")
 
 
 @dataclass(frozen=True)
@@ -101,13 +104,14 @@ def days_minutes(sessions: Sequence[SessionRecord], today: date, tz: tzinfo | No
     return minutes
 
 
-def build(rows: Sequence[tuple[SessionRecord, str]], zone_seconds: Iterable[tuple[str, float]],
+def build(rows: Sequence[tuple[SessionRecord, str, float]], zone_seconds: Iterable[tuple[str, float]],
           library: RoutineLibrary, now_wall: float, tz: tzinfo | None = None) -> HistoryView:
-    """`rows`: (session, date quality), newest first (zones not needed); `zone_seconds`:
+    """`rows`: (session, date quality, planned seconds), newest first, as
+    `HostDb.sessions_with_plans` gives them (zones not needed); `zone_seconds`:
     (zone id, seconds done) totals (`HostDb.zone_seconds`), shown by the zone's title (the
     first routine's, in the library's order, that has the id: as `history.zone_minutes`,
     zones are counted by id)."""
-    sessions = [record for record, _ in rows]          # newest first, as HostDb gives them
+    sessions = [record for record, _, _ in rows]
     today = history.local_day(now_wall, tz)
     per_day = days_minutes(sessions, today, tz)
     first = history.week_start(today) - timedelta(weeks=CALENDAR_WEEKS - 1)
@@ -128,8 +132,8 @@ def build(rows: Sequence[tuple[SessionRecord, str]], zone_seconds: Iterable[tupl
     per_routine = Counter(routine_titles.get(s.routine_name, s.routine_name) for s in sessions)
     return HistoryView(
         total_sessions=len(sessions),
-        estimated=sum(quality == "estimated" for _, quality in rows),
-        goal=goal_numbers(sessions, now_wall, tz),
+        estimated=sum(quality == "estimated" for _, quality, _ in rows),
+        goal=goal_numbers([(record, planned) for record, _, planned in rows], now_wall, tz),
         weeks=weeks, months=months,
         legend=list(enumerate(LEGEND)),
         zones=[(title, minutes_text(minutes)) for title, minutes in

@@ -67,20 +67,25 @@ def create_app(config: AppConfig) -> Guard:
 
     # --- History ------------------------------------------------------------------------
 
-    views: dict[tuple, tuple] = {}
+    views: list[tuple[tuple, tuple]] = []      # (key, (devices, view)), the newest last
 
     def history_view(device: str | None) -> tuple[list[str], history_page.HistoryView]:
-        """The History numbers, worked out again only when the database changed (a sync) or the
-        day did: 10,000 sessions take a while to read, and the page is looked at more often."""
+        """The History numbers, worked out again only when the database changed (a sync), the
+        day did, or a routine (the zones' titles): 10,000 sessions take a while to read, and the
+        page is looked at more often than it changes."""
+        lib = library()
         with HostDb.open(config.db_path) as db:
-            key = (device, history.local_day(config.now()), db.state())
-            if key not in views:
-                if len(views) >= 8:
-                    views.clear()
-                views[key] = (db.devices(), history_page.build(
-                    db.sessions_without_zones(device_id=device), db.zone_seconds(device_id=device),
-                    library(), config.now()))
-        return views[key]
+            key = (device, history.local_day(config.now()), db.state(), [r.content_hash for r in lib.routines])
+            found = next((view for known, view in views if known == key), None)
+            if found is None:
+                found = (db.devices(), history_page.build(
+                    db.sessions_with_plans(device_id=device), db.zone_seconds(device_id=device),
+                    lib, config.now()))
+                views[:] = [*views[-7:], (key, found)]
+        return found
+
+    # A sync from the page works the numbers out before it says it is done.
+    config.desk.after_sync = lambda: history_view(None)
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/history", 303)
