@@ -4,6 +4,7 @@ guessed token, a rebound host name, another origin's form post, a missing CSRF t
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.support.app_testing import PORT, changing
 
@@ -96,3 +97,28 @@ def test_everything_the_page_loads_ships_in_the_package():
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)|@import|url\(", text), path
         for link in re.findall(r'(?:src|href)="([^"]*)"', text):
             assert link.startswith("/") and not link.startswith("//"), (path, link)
+
+
+@settings(derandomize=True, deadline=None, max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
+       path=st.sampled_from(["/", "/history", "/api/job", "/api/settings", "/api/routines/send", "/static/app.js",
+                             "/device", "/export.json", "/nope"]),
+       host=st.sampled_from([f"127.0.0.1:{PORT}", f"localhost:{PORT}", f"[::1]:{PORT}", "evil.example", "127.0.0.1"]),
+       token=st.sampled_from(["right", "", "wrong"]) | st.text(st.characters(min_codepoint=0x21, max_codepoint=0xff,
+                                                                             exclude_characters=';,"\\'), max_size=50),
+       origin=st.sampled_from([None, "http://evil.example", "null", f"http://127.0.0.1:{PORT}"]),
+       csrf=st.sampled_from([None, "right", "wrong"]))
+def test_without_the_token_and_a_loopback_host_nothing_but_403(stranger, keys, method, path, host, token, origin,
+                                                              csrf):
+    cookie = keys.token if token == "right" else token
+    headers = {"Host": host, "Cookie": f"{keys.cookie}={cookie}".encode("latin-1")}   # any byte a client may send
+    if origin:
+        headers["Origin"] = origin
+    if csrf:
+        headers["X-CSRF-Token"] = keys.csrf if csrf == "right" else "wrong"
+    answer = stranger.request(method, path, headers=headers, content=b"{}")
+    may_read = token == "right" and host in keys.hosts
+    may_change = may_read and origin == f"http://{host}" and csrf == "right"
+    if not may_read or (method not in ("GET", "HEAD") and not may_change):
+        assert answer.status_code == 403
+    assert not [name for name in answer.headers if name.lower().startswith("access-control-")]
