@@ -20,6 +20,7 @@ from companion import owner_client as owner
 from companion import sync_client as host
 from companion.hostdb import HostDb
 from companion.owner_commands import SAID
+from device.base import timefmt
 from device.base.errors import FacepaceError
 from device.base.output_safety import for_terminal
 from device.settings.owner import PutRoutine, SetSettings, check_routine
@@ -84,8 +85,25 @@ class DeviceDesk:
         return {"connected": True, "device_id": welcome.device_id, "firmware": welcome.firmware,
                 "protocol": welcome.protocol, "changeable": view is not None,
                 "settings": settings_rows(view.settings, view.overridden) if view else [],
+                "routines": [{"name": r.name, "title": r.title, "length": timefmt.duration(r.seconds),
+                              "origin": r.origin, "offered": r.name in view.order} for r in view.routines]
+                if view else [],
                 "message": "" if view else f"firmware {welcome.firmware} syncs, but changing its"
                                            " settings and routines needs a firmware update"}
+
+    def pull_routine(self, name: str) -> str:
+        """A routine the device has, as its TOML text (`routines pull`)."""
+        if not self._lock.acquire(blocking=False):
+            raise Busy("the device is busy with another job: wait for it to finish")
+        try:
+            with self._device() as device:
+                data = owner.read_routine(device, name)
+        finally:
+            self._lock.release()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FacepaceError(f"the device sent routine '{name}' as something that is not text") from None
 
     # --- jobs ---------------------------------------------------------------------------
 

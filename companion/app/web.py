@@ -137,7 +137,9 @@ def create_app(config: AppConfig) -> Guard:
     async def edit(request: Request) -> Response:
         name = request.query_params.get("name", "")
         routine = library().get(name)
-        if routine is None:
+        if request.query_params.get("from") == "device":
+            text = await run_in_threadpool(config.desk.pull_routine, routine_name(name))
+        elif routine is None:
             text, name = routine_editor.toml_of(NEW_ROUTINE), "my-routine"
         else:
             text = routine.source.read_text("utf-8")

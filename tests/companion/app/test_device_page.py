@@ -4,6 +4,8 @@ accepted on the device, settings changed; and no device at all."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -125,3 +127,17 @@ def test_any_settings_json_gets_an_answer_and_only_allowed_values_leave(client, 
     if answer.status_code == 200:
         assert values and all(name in BY_NAME for name in values)
         finished(client)
+
+
+def test_the_devices_routines_are_listed_and_one_opens_in_the_editor(wired, device, config):
+    text = toml_of(MINE)
+    wired.post("/api/routines/send", json={"name": "evening-calm", "toml": text}, headers=changing(config.keys))
+    assert finished(wired)["state"] == "done"
+    listed = {r["name"]: r for r in wired.get("/api/device").json()["routines"]}
+    assert listed["evening-calm"] == {"name": "evening-calm", "title": "Evening calm", "length": "6:00",
+                                      "origin": "own", "offered": True}
+    assert listed["daily"]["origin"] == "builtin"
+    page = wired.get("/routines/edit?from=device&name=evening-calm").text
+    start = json.loads(page.split('<script id="start" type="application/json">')[1].split("</script>")[0])
+    assert start["toml"] == text and start["problems"] == [] and start["form"]["title"] == "Evening calm"
+    assert wired.get("/routines/edit?from=device&name=../x").status_code == 400

@@ -184,6 +184,13 @@ def test_a_routine_is_sent_to_the_device_and_accepted_with_a_press(page, served,
     question.accept()                                       # the person's press
     until(page, "document.getElementById('status').textContent.includes('is on the device')")
     assert device.store.load().owned.routines["evening-calm"].decode() == page.input_value("#toml")
+    page.goto(f"http://127.0.0.1:{served.port}/routines")
+    listed = page.locator("#device-routines a", has_text="evening-calm")
+    listed.wait_for()
+    shot(page, "routines", full_page=True)
+    listed.click()
+    page.wait_for_url(re.compile(r"from=device"))
+    assert page.input_value("#name") == "evening-calm" and page.input_value("#title") == "Evening calm"
 
 
 def test_a_setting_is_changed_from_the_device_page(page, served, device):
