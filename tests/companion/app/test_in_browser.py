@@ -219,3 +219,30 @@ def test_sync_from_the_device_page_shows_progress_and_fills_history(page, served
     assert page.evaluate("[document.getElementById('sync-progress').value, document.getElementById('sync-progress').max]") == [600, 600]
     page.goto(f"http://127.0.0.1:{served.port}/history")
     assert page.inner_text("#total-sessions") == "600"
+
+
+def zone_ids(page) -> list[str]:
+    return re.findall(r'^id = "([^"]+)"$', page.input_value("#toml"), re.M)
+
+
+def test_zones_are_added_moved_and_removed_in_the_form_and_the_toml_follows(page, served):
+    page.goto(served.url("/routines/edit"))
+    assert zone_ids(page) == ["cheeks"]
+
+    def act(selector: str) -> None:
+        before = previewed(page)
+        page.click(selector)
+        until(page, f"Number(document.body.dataset.previewed) > {before}")
+
+    act("#add-zone")
+    assert zone_ids(page) == ["cheeks", "zone-2"]
+    assert page.locator(".screen-zone").count() == 2
+    act('fieldset.zone[data-index="1"] [data-act="up"]')
+    assert zone_ids(page) == ["zone-2", "cheeks"]
+    assert page.locator(".screen-zone h3").first.inner_text().startswith("1. Zone 2")
+    act('fieldset.zone[data-index="0"] [data-act="remove"]')
+    assert zone_ids(page) == ["cheeks"] and page.locator("fieldset.zone").count() == 1
+    before = previewed(page)
+    page.fill("#toml", page.input_value("#toml").replace('title = "Cheeks"', 'title = "Temples"'))
+    until(page, f"Number(document.body.dataset.previewed) > {before}")
+    assert page.input_value('fieldset.zone[data-index="0"] [data-key="title"]') == "Temples"
