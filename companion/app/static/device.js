@@ -17,6 +17,7 @@ function input(row) {
     field = Object.assign(document.createElement("input"), {type: "text",
       value: row.value === null ? "" : Array.isArray(row.value) ? row.value.join(", ") : row.value});
   }
+  if (row.value === null) field.placeholder = "not set: the device's own";
   field.name = row.name;
   field.id = `setting-${row.name}`;
   return field;
