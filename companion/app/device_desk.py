@@ -121,13 +121,14 @@ class DeviceDesk:
 
         def run() -> None:
             try:
-                note(state="done", message=work(note))
+                final = {"state": "done", "message": work(note)}
             except FacepaceError as error:
-                note(state="failed", message=str(error))
+                final = {"state": "failed", "message": str(error)}
             except Exception as error:   # a bug must not leave the page waiting for ever
-                note(state="failed", message=f"unexpected error: {type(error).__name__}: {error}")
+                final = {"state": "failed", "message": f"unexpected error: {type(error).__name__}: {error}"}
             finally:
                 self._lock.release()
+            note(**final)    # only now: the page's next request must find the device free
 
         threading.Thread(target=run, name=f"facepace-app-{kind}", daemon=True).start()
         return job

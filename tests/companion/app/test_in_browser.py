@@ -141,6 +141,7 @@ def edit(page, locator: str, value: str) -> None:
     before = previewed(page)
     page.fill(locator, value)
     until(page, f"Number(document.body.dataset.previewed) > {before}")
+    assert page.input_value(locator) == value, page.inner_text("#problems")
 
 
 def test_a_form_edit_previews_the_devices_screen_pixel_for_pixel_and_a_problem_shows_inline(page, served):
