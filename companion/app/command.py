@@ -51,9 +51,20 @@ def loopback_sockets() -> list[socket.socket]:
     return found
 
 
+# Longer than a browser keeps an idle connection: else the server may close one just as the
+# browser sends a request on it, and a POST (an edit's preview) fails with a network error.
+KEEP_ALIVE = 600
+
+
+def make_server(app):
+    import uvicorn
+
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_keep_alive=KEEP_ALIVE))
+
+
 def run_app(args) -> int:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (the extra's server: said here, before any work)
 
         from companion.app.device_desk import DeviceDesk
         from companion.app.guard import Secrets
@@ -72,7 +83,7 @@ def run_app(args) -> int:
     else:
         print(f"Opened the facepace page in your browser ({address}).")
     print("Ctrl-C stops it.", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = make_server(app)
     try:
         server.run(sockets=sockets)   # until Ctrl-C, which uvicorn raises again once it has stopped
     finally:

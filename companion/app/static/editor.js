@@ -92,7 +92,10 @@ function showPreview(preview) {
 // Only the newest answer is shown: an older one arriving late must not undo a newer edit.
 async function refresh(body, from) {
   const mine = ++asked;
-  const answer = await postJSON("/api/routines/preview", {name: $("name").value, ...body}).catch((e) => ({problems: [{text: e.message, zone: null}], preview: null}));
+  const ask = () => postJSON("/api/routines/preview", {name: $("name").value, ...body});
+  // A preview changes nothing, so a request lost on the way (a TypeError from fetch) is asked again once.
+  const answer = await ask().catch((e) => (e instanceof TypeError ? ask() : Promise.reject(e)))
+    .catch((e) => ({problems: [{text: e.message, zone: null}], preview: null}));
   if (mine !== asked) return;
   if (from !== "toml" && answer.toml !== undefined) $("toml").value = answer.toml;
   if (from !== "form" && answer.form) { form = answer.form; drawForm(); }

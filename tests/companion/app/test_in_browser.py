@@ -25,10 +25,9 @@ CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed ('make test' "
                                                          "installs it with apt when run as root)")
 
-import uvicorn  # noqa: E402
 from PIL import Image, ImageChops  # noqa: E402
 
-from companion.app.command import loopback_sockets  # noqa: E402
+from companion.app.command import loopback_sockets, make_server  # noqa: E402
 from companion.app.guard import Secrets  # noqa: E402
 from companion.app.web import create_app  # noqa: E402
 from companion.hostdb import HostDb  # noqa: E402
@@ -55,7 +54,7 @@ def served(config):
     """The page on real loopback sockets, as `facepace app` serves it; its address with the token."""
     sockets = loopback_sockets()
     config.keys = Secrets(port=sockets[0].getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning", lifespan="off"))
+    server = make_server(create_app(config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
     thread.start()
     yield config.keys
