@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Tools some tests use: the systemd units and shell scripts are checked with the first two, the
-# terminal simulator runs in tmux (they skip, saying so, without them).
-SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck tmux:tmux
+# Tools some tests use (they skip, saying so, without them): systemd and shell checks, tmux for the
+# terminal simulator, and the distribution's Chromium that the companion page's browser tests drive.
+SYSTEM_TOOLS := systemd-analyze:systemd shellcheck:shellcheck tmux:tmux chromium:chromium
 # Played when `make run` has no terminal: the daily routine at 60x, started at 1 s, paused at 90 s,
 # resumed at 100 s, a zone skipped at 200 s (simulated seconds from the first frame; the test
 # suite checks these). Its sessions go to out/state, not to your own history.

@@ -8,11 +8,11 @@ import sys
 import time
 import traceback
 
-from bench import (crash_drill, device_bench, hostile_device, log_bench, oled_traffic, owner_bench,
+from bench import (app_bench, crash_drill, device_bench, hostile_device, log_bench, oled_traffic, owner_bench,
                    pi_budget, sync_bench, sync_isolation, toml_fuzz, year_drill)
 
-PARTS = [device_bench, oled_traffic, log_bench, sync_bench, sync_isolation, hostile_device, owner_bench, crash_drill,
-         toml_fuzz, year_drill, pi_budget]
+PARTS = [device_bench, oled_traffic, log_bench, sync_bench, sync_isolation, hostile_device, owner_bench, app_bench,
+         crash_drill, toml_fuzz, year_drill, pi_budget]
 
 
 def run_part(part) -> list[dict]:

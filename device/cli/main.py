@@ -5,7 +5,7 @@ vibration motor and a small screen, and logs every session. Commands:
 
   on the device      run, sync-serve, export
   anywhere           sim (the device in a terminal), routines, config, log, stats
-  on your computer   sync (over USB), history, report
+  on your computer   sync (over USB), history, report, app (a page in your browser)
 
 `--config FILE` and `-v` may come before or after the command. Exit codes: 0 done, 1 failed,
 2 usage error, 78 bad config file.
@@ -103,14 +103,14 @@ def command_named(argv: list[str]) -> str | None:
 
 def _command_groups() -> list:
     """The command groups in their own modules. The computer's commands (sync, history,
-    report, and routines/settings pushed to the device) are `companion.commands` and
-    `companion.owner_commands`: they ship in the same package, but `device` imports
-    nothing from `companion` (the Pi never needs the computer's code; tests/test_architecture.py
+    report, routines/settings pushed to the device, and the companion page) are
+    `companion.commands`, `companion.owner_commands` and `companion.app.command`: they ship
+    in the same package, but `device` imports nothing from `companion` (the Pi never needs the computer's code; tests/test_architecture.py
     reads the imports), so they are named here, the only modules the device loads by name."""
     from device.cli import config, log, routines, serve
 
-    return [routines, config, log, serve, importlib.import_module("companion.commands"),
-            importlib.import_module("companion.owner_commands")]
+    return [routines, config, log, serve] + [importlib.import_module(name) for name in (
+        "companion.commands", "companion.owner_commands", "companion.app.command")]
 
 
 def load_settings(args):
