@@ -12,12 +12,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from PIL import Image
+
 from device.core.pacing import countdown_changes_at
 from device.core.state import State, Timeouts
 from device.screen.screens import notice_pages
 from device.log.recording import streak_phrase
-from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, View,
-                                 ZoneView)
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, QuestionView, SummaryView, SyncView,
+                                 View, ZoneView)
 
 if TYPE_CHECKING:
     from device.core.app import App
@@ -63,6 +65,7 @@ class Presenter:
         self._notice_until: float | None = None
         self._idle_since = clock.now()
         self._sent_key = None
+        self.turned = False   # the person's rotation differs from the panel's (set at its start)
 
     # -- what the app tells it -----------------------------------------------------------
 
@@ -132,6 +135,8 @@ class Presenter:
         self._push(self.screen.render(OffView()), "normal")
 
     def _push(self, image, brightness: str) -> None:
+        if self.turned:
+            image = image.transpose(Image.Transpose.ROTATE_180)
         self.screen.display.push(self.screen.make_frame(image, brightness))
 
     # -- from state to view --------------------------------------------------------------
@@ -160,6 +165,8 @@ class Presenter:
                               pause_remaining=math.ceil(pacer.pause_ends_at - now))
         if state is State.SUMMARY:
             return app.summary
+        if state is State.ASKING:
+            return QuestionView(app.question.prompt, max(0.0, app.question_until - now))
         if state is State.POWERING_OFF:
             return PowerOffView(0)
         if state is State.OFF:
@@ -198,6 +205,8 @@ class Presenter:
             return countdown_changes_at(app.pacer.zone_ends_at, now)
         if app.state is State.PAUSED:
             return countdown_changes_at(app.pacer.pause_ends_at, now)
+        if app.state is State.ASKING:
+            return countdown_changes_at(app.question_until, now)
         if app.state is State.IDLE:
             end = self._power_off_hold_ends(app, now)
             if end is not None:   # it only shows in its last seconds

@@ -19,7 +19,8 @@ from PIL import Image, ImageDraw
 from device.screen import fonts
 from device.base import timefmt
 from device.screen.fonts import Box, Font
-from device.screen.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, View, ZoneView
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, QuestionView, SummaryView, SyncView,
+                                 View, ZoneView)
 
 WIDTH, HEIGHT = 128, 64
 LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
@@ -34,6 +35,7 @@ ROW_GAP = 4  # pixels between two texts on one row
 SMALL_PITCH = 11  # rows from one small-font line to the next: 9 of ink, 2 blank
 SIDE_SIZE = 11  # the zone screen's LEFT / RIGHT, on the countdown's baseline
 PAUSE_WARNING_SECONDS = 60  # the paused screen says when the pause will end the session
+PROMPT_TOP = 13  # the question's first line, below its heading
 
 
 @dataclass(frozen=True)
@@ -353,6 +355,27 @@ def _sync(view: SyncView, width: int, bottom: int) -> list[Item]:
             ProgressBar("sync progress", (0, bottom - 4, width, bottom), done)]
 
 
+def _question(view: QuestionView, width: int, bottom: int) -> list[Item]:
+    """The change on as many lines as there are between the heading and what the button does;
+    the last line that has room ends in ".." if the change is longer still."""
+    small = fonts.small()
+    left = timefmt.countdown(view.seconds_left)
+    items: list[Item] = [label("question time left", left, small, line_box(small, width - small.width(left), 0, width)),
+                         label("question heading", "From computer:", small,
+                               line_box(small, 0, 0, width - small.width(left) - ROW_GAP))]
+    hints = text_rows([("hint", "press: yes", "hold: no")], width, bottom)
+    lines = wrapped(small.printable(view.prompt + "?"), small, width)
+    room = max(0, (hints[0].area[1] - 2 - PROMPT_TOP - small.line_height) // SMALL_PITCH + 1)
+    for index, line in enumerate(lines[:room]):
+        rest = " ".join(lines[index:])
+        box = line_box(small, 0, PROMPT_TOP + SMALL_PITCH * index, width)
+        if index == room - 1 and len(lines) > room:
+            items.append(Label(f"prompt line {index + 1}", shortened(rest, small, width), small, box, wanted=rest))
+        else:
+            items.append(Label(f"prompt line {index + 1}", line, small, box, wanted=line))
+    return items + hints
+
+
 def _power_off(view: PowerOffView, width: int, bottom: int) -> list[Item]:
     heading = fonts.sans(16)
     seconds = timefmt.whole_seconds_left(view.seconds_left)
@@ -416,7 +439,7 @@ def _off(view: OffView, width: int, bottom: int) -> list[Item]:
 
 
 _LAYOUTS = {IdleView: _idle, ZoneView: _zone, PausedView: _paused, SummaryView: _summary,
-            SyncView: _sync, PowerOffView: _power_off, OffView: _off}
+            SyncView: _sync, QuestionView: _question, PowerOffView: _power_off, OffView: _off}
 
 
 def notice_pages(message: str, width: int = WIDTH) -> list[str]:

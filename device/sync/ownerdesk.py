@@ -61,6 +61,11 @@ class Question:
         """The person said no (a hold)."""
         return self._give(False)
 
+    def settle(self, answer: bool | None) -> bool:
+        """The screen's word: True (a press), False (a hold) or None (nobody answered in the
+        screen's minute: withdrawn); False if it came too late."""
+        return self.withdraw() if answer is None else self._give(answer)
+
     @property
     def answer(self) -> bool | None:
         with self._lock:
@@ -104,7 +109,7 @@ class OwnerDesk:
     def __init__(self, store: OwnerStore, *, base: Config, others: list[Routine] | tuple[Routine, ...],
                  ask: Callable[[Question], None], in_session: Callable[[], bool] = lambda: False,
                  on_change: Callable[[Owned], None] | None = None, answer_within: float = ANSWER_WITHIN,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 grace: float = 0.0, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.base = base              # defaults < /etc: what the computer's settings go on top of
         self.others = list(others)    # built-ins and /etc's routines: shown, hidden, never deleted
@@ -112,6 +117,9 @@ class OwnerDesk:
         self._in_session = in_session
         self._on_change = on_change
         self.answer_within = answer_within
+        # A screen that times the person's minute itself withdraws the question; the desk's own
+        # deadline, `grace` later, is the backstop for a screen that never answers.
+        self.grace = grace
         self._monotonic = monotonic
         loaded = store.load()
         self.owned = loaded.owned
@@ -180,7 +188,7 @@ class OwnerDesk:
         if proposal is None:
             return staged
         staged.proposal, staged.question = proposal, Question(proposal.prompt)
-        staged.deadline = self._monotonic() + self.answer_within
+        staged.deadline = self._monotonic() + self.answer_within + self.grace
         staged.state = "busy" if self._in_session() else "asking"
         try:
             self._ask(staged.question)
@@ -204,11 +212,11 @@ class OwnerDesk:
         now = self._monotonic()
         if self._in_session():
             # Nothing changes during a session, and the person's minute starts after it.
-            staged.state, staged.deadline = "busy", now + self.answer_within
+            staged.state, staged.deadline = "busy", now + self.answer_within + self.grace
             return
         answer = staged.question.answer
         if answer is None:
-            if now > staged.deadline and staged.question.withdraw():
+            if (now > staged.deadline or staged.question.withdrawn) and staged.question.withdraw():
                 staged.state = "timed_out"
                 staged.message = f"nobody pressed the button on the device within {self.answer_within:g} s"
             else:
