@@ -1,0 +1,177 @@
+"""The acceptance screen (issue 13) on simulated parts and the virtual clock: a change from the
+computer arrives on the loop's inbox as `ChangeAsked` (the real `Question` of the sync's desk
+answers it), a press accepts, a hold refuses, a minute drops it; an accepted change arrives as
+`SettingsChanged` and takes effect in idle. Assertions are on the question's answer, the
+trace's instants and the glass."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from device.core.events import ChangeAsked
+from device.core.owned import OWNER_FOLDER, in_use
+from device.screen.screens import notice_pages, render
+from device.screen.views import QuestionView
+from device.settings.config import Config
+from device.settings.owner import Owned
+from device.settings.ownerstore import OwnerStore
+from device.settings.routines import load_library
+from device.sim.simulator import Simulator
+from device.sim.trace import read_trace
+from device.sync.ownerdesk import Question
+from tests.conftest import same_pixels
+
+BUILT_IN = list(load_library(None).routines)
+MINE = textwrap.dedent("""\
+    title = "Evening calm"
+
+    [[zones]]
+    id = "cheeks"
+    title = "Cheeks"
+    cue = "Slow circles"
+    seconds = 360
+    tempo = 30
+    intensity = 3
+    sides = 1
+    """).encode()
+
+
+@pytest.fixture
+def make_sim(tmp_path):
+    made = []
+
+    def make(config=Config(), **options):
+        sim = Simulator(config, list(BUILT_IN), state_dir=tmp_path / "state",
+                        trace_path=tmp_path / f"trace{len(made)}.jsonl", **options)
+        made.append(sim)
+        return sim
+
+    yield make
+    for sim in made:
+        sim.close()
+
+
+def events(sim, *names):
+    sim.trace.close()
+    return [e for e in read_trace(sim.trace_path) if not names or e["event"] in names]
+
+
+def run_to(sim, seconds):
+    sim.clock.call_at(seconds, lambda: None)
+    sim.app.run(sim.events, until=lambda: sim.clock.now() >= seconds)
+
+
+def ask_at(sim, seconds, prompt="Add routine 'Evening calm' 6:00") -> Question:
+    question = Question(prompt)
+    sim.clock.call_at(seconds, lambda: sim.events.put(ChangeAsked(question.prompt, question.settle)))
+    return question
+
+
+def test_the_question_shows_and_a_press_accepts(make_sim, reference_image):
+    sim = make_sim()
+    question = ask_at(sim, 5.0)
+    run_to(sim, 5.5)
+    assert sim.app.state == "asking"
+    assert same_pixels(sim.bus.image(), render(QuestionView("Add routine 'Evening calm' 6:00", 59.5)))
+    reference_image("question", sim.bus.image())
+    sim.schedule(7.0, "press")
+    run_to(sim, 8.0)
+    assert question.answer is True and sim.app.state == "idle"
+    assert [(e["answer"], e["in_time"], e["t"]) for e in events(sim, "answer")] == [(True, True, 7.12)]
+
+
+def test_a_press_under_way_or_in_the_first_second_does_not_say_yes(make_sim):
+    sim = make_sim()
+    question = ask_at(sim, 5.0)
+    sim.schedule(4.95, "press")   # meant for the idle screen: its release comes after the question
+    sim.schedule(5.6, "press")    # before the person can have read it
+    run_to(sim, 8.0)
+    assert question.answer is None and sim.app.state == "asking" and not events(sim, "session_start")
+
+
+def test_a_hold_refuses_and_the_hold_going_on_does_not_power_off(make_sim):
+    sim = make_sim()
+    question = ask_at(sim, 5.0)
+    sim.clock.call_at(7.0, sim.button.pin.drive_low)
+    sim.clock.call_at(20.0, sim.button.pin.drive_high)
+    run_to(sim, 21.0)
+    assert question.answer is False and sim.app.state == "idle"
+    assert [e["t"] for e in events(sim, "answer")] == [8.5] and not events(sim, "power_off")
+
+
+def test_no_answer_within_a_minute_drops_it_at_that_instant(make_sim):
+    sim = make_sim()
+    question = ask_at(sim, 5.0)
+    run_to(sim, 64.9)
+    assert sim.app.state == "asking"
+    run_to(sim, 70.0)
+    assert question.withdrawn and not question.accept() and sim.app.state == "idle"
+    assert [(e["answer"], e["t"]) for e in events(sim, "answer")] == [(None, 65.0)]
+
+
+def test_a_question_in_a_session_waits_until_the_summary_is_done(make_sim):
+    sim = make_sim(Config().__class__(timeouts=Config().timeouts.__class__(summary_return=5)))
+    sim.schedule(1.0, "press")       # start
+    question = ask_at(sim, 3.0)
+    sim.schedule(10.0, "hold")       # end early: the summary until 11.5 + 5
+    run_to(sim, 16.4)
+    assert sim.app.state == "summary" and question.answer is None
+    run_to(sim, 17.0)
+    assert sim.app.state == "asking"
+    assert [e["t"] for e in events(sim, "question")] == [16.5]
+
+
+def test_an_accepted_change_takes_effect_in_idle_and_the_double_press_reaches_it(make_sim):
+    sim = make_sim()
+    settings = in_use(Config(), BUILT_IN, Owned({"haptics": False, "dim_after": 20},
+                                                {"evening-calm": MINE})).settings
+    sim.schedule(1.0, "press")          # a session is on when the change is stored
+    sim.clock.call_at(2.0, lambda: sim.events.put(settings))
+    run_to(sim, 3.0)
+    assert len(sim.app.routines) == 4 and sim.app.haptics.enabled
+    sim.schedule(5.0, "hold")           # the session ends; the change applies once it is idle
+    run_to(sim, 6.6)
+    assert len(sim.app.routines) == 4
+    sim.schedule(7.0, "press")          # dismiss the summary
+    run_to(sim, 8.0)
+    assert [r.name for r in sim.app.routines][-1] == "evening-calm" and not sim.app.haptics.enabled
+    assert sim.app.timeouts.dim_after == 20
+    for at in (10.0, 12.0, 14.0, 16.0):
+        sim.schedule(at, "double")
+    run_to(sim, 17.0)
+    assert sim.app.routine.title == "Evening calm"
+    assert sim.app.view(sim.clock.now()).routine_title == "Evening calm"
+
+
+def test_the_device_starts_on_the_stored_settings_or_says_it_fell_back(make_sim, tmp_path):
+    store = OwnerStore(tmp_path / "state" / OWNER_FOLDER)
+    store.save(Owned({"haptics": False, "routine_order": ["quick"]}, {}))
+    sim = make_sim()
+    assert not sim.app.haptics.enabled and [r.name for r in sim.app.routines] == ["quick"]
+    sim.close()
+    current = store.save(Owned({"intensity": 5}, {}))
+    (store.folder / current / "settings.toml").write_text("intensity = 1\n")   # damaged: its hash differs
+    sim = make_sim()
+    assert not sim.app.haptics.enabled and [r.name for r in sim.app.routines] == ["quick"]
+    run_to(sim, 1.0)
+    said = notice_pages("Started on the last good settings")[0]
+    assert same_pixels(sim.bus.image(), render(sim.app.view(sim.clock.now()), error=said))
+
+
+def test_a_rotation_from_the_computer_turns_the_picture(make_sim):
+    sim = make_sim()
+    settings = in_use(Config(), BUILT_IN, Owned({"rotation": 180}, {})).settings
+    run_to(sim, 1.0)
+    upright = sim.bus.image()
+    sim.events.put(settings)
+    sim.schedule(2.0, "hold")   # a new frame (the intensity changes)
+    sim.schedule(4.0, "hold")
+    sim.schedule(6.0, "hold")
+    sim.schedule(8.0, "hold")
+    sim.schedule(10.0, "hold")  # five holds: back to the same intensity, the same picture
+    run_to(sim, 12.0)
+    assert same_pixels(sim.bus.image(), upright.transpose(Image.Transpose.ROTATE_180))
