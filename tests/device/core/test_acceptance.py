@@ -175,3 +175,22 @@ def test_a_rotation_from_the_computer_turns_the_picture(make_sim):
     sim.schedule(10.0, "hold")  # five holds: back to the same intensity, the same picture
     run_to(sim, 12.0)
     assert same_pixels(sim.bus.image(), upright.transpose(Image.Transpose.ROTATE_180))
+
+
+def test_the_time_zone_moves_the_day_a_session_counts_for_not_its_utc_time(tmp_path):
+    from device.log.recording import SessionRecorder
+    from device.log.sessionlog import SessionLog
+    from tests.support.sync_testing import ZONES
+
+    evening_utc = 1_717_000_000.0 - 1_717_000_000.0 % 86400 + 20 * 3600   # 20:00 UTC
+    now = [evening_utc + 5 * 3600]   # 01:00 UTC the next day; 10:00 in Tokyo, where the session was at 05:00
+    log = SessionLog.open(tmp_path / "sessions.db", wall_time=lambda: now[0], clock_synced=lambda: True)
+    session = log.begin("daily", "sha256:x", 3, ZONES, mono_start=0.0, wall_start=evening_utc)
+    log.finish(session, "completed", [], active_seconds=480.0, wall_end=evening_utc + 480, mono_end=480.0)
+    recorder = SessionRecorder(log, wall_time=lambda: now[0], threaded=False)
+    recorder.use_time_zone("Etc/UTC")
+    assert recorder.overview_now().last_session_text.startswith("Yesterday")
+    recorder.use_time_zone("Asia/Tokyo")
+    assert recorder.overview_now().last_session_text.startswith("Today")
+    assert [record.wall_start for record in log.sessions()] == [evening_utc]   # kept in UTC
+    recorder.close()

@@ -120,9 +120,9 @@ def sim_device(tmp_path, link):
         assert device.stop() == 0
 
 
-def facepace(link: PtyLink, *argv: str, **options) -> subprocess.Popen:
+def facepace(link: PtyLink, *argv: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "device", *argv, "--port", link.host_port, "--timeout", "10"],
-                            cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options)
+                            cwd=ROOT, env={**ENV, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finished(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -224,3 +224,16 @@ def test_what_the_checks_refuse_comes_back_and_nothing_changes(sim_device, link,
         port.close()
     assert device.stored().routines == {} and not device.events("question")
     assert not (device.state / "evil.toml").exists() and not (tmp_path / "evil.toml").exists()
+
+
+def test_a_sync_offers_this_computer_s_time_zone_and_asks_only_when_it_differs(sim_device, link, tmp_path):
+    device = sim_device("--answer", "press")
+    code, out, err = finished(facepace(link, "sync", "--db", str(tmp_path / "host.db"), TZ="Asia/Tokyo"))
+    assert code == 0, err
+    assert out.splitlines()[-1] == "The device now counts its days in Asia/Tokyo."
+    assert "this computer is in Asia/Tokyo" in err and "Press the button on the device" in err
+    events = device.wait_for(lambda events: any(e["event"] == "settings" for e in events), "the new zone")
+    assert next(e for e in events if e["event"] == "settings")["time_zone"] == "Asia/Tokyo"
+    assert device.stored().settings == {"time_zone": "Asia/Tokyo"}
+    code, out, _ = finished(facepace(link, "sync", "--db", str(tmp_path / "host.db"), TZ="Asia/Tokyo"))
+    assert code == 0 and "time zone" not in out and len(device.events("question")) == 1
