@@ -116,7 +116,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         built: list[App] = []    # the desk asks the app whether a session is on; it is built below
         if parts.state_dir is not None:
             recorder = open_recorder(parts.state_dir, wall_time=parts.wall_clock.time, threaded=clock.real_time,
-                                     simulated=not clock.boot_time, **(log_options or {}))
+                                     simulated=not clock.boot_time,
+                                     **{"device_id": parts.board_serial, **(log_options or {})})
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"
             if serve_sync:
