@@ -80,7 +80,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
              display_thread: bool = False, serve_sync: bool = False,
              on_frame_sent: Callable | None = None, on_display_status: Callable[[bool, str], None] | None = None,
              on_motor: Callable[[float], None] | None = None,
-             request_power_off: Callable[[], None] | None = None, log_options: dict | None = None) -> RunningDevice:
+             request_power_off: Callable[[], None] | None = None, log_options: dict | None = None,
+             stick_inbox: Path | None = None) -> RunningDevice:
     """Build the device on `parts`.
 
     `events` is the loop's inbox, if the caller needs it before the device exists (a signal
@@ -91,6 +92,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     `on_display_status(ok, message)` hear from the display (on its thread, if it has one) before
     the loop does; `on_motor(duty)` hears every duty the motor is given. `log_options` go to
     `SessionLog.open` (the year drill's simulated card and its trust in the clock).
+    `stick_inbox`: the folder where the USB-stick handler leaves routines for the person to
+    accept (with `serve_sync`, whose desk asks).
     """
     from device.screen.display import DisplayWorker, ResilientDisplay
     from drivers.button import PushButton
@@ -124,6 +127,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
                 desk = owned.owner_desk(config, list(routines), parts.state_dir, events=events, clock=clock,
                                         busy=lambda: bool(built) and built[0].state in SESSION_STATES)
                 serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
+                if stick_inbox is not None:
+                    services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
         button = stack.enter_context(PushButton(
             config.button.pin, pin_factory=parts.pins, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))

@@ -18,17 +18,18 @@ from pathlib import Path
 from typing import Callable
 
 from device.base.errors import FacepaceError
-from device.core.events import ChangeAsked, SettingsChanged
+from device.core.events import ChangeAsked, Notice, SettingsChanged
 from device.core.haptics import MotorLevels
 from device.core.state import Timeouts
 from device.settings.config import Config
-from device.settings.owner import Owned, merged_config, routines_in_order
+from device.settings.owner import MAX_ROUTINE_BYTES, Owned, PutRoutine, merged_config, routines_in_order
 from device.settings.ownerstore import OwnerStore
 
 log = logging.getLogger("facepace")
 
 OWNER_FOLDER = "owner"      # in the state folder
 ANSWER_GRACE = 5.0          # the desk's backstop after the screen's own minute
+INBOX_EVERY = 1.0           # seconds between looks at the inbox
 
 
 @dataclass(frozen=True)
@@ -97,3 +98,66 @@ def owner_desk(base: Config, others: list, state_dir: Path, *, events: queue.Sim
 
     return OwnerDesk(OwnerStore(state_dir / OWNER_FOLDER), base=base, others=others, ask=ask, in_session=busy,
                      on_change=stored, answer_within=ANSWER_WITHIN, grace=ANSWER_GRACE, monotonic=clock.now)
+
+
+class StickInbox:
+    """A loop service: the routines `facepace export` copied off a USB stick's
+    `facepace/routines/` into `folder` are offered to the desk one at a time, checked and
+    asked exactly as a computer's push; each file goes once its change is settled, and what
+    the checks refused is said on the screen (there is no computer to print it)."""
+
+    def __init__(self, folder: Path, desk, send: Callable[[object], None], *, clock) -> None:
+        self.folder = Path(folder)
+        self._desk = desk
+        self._send = send
+        self._next = clock.now()
+        self._offered: tuple[Path, int] | None = None   # the file and its change id
+
+    def next_deadline(self) -> float | None:
+        return self._next
+
+    def poll(self, now: float) -> None:
+        if now < self._next:
+            return
+        self._next = now + INBOX_EVERY
+        if self._offered is not None:
+            self._follow(*self._offered)
+            return
+        try:
+            waiting = sorted(path for path in self.folder.glob("*.toml") if path.is_file())
+        except OSError:
+            return
+        if not waiting:
+            return
+        path = waiting[0]
+        try:
+            with open(path, "rb") as file:
+                data = file.read(MAX_ROUTINE_BYTES + 1)   # the desk refuses more; no need to read it all
+        except OSError as error:
+            log.warning("cannot read %s from a USB stick: %s", path, error)
+            self._done(path)
+            return
+        change_id = self._desk.offer(PutRoutine(path.stem, data))
+        if change_id is not None:
+            self._offered = (path, change_id)
+            self._follow(path, change_id)
+
+    def _follow(self, path: Path, change_id: int) -> None:
+        status = self._desk.status(change_id)
+        if status is not None and status[0] in ("asking", "busy"):
+            return
+        state, problems, message = status or ("timed_out", [], "")
+        if state == "rejected":
+            self._send(Notice(f"Not taken from the stick: {problems[0] if problems else path.name}"))
+        elif state == "unchanged":
+            self._send(Notice(f"Already on the device: {path.stem}"))
+        elif state == "failed":
+            self._send(Notice(f"Not stored: {message}"))
+        self._offered = None
+        self._done(path)
+
+    def _done(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except OSError:
+            pass

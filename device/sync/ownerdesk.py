@@ -103,6 +103,7 @@ class _Staged:
     deadline: float = 0.0
     problems: list[str] = field(default_factory=list)
     message: str = ""
+    from_computer: bool = True   # False: from a USB stick, which no hang-up withdraws
 
 
 class OwnerDesk:
@@ -126,10 +127,38 @@ class OwnerDesk:
         self.notice = loaded.notice   # for the screen: the stored settings were unreadable
         self._ids = itertools.count(1)
         self._staged: _Staged | None = None
+        self._stick_rids = itertools.count(-1, -1)   # never a computer's: no re-send is taken for one
+        # The sync's thread and the loop (a USB stick's routines) both come here.
+        self._lock = threading.RLock()
 
     # --- Requests -----------------------------------------------------------------------
 
     def answer(self, message: p.Message, rid: int) -> bytes:
+        with self._lock:
+            return self._answer(message, rid)
+
+    def offer(self, change: Change) -> int | None:
+        """A change from a USB stick, asked like a computer's; its change id, or None while
+        another change waits for the person (offer it again later)."""
+        with self._lock:
+            self.tick()
+            staged = self._staged
+            if staged is not None and staged.state in WAITING:
+                return None
+            staged = self._stage(change, next(self._stick_rids))
+            staged.from_computer = False
+            return staged.change_id
+
+    def status(self, change_id: int) -> tuple[str, list[str], str] | None:
+        """(state, problems, message) of change `change_id`, if it is the last one."""
+        with self._lock:
+            self.tick()
+            staged = self._staged
+            if staged is None or staged.change_id != change_id:
+                return None
+            return staged.state, list(staged.problems), staged.message
+
+    def _answer(self, message: p.Message, rid: int) -> bytes:
         self.tick()
         if message.type == p.READ_OWNER:
             return ownerproto.owner_reply(rid, self.view())
@@ -206,6 +235,10 @@ class OwnerDesk:
 
     def tick(self) -> None:
         """Move a waiting change on: store it once accepted (in idle), drop it when too late."""
+        with self._lock:
+            self._tick()
+
+    def _tick(self) -> None:
         staged = self._staged
         if staged is None or staged.state not in WAITING:
             return
@@ -243,8 +276,12 @@ class OwnerDesk:
     def hang_up(self) -> None:
         """The computer went away: an unanswered question is withdrawn (an accepted change
         is still stored, at the next tick)."""
+        with self._lock:
+            self._hang_up()
+
+    def _hang_up(self) -> None:
         staged = self._staged
-        if staged is None:
+        if staged is None or not staged.from_computer:
             return
         staged.rid = None   # the next computer's request ids are its own: none is a re-send of these
         if staged.state in WAITING and staged.question.withdraw():

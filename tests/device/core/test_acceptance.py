@@ -6,6 +6,7 @@ trace's instants and the glass."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -194,3 +195,46 @@ def test_the_time_zone_moves_the_day_a_session_counts_for_not_its_utc_time(tmp_p
     assert recorder.overview_now().last_session_text.startswith("Today")
     assert [record.wall_start for record in log.sessions()] == [evening_utc]   # kept in UTC
     recorder.close()
+
+
+def test_routines_from_a_usb_stick_are_checked_and_asked_like_a_push(tmp_path, caplog):
+    from device.core.assemble import assemble
+    from device.core.clock import VirtualClock
+    from device.core.parts import simulated_parts
+    from device.service.export import take_routines
+    from device.settings.config import SyncConfig
+
+    stick = tmp_path / "stick" / "facepace" / "routines"
+    stick.mkdir(parents=True)
+    (stick / "evening-calm.toml").write_bytes(MINE)
+    (stick / "broken.toml").write_bytes(MINE.replace(b"seconds = 360", b"seconds = 1"))
+    (stick / "My Routine.toml").write_bytes(MINE)
+    (stick / "big.toml").write_bytes(b"#" * 40_000)
+    (stick / "link.toml").symlink_to(tmp_path / "state" / "choices.json")   # no way off the stick
+    os.mkfifo(stick / "pipe.toml")                                          # nor a read that never ends
+    inbox = tmp_path / "run" / "import"
+    (tmp_path / "run").mkdir()
+    assert take_routines(tmp_path / "stick", inbox) == 4
+    assert (inbox / "big.toml").stat().st_size == 16 * 1024 + 1 and not (inbox / "link.toml").exists()
+
+    config, clock = Config(sync=SyncConfig(port=str(tmp_path / "no-port"))), VirtualClock()
+    parts = simulated_parts(config, clock, state_dir=tmp_path / "state")
+    traced = []
+    with assemble(config, list(BUILT_IN), parts, serve_sync=True, stick_inbox=inbox,
+                  traces=[lambda event, **fields: traced.append((event, fields))]) as device:
+        device.run(until=lambda: any(event == "question" for event, _ in traced) or clock.now() > 60)
+        question = next(fields for event, fields in traced if event == "question")
+        assert question["prompt"] == "Add routine 'Evening calm' 6:00"
+        assert sorted(path.name for path in inbox.iterdir()) == ["evening-calm.toml"]
+        said = [record.getMessage() for record in caplog.records if record.getMessage().startswith("Not taken")]
+        assert said == ['Not taken from the stick: "My Routine": a routine name is 1..32 lowercase letters,'
+                        " digits and - (the file name without .toml)",
+                        "Not taken from the stick: big.toml: too large: 16385 bytes, a routine is at most 16 KiB",
+                        "Not taken from the stick: broken.toml:7: zone 'cheeks': seconds must be 5..600, got 1"]
+        button = parts.pins.pin(config.button.pin)
+        clock.call_at(question["at"] + 1.5, button.drive_low)
+        clock.call_at(question["at"] + 1.62, button.drive_high)
+        device.run(until=lambda: any(event == "settings" for event, _ in traced) or clock.now() > 120)
+        assert [r.name for r in device.app.routines][-1] == "evening-calm"
+    assert OwnerStore(tmp_path / "state" / OWNER_FOLDER).load().owned.routines == {"evening-calm": MINE}
+    assert not list(inbox.iterdir())
