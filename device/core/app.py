@@ -1,8 +1,9 @@
 """The application: one loop owns the state; the button, the clock and the display feed it.
 
 States (`device.core.state`): idle → running ⇄ paused → summary → idle; from idle a long hold
-goes to powering-off; a change from the computer asks in idle (asking → idle); any state ends in off. This module decides what happens; what the panel
-shows of it is `device.core.presenter`'s, and how the loop waits is `device.core.loop`'s.
+goes to powering-off; a change from the computer is asked in idle (asking → idle); any state
+ends in off. This module decides what happens; what the panel shows of it is
+`device.core.presenter`'s, and how the loop waits is `device.core.loop`'s.
 """
 
 from __future__ import annotations

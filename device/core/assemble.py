@@ -125,7 +125,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
             choices_file = parts.state_dir / "choices.json"
             if serve_sync:
                 desk = owned.owner_desk(config, list(routines), parts.state_dir, events=events, clock=clock,
-                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES)
+                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES,
+                                        running_on=running_on.config)
                 serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
                 if stick_inbox is not None:
                     services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]

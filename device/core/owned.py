@@ -79,12 +79,13 @@ def at_start(base: Config, others: list, state_dir: Path | None) -> InUse:
 
 
 def owner_desk(base: Config, others: list, state_dir: Path, *, events: queue.SimpleQueue, clock,
-               busy: Callable[[], bool]):
+               busy: Callable[[], bool], running_on: Config):
     """The sync's desk for the person's changes, asking and telling through `events`.
-    `busy()`: a session or its summary is on (runs on the sync's thread)."""
+    `busy()`: a session or its summary is on (runs on the sync's thread); `running_on`: the
+    config the device started on (a new default intensity is applied only when it changes)."""
     from device.sync.ownerdesk import ANSWER_WITHIN, OwnerDesk
 
-    before = [in_use(base, others, OwnerStore(state_dir / OWNER_FOLDER).load().owned).config]
+    before = [running_on]
 
     def ask(question) -> None:
         events.put(ChangeAsked(question.prompt, question.settle))

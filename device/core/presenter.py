@@ -121,7 +121,7 @@ class Presenter:
         view = self.view(app, now)
         notice = self._notices[0] if self._notices else None
         brightness = self.brightness(app)
-        key = (view, notice, brightness)
+        key = (view, notice, brightness, self.turned)
         if key == self._sent_key:
             return None
         new_view = self._sent_key is None or view != self._sent_key[0]
@@ -131,7 +131,7 @@ class Presenter:
 
     def show_off(self) -> None:
         """Send "Off"; the display is closed next, which clears it and turns the panel off."""
-        self._sent_key = (OffView(), None, "normal")
+        self._sent_key = (OffView(), None, "normal", self.turned)
         self._push(self.screen.render(OffView()), "normal")
 
     def _push(self, image, brightness: str) -> None:

@@ -169,12 +169,7 @@ def test_a_rotation_from_the_computer_turns_the_picture(make_sim):
     run_to(sim, 1.0)
     upright = sim.bus.image()
     sim.events.put(settings)
-    sim.schedule(2.0, "hold")   # a new frame (the intensity changes)
-    sim.schedule(4.0, "hold")
-    sim.schedule(6.0, "hold")
-    sim.schedule(8.0, "hold")
-    sim.schedule(10.0, "hold")  # five holds: back to the same intensity, the same picture
-    run_to(sim, 12.0)
+    run_to(sim, 2.0)            # the same screen, sent again turned
     assert same_pixels(sim.bus.image(), upright.transpose(Image.Transpose.ROTATE_180))
 
 
@@ -238,3 +233,30 @@ def test_routines_from_a_usb_stick_are_checked_and_asked_like_a_push(tmp_path, c
         assert [r.name for r in device.app.routines][-1] == "evening-calm"
     assert OwnerStore(tmp_path / "state" / OWNER_FOLDER).load().owned.routines == {"evening-calm": MINE}
     assert not list(inbox.iterdir())
+
+
+def test_the_desk_asks_through_the_inbox_and_a_new_default_intensity_is_sent_only_when_it_changed(tmp_path):
+    import queue
+
+    from device.core.clock import VirtualClock
+    from device.core.events import SettingsChanged
+    from device.core.owned import owner_desk
+    from device.settings.owner import SetSettings
+
+    inbox, clock = queue.SimpleQueue(), VirtualClock()
+    desk = owner_desk(Config(), BUILT_IN, tmp_path, events=inbox, clock=clock, busy=lambda: False,
+                      running_on=Config())
+    sent = []
+
+    def settle(change, answer=True):
+        desk.offer(change)
+        asked = inbox.get_nowait()
+        assert isinstance(asked, ChangeAsked) and asked.answer(answer)
+        desk.tick()
+        sent.extend(inbox.get_nowait() for _ in range(inbox.qsize()))
+
+    settle(SetSettings((("intensity", 5),)))
+    settle(SetSettings((("haptics", False),)))
+    settle(SetSettings((("dim_after", 30),)), answer=False)
+    assert [type(event) for event in sent] == [SettingsChanged, SettingsChanged]
+    assert [(event.intensity, event.haptics) for event in sent] == [(5, True), (None, False)]
