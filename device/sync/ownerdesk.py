@@ -13,9 +13,10 @@ An accepted change is written by the store (atomically, old or new after a power
 `on_change` gets what the device now holds. One change at a time; the last one's answer is
 kept, so a DECISION or a STAGE the computer re-sends gets the same answer again.
 
-Everything runs on the sync server's thread: `answer` for each request, `tick` on every turn
-of its loop (so an accepted change is stored even if the computer has stopped asking), and
-`hang_up` when the computer goes away (its unanswered question is withdrawn).
+The sync server's thread calls `answer` for each request, `tick` on every turn of its loop
+(so an accepted change is stored even if the computer has stopped asking), and `hang_up` when
+the computer goes away (its unanswered question is withdrawn). The firmware's loop offers a
+USB stick's routines (`offer`, `status`, which tick too), so every entry takes one lock.
 """
 
 from __future__ import annotations
