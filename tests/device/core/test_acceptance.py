@@ -11,6 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from device.core.events import ChangeAsked
@@ -260,3 +262,43 @@ def test_the_desk_asks_through_the_inbox_and_a_new_default_intensity_is_sent_onl
     settle(SetSettings((("dim_after", 30),)), answer=False)
     assert [type(event) for event in sent] == [SettingsChanged, SettingsChanged]
     assert [(event.intensity, event.haptics) for event in sent] == [(5, True), (None, False)]
+
+
+@settings(max_examples=30, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(st.text(alphabet="abcXYZ-_. 0189", min_size=1, max_size=40),
+                          st.one_of(st.binary(max_size=300), st.just(MINE),
+                                    st.sampled_from([MINE.replace(b"360", b"1"), MINE + b"\xff", b"title = 3\n"]))),
+                max_size=4, unique_by=lambda item: item[0]))
+@example([("calm", MINE), ("up.down", MINE), ("Big", MINE)])
+def test_a_hostile_stick_changes_nothing_but_what_passes_the_checks_and_is_accepted(tmp_path_factory, files):
+    import queue
+
+    from device.core.clock import VirtualClock
+    from device.core.owned import StickInbox, owner_desk
+    from device.settings.owner import ChangeRejected, check_routine
+
+    root = tmp_path_factory.mktemp("stick")
+    inbox = root / "inbox"
+    inbox.mkdir()
+    for name, data in files:
+        (inbox / f"{name}.toml").write_bytes(data)
+    events, clock = queue.SimpleQueue(), VirtualClock()
+    desk = owner_desk(Config(), BUILT_IN, root, events=events, clock=clock, busy=lambda: False, running_on=Config())
+    stick = StickInbox(inbox, desk, events.put, clock=clock)
+    for second in range(3 * len(files) + 2):
+        clock.advance_to(float(second))
+        stick.poll(clock.now())
+        while not events.empty():
+            event = events.get_nowait()
+            if isinstance(event, ChangeAsked):
+                event.answer(True)
+    def passes(name: str, data: bytes) -> bool:
+        try:
+            return bool(check_routine(name, data))
+        except ChangeRejected:
+            return False
+
+    # Everything the person accepted that passes the checks, and nothing else.
+    assert OwnerStore(root / OWNER_FOLDER).load().owned.routines == {
+        name: data for name, data in files if passes(name, data)}
+    assert not list(inbox.iterdir())
