@@ -17,6 +17,7 @@ from typing import Iterator
 from device.cli import log as cli_log
 from device.log import goals, session_columns
 from device.base.errors import FacepaceError
+from device.base.output_safety import for_terminal
 from device.cli.serve import positive_seconds
 
 SYNC_TIMEOUT = 5.0
@@ -80,14 +81,64 @@ def run_sync(args) -> int:
     from companion.hostdb import HostDb
 
     port_name = args.port or host.find_port()
+    said: list[str] = []
     with HostDb.open(args.db) as db:
         link = host.open_device(port_name, timeout=args.timeout)
         try:
-            result = host.sync(link, db, timeout=args.timeout, progress=host.progress_bar())
+            result = host.sync(link, db, timeout=args.timeout, progress=host.progress_bar(),
+                               then=lambda talk, welcome: said.append(_follow_this_time_zone(talk, welcome)))
         finally:
             link.close()
     print(result.summary())
+    for line in filter(None, said):
+        print(line)
     return 0
+
+
+def _follow_this_time_zone(link, welcome) -> str | None:
+    """Offer the device this computer's time zone when it follows another; the person accepts
+    it on the device like any change (docs/sync-protocol.md, "Time zone at sync"). The
+    sessions are stored already: whatever happens here, the sync has done its job."""
+    import tzlocal
+
+    from companion import owner_client as owner
+    from companion.sync_client import DeviceRefused, SyncError
+    from device.settings.owner import SetSettings
+    from device.sync import protocol as p
+    from device.settings.settable import time_zone_problem
+
+    device = owner.Device(link, welcome)
+    if not device.changeable:
+        return "The device's firmware cannot take this computer's time zone (it needs an update)."
+    try:
+        zone = tzlocal.get_localzone_name()
+    except Exception as error:   # tzlocal: no zone configured, or one it cannot name
+        return f"This computer's time zone has no name the device could take ({error})."
+    if zone is None or time_zone_problem(zone):
+        return f"This computer's time zone ({zone}) has no IANA name the device could take."
+    try:
+        follows = owner.read_owner(device).settings.get("time_zone")
+        if follows == zone:
+            return None
+        print(f"The device counts its days in {follows or 'its system time zone'}, this computer is in {zone}.",
+              file=sys.stderr, flush=True)
+        final = owner.propose(device, SetSettings((("time_zone", zone),)), on_state=_say_what_to_do)
+    except (SyncError, p.ProtocolError) as error:
+        if isinstance(error, DeviceRefused) and error.code == p.E_NO_OWNER:
+            return None   # `sync-serve` alone takes no changes: nothing to say
+        return f"The device keeps its time zone ({for_terminal(str(error))})."
+    if final.state == "accepted":
+        return f"The device now counts its days in {zone}."
+    reason = {"refused": "refused on the device", "timed_out": "nobody pressed the button"}.get(
+        final.state, for_terminal(final.message or "; ".join(final.problems) or final.state))
+    return f"The device keeps its time zone ({reason})."
+
+
+def _say_what_to_do(state) -> None:
+    from companion.owner_commands import SAID
+
+    if state.state in SAID:
+        print(SAID[state.state], file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -150,7 +150,9 @@ class Link:
 
 def sync(port: serial.SerialBase, db: HostDb, *, timeout: float = 5.0,
          progress: Callable[[int, int], None] | None = None,
-         utc: Callable[[], float] = time.time) -> SyncResult:
+         utc: Callable[[], float] = time.time,
+         then: Callable[[Link, p.Welcome], None] | None = None) -> SyncResult:
+    """`then(link, welcome)`: one more step once the sessions are stored, before BYE (the time zone)."""
     link = Link(port, timeout=timeout)
     who = f"the device on {getattr(port, 'port', None) or 'the serial port'}"
     try:
@@ -160,6 +162,8 @@ def sync(port: serial.SerialBase, db: HostDb, *, timeout: float = 5.0,
         clock_set = link.request(p.SET_CLOCK, p.CLOCK_SET, utc=utc())
         result.dates_fixed, result.estimated, result.clock_refused = p.decode_clock_set(clock_set)
         _pull(link, db, welcome, result, progress)
+        if then is not None:
+            then(link, welcome)
     except p.ProtocolError as error:
         raise SyncError(f"{who}: {error}") from None
     db.note_device(welcome.device_id, welcome.firmware, utc())

@@ -58,7 +58,7 @@ log "mounted on $MOUNTPOINT"
 
 status=0
 output=$(setpriv --reuid="$USER_NAME" --regid="$USER_NAME" --init-groups --reset-env -- \
-    env FACEPACE_STATE_DIR="$STATE_DIR" "$FACEPACE" export --porcelain --to "$MOUNTPOINT") || status=$?
+    env FACEPACE_STATE_DIR="$STATE_DIR" FACEPACE_RUNTIME_DIR="$RUN_DIR" "$FACEPACE" export --porcelain --to "$MOUNTPOINT") || status=$?
 printf '%s\n' "$output"
 sessions=$(printf '%s\n' "$output" | sed -n 's/^sessions=\([0-9][0-9]*\)$/\1/p' | tail -n 1)
 

@@ -80,6 +80,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sim.add_argument("--trace", type=Path, metavar="FILE", help="write events as JSON lines")
     sim.add_argument("--state", type=Path, metavar="DIR",
                      help="keep simulated sessions here (default: a 'sim' folder beside your own log)")
+    sim.add_argument("--stay", action="store_true",
+                     help="with --headless: keep running after the script, serving the sync port of the "
+                          "config and playing gestures read from stdin (press, double, hold: one a line), "
+                          "until stopped (SIGTERM, Ctrl-C)")
+    sim.add_argument("--answer", choices=("press", "hold", "none"),
+                     help="a scripted finger answers each change from the computer: press accepts, hold "
+                          "refuses, none lets it time out")
     sim.set_defaults(func=_sim)
 
     if command_named(sys.argv[1:] if argv is None else argv) not in BUILT_IN_COMMANDS:

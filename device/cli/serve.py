@@ -77,9 +77,13 @@ def run_sync_serve(args) -> int:
 def run_export(args) -> int:
     from device.service import export
 
+    # First, and whether or not there is a log: a new device has routines to take, no sessions.
+    routines = export.take_routines(args.to, paths.stick_inbox())
     written = export.export_log(paths.session_log(), args.to)
     if args.porcelain:   # read by systemd/facepace-export.sh for the screen
-        print(f"sessions={written.sessions}\nfolder={written.folder}")
+        print(f"sessions={written.sessions}\nfolder={written.folder}" + (f"\nroutines={routines}" if routines else ""))
     else:
         print(f"Exported {written.sessions} sessions to {written.folder}")
+        if routines:
+            print(f"{routines} routines from the drive: accept each on the device")
     return 0

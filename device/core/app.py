@@ -1,8 +1,9 @@
 """The application: one loop owns the state; the button, the clock and the display feed it.
 
 States (`device.core.state`): idle → running ⇄ paused → summary → idle; from idle a long hold
-goes to powering-off; any state ends in off. This module decides what happens; what the panel
-shows of it is `device.core.presenter`'s, and how the loop waits is `device.core.loop`'s.
+goes to powering-off; a change from the computer is asked in idle (asking → idle); any state
+ends in off. This module decides what happens; what the panel shows of it is
+`device.core.presenter`'s, and how the loop waits is `device.core.loop`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence
 
-from device.core.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
+from device.core.events import ButtonEdge, ChangeAsked, DisplayStatus, Notice, SettingsChanged, Stop, SyncProgress
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, level_pattern
 from device.core.loop import serve
@@ -27,6 +28,8 @@ from device.settings.choices import Choices
 __all__ = ["App", "Hooks", "Screen", "State", "Timeouts"]
 
 log = logging.getLogger("facepace")
+
+READ_FIRST_SECONDS = 1.0   # a question ignores presses this long: time to read it, none meant for idle
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,9 @@ class App:
         self.summary: SummaryView | None = None
         self._summary_until: float | None = None
         self._screen_lost_untold = False     # the display went down; the error pattern waits for a cue
+        self.question: ChangeAsked | None = None   # a change from the computer, asked in idle
+        self.question_until: float | None = None   # when it is dropped, once on screen
+        self._settings_waiting: SettingsChanged | None = None   # accepted during a session
 
     # -- the loop --------------------------------------------------------------------
 
@@ -86,6 +92,10 @@ class App:
             self.show_sync(event.sent, event.total, event.done, event.to_drive)
         elif isinstance(event, Notice):
             self.notify(event.message)
+        elif isinstance(event, ChangeAsked):
+            self.ask(event)
+        elif isinstance(event, SettingsChanged):
+            self.apply_settings(event)
         elif isinstance(event, Stop):
             self.shutdown(event.reason)
 
@@ -100,6 +110,8 @@ class App:
         if self.state is State.SUMMARY and now >= self._summary_until:
             self.gestures.forget_pending_press()
             self.back_to_idle(now)
+        if self.state is State.ASKING and now >= self.question_until:
+            self._settle_question(None, self.question_until)
         for message in self.recorder.take_notices():
             self.notify(message)
         self.presenter.poll(now)
@@ -109,6 +121,7 @@ class App:
 
     def next_deadline(self) -> float | None:
         deadlines = [self.gestures.next_deadline(), self.haptics.next_deadline(), self._summary_until,
+                     self.question_until if self.state is State.ASKING else None,
                      self.presenter.next_deadline(self, self.clock.now()),
                      *(service.next_deadline() for service in self.hooks.services)]
         if self.pacer is not None:
@@ -246,6 +259,67 @@ class App:
         self.pacer = None
         self._summary_until = None
         self.presenter.touched(now)
+        if self._settings_waiting is not None:
+            self.apply_settings(self._settings_waiting)
+        if self.question is not None:
+            self._put_question(now)
+
+    # -- changes from the computer (device.sync.ownerdesk asks, the person answers) ---------
+
+    def ask(self, question: ChangeAsked) -> None:
+        """Show the question now if idle, else once the session and its summary are over."""
+        if self.question is not None and self.question is not question:
+            self.question.answer(None)   # replaced: the computer that asked it went away
+        self.question = question
+        if self.state in (State.IDLE, State.ASKING):
+            self._put_question(self.clock.now())
+
+    def _put_question(self, now: float) -> None:
+        self.state = State.ASKING
+        self.question_until = now + self.timeouts.answer_within
+        # A press already under way was meant for the idle screen: it must not say yes.
+        self.gestures.forget_pending_press()
+        self.gestures.quiet_until(now + READ_FIRST_SECONDS)
+        self._trace("question", prompt=self.question.prompt, at=now)
+
+    def accept_change(self, now: float) -> None:
+        self._settle_question(True, now)
+
+    def refuse_change(self, now: float) -> None:
+        self.gestures.forget_pending_press()   # the hold goes on: it must not become the power-off hold
+        self._settle_question(False, now)
+
+    def _settle_question(self, answer: bool | None, now: float) -> None:
+        question, self.question, self.question_until = self.question, None, None
+        in_time = question.answer(answer)
+        self._trace("answer", answer=answer, in_time=in_time, at=now)
+        log.info("change from the computer %s: %s", {True: "accepted", False: "refused", None: "dropped"}[answer],
+                 question.prompt)
+        if answer is None:
+            self.notify("No answer: nothing changed")
+        elif not in_time:
+            self.notify("Too late: the computer gave up")
+        self.back_to_idle(now)
+        self.gestures.quiet_until(now + self.gestures.double_window)
+
+    def apply_settings(self, settings: SettingsChanged) -> None:
+        """An accepted change takes effect in idle; during a session it waits for its end."""
+        if self.state in (State.RUNNING, State.PAUSED, State.SUMMARY):
+            self._settings_waiting = settings
+            return
+        self._settings_waiting = None
+        chosen = self.routine.name
+        self.routines = list(settings.routines) or self.routines
+        names = [routine.name for routine in self.routines]
+        self.routine_index = names.index(chosen) if chosen in names else 0
+        self.timeouts = self.presenter.timeouts = settings.timeouts
+        self.haptics.retune(settings.levels, enabled=settings.haptics)
+        if settings.intensity is not None:
+            self.intensity = settings.intensity
+        self.recorder.use_time_zone(settings.time_zone)
+        self.presenter.turned = settings.turned
+        self._keep_choices()
+        self._trace("settings", routines=names, haptics=settings.haptics, time_zone=settings.time_zone)
 
     def shutdown(self, reason: str = "stop") -> None:
         """Motor off first, close the session as ended early, say "Off", then the panel off."""

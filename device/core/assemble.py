@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 from device.settings.choices import Choices, load_choices, save_choices
 from device.base.durable import write_atomically
 
+from device.core import owned
 from device.core.app import App, Hooks, Screen, Timeouts
 from device.core.events import ButtonEdge, DisplayStatus, Notice, SyncProgress
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, MotorLevels
 from device.core.parts import Parts
+from device.core.state import State
 from device.screen.display import FrameSink
 
 if TYPE_CHECKING:   # the drivers import gpiozero: only where the device is built
@@ -35,6 +37,7 @@ if TYPE_CHECKING:   # the drivers import gpiozero: only where the device is buil
     from drivers.motor import VibrationMotor
 
 LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
+SESSION_STATES = (State.RUNNING, State.PAUSED, State.SUMMARY)   # a change from the computer waits
 DISPLAY_JOIN_SECONDS = 1.0  # a hung bus must not hold up the stop past systemd's TimeoutStopSec
 
 
@@ -77,7 +80,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
              display_thread: bool = False, serve_sync: bool = False,
              on_frame_sent: Callable | None = None, on_display_status: Callable[[bool, str], None] | None = None,
              on_motor: Callable[[float], None] | None = None,
-             request_power_off: Callable[[], None] | None = None, log_options: dict | None = None) -> RunningDevice:
+             request_power_off: Callable[[], None] | None = None, log_options: dict | None = None,
+             stick_inbox: Path | None = None) -> RunningDevice:
     """Build the device on `parts`.
 
     `events` is the loop's inbox, if the caller needs it before the device exists (a signal
@@ -88,6 +92,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     `on_display_status(ok, message)` hear from the display (on its thread, if it has one) before
     the loop does; `on_motor(duty)` hears every duty the motor is given. `log_options` go to
     `SessionLog.open` (the year drill's simulated card and its trust in the clock).
+    `stick_inbox`: the folder where the USB-stick handler leaves routines for the person to
+    accept (with `serve_sync`, whose desk asks).
     """
     from device.screen.display import DisplayWorker, ResilientDisplay
     from drivers.button import PushButton
@@ -108,14 +114,22 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
         display = DisplayWorker(resilient, clock, join_timeout=DISPLAY_JOIN_SECONDS) if display_thread else resilient
         stack.callback(display.close)
-        recorder = choices_file = None
+        recorder = choices_file = desk = None
+        running_on = owned.at_start(config, list(routines), parts.state_dir)
+        built: list[App] = []    # the desk asks the app whether a session is on; it is built below
         if parts.state_dir is not None:
             recorder = open_recorder(parts.state_dir, wall_time=parts.wall_clock.time, threaded=clock.real_time,
-                                     simulated=not clock.boot_time, **(log_options or {}))
+                                     simulated=not clock.boot_time,
+                                     **{"device_id": parts.board_serial, **(log_options or {})})
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"
             if serve_sync:
-                serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events)
+                desk = owned.owner_desk(config, list(routines), parts.state_dir, events=events, clock=clock,
+                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES,
+                                        running_on=running_on.config)
+                serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
+                if stick_inbox is not None:
+                    services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
         button = stack.enter_context(PushButton(
             config.button.pin, pin_factory=parts.pins, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
@@ -123,10 +137,14 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         motor = stack.enter_context(VibrationMotor(config.motor.pin, frequency=config.motor.frequency,
                                                    pin_factory=parts.pins))
         set_motor = motor.set if on_motor is None else _and_tell(motor.set, on_motor)
-        app = build_app(config, routines, clock=clock, set_motor=set_motor, display=display, trace=_fan_out(traces),
-                        recorder=recorder, notices=notices, services=services,
+        notices = [*notices, running_on.notice] if running_on.notice else notices
+        app = build_app(running_on.config, running_on.routines, clock=clock, set_motor=set_motor, display=display,
+                        trace=_fan_out(traces), recorder=recorder, notices=notices, services=services,
                         request_power_off=request_power_off, choices_file=choices_file,
                         button_is_pressed=lambda: button.is_pressed, routine_name=routine_name)
+        app.presenter.turned = running_on.settings.turned
+        app.recorder.use_time_zone(running_on.settings.time_zone)
+        built.append(app)
         return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all())
 
 
@@ -144,10 +162,11 @@ def _and_tell(set_motor: Callable[[float], None], tell: Callable[[float], None])
     return set_and_tell
 
 
-def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, events: queue.SimpleQueue) -> None:
+def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, events: queue.SimpleQueue, *,
+                               owner=None) -> None:
     """The USB sync server on its own thread in this process, telling the loop its progress;
     closed with `stack`. One step on its own, so that a sync in a process of its own can take
-    its place."""
+    its place. `owner`: the desk for the person's changes (device.core.owned)."""
     from device.sync.server import SyncServer
 
     def tell_the_loop(status) -> None:
@@ -155,7 +174,8 @@ def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, e
         if event is not None:
             events.put(event)
 
-    sync = SyncServer(config.sync.port, recorder.session_log, wall_clock=wall_clock, on_status=tell_the_loop)
+    sync = SyncServer(config.sync.port, recorder.session_log, wall_clock=wall_clock, on_status=tell_the_loop,
+                      owner=owner)
     stack.enter_context(closing(sync.start()))
 
 

@@ -6,6 +6,7 @@ The loop is the only owner of the state; everyone else only puts one of these on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,30 @@ class Stop:
     """Ask the loop to shut down cleanly (SIGTERM, end of a simulation)."""
 
     reason: str = "stop"
+
+
+@dataclass(frozen=True)
+class ChangeAsked:
+    """A computer staged a change (sync protocol 3): the screen asks the person, in idle.
+
+    Plain data and one function, so the same question can come from a sync thread or over a
+    channel from a sync process: `answer(True)` for a press, `answer(False)` for a hold,
+    `answer(None)` when nobody answered in time; it returns False if the answer came too late
+    (the computer went away first)."""
+
+    prompt: str
+    answer: Callable[[bool | None], bool]
+
+
+@dataclass(frozen=True)
+class SettingsChanged:
+    """The person accepted a change and it is stored: what the device runs on from now on,
+    applied in idle (never during a session). `intensity`: the new default, when it changed."""
+
+    routines: tuple
+    timeouts: object                 # device.core.state.Timeouts
+    levels: object                   # device.core.haptics.MotorLevels
+    haptics: bool
+    time_zone: str | None = None     # an IANA name; None: the system's
+    intensity: int | None = None
+    turned: bool = False             # the picture is turned 180° from the way the panel was opened

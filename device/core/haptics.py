@@ -112,6 +112,10 @@ class HapticPlayer:
         self._click_until = float("-inf")
         self._duty = 0.0
 
+    def retune(self, levels: MotorLevels, *, enabled: bool) -> None:
+        """New strengths (and haptics on or off) from the next pattern on."""
+        self._levels, self.enabled = levels, enabled
+
     def play(self, pattern: Pattern | str, now: float, *, person_level: int = 3,
              zone_intensity: int = 5) -> bool:
         """Start `pattern` now; returns False if haptics are off or a weightier pattern is playing.

@@ -26,10 +26,12 @@ class Parts:
     bus: object | None = None            # simulated: the fake I2C bus, whose image() is what the glass shows
     # The date: the Pi has no real-time clock, so the system's time plus what a syncing computer says.
     wall_clock: HostWallClock = field(default_factory=HostWallClock)
+    board_serial: str | None = None      # the Pi's serial number: a fresh log's device id
 
 
 def real_parts(config) -> Parts:
     """The Raspberry Pi's GPIO and I2C panel, on real time; the state folder systemd gives us."""
+    from device.base.identity import board_serial
     from device.core.clock import MonotonicClock
     from device.settings.paths import state_dir
 
@@ -39,7 +41,8 @@ def real_parts(config) -> Parts:
         display = config.display
         return open_i2c_display(display.bus, display.address, display.rotation)
 
-    return Parts(MonotonicClock(), pins=None, open_panel=open_panel, state_dir=state_dir())
+    return Parts(MonotonicClock(), pins=None, open_panel=open_panel, state_dir=state_dir(),
+                 board_serial=board_serial())
 
 
 def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,

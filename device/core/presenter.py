@@ -12,12 +12,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from PIL import Image
+
 from device.core.pacing import countdown_changes_at
 from device.core.state import State, Timeouts
 from device.screen.screens import notice_pages
 from device.log.recording import streak_phrase
-from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, View,
-                                 ZoneView)
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, QuestionView, SummaryView, SyncView,
+                                 View, ZoneView)
 
 if TYPE_CHECKING:
     from device.core.gestures import GestureRecognizer
@@ -78,6 +80,7 @@ class Presenter:
         self._notice_until: float | None = None
         self._idle_since = clock.now()
         self._sent_key = None
+        self.turned = False   # the person's rotation differs from the panel's (set at its start)
 
     # -- what the app tells it -----------------------------------------------------------
 
@@ -133,7 +136,7 @@ class Presenter:
         view = self.view(app, now)
         notice = self._notices[0] if self._notices else None
         brightness = self.brightness(app)
-        key = (view, notice, brightness)
+        key = (view, notice, brightness, self.turned)
         if key == self._sent_key:
             return None
         new_view = self._sent_key is None or view != self._sent_key[0]
@@ -143,10 +146,12 @@ class Presenter:
 
     def show_off(self) -> None:
         """Send "Off"; the display is closed next, which clears it and turns the panel off."""
-        self._sent_key = (OffView(), None, "normal")
+        self._sent_key = (OffView(), None, "normal", self.turned)
         self._push(self.screen.render(OffView()), "normal")
 
     def _push(self, image, brightness: str) -> None:
+        if self.turned:
+            image = image.transpose(Image.Transpose.ROTATE_180)
         self.screen.display.push(self.screen.make_frame(image, brightness))
 
     # -- from state to view --------------------------------------------------------------
@@ -175,6 +180,8 @@ class Presenter:
                               pause_remaining=math.ceil(pacer.pause_ends_at - now))
         if state is State.SUMMARY:
             return app.summary
+        if state is State.ASKING:
+            return QuestionView(app.question.prompt, max(0.0, app.question_until - now))
         if state is State.POWERING_OFF:
             return PowerOffView(0)
         if state is State.OFF:
@@ -213,6 +220,8 @@ class Presenter:
             return countdown_changes_at(app.pacer.zone_ends_at, now)
         if app.state is State.PAUSED:
             return countdown_changes_at(app.pacer.pause_ends_at, now)
+        if app.state is State.ASKING:
+            return countdown_changes_at(app.question_until, now)
         if app.state is State.IDLE:
             end = self._power_off_hold_ends(app, now)
             if end is not None:   # it only shows in its last seconds

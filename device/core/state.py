@@ -14,6 +14,7 @@ class State(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     SUMMARY = "summary"
+    ASKING = "asking"               # the screen asks to accept a change from the computer (idle only)
     POWERING_OFF = "powering_off"   # a long hold asked the system to power off; it stops us soon
     OFF = "off"                     # stopped: the loop is over
 
@@ -24,6 +25,7 @@ class Timeouts:
     off_after: float = 300.0        # idle: the screen goes off
     summary_return: float = 30.0    # the summary goes back to idle by itself
     pause_limit: float = 300.0      # a pause this long ends the session
+    answer_within: float = 60.0     # a change from the computer nobody answers is dropped
 
 
 # What each gesture does in each state (the name of an App method); anything else does nothing.
@@ -39,6 +41,8 @@ GESTURE_ACTIONS = {
     (State.PAUSED, "double"): "resume_at_next_zone",
     (State.PAUSED, "hold"): "end_session",
     (State.SUMMARY, "press"): "dismiss_summary",
+    (State.ASKING, "press"): "accept_change",
+    (State.ASKING, "hold"): "refuse_change",
 }
 
 # Where a double press means something; elsewhere a press acts on release, with no wait.

@@ -10,7 +10,9 @@ deterministic.
 from __future__ import annotations
 
 import logging
+import zoneinfo
 from collections import deque
+from datetime import tzinfo
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -91,6 +93,14 @@ class SessionRecorder:
     def refresh_overview(self) -> None:
         """Read the overview from the log again (a sync may have changed the dates)."""
         self._submit(self._refresh_overview)
+
+    def use_time_zone(self, name: str | None) -> None:
+        """Count calendar days (streak, "Today", this week) in the IANA zone `name` (None: the
+        system's); sessions keep their UTC times, only the day they count for moves."""
+        tz = zone(name)
+        if tz != self._log.tz:
+            self._log.tz = tz
+            self.refresh_overview()
 
     def take_notices(self) -> list[str]:
         """Messages for the screen ("Disk full: log kept"), each once; never blocks."""
@@ -192,11 +202,19 @@ class NullRecorder:
     def refresh_overview(self):
         pass
 
+    def use_time_zone(self, name):
+        pass
+
     def take_notices(self):
         return []
 
     def close(self):
         pass
+
+
+def zone(name: str | None) -> tzinfo | None:
+    """The time zone named `name` (checked when the person set it), or None: the system's."""
+    return None if name is None else zoneinfo.ZoneInfo(name)
 
 
 def streak_phrase(days: int) -> str | None:

@@ -150,7 +150,7 @@ class SessionLog:
              clock_synced: Callable[[], bool] = kernel_clock_synced,
              connect: Callable[[Path], object] = logdb.connect,
              recover: bool = True, pending_dirs: Sequence[Path] = (),
-             new_id: Callable[[], str] = random_id) -> "SessionLog":
+             new_id: Callable[[], str] = random_id, device_id: str | None = None) -> "SessionLog":
         """Open (creating, checking, migrating, repairing, recovering); never raises for disk trouble.
 
         `connect(path)` returns a `sqlite3.Connection`; tests pass one that refuses writes.
@@ -160,10 +160,13 @@ class SessionLog:
         `pending_dirs`: where `close` may keep sessions it cannot write, besides the log's folder.
         `new_id()` makes session, device and log ids; tests pass a seeded one so that a log's
         layout (and so what a given damage hits) is the same at every run.
+        `device_id`: the id a fresh log takes (the board's serial number, which a re-flash
+        keeps); a log that has one keeps its own, so a computer never sees its sessions twice.
         """
         log = cls(path, tz=tz, wall_time=wall_time, boot_id=read_boot_id(boot_id_path),
                   clock_synced=clock_synced, connect=connect, recover=recover,
                   pending_dirs=pending_dirs, new_id=new_id)
+        log._device_id = device_id
         with log._lock:
             log._try_open()
             if recover:

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw
 from device.screen import fonts
 from device.base import timefmt
 from device.screen.fonts import Box, Font
-from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, RestView, SafetyView, SummaryView,
-                                 SyncView, View, ZoneView)
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, QuestionView, RestView, SafetyView,
+                                 SummaryView, SyncView, View, ZoneView)
 
 WIDTH, HEIGHT = 128, 64
 LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
@@ -38,6 +38,7 @@ SIDE_SIZE = 11  # the zone screen's LEFT / RIGHT, on the countdown's baseline
 PAUSE_WARNING_SECONDS = 60  # the paused screen says when the pause will end the session
 DOT_SIZE, DOT_PITCH = 7, 9  # the idle screen's week: a dot per day, as tall as a small letter
 WEEK_DOTS_MAX = 7
+PROMPT_TOP = 13  # the question's first line, below its heading
 
 
 @dataclass(frozen=True)
@@ -414,6 +415,27 @@ def _sync(view: SyncView, width: int, bottom: int) -> list[Item]:
             ProgressBar("sync progress", (0, bottom - 4, width, bottom), done)]
 
 
+def _question(view: QuestionView, width: int, bottom: int) -> list[Item]:
+    """The change on as many lines as there are between the heading and what the button does;
+    the last line that has room ends in ".." if the change is longer still."""
+    small = fonts.small()
+    left = timefmt.countdown(view.seconds_left)
+    items: list[Item] = [label("question time left", left, small, line_box(small, width - small.width(left), 0, width)),
+                         label("question heading", "From computer:", small,
+                               line_box(small, 0, 0, width - small.width(left) - ROW_GAP))]
+    hints = text_rows([("hint", "press: yes", "hold: no")], width, bottom)
+    lines = wrapped(small.printable(view.prompt + "?"), small, width)
+    room = max(0, (hints[0].area[1] - 2 - PROMPT_TOP - small.line_height) // SMALL_PITCH + 1)
+    for index, line in enumerate(lines[:room]):
+        rest = " ".join(lines[index:])
+        box = line_box(small, 0, PROMPT_TOP + SMALL_PITCH * index, width)
+        if index == room - 1 and len(lines) > room:
+            items.append(Label(f"prompt line {index + 1}", shortened(rest, small, width), small, box, wanted=rest))
+        else:
+            items.append(Label(f"prompt line {index + 1}", line, small, box, wanted=line))
+    return items + hints
+
+
 def _power_off(view: PowerOffView, width: int, bottom: int) -> list[Item]:
     heading = fonts.sans(16)
     seconds = timefmt.whole_seconds_left(view.seconds_left)
@@ -500,7 +522,7 @@ def _off(view: OffView, width: int, bottom: int) -> list[Item]:
 
 
 _LAYOUTS = {IdleView: _idle, ZoneView: _zone, PausedView: _paused, SummaryView: _summary,
-            SyncView: _sync, PowerOffView: _power_off, OffView: _off, SafetyView: _safety,
+            SyncView: _sync, QuestionView: _question, PowerOffView: _power_off, OffView: _off, SafetyView: _safety,
             RestView: _rest}
 
 

@@ -68,6 +68,14 @@ class SyncView:
 
 
 @dataclass(frozen=True)
+class QuestionView:
+    """A change from the computer waits for the person: a press accepts it, a hold refuses it."""
+
+    prompt: str                     # e.g. "Add routine 'Evening calm' 6:00"
+    seconds_left: float             # until the question is dropped
+
+
+@dataclass(frozen=True)
 class PowerOffView:
     """The button is still held in idle: power off when `seconds_left` reaches 0."""
 
@@ -96,4 +104,5 @@ class OffView:
     """Shown briefly on shutdown before the panel is turned off."""
 
 
-View = IdleView | ZoneView | PausedView | SummaryView | SyncView | PowerOffView | OffView | SafetyView | RestView
+View = (IdleView | ZoneView | PausedView | SummaryView | SyncView | QuestionView | PowerOffView | OffView
+        | SafetyView | RestView)

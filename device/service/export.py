@@ -5,12 +5,17 @@ file goes to a temporary name, is flushed and fsynced, renamed over the real nam
 the folder is fsynced: a drive pulled out at any moment holds either the old file or
 the new one under the real name, never half of one. The caller (the udev-started unit)
 unmounts the drive and only then tells the person it is safe to remove.
+
+`take_routines` copies the routines in the stick's `facepace/routines/` to the firmware's
+inbox, where it asks the person about each as about a computer's push (device.core.owned).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import stat
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -21,6 +26,7 @@ from device.log import report
 from device.log import session_columns
 from device.base.durable import write_atomically
 from device.base.errors import FacepaceError
+from device.settings.owner import MAX_OWN_ROUTINES, MAX_ROUTINE_BYTES
 
 
 class ExportError(FacepaceError):
@@ -65,3 +71,29 @@ def _read(db_path: Path):
             connection.close()
     except sqlite3.Error as error:
         raise ExportError(f"cannot read the session log ({error})", file=db_path) from None
+
+
+def take_routines(to: Path, inbox: Path) -> int:
+    """Copy `TO/facepace/routines/*.toml` into `inbox` (the firmware's, in the runtime folder):
+    plain files only (a stick is hostile: no links out of it), at most the 32 a device keeps,
+    each cut at one byte over the 16 KiB a routine may have (the device refuses it then).
+    Every check is the device's, on each file, before it asks. Returns how many were copied."""
+    folder = Path(to) / "facepace" / "routines"
+    try:
+        names = sorted(path.name for path in folder.iterdir() if path.suffix == ".toml" and len(path.name) <= 64)
+    except OSError:
+        return 0
+    copied = 0
+    for name in names[:MAX_OWN_ROUTINES]:
+        try:
+            descriptor = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(descriptor, "rb") as file:
+                if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                    continue
+                data = file.read(MAX_ROUTINE_BYTES + 1)
+            inbox.mkdir(exist_ok=True)
+            write_atomically(inbox / name, data)
+        except OSError:
+            continue
+        copied += 1
+    return copied

@@ -15,7 +15,7 @@ from device.core.assemble import Service, assemble
 from device.core.events import Stop
 from device.core.parts import Parts, real_parts
 from device.base.errors import NoHardwareError
-from device.settings.paths import runtime_dir
+from device.settings.paths import runtime_dir, stick_inbox
 
 log = logging.getLogger("facepace")
 
@@ -64,6 +64,7 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
         # A dead panel must not keep the device from starting: READY=1 on the first frame or failure.
         with assemble(config, routines, parts, events=events, traces=[_log_event, *traces], notices=notices,
                       services=[*own_services, *services], display_thread=True,
+                      stick_inbox=stick_inbox(),
                       on_frame_sent=lambda frame: notifier.ready(),
                       on_display_status=lambda ok, message: notifier.ready(),
                       request_power_off=request_power_off) as device, \

@@ -41,3 +41,8 @@ def runtime_dir() -> Path:
     """systemd's `$RUNTIME_DIRECTORY` (/run/facepace): the power-off request and export status."""
     value = os.environ.get("RUNTIME_DIRECTORY") or os.environ.get("FACEPACE_RUNTIME_DIR")
     return Path(value.split(":")[0]) if value else Path("/run/facepace")
+
+
+def stick_inbox() -> Path:
+    """Routines copied off a USB stick by `facepace export`, waiting for the firmware to ask."""
+    return runtime_dir() / "import"

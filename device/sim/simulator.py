@@ -8,12 +8,16 @@ Simulated time starts at 0 when the device is ready (its first frame is on the
 panel), so `--script 1:press` presses one simulated second after that, at any speed.
 A scripted edge carries its scripted instant (the clock's time never passes a
 timer that has not run), so a busy machine delays a press but never changes it.
+
+When time runs (a speed, not 'max') the simulator serves the sync protocol on the port
+its config names, as the firmware does, so `facepace sync` and `facepace routines push`
+can talk to it over a pty pair; the acceptance screen is answered by a key, or by
+`--answer press|hold` (a scripted finger, ANSWER_AFTER simulated seconds after it shows).
 """
 
 from __future__ import annotations
 
 import math
-import queue
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from device.base.errors import UsageError
 from device.sim.trace import Trace
 
 GESTURES = ("press", "double", "hold")
+ANSWER_AFTER = 2.0      # simulated seconds a scripted finger takes to answer a question (reading it)
 TAP_SECONDS = 0.12      # how long a scripted finger stays down for a press
 TAP_GAP_SECONDS = 0.1   # between the two presses of a double
 
@@ -85,6 +90,8 @@ class Simulator:
     on_frame: object = None               # on_frame(glass image, bus) for each frame sent (terminal UI)
     on_motor: object = None               # on_motor(duty) for each duty the motor is given
     on_sent: object = None                # on_sent(frame) for each frame that reached the panel
+    serve_sync: bool = False              # serve the sync port of the config (needs state_dir, real time)
+    answer: str | None = None             # a scripted finger answers each question: press or hold
 
     def __post_init__(self) -> None:
         self.clock = VirtualClock() if self.speed is None else ScaledClock(self.speed)
@@ -96,7 +103,12 @@ class Simulator:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
         # Sessions are dated by the wall clock when they ran, never in the future; their lengths
         # (active seconds, zones) are simulated time.
-        self.device = assemble(self.config, self.routines, self.parts, traces=[self.trace] if self.trace else [],
+        if self.serve_sync and self.speed is None:
+            raise UsageError("the simulator serves the sync port only when time runs: give --speed a number")
+        traces = [self.trace] if self.trace else []
+        if self.answer in ("press", "hold"):
+            traces.append(self._answer_questions)
+        self.device = assemble(self.config, self.routines, self.parts, traces=traces, serve_sync=self.serve_sync,
                                notices=self.notices, routine_name=self.routine_name,
                                on_frame_sent=self._frame_sent,
                                on_display_status=self._display_status, on_motor=self.on_motor)
@@ -116,6 +128,10 @@ class Simulator:
             last = number == len(downs) - 1
             self.clock.call_at(up, self._release_and_count if last else pin.drive_high)
 
+    def _answer_questions(self, event: str, **fields) -> None:
+        if event == "question":
+            self.schedule(fields["at"] + ANSWER_AFTER, self.answer)
+
     def _release_and_count(self) -> None:
         self.button.pin.drive_high()
         self._scripted_left -= 1
@@ -133,9 +149,10 @@ class Simulator:
             return False
         return app.state not in (State.RUNNING, State.PAUSED)
 
-    def run_headless(self, script: list[tuple[float, str]]) -> int:
+    def run_headless(self, script: list[tuple[float, str]], *, stay: bool = False) -> int:
         """Play `script`; 0 if a session ended and its summary was shown (the app traces
-        "summary") since the last session began, else 1."""
+        "summary") since the last session began, else 1. `stay`: go on (serving the sync
+        port) until stopped, then 0."""
         summaries = []
 
         def follow(event: str, **fields) -> None:
@@ -147,8 +164,8 @@ class Simulator:
         for at, gesture in script:
             self.schedule(at, gesture)
         with self.app.watching(follow):
-            self.app.run(self.events, until=self.finished)
-        return 0 if summaries else 1
+            self.app.run(self.events, until=None if stay else self.finished)
+        return 0 if summaries or stay else 1
 
     def stop(self) -> None:
         self.events.put(Stop("simulator closed"))
@@ -173,6 +190,14 @@ class Simulator:
 
     def _display_status(self, ok: bool, message: str) -> None:
         self.clock.start()   # a panel that fails to start must not stop time either
+
+
+def gestures_from(lines, sim: Simulator) -> None:
+    """`press`, `double` or `hold` on a line of its own: the finger plays it now (a program
+    driving the simulator answers its questions this way)."""
+    for line in lines:
+        if line.strip() in GESTURES:
+            sim.schedule(sim.clock.now(), line.strip())
 
 
 def default_state_dir() -> Path:

@@ -13,9 +13,10 @@ An accepted change is written by the store (atomically, old or new after a power
 `on_change` gets what the device now holds. One change at a time; the last one's answer is
 kept, so a DECISION or a STAGE the computer re-sends gets the same answer again.
 
-Everything runs on the sync server's thread: `answer` for each request, `tick` on every turn
-of its loop (so an accepted change is stored even if the computer has stopped asking), and
-`hang_up` when the computer goes away (its unanswered question is withdrawn).
+The sync server's thread calls `answer` for each request, `tick` on every turn of its loop
+(so an accepted change is stored even if the computer has stopped asking), and `hang_up` when
+the computer goes away (its unanswered question is withdrawn). The firmware's loop offers a
+USB stick's routines (`offer`, `status`, which tick too), so every entry takes one lock.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ class Question:
         """The person said no (a hold)."""
         return self._give(False)
 
+    def settle(self, answer: bool | None) -> bool:
+        """The screen's word: True (a press), False (a hold) or None (nobody answered in the
+        screen's minute: withdrawn); False if it came too late."""
+        return self.withdraw() if answer is None else self._give(answer)
+
     @property
     def answer(self) -> bool | None:
         with self._lock:
@@ -98,13 +104,14 @@ class _Staged:
     deadline: float = 0.0
     problems: list[str] = field(default_factory=list)
     message: str = ""
+    from_computer: bool = True   # False: from a USB stick, which no hang-up withdraws
 
 
 class OwnerDesk:
     def __init__(self, store: OwnerStore, *, base: Config, others: list[Routine] | tuple[Routine, ...],
                  ask: Callable[[Question], None], in_session: Callable[[], bool] = lambda: False,
                  on_change: Callable[[Owned], None] | None = None, answer_within: float = ANSWER_WITHIN,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 grace: float = 0.0, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.base = base              # defaults < /etc: what the computer's settings go on top of
         self.others = list(others)    # built-ins and /etc's routines: shown, hidden, never deleted
@@ -112,16 +119,47 @@ class OwnerDesk:
         self._in_session = in_session
         self._on_change = on_change
         self.answer_within = answer_within
+        # A screen that times the person's minute itself withdraws the question; the desk's own
+        # deadline, `grace` later, is the backstop for a screen that never answers.
+        self.grace = grace
         self._monotonic = monotonic
         loaded = store.load()
         self.owned = loaded.owned
         self.notice = loaded.notice   # for the screen: the stored settings were unreadable
         self._ids = itertools.count(1)
         self._staged: _Staged | None = None
+        self._stick_rids = itertools.count(-1, -1)   # never a computer's: no re-send is taken for one
+        # The sync's thread and the loop (a USB stick's routines) both come here.
+        self._lock = threading.RLock()
 
     # --- Requests -----------------------------------------------------------------------
 
     def answer(self, message: p.Message, rid: int) -> bytes:
+        with self._lock:
+            return self._answer(message, rid)
+
+    def offer(self, change: Change) -> int | None:
+        """A change from a USB stick, asked like a computer's; its change id, or None while
+        another change waits for the person (offer it again later)."""
+        with self._lock:
+            self.tick()
+            staged = self._staged
+            if staged is not None and staged.state in WAITING:
+                return None
+            staged = self._stage(change, next(self._stick_rids))
+            staged.from_computer = False
+            return staged.change_id
+
+    def status(self, change_id: int) -> tuple[str, list[str], str] | None:
+        """(state, problems, message) of change `change_id`, if it is the last one."""
+        with self._lock:
+            self.tick()
+            staged = self._staged
+            if staged is None or staged.change_id != change_id:
+                return None
+            return staged.state, list(staged.problems), staged.message
+
+    def _answer(self, message: p.Message, rid: int) -> bytes:
         self.tick()
         if message.type == p.READ_OWNER:
             return ownerproto.owner_reply(rid, self.view())
@@ -180,7 +218,7 @@ class OwnerDesk:
         if proposal is None:
             return staged
         staged.proposal, staged.question = proposal, Question(proposal.prompt)
-        staged.deadline = self._monotonic() + self.answer_within
+        staged.deadline = self._monotonic() + self.answer_within + self.grace
         staged.state = "busy" if self._in_session() else "asking"
         try:
             self._ask(staged.question)
@@ -198,17 +236,21 @@ class OwnerDesk:
 
     def tick(self) -> None:
         """Move a waiting change on: store it once accepted (in idle), drop it when too late."""
+        with self._lock:
+            self._tick()
+
+    def _tick(self) -> None:
         staged = self._staged
         if staged is None or staged.state not in WAITING:
             return
         now = self._monotonic()
         if self._in_session():
             # Nothing changes during a session, and the person's minute starts after it.
-            staged.state, staged.deadline = "busy", now + self.answer_within
+            staged.state, staged.deadline = "busy", now + self.answer_within + self.grace
             return
         answer = staged.question.answer
         if answer is None:
-            if now > staged.deadline and staged.question.withdraw():
+            if (now > staged.deadline or staged.question.withdrawn) and staged.question.withdraw():
                 staged.state = "timed_out"
                 staged.message = f"nobody pressed the button on the device within {self.answer_within:g} s"
             else:
@@ -235,8 +277,12 @@ class OwnerDesk:
     def hang_up(self) -> None:
         """The computer went away: an unanswered question is withdrawn (an accepted change
         is still stored, at the next tick)."""
+        with self._lock:
+            self._hang_up()
+
+    def _hang_up(self) -> None:
         staged = self._staged
-        if staged is None:
+        if staged is None or not staged.from_computer:
             return
         staged.rid = None   # the next computer's request ids are its own: none is a re-send of these
         if staged.state in WAITING and staged.question.withdraw():

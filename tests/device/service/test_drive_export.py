@@ -75,7 +75,8 @@ def test_mounts_exports_as_the_user_flushes_unmounts_then_reports_done(env):
     assert calls(env) == [
         f"mount -o nosuid,nodev,noexec,noatime,uid={uid},gid={gid},umask=0077 /dev/sda1 {mnt}",
         f"setpriv --reuid={user} --regid={user} --init-groups --reset-env -- env "
-        f"FACEPACE_STATE_DIR={env['FACEPACE_STATE_DIR']} {env['FACEPACE_BIN']} export --porcelain --to {mnt}",
+        f"FACEPACE_STATE_DIR={env['FACEPACE_STATE_DIR']} FACEPACE_RUNTIME_DIR={env['FACEPACE_RUNTIME_DIR']} "
+        f"{env['FACEPACE_BIN']} export --porcelain --to {mnt}",
         f"facepace export --porcelain --to {mnt} state={env['FACEPACE_STATE_DIR']}",
         f"sync -f {mnt}",
         f"umount {mnt}",
