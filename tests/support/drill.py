@@ -721,7 +721,7 @@ def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
             except sqlite3.Error:
                 return readable
             columns = ", ".join((*WHOLE_SESSION, "zone_count") if counted else WHOLE_SESSION)
-            rows = set()   # a table scan up to the first unreadable page, then a lookup by id each
+            rows = set()   # a table scan up to the first unreadable page, then lookups
             try:
                 for row in db.execute(f"SELECT {columns} FROM sessions"):
                     rows.add(row)
