@@ -690,12 +690,19 @@ def _readable_rows(source: sqlite3.Connection, columns: list[str],
     indexes (separate pages) are walked for rowids, and then every rowid up to the largest
     seen is looked up on its own: rowids are dense (sessions are never deleted), and a
     lookup goes down the tree by its own path, which may avoid the damaged page.
+
+    A damaged cell can give the rowid of another row (its own rowid bytes hit): every row a
+    walk gives for a rowid is kept, the one the lookup of that rowid finds first, so the
+    damaged one cannot hide the row it claims the rowid of.
     """
     listed = ", ".join(columns)
-    rows: dict[int, tuple] = {}
+    rows: dict[int, list[tuple]] = {}
     for order in ("ASC", "DESC"):
-        rows.update((row[0], row[1:]) for row in _until_error(
-            source, f"SELECT rowid, {listed} FROM sessions ORDER BY rowid {order}", row_limit))
+        for rowid, *row in _until_error(
+                source, f"SELECT rowid, {listed} FROM sessions ORDER BY rowid {order}", row_limit):
+            found = rows.setdefault(rowid, [])
+            if tuple(row) not in found:
+                found.append(tuple(row))
     seen = set(rows)
     try:
         indexes = [row[0] for row in source.execute(
@@ -710,12 +717,13 @@ def _readable_rows(source: sqlite3.Connection, columns: list[str],
             seen.update(row[0] for row in _until_error(
                 source, f'SELECT rowid FROM sessions INDEXED BY "{index}" ORDER BY {by}', row_limit))
     seen = {rowid for rowid in seen if isinstance(rowid, int) and 0 < rowid <= row_limit}
-    rows = {rowid: row for rowid, row in rows.items() if rowid in seen}
+    rows = {rowid: found for rowid, found in rows.items() if rowid in seen}
     query = f"SELECT {listed} FROM sessions WHERE rowid = ?"
     rowid, last, misses = 0, max(seen, default=0), 0
     while rowid < row_limit and (rowid < last or misses < _ROWIDS_PAST_THE_END):
         rowid += 1
-        if rowid in rows:
+        found = rows.get(rowid, [])
+        if len(found) == 1:
             misses = 0
             continue
         try:
@@ -723,13 +731,14 @@ def _readable_rows(source: sqlite3.Connection, columns: list[str],
         except sqlite3.DatabaseError:
             row = None
         if row is None:
-            misses += 1
+            misses += not found
             continue
         misses = 0
-        rows[rowid] = row
+        rows[rowid] = [row, *(other for other in found if other != row)]
         last = max(last, rowid)
     for rowid in sorted(rows):
-        yield rowid, rows[rowid]
+        for row in rows[rowid]:
+            yield rowid, row
 
 
 def _until_error(source: sqlite3.Connection, query: str, limit: int) -> list[tuple]:

@@ -696,8 +696,8 @@ def damage(path: Path, rng: random.Random, kind: str) -> None:
 def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
     """Ids of the sessions plain SQLite still reads from a copy of `damaged` exactly as they
     were written, every zone included (`originals`: from `whole_sessions` of the file before
-    the damage). A table scan and a lookup by id each: no rebuilt header, nothing of the
-    product's salvage. The oracle for "what can still be read"."""
+    the damage). A table scan, a lookup by id each and a lookup by rowid each: no rebuilt
+    header, nothing of the product's salvage. The oracle for "what can still be read"."""
     scratch = damaged.parent.parent / f"{damaged.parent.name}-oracle"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
@@ -721,7 +721,7 @@ def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
             except sqlite3.Error:
                 return readable
             columns = ", ".join((*WHOLE_SESSION, "zone_count") if counted else WHOLE_SESSION)
-            rows = set()   # a table scan up to the first unreadable page, then a lookup by id each
+            rows = set()   # a table scan up to the first unreadable page, then lookups
             try:
                 for row in db.execute(f"SELECT {columns} FROM sessions"):
                     rows.add(row)
@@ -736,6 +736,14 @@ def salvageable(damaged: Path, originals: dict[str, tuple]) -> set[str]:
                 try:
                     rows.add(db.execute(f"SELECT {columns} FROM sessions WHERE rowid ="
                                         " (SELECT rowid FROM sessions WHERE id = ?)", (sid,)).fetchone())
+                except sqlite3.Error:
+                    continue
+            # And by rowid, the table's own key: a row past the page that stopped the scan
+            # whose id index entry was damaged too is still read by it. Sessions are never
+            # deleted, so the rowids are 1 to their number.
+            for rowid in range(1, len(originals) + 1):
+                try:
+                    rows.add(db.execute(f"SELECT {columns} FROM sessions WHERE rowid = ?", (rowid,)).fetchone())
                 except sqlite3.Error:
                     continue
             for sid, (row, zones) in originals.items():

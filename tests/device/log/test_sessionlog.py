@@ -520,6 +520,46 @@ def test_salvage_keeps_a_session_whose_zone_key_has_a_damaged_byte(open_log, db_
                          (ids[0],)).fetchall() == [(zone,) for zone, _ in PLAN]
 
 
+def varint(data: bytes, at: int) -> tuple[int, int]:
+    """SQLite's variable-length integer at `at`: (value, where it ends)."""
+    value = 0
+    for end in range(at, at + 9):
+        if end == at + 8:
+            return (value << 8) | data[end], end + 1
+        value = (value << 7) | (data[end] & 0x7F)
+        if data[end] < 0x80:
+            return value, end + 1
+    raise AssertionError("unreachable")
+
+
+def test_salvage_keeps_a_row_whose_rowid_a_damaged_cell_claims(open_log, db_path, tmp_path):
+    """Found by the corpus (noise at 373355 of a 1,000-session log): a cell whose rowid bytes
+    were hit gives an earlier row's rowid. A table scan gives both rows, and a lookup of that
+    rowid the row stored under it; the salvage kept only the damaged cell's row for it and so
+    lost a session plain SQLite reads whole."""
+    from tests.support.drill import salvageable, whole_sessions
+
+    device_id, ids = fill(open_log, 3)
+    originals = whole_sessions(db_path)
+    data = bytearray(db_path.read_bytes())
+    with closing(raw(db_path)) as db:
+        (root,), (page_size,) = (db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sessions'").fetchone(),
+                                 db.execute("PRAGMA page_size").fetchone())
+    page = (root - 1) * page_size
+    header = page + (100 if root == 1 else 0)
+    assert data[header] == 13 and int.from_bytes(data[header + 3:header + 5], "big") == 3   # one leaf, 3 rows
+    last_cell = page + int.from_bytes(data[header + 8 + 4:header + 8 + 6], "big")
+    _, rowid_at = varint(data, last_cell)
+    assert varint(data, rowid_at) == (3, rowid_at + 1)
+    data[rowid_at] = 1   # the third session's cell now says rowid 1, the first session's
+    db_path.write_bytes(data)
+    assert salvageable(db_path, originals) == set(ids)
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh) == logdb.Salvaged(sessions=3, zones=3 * len(PLAN), dropped=0)
+    assert whole_sessions(tmp_path / "fresh.db") == originals
+
+
 def test_a_session_whose_own_row_has_a_damaged_id_is_not_counted_readable(open_log, db_path):
     """Found by the corpus: bytes in a session row's id, the id index still holding the id as
     written. `WHERE id = ?` then read the row back whole (SQLite answers `id` from the index);
@@ -534,6 +574,35 @@ def test_a_session_whose_own_row_has_a_damaged_id_is_not_counted_readable(open_l
     data[session_row + 11] = 0xE7
     db_path.write_bytes(data)
     assert salvageable(db_path, originals) == {ids[1]}
+
+
+def test_a_row_past_the_page_that_stops_the_scan_whose_id_entry_is_damaged_is_counted_readable(
+        open_log, db_path, tmp_path):
+    """The crash drill's damaged-file row kept more than the oracle counted readable (2664 of
+    2609): a few damaged pages stop the table scan and hit id index entries of rows further on.
+    Those rows plain SQLite still reads by their rowid, as the salvage does, so the oracle
+    must count them; it only scanned and looked up by id."""
+    from tests.support.drill import salvageable, whole_sessions
+
+    device_id, ids = fill(open_log, 60)
+    originals = whole_sessions(db_path)
+    data = bytearray(db_path.read_bytes())
+    with closing(raw(db_path)) as db:
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+        (index_root,) = db.execute("SELECT rootpage FROM sqlite_master"
+                                   " WHERE name = 'sqlite_autoindex_sessions_1'").fetchone()
+    first_leaf = data.index(ids[0].encode() + device_id.encode()) // page_size
+    data[first_leaf * page_size] = 0   # not a page type: the scan stops at the first rows
+    index_page = range((index_root - 1) * page_size, index_root * page_size)
+    entry = data.index(ids[-1].encode(), index_page.start, index_page.stop)
+    data[entry + 11] ^= 0x01   # the last session's id as the index holds it: not found by id
+    db_path.write_bytes(data)
+    readable = salvageable(db_path, originals)
+    assert ids[-1] in readable and ids[0] not in readable
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    logdb.salvage(db_path, fresh)
+    assert whole_sessions(tmp_path / "fresh.db").keys() == readable
 
 
 def test_a_session_whose_zone_count_is_not_as_written_is_not_counted_readable(open_log, db_path):
