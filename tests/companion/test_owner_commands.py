@@ -44,7 +44,7 @@ class Device:
         self.desk = OwnerDesk(self.store, base=Config(), others=list(load_library(None).routines), ask=self.ask)
         self.log = SessionLog.open(tmp_path / "device" / "sessions.db", clock_synced=lambda: True)
         self.server = SyncServer(port, self.log, owner=self.desk, reopen_delay=0.05).start()
-        assert self.server.serving.wait(5)
+        assert self.server.serving.wait(60)
 
     def ask(self, question) -> None:
         self.prompts.append(question.prompt)

@@ -49,7 +49,7 @@ def test_a_first_sync_counts_the_sessions_to_send_once_not_per_batch(tmp_path, m
         record_sessions(log, 600)
         with PtyLink() as link, SyncServer(link.device_port, log, reopen_delay=0.05,
                                            on_status=statuses.append) as server:
-            assert server.serving.wait(5)
+            assert server.serving.wait(60)
             with HostDb.open(tmp_path / "host.db") as db, closing(host.open_device(link.host_port)) as port:
                 result = host.sync(port, db, progress=lambda done, total: progress.append((done, total)))
     assert result.new == 600

@@ -358,7 +358,7 @@ def device(tmp_path, link):
         record_sessions(log, 3)
         with SyncServer(link.device_port, log, on_status=statuses, idle_timeout=0.5,
                         reopen_delay=0.05, monotonic=clock) as server:
-            assert server.serving.wait(5)   # pyserial empties the input when it opens
+            assert server.serving.wait(60)   # pyserial empties the input when it opens
             talk = Talk(link.host_port)
             yield ServedDevice(talk, statuses, clock, server, log)
             talk.port.close()
@@ -539,7 +539,7 @@ def test_a_flood_is_read_in_short_turns(tmp_path, link):
 
     with device_log(tmp_path / "device") as log, \
             SyncServer(link.device_port, log, open_port=RecordingPort, reopen_delay=0.05) as server:
-        assert server.serving.wait(5)
+        assert server.serving.wait(60)
         talk = Talk(link.host_port)
         flood = frames.MAGIC * 32_768
         assert talk.answer_to(flood + p.pack(p.HELLO, rid=1, protocol=p.PROTOCOL_VERSION, host_id="h"),
@@ -594,7 +594,7 @@ def test_the_computer_says_why_the_device_did_not_take_its_time(tmp_path, link):
     with device_log(tmp_path / "device") as log:
         record_sessions(log, 2)
         with SyncServer(link.device_port, log, reopen_delay=0.05) as server:
-            assert server.serving.wait(5)
+            assert server.serving.wait(60)
             with HostDb.open(tmp_path / "host.db") as db, closing(host.open_device(link.host_port)) as port:
                 result = host.sync(port, db, utc=lambda: p.MAX_UTC)
     assert (result.new, result.dates_fixed) == (2, 0)

@@ -204,7 +204,7 @@ def test_a_device_lying_about_its_id_cannot_hide_the_real_device_s_sessions(tmp_
     assert code == 0, err   # every field is allowed: only what comes next can show it was a lie
     with SessionLog.open(tmp_path / "device" / "sessions.db", clock_synced=lambda: True) as log, \
             PtyLink() as link, SyncServer(link.device_port, log, reopen_delay=0.05) as server:
-        assert server.serving.wait(5)
+        assert server.serving.wait(60)
         code, out, err = run_cli("sync", "--port", link.host_port, "--db", str(tmp_path / "host.db"))
     assert code == 0, err
     assert out.startswith("6 new, 0 already had")

@@ -88,7 +88,7 @@ class Rig:
         self.log = SessionLog.open(tmp_path / "device" / "sessions.db", clock_synced=lambda: True)
         record_sessions(self.log, 2)
         self.server = SyncServer(link.device_port, self.log, owner=self.desk, reopen_delay=0.05).start()
-        assert self.server.serving.wait(5)
+        assert self.server.serving.wait(60)
         self.port = host.open_device(link.host_port)
         self.device = owner.connect(host.Link(self.port, timeout=5))
         self.states: list[str] = []
@@ -101,7 +101,7 @@ class Rig:
             if wait is not None:
                 wait(len(polls))
             if answer is not None and len(polls) == at_poll:
-                assert self.person.asked.wait(5)
+                assert self.person.asked.wait(60)
                 getattr(self.person.questions[-1], answer)()
 
         return owner.propose(self.device, change, on_state=lambda state: self.states.append(state.state),
@@ -172,7 +172,7 @@ def test_a_push_during_a_session_waits_for_it_and_the_computer_is_told(rig):
 def test_an_accepted_change_waits_for_the_end_of_a_session_that_began_before_it_was_stored(rig):
     def press_then_session(poll: int) -> None:
         if poll == 1:
-            rig.person.asked.wait(5)
+            rig.person.asked.wait(60)
             rig.person.questions[-1].accept()
             rig.in_session = True
         if poll == 3:
@@ -293,7 +293,7 @@ def test_a_version_2_computer_gets_the_version_message(rig):
 def test_a_device_without_a_store_says_so(tmp_path):
     with PtyLink() as link, SessionLog.open(tmp_path / "sessions.db", clock_synced=lambda: True) as log, \
             SyncServer(link.device_port, log, reopen_delay=0.05) as server:
-        assert server.serving.wait(5)
+        assert server.serving.wait(60)
         with closing(host.open_device(link.host_port)) as port:
             device = owner.connect(host.Link(port, timeout=5))
             with pytest.raises(host.DeviceRefused, match="cannot take settings or routines now"):
