@@ -66,8 +66,8 @@ def test_a_cell_below_the_alert_voltage_raises_the_chips_alert_bit_and_the_drive
     assert chip.register(CONFIG) & ALRT
     assert gauge.read().voltage_low is True
     assert chip.register(STATUS) >> 8 & VL   # still low: the chip sets it again at once
-    gauge.read()
-    gauge.chip.voltage_alert_min = 3.3   # the cell recovered (a charger): the flag the driver cleared stays clear
+    gauge.chip.voltage_alert_min = 3.3   # the cell recovered (a charger)
+    gauge.read()   # the flag raised before the recovery, told once more and cleared
     assert gauge.read().voltage_low is False
 
 
