@@ -102,7 +102,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE sessions ADD COLUMN zone_count INTEGER",
         "UPDATE sessions SET zone_count = (SELECT COUNT(*) FROM zones WHERE session_id = sessions.id)",
     ),
+    # Version 5: why the device itself ended a session (a flat battery). Its outcome stays
+    # 'ended_early', so history, sync and older computers read it as before; the row only
+    # says why. No row: the person ended it, or older firmware did.
+    (
+        """CREATE TABLE session_end_reasons (
+            session_id TEXT PRIMARY KEY REFERENCES sessions (id),
+            reason TEXT NOT NULL CHECK (reason IN ('low_battery'))
+        ) WITHOUT ROWID""",
+    ),
 ]
+# What the device may end a session for, besides the person: stored as 'ended_early' plus a
+# row in session_end_reasons.
+END_REASONS = ("low_battery",)
 
 SESSION_COLUMNS = (
     "id", "seq", "device_id", "routine_name", "routine_hash", "intensity", "wall_start",
@@ -671,6 +683,13 @@ def _insert(fresh: sqlite3.Connection, table: str, columns: Sequence[str], rows:
     if rows:
         fresh.executemany(f"INSERT INTO {table} ({', '.join(columns)})"
                           f" VALUES ({', '.join('?' * len(columns))})", rows)
+
+
+def end_reasons(connection: sqlite3.Connection) -> dict[str, str]:
+    """Session id -> why the device ended it, for the sessions it ended itself."""
+    if not _has_table(connection, "session_end_reasons"):
+        return {}
+    return dict(connection.execute("SELECT session_id, reason FROM session_end_reasons"))
 
 
 def _has_table(connection: sqlite3.Connection, name: str) -> bool:
