@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--trace", type=Path, metavar="FILE", help="write events as JSON lines")
     sim.add_argument("--state", type=Path, metavar="DIR",
                      help="keep simulated sessions here (default: a 'sim' folder beside your own log)")
+    sim.add_argument("--battery", metavar="START:PER_MINUTE",
+                     help="simulate a fuel gauge on a draining cell, e.g. 100:5 (100 %%, 5 %% a minute)")
     sim.set_defaults(func=_sim)
 
     for group in _command_groups():

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence
 
-from device.core.events import ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
+from device.core.events import BatteryStatus, ButtonEdge, DisplayStatus, Notice, Stop, SyncProgress
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, level_pattern
 from device.core.loop import serve
@@ -65,6 +65,7 @@ class App:
         self.summary: SummaryView | None = None
         self._summary_until: float | None = None
         self._screen_lost_untold = False     # the display went down; the error pattern waits for a cue
+        self.battery: BatteryStatus | None = None   # None: no gauge
 
     # -- the loop --------------------------------------------------------------------
 
@@ -86,6 +87,8 @@ class App:
             self.show_sync(event.sent, event.total, event.done, event.to_drive)
         elif isinstance(event, Notice):
             self.notify(event.message)
+        elif isinstance(event, BatteryStatus):
+            self.on_battery(event)
         elif isinstance(event, Stop):
             self.shutdown(event.reason)
 
@@ -184,9 +187,13 @@ class App:
             return
         self.intensity = (self.intensity - 2) % 5 + 1
         self._keep_choices()
+        self._power_off("a 10 s hold")
+
+    def _power_off(self, why: str) -> None:
         self.state = State.POWERING_OFF
-        self._trace("power_off")
-        log.warning("power off requested by a 10 s hold")
+        self._summary_until = None   # a session just ended by a flat battery has no summary to return from
+        self._trace("power_off", reason=why)
+        log.warning("power off requested by %s", why)
         if self.hooks.request_power_off is not None:
             self.hooks.request_power_off()   # the system stops us with SIGTERM shortly
         else:
@@ -198,7 +205,32 @@ class App:
         # The host's clock may have re-dated sessions (SET_CLOCK comes first): read the log again.
         self.recorder.refresh_overview()
 
+    def on_battery(self, status: BatteryStatus) -> None:
+        """The gauge's news (every 30 s): a notice when the charge gets low or the gauge stops
+        answering (pacing goes on); below the critical level, unless charging, the session ends
+        and the device powers off cleanly before the voltage collapses."""
+        before, self.battery = self.battery, status
+        was = before.level if before is not None else "ok"
+        if status.level == "warning" and was in ("ok", "unknown") and not status.charging:
+            self.notify(f"Battery low: {status.percent:.0f}%, charge soon")
+        elif status.level == "unknown" and was != "unknown":
+            self.notify("Battery gauge not answering")
+        if status.level == "critical" and not status.charging and self.state not in (State.POWERING_OFF, State.OFF):
+            now = self.clock.now()
+            if self.pacer is not None and not self.pacer.ended:
+                self._handle_cues(self.pacer.end_early(now, reason="low_battery"))
+            self.haptics.stop()
+            self.notify("Battery empty: powering off")
+            self._power_off("a flat battery")
+
+    def _battery_too_low(self) -> bool:
+        """Below the critical level (on a charger, too: a weak one may not carry the motor)."""
+        return self.battery is not None and self.battery.level == "critical"
+
     def start_session(self, now: float) -> None:
+        if self._battery_too_low():
+            self.notify("Battery too low for a session: charge it first")
+            return
         routine = self.routine
         self.pacer = Pacer(tuple(routine.active_zones), now, pause_limit=self.timeouts.pause_limit)
         self.state = State.RUNNING

@@ -10,6 +10,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class BatteryView:
+    """The idle screen's battery line (a fuel gauge is fitted)."""
+
+    percent: float | None           # None: the gauge is not answering
+    charging: bool = False
+    sessions_left: int | None = None  # of the selected routine; None until a few sessions were measured
+
+
+@dataclass(frozen=True)
 class IdleView:
     routine_title: str
     routine_seconds: float          # length of the enabled zones
@@ -20,6 +29,7 @@ class IdleView:
     streak_days: int = 0            # calendar days in a row with a session (0 = none running)
     minutes_this_week: float = 0.0  # since Monday
     routines_skipped: int = 0       # user routine files skipped at start as broken
+    battery: BatteryView | None = None  # None: no fuel gauge
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import queue
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from device.core.events import Stop
@@ -86,10 +86,19 @@ class Simulator:
     on_frame: object = None               # on_frame(glass image, bus) for each frame sent (terminal UI)
     on_motor: object = None               # on_motor(duty) for each duty the motor is given
     on_sent: object = None                # on_sent(frame) for each frame that reached the panel
+    battery: tuple[float, float] | None = None   # a simulated cell: (start %, % drained per minute)
 
     def __post_init__(self) -> None:
         self.clock = VirtualClock() if self.speed is None else ScaledClock(self.speed)
-        self.parts = simulated_parts(self.config, self.clock, state_dir=self.state_dir)
+        self.gauge = None
+        if self.battery is not None:
+            from drivers.fakes.max17048 import FakeMAX17048
+
+            start, per_minute = self.battery
+            self.config = replace(self.config, battery=replace(self.config.battery, enabled=True))
+            self.gauge = FakeMAX17048(self.clock, percent=start, percent_per_hour=-60 * per_minute,
+                                      address=self.config.battery.address)
+        self.parts = simulated_parts(self.config, self.clock, state_dir=self.state_dir, gauge=self.gauge)
         self.bus = self.parts.bus
         self.trace = Trace.to_file(self.clock, self.trace_path) if self.trace_path else None
         self.frames_sent = 0
@@ -184,17 +193,30 @@ def default_state_dir() -> Path:
     return state_dir() / "sim"
 
 
+def parse_battery(text: str) -> tuple[float, float]:
+    """`--battery START:PER_MINUTE`, e.g. 100:5: a cell at 100 % losing 5 % a minute."""
+    start, _, per_minute = text.partition(":")
+    try:
+        cell = float(start), float(per_minute or 0)
+    except ValueError:
+        cell = None
+    if cell is None or not 0 <= cell[0] <= 100 or not 0 <= cell[1] <= 100:
+        raise UsageError(f"--battery must be START:PER_MINUTE in percent (0..100 each), e.g. 100:5, got {text!r}")
+    return cell
+
+
 def main(args, config, routines, notices, state_dir: Path) -> int:
     """Entry for `facepace sim` (argument parsing lives in device.cli.main)."""
     script = parse_script(args.script) if args.script else []
     speed = parse_speed(args.speed) if args.speed else (None if args.headless else 1.0)
     where = f"facepace sim: simulated sessions are kept in {state_dir}, apart from your own log"
+    battery = parse_battery(args.battery) if getattr(args, "battery", None) else None
     if args.headless:
         if not script:
             script = [(1.0, "press")]
         sim = Simulator(config, routines, speed=speed, routine_name=args.routine_name,
                         frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
-                        notices=notices)
+                        notices=notices, battery=battery)
         try:
             code = sim.run_headless(script)
         finally:
@@ -208,6 +230,6 @@ def main(args, config, routines, notices, state_dir: Path) -> int:
     try:
         return run_terminal(config, routines, speed=speed or 1.0, routine_name=args.routine_name,
                             frames_dir=args.frames, trace_path=args.trace, state_dir=state_dir,
-                            notices=notices, script=script)
+                            notices=notices, script=script, battery=battery)
     finally:
         print(where, file=sys.stderr)   # after the terminal is restored, where it stays readable
