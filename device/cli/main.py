@@ -3,7 +3,7 @@
 The device walks you through a massage routine zone by zone, pacing your strokes with a
 vibration motor and a small screen, and logs every session. Commands:
 
-  on the device      run, sync-serve, export
+  on the device      run, selftest, sync-serve, export
   anywhere           sim (the device in a terminal), routines, config, log, stats
   on your computer   sync (over USB), history, report
 
@@ -63,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "session log in the state folder, and the USB sync. systemd starts this "
                     "(facepace.service).")
     run.set_defaults(func=_run)
+
+    selftest = commands.add_parser(
+        "selftest", help="check the wiring: I2C scan, panel patterns, motor levels, button, battery",
+        description="Walk through the parts: each step passes or fails with its reason, here and on "
+                    "the panel; exit code 0 when all passed. On the Pi, stop facepace.service first "
+                    "(sudo systemctl stop facepace): it holds the pins.")
+    selftest.add_argument("--sim", action="store_true", help="on simulated parts (a finger presses for you)")
+    selftest.add_argument("--press-timeout", type=float, default=10.0, metavar="S",
+                          help="how long to wait for the button press (default 10 s)")
+    selftest.set_defaults(func=_selftest)
 
     sim = commands.add_parser("sim", help="run the firmware on simulated parts", description=(
         "The device in your terminal: the same firmware on simulated button, motor and screen "
@@ -143,6 +153,13 @@ def _run(args) -> int:
 
     config, _, routines, notices = load_settings(args)
     return firmware.main(config, routines, notices)
+
+
+def _selftest(args) -> int:
+    from device.service import selftest
+
+    config, _, _, _ = load_settings(args)
+    return selftest.main(config, simulated=args.sim, press_timeout=args.press_timeout)
 
 
 def exit_code(error: FacepaceError) -> int:

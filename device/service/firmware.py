@@ -40,9 +40,13 @@ OFF_SCREEN_SECONDS = 0.5   # how long "Off" stays up before the panel is cleared
 
 def main(config, routines, notices) -> int:
     """`facepace run` on the real pins and I2C bus."""
+    from device.service.selftest import selftest_if_held
+
     model = require_raspberry_pi()
     log.info("starting on %s", model)
-    return serve(config, routines, notices, parts=real_parts(config))
+    parts = real_parts(config)
+    selftest_if_held(config, parts, say=log.warning)   # held at start: the wiring check, then the device
+    return serve(config, routines, notices, parts=parts)
 
 
 def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service] = (),
