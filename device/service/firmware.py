@@ -40,12 +40,19 @@ OFF_SCREEN_SECONDS = 0.5   # how long "Off" stays up before the panel is cleared
 
 def main(config, routines, notices) -> int:
     """`facepace run` on the real pins and I2C bus."""
-    from device.service.selftest import selftest_if_held
+    from device.service.sdnotify import Notifier
+    from device.service.selftest import SELFTEST_LONGEST_SECONDS, selftest_if_held
 
     model = require_raspberry_pi()
     log.info("starting on %s", model)
     parts = real_parts(config)
-    selftest_if_held(config, parts, say=log.warning)   # held at start: the wiring check, then the device
+
+    def allow_time() -> None:   # the self-test outlasts TimeoutStartSec
+        with closing(Notifier.from_environment()) as notifier:
+            notifier.notify(f"EXTEND_TIMEOUT_USEC={int(SELFTEST_LONGEST_SECONDS * 1_000_000)}")
+
+    # Held at start: the wiring check, then the device.
+    selftest_if_held(config, parts, say=log.warning, on_held=allow_time)
     return serve(config, routines, notices, parts=parts)
 
 

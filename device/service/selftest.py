@@ -21,6 +21,7 @@ BUZZ_SECONDS = 0.4          # each motor level, after its kick
 PRESS_TIMEOUT_SECONDS = 10.0
 SETTLE_SECONDS = 0.05       # no edge for this long after the press: the contact has settled
 RESULT_SECONDS = 1.5        # each step's verdict stays on the panel
+SELFTEST_LONGEST_SECONDS = 60.0   # every step, with the whole wait for a press: what systemd must allow
 HELD_SECONDS = 0.1          # at start: still down this long after the pin is opened means held
 
 
@@ -213,7 +214,8 @@ class SelfTest:
             self.clock.wait(nothing, deadline)
 
 
-def selftest_if_held(config, parts, *, say: Callable[[str], None]) -> int | None:
+def selftest_if_held(config, parts, *, say: Callable[[str], None],
+                     on_held: Callable[[], None] = lambda: None) -> int | None:
     """The self-test from the button: held while the service starts, it runs before the device
     does (its exit code), else None. The steps then wait for a fresh press."""
     from drivers.button import PushButton
@@ -223,6 +225,7 @@ def selftest_if_held(config, parts, *, say: Callable[[str], None]) -> int | None
         held = button.is_pressed
     if not held:
         return None
+    on_held()
     say("the button is held at start: self-test")
     return SelfTest(config, parts, say=say).run()
 
