@@ -16,10 +16,13 @@ ROOT=${DESTDIR:-/}
 ACTION=install
 SYSTEMCTL=yes
 PYTHON=${PYTHON:-python3}
+RADIO=""   # off: Wi-Fi and Bluetooth disabled at the next boot; on: enabled again
 while [ $# -gt 0 ]; do
     case $1 in
         --root) ROOT=${2:?--root needs a folder}; shift ;;
         --root=*) ROOT=${1#--root=} ;;
+        # For a device meant to have no network (docs/install.md): kept for later updates until --radio-on.
+        --radio-off|--radio-on) RADIO=${1#--radio-} ;;
         --uninstall) ACTION=uninstall ;;
         --no-systemctl) SYSTEMCTL=no ;;
         -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
@@ -94,10 +97,32 @@ rewrite() {
     say "edited ${file#"$ROOT"}"
 }
 
+# Wi-Fi and Bluetooth off (dtoverlay), when asked for once with --radio-off.
+radio_lines() {
+    grep -qx "radio off" "$MANIFEST" 2>/dev/null || return 0
+    echo "# no network: Wi-Fi and Bluetooth off (install.sh --radio-on turns them on again)"
+    echo "dtoverlay=disable-wifi"
+    echo "dtoverlay=disable-bt"
+}
+
+# Remember --radio-off/--radio-on in the manifest, so an update keeps the choice.
+set_radio() {
+    if [ "$RADIO" = off ] && ! grep -qx "radio off" "$MANIFEST" 2>/dev/null; then
+        echo "radio off" >> "$MANIFEST"
+        say "Wi-Fi and Bluetooth off from the next boot"
+    elif [ "$RADIO" = on ] && grep -qx "radio off" "$MANIFEST" 2>/dev/null; then
+        grep -vx "radio off" "$MANIFEST" > "$MANIFEST.new" || true
+        mv -f "$MANIFEST.new" "$MANIFEST"
+        say "Wi-Fi and Bluetooth on again from the next boot"
+    fi
+}
+
 without_block() { awk -v b="$MARK_BEGIN" -v e="$MARK_END" '$0==b{skip=1} !skip{print} $0==e{skip=0}'; }
 with_block() {
     without_block
-    printf '%s\n[all]\n%s\n' "$MARK_BEGIN" "# USB gadget serial port for sync (OTG: the port also works as a host)"
+    printf '%s\n[all]\n' "$MARK_BEGIN"
+    radio_lines
+    echo "# USB gadget serial port for sync (OTG: the port also works as a host)"
     echo "dtoverlay=dwc2"
     [ "$I2C_BY_CONFIG" = yes ] && echo "dtparam=i2c_arm=on"
     echo "$MARK_END"
@@ -196,6 +221,7 @@ do_install() {
     fi
 
     enable_i2c
+    set_radio
     edit_boot
     # shellcheck disable=SC2086 # the unit list is split on purpose
     run_systemctl enable $ENABLE

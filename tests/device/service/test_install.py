@@ -213,3 +213,40 @@ SCRIPTS = sorted((REPO / "systemd").glob("*.sh"))
 def test_shellcheck(script):
     result = subprocess.run(["shellcheck", "--shell=sh", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def boot_block(root: Path) -> list[str]:
+    config = (root / "boot" / "firmware" / "config.txt").read_text()
+    return config[len(CONFIG_TXT):].splitlines()[1:]
+
+
+def test_radio_off_turns_wifi_and_bluetooth_off_keeps_it_through_updates_and_radio_on_undoes_it(fake_root, fakes):
+    install(fake_root, fakes)
+    output, _ = install(fake_root, fakes, "--radio-off")
+    assert "Wi-Fi and Bluetooth off from the next boot" in output
+    assert boot_block(fake_root) == [
+        "[all]", "# no network: Wi-Fi and Bluetooth off (install.sh --radio-on turns them on again)",
+        "dtoverlay=disable-wifi", "dtoverlay=disable-bt",
+        "# USB gadget serial port for sync (OTG: the port also works as a host)",
+        "dtoverlay=dwc2", "dtparam=i2c_arm=on", "# <<< facepace"]
+    before = tree(fake_root)
+    install(fake_root, fakes)   # an update without the option keeps the choice
+    assert tree(fake_root) == before
+    output, _ = install(fake_root, fakes, "--radio-on")
+    assert "Wi-Fi and Bluetooth on again from the next boot" in output
+    assert "dtoverlay=disable-wifi" not in "\n".join(boot_block(fake_root))
+    install(fake_root, fakes, "--radio-off")
+    install(fake_root, fakes, "--uninstall")
+    assert (fake_root / "boot" / "firmware" / "config.txt").read_text() == CONFIG_TXT
+
+
+def test_the_install_guide_uses_only_options_install_sh_has():
+    import re
+
+    guide = (REPO / "docs" / "install.md").read_text()
+    used = set(re.findall(r"install\.sh((?: --[a-z-]+)+)", guide))
+    options = {option for group in used for option in group.split()}
+    assert options >= {"--radio-off", "--uninstall"}
+    script = INSTALL.read_text()
+    for option in options:
+        assert re.search(rf"^\s+(\S+\|)?{re.escape(option)}[|)]", script, re.M), option
