@@ -139,7 +139,7 @@ def battery_monitor(config, parts: Parts, events: queue.SimpleQueue):
     session costs into the state folder's battery.json."""
     if parts.open_gauge is None:
         return None
-    from device.service.battery import BatteryMonitor
+    from device.core.battery import BatteryMonitor
 
     return BatteryMonitor(parts.open_gauge, parts.clock, events.put,
                           warning_percent=config.battery.warning_percent,

@@ -41,7 +41,7 @@ class Notice:
 
 @dataclass(frozen=True)
 class BatteryStatus:
-    """What the fuel gauge said (device.service.battery), every 30 s."""
+    """What the fuel gauge said (device.core.battery), every 30 s."""
 
     level: str                      # "ok", "warning", "critical", or "unknown" (the gauge is not answering)
     percent: float | None = None

@@ -19,7 +19,7 @@ from device.log import logdb
 from device.log.sessionlog import SessionLog
 from device.screen.screens import fits, layout, render
 from device.screen.views import BatteryView
-from device.service.battery import READ_EVERY_SECONDS, BatteryMonitor, _recall
+from device.core.battery import READ_EVERY_SECONDS, BatteryMonitor, _recall
 from device.settings.config import Config
 from device.settings.routines import load_library
 from drivers.battery import MAX17048Gauge
