@@ -69,7 +69,7 @@ class BatteryMonitor:
             if self._gauge is None:
                 self._gauge = self._open_gauge()
             return self._gauge.read()
-        except OSError as error:
+        except Exception as error:   # a missing bus, a NACK, a confused chip: never a stop, pacing goes on
             if self._last is None or self._last.level != "unknown":
                 log.warning("battery gauge not answering: %s", error)
             self.close()

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from PIL import ImageChops
 
 from device.core.assemble import assemble
+from device.core.events import BatteryStatus
 from device.core.clock import VirtualClock
 from device.core.parts import simulated_parts
 from device.log import logdb
@@ -228,3 +229,19 @@ def test_a_hostile_battery_memory_is_forgotten_never_fatal(tmp_path_factory, con
     path.write_bytes(content)
     measured = _recall(path)
     assert all(0 <= used <= 100 and 0 < minutes <= 24 * 60 for used, minutes in measured)
+
+
+def test_a_missing_bus_is_unknown_too_never_a_stop(monkeypatch, tmp_path):
+    from device.core.parts import real_parts
+    from drivers.errors import NoHardwareError
+
+    monkeypatch.setenv("FACEPACE_STATE_DIR", str(tmp_path))
+    config = battery_config()
+    config = dataclasses.replace(config, display=dataclasses.replace(config.display, bus=97))
+    parts = real_parts(config)
+    with pytest.raises(NoHardwareError, match="/dev/i2c-97"):
+        parts.open_gauge()
+    told = []
+    monitor = BatteryMonitor(parts.open_gauge, VirtualClock(), told.append, warning_percent=15, critical_percent=5)
+    monitor.poll(0.0)
+    assert told == [BatteryStatus("unknown")]
