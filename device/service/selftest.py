@@ -72,8 +72,10 @@ class SelfTest:
             for name, step in steps:
                 try:
                     passed, detail = step()
-                except OSError as error:
+                except OSError as error:   # a part that does not answer
                     passed, detail = False, str(error)
+                except Exception as error:   # a pin in use, I2C not enabled: the step's verdict, not a crash
+                    passed, detail = False, f"{type(error).__name__}: {error}"
                 self._report(StepResult(name, passed, detail))
             verdict = all(result.passed for result in self.results)
             self.say("all parts passed" if verdict else

@@ -138,3 +138,13 @@ def test_the_command_runs_on_the_simulated_parts(tmp_path):
                             cwd=ROOT, timeout=120, env=dict(os.environ, FACEPACE_STATE_DIR=str(tmp_path)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "all parts passed"
+
+
+def test_a_pin_already_in_use_fails_its_step_with_the_reason_and_the_rest_runs():
+    bench = Bench()
+    from drivers.motor import VibrationMotor
+
+    with VibrationMotor(bench.config.motor.pin, pin_factory=bench.parts.pins):   # the service holds it
+        assert bench.run() == 1
+    [motor] = [line for line in bench.lines if line.startswith("FAIL motor: ")]
+    assert "GPIOPinInUse" in motor and bench.verdicts()["button"] == "PASS"
