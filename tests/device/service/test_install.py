@@ -250,3 +250,19 @@ def test_the_install_guide_uses_only_options_install_sh_has():
     script = INSTALL.read_text()
     for option in options:
         assert re.search(rf"^\s+(\S+\|)?{re.escape(option)}[|)]", script, re.M), option
+
+
+def test_the_install_guide_names_only_commands_facepace_has():
+    import re
+
+    from device.cli.main import build_parser
+
+    guide = (REPO / "docs" / "install.md").read_text()
+    named = set(re.findall(r"bin/facepace ([a-z-]+)|`facepace ([a-z-]+)", guide))
+    commands = {first or second for first, second in named}
+    assert {"selftest", "config", "sync"} <= commands
+    parser = build_parser()
+    known = set(next(action for action in parser._actions if action.dest == "command").choices)
+    assert commands <= known, commands - known
+    for flag in ("--sim",):
+        assert flag in guide and build_parser().parse_args(["selftest", flag]).sim
