@@ -11,7 +11,8 @@
   empty alert fires below 32 - ATHD %).
 - 0x14 VALRT: MIN (MSB), MAX (LSB), 20 mV/LSB.  0x18 VRESET/ID.
 - 0x1A STATUS (MSB): RI (bit 8, set at power-on), VH, VL, VR, HD (SOC low), SC (1 % change).
-  A flag that comes up also sets CONFIG.ALRT; the host clears each by writing 0.
+  A flag that comes up also sets CONFIG.ALRT; the host clears each by writing 0. HD and SC fire
+  on a crossing; VL and VH again while the voltage stays out of range.
 - 0xFE CMD: 0x5400 resets the chip, which therefore does not acknowledge the write.
 
 The register pointer is set by the first byte of a write and advances with each byte read or
@@ -112,6 +113,7 @@ class FakeMAX17048:
         for address, value in POWER_ON.items():
             self._registers[address:address + 2] = value.to_bytes(2, "big")
         self._last_whole_percent = int(self.percent)
+        self._was_empty = False
         self._update()
 
     def _update(self) -> None:
@@ -123,8 +125,9 @@ class FakeMAX17048:
         self._registers[CRATE:CRATE + 2] = max(-0x8000, min(0x7FFF, crate)).to_bytes(2, "big", signed=True)
         flags = 0
         empty_below = 32 - (self._registers[CONFIG + 1] & ATHD_MASK)
-        if percent < empty_below:
+        if percent < empty_below and not self._was_empty:   # HD fires on the crossing, not while below
             flags |= HD
+        self._was_empty = percent < empty_below
         valrt_min, valrt_max = self._registers[VALRT] * 0.02, self._registers[VALRT + 1] * 0.02
         if volts < valrt_min:
             flags |= VL

@@ -123,19 +123,19 @@ def test_any_cell_reads_back_within_the_registers_resolution(percent, rate, minu
     assert reading.volts == pytest.approx(chip.volts, abs=78.125e-6)
 
 
-def test_the_chips_empty_alert_reads_through_the_library_and_clears_once_charged(clock):
+def test_the_chips_empty_alert_reads_through_the_library_once_per_crossing(clock):
     bus, chip = bus_with_gauge(clock, percent=4.5, percent_per_hour=-60.0)   # 1 % a minute
-    gauge = MAX17048Gauge(bus)
-    library = gauge.chip
+    library = MAX17048Gauge(bus).chip
     library.reset_alert = False   # the power-on reset indicator the chip starts with
+    library._alert_status = False
     assert not library.SOC_low_alert and not library.active_alert
     clock.advance(31)   # 3.98 %: below the default empty threshold, 32 - ATHD (0x1C) = 4 %
+    assert library.SOC_low_alert and library.active_alert and library.alert_reason & 0x10
+    library.SOC_low_alert = False
+    library._alert_status = False
+    clock.advance(30)
+    assert not library.SOC_low_alert and not library.active_alert   # still below: no new crossing
+    chip.set(percent=50.0, percent_per_hour=-60.0 * 50)   # charged, then drained fast
+    assert not library.SOC_low_alert
+    clock.advance(60)
     assert library.SOC_low_alert and library.active_alert
-    assert library.alert_reason & 0x10
-    library.SOC_low_alert = False
-    library._alert_status = False
-    assert library.SOC_low_alert and library.active_alert   # still below: the chip raises it again
-    chip.set(percent=50.0, percent_per_hour=-60.0)
-    library.SOC_low_alert = False
-    library._alert_status = False
-    assert not library.SOC_low_alert and not library.active_alert
