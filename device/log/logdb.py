@@ -508,6 +508,7 @@ class _Found(NamedTuple):
     zones: list[tuple]         # ZONE_COLUMNS rows
     fixes: tuple[list[str], list[tuple]]   # date-fix columns and rows
     whole: bool
+    end_reasons: list[tuple] = []          # (session_id, reason) rows: why the device ended it
 
 
 def _readings(damaged: Path) -> Iterator[sqlite3.Connection]:
@@ -617,6 +618,7 @@ def _readable_sessions(source: sqlite3.Connection, reading: int, row_limit: int)
         columns.remove("seq")   # given afresh
     # Zones have had the same columns since version 1.
     fix_columns = _shared_columns(source, "sync_date_fixes", DATE_FIX_COLUMNS)
+    reason_columns = _shared_columns(source, "session_end_reasons", ("session_id", "reason"))
     for rowid, row in _readable_rows(source, columns, row_limit):
         values = dict(zip(columns, row))
         zone_count = values.pop("zone_count", None)
@@ -629,7 +631,11 @@ def _readable_sessions(source: sqlite3.Connection, reading: int, row_limit: int)
         # Without its date-fix row a fixed session still has its fixed dates; only the note
         # of the fix is lost, so the session is kept.
         fixes = _session_rows(source, "sync_date_fixes", fix_columns, session_id) or []
-        yield _Found(session_id, (reading, rowid), values, zones, (fix_columns, fixes), whole)
+        # Likewise the reason the device ended it: without it, it is still ended early. A
+        # damaged reason is left out rather than cost the session.
+        reasons = [row for row in _session_rows(source, "session_end_reasons", reason_columns, session_id) or []
+                   if len(row) == 2 and row[1] in END_REASONS]
+        yield _Found(session_id, (reading, rowid), values, zones, (fix_columns, fixes), whole, reasons)
 
 
 def _insert_session(fresh: sqlite3.Connection, session: _Found) -> bool:
@@ -644,6 +650,7 @@ def _insert_session(fresh: sqlite3.Connection, session: _Found) -> bool:
         _insert(fresh, "zones", ZONE_COLUMNS, session.zones)
         fix_columns, fixes = session.fixes
         _insert(fresh, "sync_date_fixes", fix_columns, fixes)
+        _insert(fresh, "session_end_reasons", ("session_id", "reason"), session.end_reasons)
     except sqlite3.IntegrityError:   # NOT NULL, CHECK, a duplicate: a damaged value
         fresh.execute("ROLLBACK TO salvage_one")
         fresh.execute("RELEASE salvage_one")

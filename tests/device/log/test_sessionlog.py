@@ -1102,3 +1102,14 @@ def test_a_log_from_before_end_reasons_has_none(open_log, db_path):
     open_log().close()
     assert logdb.end_reasons(raw(db_path)) == {}
     assert logdb.schema_version(raw(db_path)) == 5
+
+
+def test_salvage_copies_the_reason_the_device_ended_a_session(open_log, db_path, tmp_path):
+    log = open_log()
+    flat = run_session(log, outcome="low_battery")
+    run_session(log, start=START + 3600, outcome="ended_early")
+    log.close()
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh).sessions == 2
+    assert logdb.end_reasons(fresh) == {flat: "low_battery"}
