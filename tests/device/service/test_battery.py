@@ -245,3 +245,22 @@ def test_a_missing_bus_is_unknown_too_never_a_stop(monkeypatch, tmp_path):
     monitor = BatteryMonitor(parts.open_gauge, VirtualClock(), told.append, warning_percent=15, critical_percent=5)
     monitor.poll(0.0)
     assert told == [BatteryStatus("unknown")]
+
+
+def test_the_chips_low_voltage_alert_is_critical_whatever_the_charge_estimate():
+    clock = VirtualClock()
+    bus = FakeSSD1306Bus()
+    bus.attach(FakeMAX17048(clock, percent=30.0))   # rests at 3.75 V
+    gauges, told = [], []
+
+    def open_gauge():
+        gauges.append(MAX17048Gauge(bus))
+        return gauges[-1]
+
+    monitor = BatteryMonitor(open_gauge, clock, told.append, warning_percent=15, critical_percent=5)
+    monitor.poll(0.0)
+    assert told[-1].level == "ok"
+    gauges[0].chip.voltage_alert_min = 3.8   # as if the cell sagged below the alert under load
+    clock.advance(READ_EVERY_SECONDS)
+    monitor.poll(clock.now())
+    assert (told[-1].level, told[-1].percent) == ("critical", 30.0)
