@@ -187,13 +187,14 @@ class App:
             return
         self.intensity = (self.intensity - 2) % 5 + 1
         self._keep_choices()
-        self._power_off("a 10 s hold")
+        self._power_off("long_hold")
 
-    def _power_off(self, why: str) -> None:
+    def _power_off(self, reason: str) -> None:
+        """`reason` (traced): long_hold, or low_battery."""
         self.state = State.POWERING_OFF
         self._summary_until = None   # a session just ended by a flat battery has no summary to return from
-        self._trace("power_off", reason=why)
-        log.warning("power off requested by %s", why)
+        self._trace("power_off", reason=reason)
+        log.warning("power off requested: %s", reason)
         if self.hooks.request_power_off is not None:
             self.hooks.request_power_off()   # the system stops us with SIGTERM shortly
         else:
@@ -221,7 +222,7 @@ class App:
                 self._handle_cues(self.pacer.end_early(now, reason="low_battery"))
             self.haptics.stop()
             self.notify("Battery empty: powering off")
-            self._power_off("a flat battery")
+            self._power_off("low_battery")
 
     def _battery_too_low(self) -> bool:
         """Below the critical level (on a charger, too: a weak one may not carry the motor)."""

@@ -320,7 +320,7 @@ def test_a_simulated_battery_drains_on_the_idle_screen_and_ends_the_session_when
     [end] = [event for event in events if event["event"] == "session_end"]
     # 14 % losing 5 % a minute is below 5 % after 108 s: the 120 s reading ends the session.
     assert end["reason"] == "low_battery" and end["t"] == 120.0
-    assert [event["reason"] for event in events if event["event"] == "power_off"] == ["a flat battery"]
+    assert [event["reason"] for event in events if event["event"] == "power_off"] == ["low_battery"]
     from device.screen.screens import notice_pages, render
     from device.screen.views import BatteryView, IdleView
     idle = render(IdleView("Quick refresh", 180.0, 2, 4, 3, battery=BatteryView(14.0)),

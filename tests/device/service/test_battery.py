@@ -139,7 +139,7 @@ def test_below_the_critical_level_the_session_ends_for_low_battery_and_the_devic
     device.run_until(200.0)
     [end] = device.events("session_end")
     assert end == {"reason": "low_battery", "at": 150.0}
-    assert device.events("power_off") == [{"reason": "a flat battery"}]
+    assert device.events("power_off") == [{"reason": "low_battery"}]
     assert device.power_off_requests == 1
     motor = device.parts.pins.pin(device.config.motor.pin).timeline()
     assert motor[-1][1] == 0.0 and motor[-1][0] <= 150.0   # no buzz after the reading
@@ -155,7 +155,7 @@ def test_below_the_critical_level_in_idle_it_powers_off_at_once(make):
     device = make(percent=4.0)
     device.press_at(1.0)
     device.run_until(5.0)
-    assert device.events("power_off") == [{"reason": "a flat battery"}]
+    assert device.events("power_off") == [{"reason": "low_battery"}]
     assert device.events("session_start") == []
 
 
