@@ -63,6 +63,13 @@ def main() -> None:
         save(sim, "sync")
         sim.close()
 
+        # A fuel gauge at 72 % that has measured three sessions at 1 % a minute.
+        (Path(state) / "battery.json").write_text('{"sessions": [[3.0, 3.0], [3.0, 3.0], [3.0, 3.0]]}')
+        sim = Simulator(Config(), routines, routine_name="daily", state_dir=Path(state), battery=(72.0, 0.0))
+        run_to(sim, 2.0)
+        save(sim, "idle-battery")
+        sim.close()
+
         sim = Simulator(Config(), routines, state_dir=Path(state))
         sim.clock.call_at(1.0, sim.button.pin.drive_low)
         run_to(sim, 8.2)

@@ -221,6 +221,16 @@ def open_i2c_display(bus_number: int = 1, address: int = 0x3C, rotation: int = 0
     Raises NoHardwareError when there is no such bus (not a Pi, I2C not enabled, Blinka missing),
     and OSError when the bus is there but the panel does not answer (wiring: retry later).
     """
+    i2c = open_linux_i2c(bus_number)
+    try:
+        return OledDisplay(i2c, width, height, address, rotation=rotation, owns_bus=True)
+    except BaseException:
+        i2c.deinit()
+        raise
+
+
+def open_linux_i2c(bus_number: int):
+    """A `busio.I2C` on `/dev/i2c-<bus_number>` (Blinka), or NoHardwareError saying what is missing."""
     device_path = Path(f"/dev/i2c-{bus_number}")
     if not device_path.exists():
         raise NoHardwareError(
@@ -244,14 +254,9 @@ def open_i2c_display(bus_number: int = 1, address: int = 0x3C, rotation: int = 0
             self._i2c = LinuxI2C(number, mode=LinuxI2C.MASTER)
 
     try:
-        i2c = NumberedI2C(bus_number)
+        return NumberedI2C(bus_number)
     except PermissionError as error:
         raise NoHardwareError(
             f"no permission to open {device_path}: add the service user to the `i2c` group") from error
     except RuntimeError as error:
         raise NoHardwareError(f"cannot open I2C bus {bus_number}: {error}") from error
-    try:
-        return OledDisplay(i2c, width, height, address, rotation=rotation, owns_bus=True)
-    except BaseException:
-        i2c.deinit()
-        raise

@@ -7,6 +7,8 @@
 #   --no-systemctl                          don't call systemctl/udevadm (e.g. in a chroot)
 #   --i2c-baudrate HZ                       the I2C bus speed (default 400000, the OLED's fast mode;
 #                                           100000 is the Pi's own default)
+#   --radio-off / --radio-on                Wi-Fi and Bluetooth off for a device meant to have no
+#                                           network (kept for updates), or on again
 #
 # Idempotent: every step checks first and prints only what it changed. With --root the edits go
 # to DIR, users are created with `useradd --root`, units are enabled with `systemctl --root`
@@ -20,15 +22,18 @@ SYSTEMCTL=yes
 PYTHON=${PYTHON:-python3}
 # The SSD1306 takes 400 kHz (fast mode): a full frame is ~25 ms on the wire instead of ~95 ms.
 I2C_BAUDRATE=400000
+RADIO=""   # off: Wi-Fi and Bluetooth disabled at the next boot; on: enabled again
 while [ $# -gt 0 ]; do
     case $1 in
         --root) ROOT=${2:?--root needs a folder}; shift ;;
         --root=*) ROOT=${1#--root=} ;;
+        # For a device meant to have no network (docs/install.md): kept for later updates until --radio-on.
+        --radio-off|--radio-on) RADIO=${1#--radio-} ;;
         --uninstall) ACTION=uninstall ;;
         --no-systemctl) SYSTEMCTL=no ;;
         --i2c-baudrate) I2C_BAUDRATE=${2:?--i2c-baudrate needs a number of Hz}; shift ;;
         --i2c-baudrate=*) I2C_BAUDRATE=${1#--i2c-baudrate=} ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -106,10 +111,32 @@ rewrite() {
     say "edited ${file#"$ROOT"}"
 }
 
+# Wi-Fi and Bluetooth off (dtoverlay), when asked for once with --radio-off.
+radio_lines() {
+    grep -qx "radio off" "$MANIFEST" 2>/dev/null || return 0
+    echo "# no network: Wi-Fi and Bluetooth off (install.sh --radio-on turns them on again)"
+    echo "dtoverlay=disable-wifi"
+    echo "dtoverlay=disable-bt"
+}
+
+# Remember --radio-off/--radio-on in the manifest, so an update keeps the choice.
+set_radio() {
+    if [ "$RADIO" = off ] && ! grep -qx "radio off" "$MANIFEST" 2>/dev/null; then
+        echo "radio off" >> "$MANIFEST"
+        say "Wi-Fi and Bluetooth off from the next boot"
+    elif [ "$RADIO" = on ] && grep -qx "radio off" "$MANIFEST" 2>/dev/null; then
+        grep -vx "radio off" "$MANIFEST" > "$MANIFEST.new" || true
+        mv -f "$MANIFEST.new" "$MANIFEST"
+        say "Wi-Fi and Bluetooth on again from the next boot"
+    fi
+}
+
 without_block() { awk -v b="$MARK_BEGIN" -v e="$MARK_END" '$0==b{skip=1} !skip{print} $0==e{skip=0}'; }
 with_block() {
     without_block
-    printf '%s\n[all]\n%s\n' "$MARK_BEGIN" "# USB gadget serial port for sync (OTG: the port also works as a host)"
+    printf '%s\n[all]\n' "$MARK_BEGIN"
+    radio_lines
+    echo "# USB gadget serial port for sync (OTG: the port also works as a host)"
     echo "dtoverlay=dwc2"
     [ "$I2C_BY_CONFIG" = yes ] && echo "dtparam=i2c_arm=on"
     echo "# I2C speed for the OLED (install.sh --i2c-baudrate)"
@@ -216,6 +243,7 @@ do_install() {
     fi
 
     enable_i2c
+    set_radio
     edit_boot
     # shellcheck disable=SC2086 # the unit list is split on purpose
     run_systemctl enable $ENABLE

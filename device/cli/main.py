@@ -3,7 +3,7 @@
 The device walks you through a massage routine zone by zone, pacing your strokes with a
 vibration motor and a small screen, and logs every session. Commands:
 
-  on the device      run, sync-serve, export
+  on the device      run, selftest, sync-serve, export
   anywhere           sim (the device in a terminal), routines, config, log, stats
   on your computer   sync (over USB), history, report, app (a page in your browser)
 
@@ -27,7 +27,7 @@ from device.base.errors import ConfigError, FacepaceError, UsageError
 EXIT_CONFIG = 78   # EX_CONFIG: systemd's RestartPreventExitStatus stops a restart loop on a bad config
 EXIT_USAGE = 2     # argparse's own, for a command line it cannot use
 # Defined here: their start-up (a Pi's boot, the first frame) must not wait for the other commands' imports.
-BUILT_IN_COMMANDS = ("run", "sim")
+BUILT_IN_COMMANDS = ("run", "sim", "selftest")
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
@@ -67,6 +67,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                     "sync itself is `sync-serve`, its own process). systemd starts this (facepace.service).")
     run.set_defaults(func=_run)
 
+    selftest = commands.add_parser(
+        "selftest", help="check the wiring: I2C scan, panel patterns, motor levels, button, battery",
+        description="Walk through the parts: each step passes or fails with its reason, here and on "
+                    "the panel; exit code 0 when all passed. On the Pi, stop facepace.service first "
+                    "(sudo systemctl stop facepace): it holds the pins.")
+    selftest.add_argument("--sim", action="store_true", help="on simulated parts (a finger presses for you)")
+    selftest.add_argument("--press-timeout", type=float, default=10.0, metavar="S",
+                          help="how long to wait for the button press (default 10 s)")
+    selftest.set_defaults(func=_selftest)
+
     sim = commands.add_parser("sim", help="run the firmware on simulated parts", description=(
         "The device in your terminal: the same firmware on simulated button, motor and screen "
         "(keys: space press, d double press, h hold, q quit), or --headless with a script."))
@@ -87,6 +97,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sim.add_argument("--answer", choices=("press", "hold", "none"),
                      help="a scripted finger answers each change from the computer: press accepts, hold "
                           "refuses, none lets it time out")
+    sim.add_argument("--battery", metavar="START:PER_MINUTE",
+                     help="simulate a fuel gauge on a draining cell, e.g. 100:5 (100 %%, 5 %% a minute)")
     sim.set_defaults(func=_sim)
 
     if command_named(sys.argv[1:] if argv is None else argv) not in BUILT_IN_COMMANDS:
@@ -166,6 +178,13 @@ def _run(args) -> int:
 
     config, _, routines, notices = load_settings(args)
     return firmware.main(config, routines, notices)
+
+
+def _selftest(args) -> int:
+    from device.service import selftest
+
+    config, _, _, _ = load_settings(args)
+    return selftest.main(config, simulated=args.sim, press_timeout=args.press_timeout)
 
 
 def exit_code(error: FacepaceError) -> int:

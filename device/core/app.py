@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence
 
-from device.core.events import ButtonEdge, ChangeAsked, DisplayStatus, Notice, SettingsChanged, Stop, SyncProgress
+from device.core.events import BatteryStatus, ButtonEdge, ChangeAsked, DisplayStatus, Notice, SettingsChanged, Stop, SyncProgress
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, level_pattern
 from device.core.loop import serve
@@ -71,6 +71,7 @@ class App:
         self.question: ChangeAsked | None = None   # a change from the computer, asked in idle
         self.question_until: float | None = None   # when it is dropped, once on screen
         self._settings_waiting: SettingsChanged | None = None   # accepted during a session
+        self.battery: BatteryStatus | None = None   # None: no gauge
 
     # -- the loop --------------------------------------------------------------------
 
@@ -96,6 +97,8 @@ class App:
             self.ask(event)
         elif isinstance(event, SettingsChanged):
             self.apply_settings(event)
+        elif isinstance(event, BatteryStatus):
+            self.on_battery(event)
         elif isinstance(event, Stop):
             self.shutdown(event.reason)
 
@@ -197,9 +200,14 @@ class App:
             return
         self.intensity = (self.intensity - 2) % 5 + 1
         self._keep_choices()
+        self._power_off("long_hold")
+
+    def _power_off(self, reason: str) -> None:
+        """`reason` (traced): long_hold, or low_battery."""
         self.state = State.POWERING_OFF
-        self._trace("power_off")
-        log.warning("power off requested by a 10 s hold")
+        self._summary_until = None   # a session just ended by a flat battery has no summary to return from
+        self._trace("power_off", reason=reason)
+        log.warning("power off requested: %s", reason)
         if self.hooks.request_power_off is not None:
             self.hooks.request_power_off()   # the system stops us with SIGTERM shortly
         else:
@@ -214,7 +222,32 @@ class App:
         if done:
             self.recorder.refresh_overview()
 
+    def on_battery(self, status: BatteryStatus) -> None:
+        """The gauge's news (every 30 s): a notice when the charge gets low or the gauge stops
+        answering (pacing goes on); below the critical level, unless charging, the session ends
+        and the device powers off cleanly before the voltage collapses."""
+        before, self.battery = self.battery, status
+        was = before.level if before is not None else "ok"
+        if status.level == "warning" and was in ("ok", "unknown") and not status.charging:
+            self.notify(f"Battery low: {status.percent:.0f}%, charge soon")
+        elif status.level == "unknown" and was != "unknown":
+            self.notify("Battery gauge not answering")
+        if status.level == "critical" and not status.charging and self.state not in (State.POWERING_OFF, State.OFF):
+            now = self.clock.now()
+            if self.pacer is not None and not self.pacer.ended:
+                self._handle_cues(self.pacer.end_early(now, reason="low_battery"))
+            self.haptics.stop()
+            self.notify("Battery empty: powering off")
+            self._power_off("low_battery")
+
+    def _battery_too_low(self) -> bool:
+        """Below the critical level (on a charger, too: a weak one may not carry the motor)."""
+        return self.battery is not None and self.battery.level == "critical"
+
     def start_session(self, now: float) -> None:
+        if self._battery_too_low():
+            self.notify("Battery too low for a session: charge it first")
+            return
         routine = self.routine
         self.pacer = Pacer(tuple(routine.active_zones), now, pause_limit=self.timeouts.pause_limit)
         self.state = State.RUNNING

@@ -130,6 +130,10 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
                 serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
                 if stick_inbox is not None:
                     services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
+        battery = battery_monitor(config, parts, events)
+        if battery is not None:
+            stack.callback(battery.close)
+            services, traces = [*services, battery], [*traces, battery.trace]
         button = stack.enter_context(PushButton(
             config.button.pin, pin_factory=parts.pins, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
@@ -146,6 +150,19 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         app.recorder.use_time_zone(running_on.settings.time_zone)
         built.append(app)
         return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all())
+
+
+def battery_monitor(config, parts: Parts, events: queue.SimpleQueue):
+    """The fuel gauge's service when `[battery]` is enabled (None otherwise); it learns what a
+    session costs into the state folder's battery.json."""
+    if parts.open_gauge is None:
+        return None
+    from device.core.battery import BatteryMonitor
+
+    return BatteryMonitor(parts.open_gauge, parts.clock, events.put,
+                          warning_percent=config.battery.warning_percent,
+                          critical_percent=config.battery.critical_percent,
+                          memory=parts.state_dir / "battery.json" if parts.state_dir is not None else None)
 
 
 def _fan_out(traces: Sequence[Callable[..., None]]) -> Callable[..., None]:

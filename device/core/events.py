@@ -41,6 +41,16 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class BatteryStatus:
+    """What the fuel gauge said (device.core.battery), every 30 s."""
+
+    level: str                      # "ok", "warning", "critical", or "unknown" (the gauge is not answering)
+    percent: float | None = None
+    charging: bool | None = None    # None: the gauge cannot tell
+    minutes_left: float | None = None  # of session, down to the critical level; None until measured
+
+
+@dataclass(frozen=True)
 class Stop:
     """Ask the loop to shut down cleanly (SIGTERM, end of a simulation)."""
 

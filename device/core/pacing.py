@@ -22,7 +22,7 @@ class Cue:
     kind: str          # zone_start, switch_side, tick, zone_end, session_end
     at: float
     zone_index: int
-    reason: str = ""   # zone_end: done | skipped | ended; session_end: completed | ended_early
+    reason: str = ""   # zone_end: done | skipped | ended; session_end: completed | ended_early | low_battery
 
 
 @dataclass
@@ -169,9 +169,10 @@ class Pacer:
         self._paused_at = None
         return cues
 
-    def end_early(self, now: float) -> list[Cue]:
+    def end_early(self, now: float, reason: str = "ended_early") -> list[Cue]:
+        """`reason`: ended_early (the person), or why the device ended it (low_battery)."""
         cues = self.due(now)
-        return cues if self.ended else cues + self._end(now, "ended_early")
+        return cues if self.ended else cues + self._end(now, reason)
 
     def _end(self, at: float, reason: str) -> list[Cue]:
         stopped_at = self._paused_at if self._paused_at is not None else at

@@ -27,6 +27,7 @@ class Parts:
     # The date: the Pi has no real-time clock, so the system's time plus what a syncing computer says.
     wall_clock: HostWallClock = field(default_factory=HostWallClock)
     board_serial: str | None = None      # the Pi's serial number: a fresh log's device id
+    open_gauge: Callable[[], object] | None = None   # the battery's fuel gauge ([battery] enabled)
 
 
 def real_parts(config) -> Parts:
@@ -41,21 +42,31 @@ def real_parts(config) -> Parts:
         display = config.display
         return open_i2c_display(display.bus, display.address, display.rotation)
 
+    def open_gauge():
+        from drivers.battery import open_i2c_gauge
+
+        return open_i2c_gauge(config.display.bus, config.battery.address)
+
     return Parts(MonotonicClock(), pins=None, open_panel=open_panel, state_dir=state_dir(),
-                 board_serial=board_serial())
+                 board_serial=board_serial(), open_gauge=open_gauge if config.battery.enabled else None)
 
 
 def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
-                    wall_clock: HostWallClock | None = None) -> Parts:
+                    wall_clock: HostWallClock | None = None, gauge=None) -> Parts:
     """gpiozero's mock pins on `clock` and the real panel driver on a fake SSD1306 bus (`bus`,
     or a fresh `FakeSSD1306Bus`; a test may hand in one that fails). `wall_clock`: this
-    computer's date unless a test lives in a world of its own."""
+    computer's date unless a test lives in a world of its own. `gauge`: a `FakeMAX17048` to put
+    on the bus; the real gauge driver reads it when `[battery]` is enabled."""
+    from drivers.battery import MAX17048Gauge
     from drivers.fakes.i2c import FakeSSD1306Bus
     from drivers.fakes.pins import ClockedMockFactory
     from drivers.oled import OledDisplay
 
     display = config.display
     bus = bus if bus is not None else FakeSSD1306Bus(address=display.address)
+    if gauge is not None:
+        bus.attach(gauge)
     return Parts(clock, pins=ClockedMockFactory(clock), state_dir=state_dir, bus=bus,
                  open_panel=lambda: OledDisplay(bus, address=display.address, rotation=display.rotation),
-                 wall_clock=wall_clock or HostWallClock())
+                 wall_clock=wall_clock or HostWallClock(),
+                 open_gauge=(lambda: MAX17048Gauge(bus, config.battery.address)) if config.battery.enabled else None)

@@ -18,8 +18,8 @@ from device.core.pacing import countdown_changes_at
 from device.core.state import State, Timeouts
 from device.screen.screens import notice_pages
 from device.log.recording import streak_phrase
-from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, QuestionView, SummaryView, SyncView,
-                                 View, ZoneView)
+from device.screen.views import (BatteryView, IdleView, OffView, PausedView, PowerOffView, QuestionView, SummaryView,
+                                 SyncView, View, ZoneView)
 
 if TYPE_CHECKING:
     from device.core.gestures import GestureRecognizer
@@ -60,6 +60,16 @@ def summary_view(routine, pacer, at: float, *, completed: bool, streak: int) -> 
                        zones_done=sum(r.outcome == "done" for r in pacer.results),
                        zones_skipped=sum(r.outcome == "skipped" for r in pacer.results),
                        completed=completed, streak=streak_phrase(streak))
+
+
+def battery_view(status, routine_seconds: float) -> BatteryView | None:
+    """The gauge's last word for the idle screen; sessions left of a routine this long."""
+    if status is None:
+        return None
+    left = None
+    if status.minutes_left is not None and routine_seconds > 0:
+        left = int(status.minutes_left * 60 // routine_seconds)
+    return BatteryView(status.percent, bool(status.charging), left)
 
 
 def notice_seconds(page: str) -> float:
@@ -203,7 +213,8 @@ class Presenter:
                         last_session=overview.last_session_text if overview else None,
                         streak_days=overview.streak_days if overview else 0,
                         minutes_this_week=overview.minutes_this_week if overview else 0.0,
-                        routines_skipped=self.routines_skipped)
+                        routines_skipped=self.routines_skipped,
+                        battery=battery_view(app.battery, routine.total_seconds))
 
     @staticmethod
     def _power_off_hold_ends(app: Shown, now: float) -> float | None:

@@ -102,7 +102,19 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE sessions ADD COLUMN zone_count INTEGER",
         "UPDATE sessions SET zone_count = (SELECT COUNT(*) FROM zones WHERE session_id = sessions.id)",
     ),
+    # Version 5: why the device itself ended a session (a flat battery). Its outcome stays
+    # 'ended_early', so history, sync and older computers read it as before; the row only
+    # says why. No row: the person ended it, or older firmware did.
+    (
+        """CREATE TABLE session_end_reasons (
+            session_id TEXT PRIMARY KEY REFERENCES sessions (id),
+            reason TEXT NOT NULL CHECK (reason IN ('low_battery'))
+        ) WITHOUT ROWID""",
+    ),
 ]
+# What the device may end a session for, besides the person: stored as 'ended_early' plus a
+# row in session_end_reasons.
+END_REASONS = ("low_battery",)
 
 SESSION_COLUMNS = (
     "id", "seq", "device_id", "routine_name", "routine_hash", "intensity", "wall_start",
@@ -496,6 +508,7 @@ class _Found(NamedTuple):
     zones: list[tuple]         # ZONE_COLUMNS rows
     fixes: tuple[list[str], list[tuple]]   # date-fix columns and rows
     whole: bool
+    end_reasons: list[tuple] = []          # (session_id, reason) rows: why the device ended it
 
 
 def _readings(damaged: Path) -> Iterator[sqlite3.Connection]:
@@ -605,6 +618,7 @@ def _readable_sessions(source: sqlite3.Connection, reading: int, row_limit: int)
         columns.remove("seq")   # given afresh
     # Zones have had the same columns since version 1.
     fix_columns = _shared_columns(source, "sync_date_fixes", DATE_FIX_COLUMNS)
+    reason_columns = _shared_columns(source, "session_end_reasons", ("session_id", "reason"))
     for rowid, row in _readable_rows(source, columns, row_limit):
         values = dict(zip(columns, row))
         zone_count = values.pop("zone_count", None)
@@ -617,7 +631,11 @@ def _readable_sessions(source: sqlite3.Connection, reading: int, row_limit: int)
         # Without its date-fix row a fixed session still has its fixed dates; only the note
         # of the fix is lost, so the session is kept.
         fixes = _session_rows(source, "sync_date_fixes", fix_columns, session_id) or []
-        yield _Found(session_id, (reading, rowid), values, zones, (fix_columns, fixes), whole)
+        # Likewise the reason the device ended it: without it, it is still ended early. A
+        # damaged reason is left out rather than cost the session.
+        reasons = [row for row in _session_rows(source, "session_end_reasons", reason_columns, session_id) or []
+                   if len(row) == 2 and row[1] in END_REASONS]
+        yield _Found(session_id, (reading, rowid), values, zones, (fix_columns, fixes), whole, reasons)
 
 
 def _insert_session(fresh: sqlite3.Connection, session: _Found) -> bool:
@@ -632,6 +650,7 @@ def _insert_session(fresh: sqlite3.Connection, session: _Found) -> bool:
         _insert(fresh, "zones", ZONE_COLUMNS, session.zones)
         fix_columns, fixes = session.fixes
         _insert(fresh, "sync_date_fixes", fix_columns, fixes)
+        _insert(fresh, "session_end_reasons", ("session_id", "reason"), session.end_reasons)
     except sqlite3.IntegrityError:   # NOT NULL, CHECK, a duplicate: a damaged value
         fresh.execute("ROLLBACK TO salvage_one")
         fresh.execute("RELEASE salvage_one")
@@ -671,6 +690,13 @@ def _insert(fresh: sqlite3.Connection, table: str, columns: Sequence[str], rows:
     if rows:
         fresh.executemany(f"INSERT INTO {table} ({', '.join(columns)})"
                           f" VALUES ({', '.join('?' * len(columns))})", rows)
+
+
+def end_reasons(connection: sqlite3.Connection) -> dict[str, str]:
+    """Session id -> why the device ended it, for the sessions it ended itself."""
+    if not _has_table(connection, "session_end_reasons"):
+        return {}
+    return dict(connection.execute("SELECT session_id, reason FROM session_end_reasons"))
 
 
 def _has_table(connection: sqlite3.Connection, name: str) -> bool:

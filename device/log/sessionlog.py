@@ -139,6 +139,7 @@ class SessionLog:
         # Sessions not yet fully written, by id, and what the file already holds of them.
         self._unsaved: dict[str, SessionRecord] = {}
         self._stored: dict[str, SessionRecord] = {}
+        self._end_reasons: dict[str, str] = {}   # finished by the device (logdb.END_REASONS), until written
         self.transactions = 0   # commits that wrote session data (one WAL fsync each)
 
     # --- Opening ------------------------------------------------------------------------
@@ -326,9 +327,13 @@ class SessionLog:
 
     def finish(self, session_id: str, outcome: str, zones: Sequence[ZoneProgress],
                active_seconds: float, wall_end: float, *, mono_end: float) -> None:
-        """Close the session as `completed` or `ended_early`; `mono_end` is on `mono_start`'s clock."""
-        if outcome not in ("completed", "ended_early"):
-            raise ValueError(f"outcome must be 'completed' or 'ended_early', got {outcome!r}")
+        """Close the session as `completed` or `ended_early`, or ended by the device for one of
+        `logdb.END_REASONS` (kept as `ended_early` with the reason); `mono_end` is on `mono_start`'s clock."""
+        if outcome in logdb.END_REASONS:
+            self._end_reasons[session_id], outcome = outcome, "ended_early"
+        elif outcome not in ("completed", "ended_early"):
+            raise ValueError(f"outcome must be 'completed', 'ended_early' or one of {logdb.END_REASONS},"
+                             f" got {outcome!r}")
         with self._lock:
             self._update(session_id, zones=tuple(zones), active_seconds=float(active_seconds),
                          outcome=outcome, wall_end=float(wall_end), wall_checkpoint=float(wall_end),
@@ -371,6 +376,7 @@ class SessionLog:
                 self._stored[session.id] = session
             else:
                 self._stored.pop(session.id, None)  # finished: nothing more to compare with
+                self._end_reasons.pop(session.id, None)
                 self._dated_by_host.discard(session.id)
         self._unsaved.clear()
         self._forget_pending()
@@ -417,6 +423,9 @@ class SessionLog:
             # Given when the session is final, so a sync that saw it open picks it up later.
             db.execute("UPDATE sessions SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM sessions)"
                        " WHERE id = ?", (session.id,))
+            if session.id in self._end_reasons:
+                db.execute("INSERT OR REPLACE INTO session_end_reasons (session_id, reason) VALUES (?, ?)",
+                           (session.id, self._end_reasons[session.id]))
 
     def _clock_is_synced(self) -> bool:
         try:

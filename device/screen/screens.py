@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw
 from device.screen import fonts
 from device.base import timefmt
 from device.screen.fonts import Box, Font
-from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, QuestionView, RestView, SafetyView,
-                                 SummaryView, SyncView, View, ZoneView)
+from device.screen.views import (BatteryView, IdleView, OffView, PausedView, PowerOffView, QuestionView, RestView,
+                                 SafetyView, SummaryView, SyncView, View, ZoneView)
 
 WIDTH, HEIGHT = 128, 64
 LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
@@ -312,6 +312,8 @@ def _idle(view: IdleView, width: int, bottom: int) -> list[Item]:
     if view.routines_skipped:  # until the file is fixed, in place of the hints
         count = view.routines_skipped
         rows.append(("skipped", f"{count} routine{'s' if count > 1 else ''} skipped"))
+    elif view.battery is not None:   # in place of the hints: the charge matters more
+        rows.append(("battery", battery_text(view.battery, small, width)))
     else:
         rows.append(("hint", "press: start", "2x: next" if view.routine_count > 1 else ""))
     # Above the notice bar the last rows give way (the hints first, the history last).
@@ -339,6 +341,21 @@ def _week_row(view: IdleView, top: int, width: int) -> list[Item]:
         flame_left = left - 3 - len(FLAME[0])
         items.append(Icon("streak icon", (flame_left, top, flame_left + len(FLAME[0]), top + len(FLAME)), FLAME))
     return items
+
+
+def battery_text(battery: BatteryView, font: Font, width: int) -> str:
+    """"Battery 82%", "Battery 82% charging", "82%, 5 sessions left" (or "100%, 12 left": what fits)."""
+    if battery.percent is None:
+        return "Battery: no reading"
+    percent = f"{battery.percent:.0f}%"
+    if battery.charging:
+        return f"Battery {percent} charging"
+    left = battery.sessions_left
+    if left is None:
+        return f"Battery {percent}"
+    sessions = f"{left} session{'' if left == 1 else 's'}"
+    candidates = (f"{percent}, {sessions} left", f"{percent}, {left} left")
+    return next((text for text in candidates if font.width(text) <= width), candidates[-1])
 
 
 def _history(view: IdleView) -> tuple:

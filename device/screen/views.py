@@ -10,6 +10,15 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class BatteryView:
+    """The idle screen's battery line (a fuel gauge is fitted)."""
+
+    percent: float | None           # None: the gauge is not answering
+    charging: bool = False
+    sessions_left: int | None = None  # of the selected routine; None until a few sessions were measured
+
+
+@dataclass(frozen=True)
 class IdleView:
     routine_title: str
     routine_seconds: float          # length of the enabled zones
@@ -26,6 +35,7 @@ class IdleView:
     streak_weeks: int = 0           # weeks in a row that met the goal
     status: str | None = None       # in place of the last session: "Rest until Mon 14 Dec",
                                     # "Gentle start 3 of 5" or the anchor phrase (goals.idle_status)
+    battery: BatteryView | None = None  # None: no fuel gauge
 
 
 @dataclass(frozen=True)

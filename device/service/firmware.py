@@ -14,35 +14,30 @@ from typing import Callable, Sequence
 from device.core.assemble import Service, assemble
 from device.core.events import Stop
 from device.core.parts import Parts, real_parts
-from device.base.errors import NoHardwareError
+from device.service.board import require_raspberry_pi
 from device.settings.paths import runtime_dir, stick_inbox
 
 log = logging.getLogger("facepace")
-
-PI_MODEL = Path("/proc/device-tree/model")
-GPIO_CHIP = Path("/dev/gpiochip0")
-
-
-def require_raspberry_pi(model_file: Path = PI_MODEL, gpio_chip: Path = GPIO_CHIP) -> str:
-    """The board's model name, or a clear NoHardwareError pointing to the simulator."""
-    model = model_file.read_text(errors="replace").strip("\0\n ") if model_file.exists() else ""
-    if "Raspberry Pi" not in model or not gpio_chip.exists():
-        raise NoHardwareError(
-            "no GPIO found: this machine is not a Raspberry Pi "
-            f"({model_file} {'says ' + repr(model) if model else 'is missing'}; "
-            f"{gpio_chip} {'exists' if gpio_chip.exists() else 'is missing'}). "
-            "To try facepace here, run: facepace sim")
-    return model
-
 
 OFF_SCREEN_SECONDS = 0.5   # how long "Off" stays up before the panel is cleared
 
 
 def main(config, routines, notices) -> int:
     """`facepace run` on the real pins and I2C bus."""
+    from device.service.sdnotify import Notifier
+    from device.service.selftest import SELFTEST_LONGEST_SECONDS, selftest_if_held
+
     model = require_raspberry_pi()
     log.info("starting on %s", model)
-    return serve(config, routines, notices, parts=real_parts(config))
+    parts = real_parts(config)
+
+    def allow_time() -> None:   # the self-test outlasts TimeoutStartSec
+        with closing(Notifier.from_environment()) as notifier:
+            notifier.notify(f"EXTEND_TIMEOUT_USEC={int(SELFTEST_LONGEST_SECONDS * 1_000_000)}")
+
+    # Held at start: the wiring check, then the device.
+    selftest_if_held(config, parts, say=log.warning, on_held=allow_time)
+    return serve(config, routines, notices, parts=parts)
 
 
 def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service] = (),

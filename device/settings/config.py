@@ -81,6 +81,14 @@ class SyncConfig:
 
 
 @dataclass(frozen=True)
+class BatteryConfig:
+    enabled: bool = setting(False, Rule(bool))  # a MAX17048 fuel gauge on the display's I2C bus
+    address: int = setting(0x36, Rule(int, 0x03, 0x77, as_hex=True))
+    warning_percent: int = setting(15, Rule(int, 1, 90))  # below: the screen says so
+    critical_percent: int = setting(5, Rule(int, 0, 50))  # below: no session; power off cleanly
+
+
+@dataclass(frozen=True)
 class Config:
     button: ButtonConfig = field(default_factory=ButtonConfig)
     motor: MotorConfig = field(default_factory=MotorConfig)
@@ -89,6 +97,7 @@ class Config:
     session: SessionConfig = field(default_factory=SessionConfig)
     goal: GoalConfig = field(default_factory=GoalConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
+    battery: BatteryConfig = field(default_factory=BatteryConfig)
     source: Path | None = None  # the file these came from; None = built-in defaults
 
 
@@ -237,6 +246,14 @@ def _cross_checks(config: Config, routine_names: Sequence[str] | None
         found.append(([("timeouts", "off_after"), ("timeouts", "dim_after")],
                       f"[timeouts] off_after ({timeouts.off_after}) must be longer than "
                       f"dim_after ({timeouts.dim_after})"))
+    battery = config.battery
+    if battery.critical_percent >= battery.warning_percent:
+        found.append(([("battery", "critical_percent"), ("battery", "warning_percent")],
+                      f"[battery] critical_percent ({battery.critical_percent}) must be below "
+                      f"warning_percent ({battery.warning_percent})"))
+    if battery.enabled and battery.address == config.display.address:
+        found.append(([("battery", "address"), ("display", "address")],
+                      f"[battery] address and [display] address are both 0x{battery.address:02X}"))
     if config.button.pin == motor.pin:
         found.append(([("motor", "pin"), ("button", "pin")],
                       f"[button] pin and [motor] pin are both {motor.pin}"))

@@ -18,7 +18,7 @@ can talk to it over a pty pair; the acceptance screen is answered by a key, or b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from device.core.events import Stop
@@ -92,10 +92,19 @@ class Simulator:
     on_sent: object = None                # on_sent(frame) for each frame that reached the panel
     serve_sync: bool = False              # serve the sync port of the config (needs state_dir, real time)
     answer: str | None = None             # a scripted finger answers each question: press or hold
+    battery: tuple[float, float] | None = None   # a simulated cell: (start %, % drained per minute)
 
     def __post_init__(self) -> None:
         self.clock = VirtualClock() if self.speed is None else ScaledClock(self.speed)
-        self.parts = simulated_parts(self.config, self.clock, state_dir=self.state_dir)
+        self.gauge = None
+        if self.battery is not None:
+            from drivers.fakes.max17048 import FakeMAX17048
+
+            start, per_minute = self.battery
+            self.config = replace(self.config, battery=replace(self.config.battery, enabled=True))
+            self.gauge = FakeMAX17048(self.clock, percent=start, percent_per_hour=-60 * per_minute,
+                                      address=self.config.battery.address)
+        self.parts = simulated_parts(self.config, self.clock, state_dir=self.state_dir, gauge=self.gauge)
         self.bus = self.parts.bus
         self.trace = Trace.to_file(self.clock, self.trace_path) if self.trace_path else None
         self.frames_sent = 0
@@ -206,3 +215,15 @@ def default_state_dir() -> Path:
     from device.settings.paths import state_dir
 
     return state_dir() / "sim"
+
+
+def parse_battery(text: str) -> tuple[float, float]:
+    """`--battery START:PER_MINUTE`, e.g. 100:5: a cell at 100 % losing 5 % a minute."""
+    start, _, per_minute = text.partition(":")
+    try:
+        cell = float(start), float(per_minute or 0)
+    except ValueError:
+        cell = None
+    if cell is None or not 0 <= cell[0] <= 100 or not 0 <= cell[1] <= 100:
+        raise UsageError(f"--battery must be START:PER_MINUTE in percent (0..100 each), e.g. 100:5, got {text!r}")
+    return cell

@@ -75,6 +75,7 @@ class FakeSSD1306Bus:
         self._state_lock = threading.Lock()  # decoder state vs. image() from another thread
         self._failure: BaseException | None = None
         self._writes_before_failure = 0
+        self.others: dict[int, object] = {}  # further chips on the same wires, by address (attach())
         self.reset_controller()
 
     # -- the controller ----------------------------------------------------------------
@@ -134,8 +135,16 @@ class FakeSSD1306Bus:
         except RuntimeError:  # busio allows unlocking an unlocked bus
             pass
 
+    def attach(self, chip) -> None:
+        """Put another chip on the bus (e.g. `FakeMAX17048`): transfers to `chip.address` go to
+        its `write(bytes)` and `read(count)`, which raise OSError for a NACK."""
+        self.others[chip.address] = chip
+
     def scan(self) -> list[int]:
-        return [] if self._failure is not None else [self.address]
+        if self._failure is not None:
+            return []
+        answering = [address for address, chip in self.others.items() if getattr(chip, "present", True)]
+        return sorted([self.address, *answering])
 
     def writeto(self, address: int, buffer, *, start: int = 0, end: int | None = None) -> None:
         payload = bytes(memoryview(buffer)[start:end])
@@ -143,6 +152,9 @@ class FakeSSD1306Bus:
         if not self._bus_lock.locked():
             self.errors.append("writeto() without try_lock()")
         self._maybe_fail()
+        if address in self.others:
+            self.others[address].write(payload)
+            return
         if address != self.address:
             self.failed_transactions += 1
             raise copy.copy(REMOTE_IO_ERROR)
@@ -156,11 +168,14 @@ class FakeSSD1306Bus:
     def readfrom_into(self, address: int, buffer, *, start: int = 0, end: int | None = None) -> None:
         self._check_usable()
         self._maybe_fail()
+        view = memoryview(buffer)[start:end]
+        if address in self.others:
+            view[:] = self.others[address].read(len(view))
+            return
         if address != self.address:
             self.failed_transactions += 1
             raise copy.copy(REMOTE_IO_ERROR)
         self.transactions += 1
-        view = memoryview(buffer)[start:end]
         # The only thing an SSD1306 returns over I2C is its status byte: bit 6 = display off.
         for index in range(len(view)):
             view[index] = 0x00 if self.powered else 0x40

@@ -309,3 +309,27 @@ def test_a_run_is_not_finished_while_an_edge_waits_in_the_queue(tmp_path):
         assert not sim.finished()
     finally:
         sim.close()
+
+
+def test_a_simulated_battery_drains_on_the_idle_screen_and_ends_the_session_when_flat(tmp_path):
+    frames, trace = tmp_path / "frames", tmp_path / "trace.jsonl"
+    result = facepace("sim", "--headless", "--routine", "quick", "--speed", "max", "--battery", "14:5",
+                      "--frames", str(frames), "--trace", str(trace), "--state", str(tmp_path / "state"),
+                      state=tmp_path)
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    [end] = [event for event in events if event["event"] == "session_end"]
+    # 14 % losing 5 % a minute is below 5 % after 108 s: the 120 s reading ends the session.
+    assert end["reason"] == "low_battery" and end["t"] == 120.0
+    assert [event["reason"] for event in events if event["event"] == "power_off"] == ["low_battery"]
+    from device.screen.screens import notice_pages, render
+    from device.screen.views import BatteryView, IdleView
+    idle = render(IdleView("Quick refresh", 180.0, 2, 4, 3, battery=BatteryView(14.0)),
+                  error=notice_pages("Battery low: 14%, charge soon")[0])
+    with Image.open(frames / "000002.png") as second_frame:   # the first reading: the charge and the warning
+        assert same_pixels(second_frame, idle)
+    assert result.returncode == 1   # no summary: the device powered off
+
+
+def test_a_bad_battery_argument_is_explained(tmp_path):
+    result = facepace("sim", "--headless", "--battery", "full", state=tmp_path)
+    assert result.returncode != 0 and "--battery must be START:PER_MINUTE" in result.stderr

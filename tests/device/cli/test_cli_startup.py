@@ -41,7 +41,7 @@ def subcommands(parser) -> set[str]:
 
 
 def test_every_other_command_is_still_there():
-    everything = {"run", "sim", "log", "stats", "routines", "config", "sync-serve", "export", "sync", "history", "report"}
+    everything = {"run", "sim", "selftest", "log", "stats", "routines", "config", "sync-serve", "export", "sync", "history", "report"}
     assert subcommands(build_parser(["log"])) >= everything
     assert subcommands(build_parser([])) >= everything          # `facepace --help` lists them all
-    assert subcommands(build_parser(["run"])) == {"run", "sim"}
+    assert subcommands(build_parser(["run"])) == {"run", "sim", "selftest"}

@@ -1141,3 +1141,44 @@ def test_overview_uses_the_logs_time_zone(open_log):
     summary = log.overview(START + 86400 + 3600)
     assert (summary.streak_days, summary.last_session_text) == (2, "Today, 2 min")
     assert summary.minutes_this_week == pytest.approx(2 * 140 / 60)
+
+
+# --- Sessions the device ended itself -------------------------------------------------------
+
+def test_a_session_ended_for_low_battery_is_ended_early_with_its_reason(open_log, db_path):
+    log = open_log()
+    by_person = run_session(log, outcome="ended_early")
+    by_battery = run_session(log, outcome="low_battery")
+    log.close()
+    db = raw(db_path)
+    outcomes = dict(db.execute("SELECT id, outcome FROM sessions"))
+    assert outcomes == {by_person: "ended_early", by_battery: "ended_early"}   # history and sync read it as before
+    assert logdb.end_reasons(db) == {by_battery: "low_battery"}
+    assert db.execute("SELECT seq FROM sessions WHERE id = ?", (by_battery,)).fetchone()[0] is not None
+
+
+def test_an_unknown_end_reason_is_refused(open_log):
+    log = open_log()
+    with pytest.raises(ValueError, match="low_battery"):
+        run_session(log, outcome="flat")
+
+
+def test_a_log_from_before_end_reasons_has_none(open_log, db_path):
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    old = raw(db_path)
+    logdb.migrate(old, logdb.MIGRATIONS[:4])
+    old.close()
+    open_log().close()
+    assert logdb.end_reasons(raw(db_path)) == {}
+    assert logdb.schema_version(raw(db_path)) == 5
+
+
+def test_salvage_copies_the_reason_the_device_ended_a_session(open_log, db_path, tmp_path):
+    log = open_log()
+    flat = run_session(log, outcome="low_battery")
+    run_session(log, start=START + 3600, outcome="ended_early")
+    log.close()
+    fresh = logdb.connect(tmp_path / "fresh.db")
+    logdb.migrate(fresh)
+    assert logdb.salvage(db_path, fresh).sessions == 2
+    assert logdb.end_reasons(fresh) == {flat: "low_battery"}

@@ -270,3 +270,58 @@ SCRIPTS = sorted((REPO / "systemd").glob("*.sh"))
 def test_shellcheck(script):
     result = subprocess.run(["shellcheck", "--shell=sh", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def boot_block(root: Path) -> list[str]:
+    config = (root / "boot" / "firmware" / "config.txt").read_text()
+    return config[len(CONFIG_TXT):].splitlines()[1:]
+
+
+def test_radio_off_turns_wifi_and_bluetooth_off_keeps_it_through_updates_and_radio_on_undoes_it(fake_root, fakes):
+    install(fake_root, fakes)
+    output, _ = install(fake_root, fakes, "--radio-off")
+    assert "Wi-Fi and Bluetooth off from the next boot" in output
+    assert boot_block(fake_root) == [
+        "[all]", "# no network: Wi-Fi and Bluetooth off (install.sh --radio-on turns them on again)",
+        "dtoverlay=disable-wifi", "dtoverlay=disable-bt",
+        "# USB gadget serial port for sync (OTG: the port also works as a host)",
+        "dtoverlay=dwc2", "dtparam=i2c_arm=on",
+        "# I2C speed for the OLED (install.sh --i2c-baudrate)", "dtparam=i2c_arm_baudrate=400000",
+        "# <<< facepace"]
+    before = tree(fake_root)
+    install(fake_root, fakes)   # an update without the option keeps the choice
+    assert tree(fake_root) == before
+    output, _ = install(fake_root, fakes, "--radio-on")
+    assert "Wi-Fi and Bluetooth on again from the next boot" in output
+    assert "dtoverlay=disable-wifi" not in "\n".join(boot_block(fake_root))
+    install(fake_root, fakes, "--radio-off")
+    install(fake_root, fakes, "--uninstall")
+    assert (fake_root / "boot" / "firmware" / "config.txt").read_text() == CONFIG_TXT
+
+
+def test_the_install_guide_uses_only_options_install_sh_has():
+    import re
+
+    guide = (REPO / "docs" / "install.md").read_text()
+    used = set(re.findall(r"install\.sh((?: --[a-z-]+)+)", guide))
+    options = {option for group in used for option in group.split()}
+    assert options >= {"--radio-off", "--uninstall"}
+    script = INSTALL.read_text()
+    for option in options:
+        assert re.search(rf"^\s+(\S+\|)?{re.escape(option)}[|)]", script, re.M), option
+
+
+def test_the_install_guide_names_only_commands_facepace_has():
+    import re
+
+    from device.cli.main import build_parser
+
+    guide = (REPO / "docs" / "install.md").read_text()
+    named = set(re.findall(r"bin/facepace ([a-z-]+)|`facepace ([a-z-]+)", guide))
+    commands = {first or second for first, second in named}
+    assert {"selftest", "config", "sync"} <= commands
+    parser = build_parser()
+    known = set(next(action for action in parser._actions if action.dest == "command").choices)
+    assert commands <= known, commands - known
+    for flag in ("--sim",):
+        assert flag in guide and build_parser().parse_args(["selftest", flag]).sim
