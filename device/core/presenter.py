@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from device.core.pacing import countdown_changes_at
 from device.core.state import State, Timeouts
+from device.log import goals
+from device.screen.safety import safety_view
 from device.screen.screens import notice_pages
-from device.log.recording import streak_phrase
-from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, View,
-                                 ZoneView)
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, RestView, SummaryView, SyncView,
+                                 View, ZoneView)
+from device.settings.routines import CAUTION_SECONDS
 
 if TYPE_CHECKING:
     from device.core.gestures import GestureRecognizer
@@ -37,6 +39,10 @@ class Shown(Protocol):
     routine: object
     routine_index: int
     intensity: int
+    goal: object             # the [goal] settings: gentle_sessions, anchor
+    safety_page: int
+
+    def gentle_number(self) -> int | None: ...
 
 NOTICE_SECONDS = 6.0       # how long a notice (or a sync's result) stays on screen
 NOTICE_LINE_SECONDS = 4.0  # longer for each further line of a page
@@ -52,12 +58,13 @@ class Screen:
     make_frame: Callable            # make_frame(image, brightness) -> what display.push takes
 
 
-def summary_view(routine, pacer, at: float, *, completed: bool, streak: int) -> SummaryView:
-    """The summary of the session `pacer` paced, as it ended at `at`; `streak` counts it."""
+def summary_view(routine, pacer, at: float, *, completed: bool, streak: str | None) -> SummaryView:
+    """The summary of the session `pacer` paced, as it ended at `at`; `streak`: the weekly
+    goal's line, counting it (goals.summary_phrase)."""
     return SummaryView(routine_title=routine.title, active_seconds=pacer.active_seconds(at),
                        zones_done=sum(r.outcome == "done" for r in pacer.results),
                        zones_skipped=sum(r.outcome == "skipped" for r in pacer.results),
-                       completed=completed, streak=streak_phrase(streak))
+                       completed=completed, streak=streak)
 
 
 def notice_seconds(page: str) -> float:
@@ -168,13 +175,19 @@ class Presenter:
             return ZoneView(zone_title=zone.title, cue=zone.cue,
                             zone_remaining=math.ceil(pacer.zone_remaining(now)),
                             zone_seconds=zone.seconds, zone_number=pacer.index + 1,
-                            zone_count=len(pacer.zones), side=pacer.side(now))
+                            zone_count=len(pacer.zones), side=pacer.side(now),
+                            caution=zone.caution_at(now - pacer.zone_started_at))
         if state is State.PAUSED:
             return PausedView(zone_title=pacer.zone.title,
                               session_remaining=math.ceil(pacer.session_remaining(now)),
                               pause_remaining=math.ceil(pacer.pause_ends_at - now))
         if state is State.SUMMARY:
             return app.summary
+        if state is State.SAFETY:
+            return safety_view(app.safety_page)
+        if state is State.REST_CONFIRM:
+            resting_until = app.recorder.goal_now().resting_until
+            return RestView(goals.day_name(resting_until)) if resting_until else self._idle_view(app)
         if state is State.POWERING_OFF:
             return PowerOffView(0)
         if state is State.OFF:
@@ -189,14 +202,19 @@ class Presenter:
 
     def _idle_view(self, app: Shown) -> IdleView:
         overview = app.recorder.overview_now()
+        progress = app.recorder.goal_now()
         routine = app.routine
+        week = {}
+        if progress is not None:
+            week = goals.idle_week(progress)
+            week["status"] = goals.idle_status(progress, gentle_number=app.gentle_number(),
+                                               gentle_sessions=app.goal.gentle_sessions, anchor=app.goal.anchor)
         return IdleView(routine_title=routine.title, routine_seconds=routine.total_seconds,
                         routine_number=app.routine_index + 1, routine_count=len(app.routines),
                         intensity=app.intensity,
                         last_session=overview.last_session_text if overview else None,
-                        streak_days=overview.streak_days if overview else 0,
                         minutes_this_week=overview.minutes_this_week if overview else 0.0,
-                        routines_skipped=self.routines_skipped)
+                        routines_skipped=self.routines_skipped, **week)
 
     @staticmethod
     def _power_off_hold_ends(app: Shown, now: float) -> float | None:
@@ -210,7 +228,11 @@ class Presenter:
     def _next_countdown_change(self, app: Shown, now: float) -> float | None:
         """When the countdown on screen (a zone's, a pause's, the power-off hold's) next changes."""
         if app.state is State.RUNNING:
-            return countdown_changes_at(app.pacer.zone_ends_at, now)
+            changes = countdown_changes_at(app.pacer.zone_ends_at, now)
+            caution_ends = app.pacer.zone_started_at + CAUTION_SECONDS
+            if app.pacer.zone.caution and now < caution_ends:   # the cue takes the caution's place
+                changes = min(changes, caution_ends)
+            return changes
         if app.state is State.PAUSED:
             return countdown_changes_at(app.pacer.pause_ends_at, now)
         if app.state is State.IDLE:

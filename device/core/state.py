@@ -14,6 +14,8 @@ class State(StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     SUMMARY = "summary"
+    SAFETY = "safety"               # the safety pages: first run, and a hold on the summary
+    REST_CONFIRM = "rest_confirm"   # a press in idle during a rest: start anyway?
     POWERING_OFF = "powering_off"   # a long hold asked the system to power off; it stops us soon
     OFF = "off"                     # stopped: the loop is over
 
@@ -39,6 +41,11 @@ GESTURE_ACTIONS = {
     (State.PAUSED, "double"): "resume_at_next_zone",
     (State.PAUSED, "hold"): "end_session",
     (State.SUMMARY, "press"): "dismiss_summary",
+    (State.SUMMARY, "hold"): "show_safety",
+    (State.SAFETY, "press"): "next_safety_page",
+    (State.SAFETY, "hold"): "rest_from_safety_page",   # only on the page about injectables
+    (State.REST_CONFIRM, "press"): "start_anyway",
+    (State.REST_CONFIRM, "hold"): "back_to_idle",
 }
 
 # Where a double press means something; elsewhere a press acts on release, with no wait.
