@@ -19,7 +19,7 @@ from device.core.haptics import HapticPlayer, level_pattern
 from device.core.loop import serve
 from device.core.pacing import Cue, Pacer
 from device.core.presenter import Presenter, Screen, summary_view
-from device.core.state import DOUBLE_PRESS_STATES, GESTURE_ACTIONS, State, Timeouts
+from device.core.state import DIMMING_STATES, DOUBLE_PRESS_STATES, GESTURE_ACTIONS, State, Timeouts
 from device.log import goals
 from device.log.recording import NullRecorder
 from device.screen.safety import SAFETY_PAGES
@@ -63,6 +63,7 @@ class App:
         self.routine_index = names.index(choices.routine) if choices.routine in names else 0
         self.intensity = choices.intensity
         self.gentle_overridden = choices.overridden
+        self._overridden_before_hold = choices.overridden
         self.goal = goal
         self.session_level = choices.intensity   # the session's: the chosen level, capped while gentle
         self.clock = clock
@@ -144,7 +145,7 @@ class App:
         if pressed:
             # Felt at once, before the gesture is known.
             self.haptics.play("click", at, person_level=self.intensity)
-        waking = pressed and self.state is State.IDLE and self.brightness == "off"
+        waking = pressed and self.state in DIMMING_STATES and self.brightness == "off"
         self.presenter.touched(at)
         self.gestures.double_enabled = self.state in DOUBLE_PRESS_STATES
         gesture = self.gestures.edge(pressed, at, ignore=waking)
@@ -183,6 +184,7 @@ class App:
         self._keep_choices()
 
     def next_intensity(self, now: float) -> None:
+        self._overridden_before_hold = self.gentle_overridden   # a power-off hold undoes both
         if self.gentle_number() is not None:
             self.gentle_overridden = True   # a level chosen during the gentle start is kept
         self.intensity = self.intensity % 5 + 1
@@ -211,6 +213,7 @@ class App:
             self.gestures.forget()
             return
         self.intensity = (self.intensity - 2) % 5 + 1
+        self.gentle_overridden = self._overridden_before_hold
         self._keep_choices()
         self.state = State.POWERING_OFF
         self._trace("power_off")

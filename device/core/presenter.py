@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from device.core.pacing import countdown_changes_at
-from device.core.state import State, Timeouts
+from device.core.state import DIMMING_STATES, State, Timeouts
 from device.log import goals
 from device.screen.safety import safety_view
 from device.screen.screens import notice_pages
@@ -124,7 +124,7 @@ class Presenter:
                      self._next_countdown_change(app, now)]
         # Only while the idle screen can dim: a sync's result keeps it bright, and a dim
         # deadline already passed would wake the loop at once, over and over.
-        if app.state is State.IDLE and self.sync is None:
+        if app.state in DIMMING_STATES and self.sync is None:
             brightness = self.brightness(app)
             if brightness == "normal":
                 deadlines.append(self._idle_since + self.timeouts.dim_after)
@@ -159,7 +159,7 @@ class Presenter:
     # -- from state to view --------------------------------------------------------------
 
     def brightness(self, app: Shown) -> str:
-        if app.state is not State.IDLE or self.sync is not None:
+        if app.state not in DIMMING_STATES or self.sync is not None:
             return "normal"
         # Compared as deadlines (the same sums next_deadline() wakes at), not as a difference:
         # float rounding could otherwise leave the loop waking forever just short of dimming.

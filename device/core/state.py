@@ -48,5 +48,9 @@ GESTURE_ACTIONS = {
     (State.REST_CONFIRM, "hold"): "back_to_idle",
 }
 
+# Screens left alone for long dim, then go off (a press on a dark one only wakes it): the idle
+# screen, and the safety pages a first run waits on.
+DIMMING_STATES = frozenset({State.IDLE, State.SAFETY})
+
 # Where a double press means something; elsewhere a press acts on release, with no wait.
 DOUBLE_PRESS_STATES = frozenset(state for state, gesture in GESTURE_ACTIONS if gesture == "double")

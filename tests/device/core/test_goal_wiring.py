@@ -292,3 +292,28 @@ def test_a_hold_on_another_safety_page_does_nothing(state_dir, devices):
     device.run_to(4.0)
     assert device.view() == safety_view(0)
     assert not (state_dir / "owner").exists()
+
+
+def test_a_safety_page_left_alone_dims_and_a_press_on_it_dark_only_wakes_it(state_dir, devices):
+    timeouts = Config().timeouts
+    device = Device(state_dir, wall("2026-12-10 08:00"), safety_pages=True)
+    devices.append(device)
+    device.run_to(timeouts.dim_after + 1.0)
+    assert device.app.brightness == "dim"
+    device.run_to(timeouts.off_after + 1.0)
+    assert device.app.brightness == "off"
+    device.gesture(timeouts.off_after + 2.0, "press")
+    device.run_to(timeouts.off_after + 4.0)
+    assert device.app.brightness == "normal" and device.view() == safety_view(0)
+
+
+def test_a_power_off_hold_undoes_the_gentle_override_of_its_first_seconds(state_dir, devices):
+    log_sessions(state_dir, [wall("2026-12-09 08:00")])
+    device = Device(state_dir, wall("2026-12-10 08:00"))
+    devices.append(device)
+    pin = device.parts.pins.pin(device.config.button.pin)
+    device.clock.call_at(1.0, pin.drive_low)               # held on to the power-off
+    device.run_to(12.0)
+    assert device.app.state is State.OFF
+    kept = json.loads((state_dir / "choices.json").read_text())
+    assert (kept["intensity"], kept["overridden"]) == (3, False)
