@@ -186,8 +186,9 @@ class Presenter:
         if state is State.SAFETY:
             return safety_view(app.safety_page)
         if state is State.REST_CONFIRM:
-            resting_until = app.recorder.goal_now().resting_until
-            return RestView(goals.day_name(resting_until)) if resting_until else self._idle_view(app)
+            progress = app.recorder.goal_now()   # the rest may have ended while it asks
+            if progress is not None and progress.resting_until is not None:
+                return RestView(goals.day_name(progress.resting_until))
         if state is State.POWERING_OFF:
             return PowerOffView(0)
         if state is State.OFF:
