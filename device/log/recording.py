@@ -47,7 +47,7 @@ class SessionRecorder:
         self._progress: tuple = (None, None, None)   # goal_now()'s, with the tally and day it is for
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log") if threaded else None
         self._session_id: str | None = None
-        self._started_wall: float | None = None   # the session under way's, for its streak
+        self._started_wall: float | None = None   # the session under way's, for the summary's week
         self.overview: Overview | None = None
         self._overview_asked_for = None   # the `as_of` of an overview being read again
         # Notices are collected on the worker and handed over through a deque: asking the log
@@ -212,15 +212,16 @@ class SessionRecorder:
             # A day early: the log's `since` is UTC seconds, the week starts in the person's zone.
             since = datetime.combine(oldest - timedelta(days=1), time(), rules.tz).timestamp()
             records = self._log.sessions(since=since)
-            added = goals.tally(goals.from_records(records), now_wall, rules)
+            done = goals.from_records(records)
+            added = goals.tally(done, now_wall, rules)
             older_weeks = (added.this_week_start - timedelta(weeks=back) for back in range(1, weeks))
             if not all(added.week(start).met or added.week(start).skipped for start in older_weeks):
                 break   # the streak stops inside the weeks read
             if weeks >= GOAL_WEEKS_MAX:
                 break
             weeks *= 4
-        counted = Counter(record.routine_name for record, done in zip(records, goals.from_records(records))
-                          if goals.counts(done.active_seconds, done.planned_seconds))
+        counted = Counter(record.routine_name for record, session in zip(records, done)
+                          if goals.counts(session.active_seconds, session.planned_seconds))
         self._counted, self.goal = counted, added
 
 
