@@ -23,10 +23,12 @@ log = logging.getLogger("facepace.log")
 # While sessions are only in memory (a full or read-only card), how often the loop asks
 # the worker to try again: they reach the card within this long of it having room.
 RETRY_SECONDS = 30.0
-# The weekly goal reads this many weeks back, and four times as many again while the streak of
-# met weeks reaches the oldest one read: a long history is read only as far as the streak goes.
+# The weekly goal reads this many weeks back, and GOAL_WEEKS_WIDER times as many again while the
+# streak of met weeks reaches the oldest one read: a long history is read only as far as the
+# streak goes (a year's streak: two reads).
 GOAL_WEEKS_READ = 8
-GOAL_WEEKS_MAX = GOAL_WEEKS_READ * 4 ** 4   # about 40 years
+GOAL_WEEKS_WIDER = 16
+GOAL_WEEKS_MAX = GOAL_WEEKS_READ * GOAL_WEEKS_WIDER ** 2   # about 40 years
 
 
 def progress(pacer, now: float) -> list[ZoneProgress]:
@@ -214,12 +216,12 @@ class SessionRecorder:
             records = self._log.sessions(since=since)
             done = goals.from_records(records)
             added = goals.tally(done, now_wall, rules)
-            older_weeks = (added.this_week_start - timedelta(weeks=back) for back in range(1, weeks))
-            if not all(added.week(start).met or added.week(start).skipped for start in older_weeks):
+            older_weeks = (added.week(added.this_week_start - timedelta(weeks=back)) for back in range(1, weeks))
+            if not all(week.met or week.skipped for week in older_weeks):
                 break   # the streak stops inside the weeks read
             if weeks >= GOAL_WEEKS_MAX:
                 break
-            weeks *= 4
+            weeks *= GOAL_WEEKS_WIDER
         counted = Counter(record.routine_name for record, session in zip(records, done)
                           if goals.counts(session.active_seconds, session.planned_seconds))
         self._counted, self.goal = counted, added
