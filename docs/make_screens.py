@@ -35,7 +35,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     routines = list(load_library(None).routines)
     with tempfile.TemporaryDirectory() as state:
-        # A session done yesterday-ish gives the idle screen a streak to show.
+        # A session done today: the idle screen shows a day of this week done (and the summary says so).
         sim = Simulator(Config(), routines, routine_name="quick", state_dir=Path(state))
         sim.run_headless([(1.0, "press")])
         save(sim, "summary")

@@ -20,16 +20,21 @@ from device.core.haptics import HapticPlayer, level_pattern
 from device.core.loop import serve
 from device.core.pacing import Cue, Pacer
 from device.core.presenter import Presenter, Screen, summary_view
-from device.core.state import DOUBLE_PRESS_STATES, GESTURE_ACTIONS, State, Timeouts
+from device.core.state import DIMMING_STATES, DOUBLE_PRESS_STATES, GESTURE_ACTIONS, State, Timeouts
+from device.log import goals
 from device.log.recording import NullRecorder
+from device.screen.safety import SAFETY_PAGES
 from device.screen.views import SummaryView, SyncView
 from device.settings.choices import Choices
+from device.settings.config import GoalConfig
 
 __all__ = ["App", "Hooks", "Screen", "State", "Timeouts"]
 
 log = logging.getLogger("facepace")
 
 READ_FIRST_SECONDS = 1.0   # a question ignores presses this long: time to read it, none meant for idle
+REST_PAGE = "After injectables"   # the safety page a hold sets a rest on
+REST_DAYS_FROM_DEVICE = 14        # the clinics' two weeks; the computer sets any other length
 
 
 @dataclass(frozen=True)
@@ -41,20 +46,28 @@ class Hooks:
     request_power_off: Callable[[], None] | None = None    # None: a long hold just stops the loop
     button_is_pressed: Callable[[], bool] | None = None    # the pin's level, to double-check a long hold
     services: Sequence = ()                                # polled on the loop's clock: next_deadline(), poll(now)
+    set_rest: Callable[[int], None] | None = None          # set_rest(days): a rest from today, kept
+    safety_shown: Callable[[], None] | None = None         # the first run's safety pages were read
 
 
 class App:
     def __init__(self, routines: Sequence, choices: Choices, *, clock, haptics: HapticPlayer,
                  gestures: GestureRecognizer, screen: Screen, hooks: Hooks = Hooks(), recorder=None,
-                 timeouts: Timeouts = Timeouts(), notices: Sequence[str] = ()) -> None:
+                 timeouts: Timeouts = Timeouts(), notices: Sequence[str] = (), goal: GoalConfig = GoalConfig(),
+                 show_safety: bool = False) -> None:
         """`choices`: the person's intensity and routine (by name; an unknown name means the
-        first routine). `notices`: problems found at start, shown once each."""
+        first routine). `notices`: problems found at start, shown once each. `goal`: the gentle
+        start and the anchor phrase. `show_safety`: start on the safety pages (a first run)."""
         if not routines:
             raise ValueError("no routines to offer")
         self.routines = list(routines)
         names = [routine.name for routine in self.routines]
         self.routine_index = names.index(choices.routine) if choices.routine in names else 0
         self.intensity = choices.intensity
+        self.gentle_overridden = choices.overridden
+        self._overridden_before_hold = choices.overridden
+        self.goal = goal
+        self.session_level = choices.intensity   # the session's: the chosen level, capped while gentle
         self.clock = clock
         self.haptics = haptics
         self.gestures = gestures
@@ -72,6 +85,10 @@ class App:
         self.question_until: float | None = None   # when it is dropped, once on screen
         self._settings_waiting: SettingsChanged | None = None   # accepted during a session
         self.battery: BatteryStatus | None = None   # None: no gauge
+        self.safety_page = 0                  # the page shown in State.SAFETY (0-based)
+        self._first_run = show_safety
+        if show_safety:
+            self.state = State.SAFETY
 
     # -- the loop --------------------------------------------------------------------
 
@@ -110,7 +127,7 @@ class App:
         self.haptics.due(now)
         if self._screen_lost_untold:
             self._tell_screen_lost(now)
-        if self.state is State.SUMMARY and now >= self._summary_until:
+        if self.state in (State.SUMMARY, State.REST_CONFIRM) and now >= self._summary_until:
             self.gestures.forget_pending_press()
             self.back_to_idle(now)
         if self.state is State.ASKING and now >= self.question_until:
@@ -143,7 +160,7 @@ class App:
         if pressed:
             # Felt at once, before the gesture is known.
             self.haptics.play("click", at, person_level=self.intensity)
-        waking = pressed and self.state is State.IDLE and self.brightness == "off"
+        waking = pressed and self.state in DIMMING_STATES and self.brightness == "off"
         self.presenter.touched(at)
         self.gestures.double_enabled = self.state in DOUBLE_PRESS_STATES
         gesture = self.gestures.edge(pressed, at, ignore=waking)
@@ -182,13 +199,25 @@ class App:
         self._keep_choices()
 
     def next_intensity(self, now: float) -> None:
+        self._overridden_before_hold = self.gentle_overridden   # a power-off hold undoes both
+        if self.gentle_number() is not None:
+            self.gentle_overridden = True   # a level chosen during the gentle start is kept
         self.intensity = self.intensity % 5 + 1
         self.haptics.play(level_pattern(self.intensity), now, person_level=self.intensity)
         self._keep_choices()
 
     def _keep_choices(self) -> None:
         if self.hooks.keep_choices is not None:
-            self.hooks.keep_choices(Choices(self.intensity, self.routine.name))
+            self.hooks.keep_choices(Choices(self.intensity, self.routine.name, self.gentle_overridden))
+
+    def gentle_number(self) -> int | None:
+        """"Gentle start N of M": this routine's N, or None (over, off, or the log unread)."""
+        before = self.recorder.gentle_before(self.routine.name)
+        return None if before is None else goals.gentle_session_number(before, self.goal.gentle_sessions)
+
+    def resting_until(self):
+        progress = self.recorder.goal_now()
+        return None if progress is None else progress.resting_until
 
     def power_off(self, now: float) -> None:
         """Ten seconds' hold in idle: a clean power-off. The 1.5 s hold on the way there
@@ -199,6 +228,7 @@ class App:
             self.gestures.forget()
             return
         self.intensity = (self.intensity - 2) % 5 + 1
+        self.gentle_overridden = self._overridden_before_hold
         self._keep_choices()
         self._power_off("long_hold")
 
@@ -245,16 +275,31 @@ class App:
         return self.battery is not None and self.battery.level == "critical"
 
     def start_session(self, now: float) -> None:
+        """A press in idle: the session starts, unless the battery is too low, or the person is
+        resting (then it asks)."""
+        if self.resting_until() is not None:
+            self.state = State.REST_CONFIRM
+            self._summary_until = now + self.timeouts.summary_return   # unanswered: back to idle
+            return
+        self.start_anyway(now)
+
+    def start_anyway(self, now: float) -> None:
         if self._battery_too_low():
+            self.state = State.IDLE   # from the rest question too
             self.notify("Battery too low for a session: charge it first")
             return
         routine = self.routine
+        before = self.recorder.gentle_before(routine.name)
+        self.session_level = self.intensity if before is None else goals.gentle_level(
+            self.intensity, before, self.goal.gentle_sessions, overridden=self.gentle_overridden)
+        self._summary_until = None
         self.pacer = Pacer(tuple(routine.active_zones), now, pause_limit=self.timeouts.pause_limit)
         self.state = State.RUNNING
         self.summary = None
         self.recorder.begin(routine, self.intensity, now)
         self._trace("session_start", routine=routine.name, at=now)
-        log.info("session start: %s at intensity %d", routine.name, self.intensity)
+        log.info("session start: %s at intensity %d (felt at %d)", routine.name, self.intensity,
+                 self.session_level)
         self._handle_cues(self.pacer.due(now))
 
     def pause(self, now: float) -> None:
@@ -286,6 +331,31 @@ class App:
         (a skip aimed at the last zone, a moment late), the second half must not start a session."""
         self.back_to_idle(now)
         self.gestures.quiet_until(now + self.gestures.double_window)
+
+    def show_safety(self, now: float) -> None:
+        """A hold on the summary: the safety pages again, one press each."""
+        self.back_to_idle(now)
+        self.state = State.SAFETY
+        self.safety_page = 0
+
+    def next_safety_page(self, now: float) -> None:
+        self.safety_page += 1
+        if self.safety_page < len(SAFETY_PAGES):
+            return
+        self.back_to_idle(now)
+        if self._first_run:
+            self._first_run = False
+            if self.hooks.safety_shown is not None:
+                self.hooks.safety_shown()
+
+    def rest_from_safety_page(self, now: float) -> None:
+        """A hold on the page about injectables sets the rest it advises; the next page follows."""
+        if SAFETY_PAGES[self.safety_page][0] != REST_PAGE or self.hooks.set_rest is None:
+            return
+        self.hooks.set_rest(REST_DAYS_FROM_DEVICE)
+        self._trace("rest_set", days=REST_DAYS_FROM_DEVICE, at=now)
+        self.notify(f"Rest set: {REST_DAYS_FROM_DEVICE} days")
+        self.next_safety_page(now)
 
     def back_to_idle(self, now: float) -> None:
         self.state = State.IDLE
@@ -373,9 +443,9 @@ class App:
             zone = self.pacer.zones[cue.zone_index]
             if cue.kind in ("zone_start", "switch_side"):   # traced and felt under the same name
                 self._trace(cue.kind, index=cue.zone_index, id=zone.id, at=cue.at)
-                self.haptics.play(cue.kind, cue.at, person_level=self.intensity)
+                self.haptics.play(cue.kind, cue.at, person_level=self.session_level)
             elif cue.kind == "tick":
-                self.haptics.play("tick", cue.at, person_level=self.intensity,
+                self.haptics.play("tick", cue.at, person_level=self.session_level,
                                   zone_intensity=zone.intensity)
             elif cue.kind == "zone_end":
                 self._trace("zone_end", index=cue.zone_index, id=zone.id, reason=cue.reason, at=cue.at)
@@ -387,14 +457,16 @@ class App:
         pacer = self.pacer
         completed = cue.reason == "completed"
         if completed:
-            self.haptics.play("session_done", cue.at, person_level=self.intensity)
+            self.haptics.play("session_done", cue.at, person_level=self.session_level)
         else:
             self.haptics.stop()
         self.recorder.finish(pacer, cue.at, cue.reason)
-        # Drawn once, complete: the streak is worked out now, not when the log's overview
-        # comes back from the recorder's worker a moment later (the line would pop in).
+        # Drawn once, complete: the week is worked out now, not when the log comes back from
+        # the recorder's worker a moment later (the line would pop in).
+        planned = sum(result.planned_seconds for result in pacer.results)
+        progress = self.recorder.goal_with_this_session(pacer.active_seconds(cue.at), planned)
         self.summary = summary_view(self.routine, pacer, cue.at, completed=completed,
-                                    streak=self.recorder.streak_with_this_session() or 0)
+                                    streak=None if progress is None else goals.summary_phrase(progress))
         self.state = State.SUMMARY
         self.gestures.forget_pending_press()   # a press meant for the zone must not skip the summary
         self._summary_until = cue.at + self.timeouts.summary_return

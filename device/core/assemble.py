@@ -25,6 +25,7 @@ from device.base.durable import write_atomically
 from device.core import owned
 from device.core.app import App, Hooks, Screen, Timeouts
 from device.core.events import ButtonEdge, DisplayStatus, Notice, SyncProgress
+from device.core.goal_settings import GoalSettings
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, MotorLevels
 from device.core.parts import Parts
@@ -38,6 +39,7 @@ if TYPE_CHECKING:   # the drivers import gpiozero: only where the device is buil
 
 LONG_HOLD_SECONDS = 10.0   # in idle: ask to power off
 SESSION_STATES = (State.RUNNING, State.PAUSED, State.SUMMARY)   # a change from the computer waits
+SAFETY_SHOWN_FILE = "safety-shown"   # in the state folder: the first run's safety pages were read
 DISPLAY_JOIN_SECONDS = 1.0  # a hung bus must not hold up the stop past systemd's TimeoutStopSec
 
 
@@ -81,7 +83,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
              on_frame_sent: Callable | None = None, on_display_status: Callable[[bool, str], None] | None = None,
              on_motor: Callable[[float], None] | None = None,
              request_power_off: Callable[[], None] | None = None, log_options: dict | None = None,
-             stick_inbox: Path | None = None) -> RunningDevice:
+             stick_inbox: Path | None = None, safety_pages: bool = False) -> RunningDevice:
     """Build the device on `parts`.
 
     `events` is the loop's inbox, if the caller needs it before the device exists (a signal
@@ -94,6 +96,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     `SessionLog.open` (the year drill's simulated card and its trust in the clock).
     `stick_inbox`: the folder where the USB-stick handler leaves routines for the person to
     accept (with `serve_sync`, whose desk asks).
+    `safety_pages`: a first run (no mark in the state folder yet) starts on the safety pages.
     """
     from device.screen.display import DisplayWorker, ResilientDisplay
     from drivers.button import PushButton
@@ -114,15 +117,18 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
         display = DisplayWorker(resilient, clock, join_timeout=DISPLAY_JOIN_SECONDS) if display_thread else resilient
         stack.callback(display.close)
-        recorder = choices_file = desk = None
-        running_on = owned.at_start(config, list(routines), parts.state_dir)
+        recorder = choices_file = desk = safety_file = None
+        state_dir = parts.state_dir
+        running_on = owned.at_start(config, list(routines), state_dir)
         built: list[App] = []    # the desk asks the app whether a session is on; it is built below
-        if parts.state_dir is not None:
-            recorder = open_recorder(parts.state_dir, wall_time=parts.wall_clock.time, threaded=clock.real_time,
-                                     simulated=not clock.boot_time,
+        goal = GoalSettings(config, None if state_dir is None else state_dir / "owner", wall_time=parts.wall_clock.time)
+        if state_dir is not None:
+            recorder = open_recorder(state_dir, wall_time=parts.wall_clock.time, threaded=clock.real_time,
+                                     simulated=not clock.boot_time, rules=goal.rules(),
                                      **{"device_id": parts.board_serial, **(log_options or {})})
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"
+            safety_file = state_dir / SAFETY_SHOWN_FILE if safety_pages else None
             if serve_sync:
                 desk = owned.owner_desk(config, list(routines), parts.state_dir, events=events, clock=clock,
                                         busy=lambda: bool(built) and built[0].state in SESSION_STATES,
@@ -145,7 +151,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         app = build_app(running_on.config, running_on.routines, clock=clock, set_motor=set_motor, display=display,
                         trace=_fan_out(traces), recorder=recorder, notices=notices, services=services,
                         request_power_off=request_power_off, choices_file=choices_file,
-                        button_is_pressed=lambda: button.is_pressed, routine_name=routine_name)
+                        button_is_pressed=lambda: button.is_pressed, routine_name=routine_name,
+                        goal=goal, safety_file=safety_file)
         app.presenter.turned = running_on.settings.turned
         app.recorder.use_time_zone(running_on.settings.time_zone)
         built.append(app)
@@ -209,11 +216,13 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
               trace: Callable[..., None],
               recorder=None, notices=(), routine_name: str | None = None, services=(),
               request_power_off=None, choices_file: Path | None = None,
-              button_is_pressed=None) -> App:
+              button_is_pressed=None, goal: GoalSettings | None = None, safety_file: Path | None = None) -> App:
     """Wire the app on parts already built (`assemble()` builds them).
 
     The person's last intensity and routine come from `choices_file` when there is one,
-    else from the config; `routine_name` (the simulator's --routine) beats both."""
+    else from the config; `routine_name` (the simulator's --routine) beats both. `goal`: the
+    weekly goal's settings (a rest set on the device goes there). `safety_file`: the mark that
+    the safety pages were read; while it is missing the app starts on them."""
     from device.screen.display import Frame
     from device.screen.screens import render
 
@@ -227,6 +236,8 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
                                  double_window=config.button.double_press_ms / 1000,
                                  long_hold_seconds=LONG_HOLD_SECONDS)
     choices = Choices(config.session.intensity, config.session.routine)
+    if goal is None:
+        goal = GoalSettings(config, None, wall_time=lambda: 0.0)
     keep_choices = None
     if choices_file is not None:
         choices = load_choices(choices_file, choices)
@@ -234,20 +245,33 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     timeouts = config.timeouts
     if recorder is not None:
         services = [*services, recorder]   # it retries writes the card refused, on the loop's clock
+    def set_rest(days: int) -> None:
+        rules = goal.set_rest(days)
+        if recorder is not None:
+            recorder.set_rules(rules)
+
+    def safety_shown() -> None:
+        try:
+            write_atomically(safety_file, b"shown\n")
+        except OSError as error:   # shown again at the next start: better than never
+            logging.getLogger("facepace").warning("cannot mark the safety pages read: %s", error)
+
+    show_safety = safety_file is not None and not safety_file.exists()
     return App(
-        routines, Choices(choices.intensity, routine_name or choices.routine),
+        routines, Choices(choices.intensity, routine_name or choices.routine, choices.overridden),
         clock=clock, haptics=haptics, gestures=gestures,
         screen=Screen(display, render=render, make_frame=Frame),
         hooks=Hooks(trace=trace, keep_choices=keep_choices, request_power_off=request_power_off,
-                    button_is_pressed=button_is_pressed, services=services),
-        recorder=recorder, notices=notices,
+                    button_is_pressed=button_is_pressed, services=services, set_rest=set_rest,
+                    safety_shown=safety_shown if show_safety else None),
+        recorder=recorder, notices=notices, goal=goal.goal, show_safety=show_safety,
         timeouts=Timeouts(timeouts.dim_after, timeouts.off_after,
                           timeouts.summary_return, timeouts.pause_limit),
     )
 
 
 def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, simulated: bool = False,
-                  **log_options):
+                  rules=None, **log_options):
     """The session log in `state_dir` (created if needed), wrapped for the app.
 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
@@ -270,7 +294,8 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
                                       **log_options)
     if session_log.device_id:
         write_device_id(state_dir / "device-id", session_log.device_id)
-    return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded)
+    options = {} if rules is None else {"rules": rules}
+    return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded, **options)
 
 
 def write_device_id(path: Path, device_id: str) -> None:

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 from PIL import Image
 
 from device.core.pacing import countdown_changes_at
-from device.core.state import State, Timeouts
+from device.core.state import DIMMING_STATES, State, Timeouts
+from device.log import goals
+from device.screen.safety import safety_view
 from device.screen.screens import notice_pages
-from device.log.recording import streak_phrase
-from device.screen.views import (BatteryView, IdleView, OffView, PausedView, PowerOffView, QuestionView, SummaryView,
-                                 SyncView, View, ZoneView)
+from device.screen.views import (BatteryView, IdleView, OffView, PausedView, PowerOffView, QuestionView, RestView,
+                                 SummaryView, SyncView, View, ZoneView)
+from device.settings.routines import CAUTION_SECONDS
 
 if TYPE_CHECKING:
     from device.core.gestures import GestureRecognizer
@@ -39,6 +41,10 @@ class Shown(Protocol):
     routine: object
     routine_index: int
     intensity: int
+    goal: object             # the [goal] settings: gentle_sessions, anchor
+    safety_page: int
+
+    def gentle_number(self) -> int | None: ...
 
 NOTICE_SECONDS = 6.0       # how long a notice (or a sync's result) stays on screen
 NOTICE_LINE_SECONDS = 4.0  # longer for each further line of a page
@@ -54,12 +60,13 @@ class Screen:
     make_frame: Callable            # make_frame(image, brightness) -> what display.push takes
 
 
-def summary_view(routine, pacer, at: float, *, completed: bool, streak: int) -> SummaryView:
-    """The summary of the session `pacer` paced, as it ended at `at`; `streak` counts it."""
+def summary_view(routine, pacer, at: float, *, completed: bool, streak: str | None) -> SummaryView:
+    """The summary of the session `pacer` paced, as it ended at `at`; `streak`: the weekly
+    goal's line, counting it (goals.summary_phrase)."""
     return SummaryView(routine_title=routine.title, active_seconds=pacer.active_seconds(at),
                        zones_done=sum(r.outcome == "done" for r in pacer.results),
                        zones_skipped=sum(r.outcome == "skipped" for r in pacer.results),
-                       completed=completed, streak=streak_phrase(streak))
+                       completed=completed, streak=streak)
 
 
 def battery_view(status, routine_seconds: float) -> BatteryView | None:
@@ -130,7 +137,7 @@ class Presenter:
                      self._next_countdown_change(app, now)]
         # Only while the idle screen can dim: a sync's result keeps it bright, and a dim
         # deadline already passed would wake the loop at once, over and over.
-        if app.state is State.IDLE and self.sync is None:
+        if app.state in DIMMING_STATES and self.sync is None:
             brightness = self.brightness(app)
             if brightness == "normal":
                 deadlines.append(self._idle_since + self.timeouts.dim_after)
@@ -167,7 +174,7 @@ class Presenter:
     # -- from state to view --------------------------------------------------------------
 
     def brightness(self, app: Shown) -> str:
-        if app.state is not State.IDLE or self.sync is not None:
+        if app.state not in DIMMING_STATES or self.sync is not None:
             return "normal"
         # Compared as deadlines (the same sums next_deadline() wakes at), not as a difference:
         # float rounding could otherwise leave the loop waking forever just short of dimming.
@@ -183,7 +190,8 @@ class Presenter:
             return ZoneView(zone_title=zone.title, cue=zone.cue,
                             zone_remaining=math.ceil(pacer.zone_remaining(now)),
                             zone_seconds=zone.seconds, zone_number=pacer.index + 1,
-                            zone_count=len(pacer.zones), side=pacer.side(now))
+                            zone_count=len(pacer.zones), side=pacer.side(now),
+                            caution=zone.caution_at(now - pacer.zone_started_at))
         if state is State.PAUSED:
             return PausedView(zone_title=pacer.zone.title,
                               session_remaining=math.ceil(pacer.session_remaining(now)),
@@ -192,6 +200,12 @@ class Presenter:
             return app.summary
         if state is State.ASKING:
             return QuestionView(app.question.prompt, max(0.0, app.question_until - now))
+        if state is State.SAFETY:
+            return safety_view(app.safety_page)
+        if state is State.REST_CONFIRM:
+            progress = app.recorder.goal_now()   # the rest may have ended while it asks
+            if progress is not None and progress.resting_until is not None:
+                return RestView(goals.day_name(progress.resting_until))
         if state is State.POWERING_OFF:
             return PowerOffView(0)
         if state is State.OFF:
@@ -206,15 +220,20 @@ class Presenter:
 
     def _idle_view(self, app: Shown) -> IdleView:
         overview = app.recorder.overview_now()
+        progress = app.recorder.goal_now()
         routine = app.routine
+        week = {}
+        if progress is not None:
+            week = goals.idle_week(progress)
+            week["status"] = goals.idle_status(progress, gentle_number=app.gentle_number(),
+                                               gentle_sessions=app.goal.gentle_sessions, anchor=app.goal.anchor)
         return IdleView(routine_title=routine.title, routine_seconds=routine.total_seconds,
                         routine_number=app.routine_index + 1, routine_count=len(app.routines),
                         intensity=app.intensity,
                         last_session=overview.last_session_text if overview else None,
-                        streak_days=overview.streak_days if overview else 0,
                         minutes_this_week=overview.minutes_this_week if overview else 0.0,
                         routines_skipped=self.routines_skipped,
-                        battery=battery_view(app.battery, routine.total_seconds))
+                        battery=battery_view(app.battery, routine.total_seconds), **week)
 
     @staticmethod
     def _power_off_hold_ends(app: Shown, now: float) -> float | None:
@@ -228,7 +247,11 @@ class Presenter:
     def _next_countdown_change(self, app: Shown, now: float) -> float | None:
         """When the countdown on screen (a zone's, a pause's, the power-off hold's) next changes."""
         if app.state is State.RUNNING:
-            return countdown_changes_at(app.pacer.zone_ends_at, now)
+            changes = countdown_changes_at(app.pacer.zone_ends_at, now)
+            caution_ends = app.pacer.zone_started_at + CAUTION_SECONDS
+            if app.pacer.zone.caution and now < caution_ends:   # the cue takes the caution's place
+                changes = min(changes, caution_ends)
+            return changes
         if app.state is State.PAUSED:
             return countdown_changes_at(app.pacer.pause_ends_at, now)
         if app.state is State.ASKING:

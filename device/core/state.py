@@ -15,6 +15,8 @@ class State(StrEnum):
     PAUSED = "paused"
     SUMMARY = "summary"
     ASKING = "asking"               # the screen asks to accept a change from the computer (idle only)
+    SAFETY = "safety"               # the safety pages: first run, and a hold on the summary
+    REST_CONFIRM = "rest_confirm"   # a press in idle during a rest: start anyway?
     POWERING_OFF = "powering_off"   # a long hold asked the system to power off; it stops us soon
     OFF = "off"                     # stopped: the loop is over
 
@@ -43,7 +45,16 @@ GESTURE_ACTIONS = {
     (State.SUMMARY, "press"): "dismiss_summary",
     (State.ASKING, "press"): "accept_change",
     (State.ASKING, "hold"): "refuse_change",
+    (State.SUMMARY, "hold"): "show_safety",
+    (State.SAFETY, "press"): "next_safety_page",
+    (State.SAFETY, "hold"): "rest_from_safety_page",   # only on the page about injectables
+    (State.REST_CONFIRM, "press"): "start_anyway",
+    (State.REST_CONFIRM, "hold"): "back_to_idle",
 }
+
+# Screens left alone for long dim, then go off (a press on a dark one only wakes it): the idle
+# screen, and the safety pages a first run waits on.
+DIMMING_STATES = frozenset({State.IDLE, State.SAFETY})
 
 # Where a double press means something; elsewhere a press acts on release, with no wait.
 DOUBLE_PRESS_STATES = frozenset(state for state, gesture in GESTURE_ACTIONS if gesture == "double")

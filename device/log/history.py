@@ -147,16 +147,6 @@ def overview_on(before: Overview, now_wall: float, tz: tzinfo | None = None) -> 
     )
 
 
-def streak_with_session_on(before: Overview, day: date) -> int:
-    """The streak once a session that counts, started on `day`, is added to the sessions that
-    `before` was made from: what `overview` gives once the log holds it, known without reading
-    the log again (the summary screen needs it at once, the log is written on a worker)."""
-    last = before.streak_last_day
-    if last is None or day > last + timedelta(days=1):
-        return 1
-    return before.streak_days + (day == last + timedelta(days=1))
-
-
 def describe_last(session: SessionRecord, now_wall: float, tz: tzinfo | None = None) -> str:
     """"Today, 8 min" / "Yesterday, 8 min" / "Mon, 8 min" / "3 Mar, 8 min"."""
     return describe_start(session.wall_start, session.active_seconds, now_wall, tz)

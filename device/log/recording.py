@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import zoneinfo
-from collections import deque
+from collections import Counter, deque
 from datetime import tzinfo
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, time, timedelta
 from typing import Callable
 
-from device.log import history
+from device.log import goals, history
 from device.log.sessionlog import Overview, SessionLog, ZoneProgress
 
 log = logging.getLogger("facepace.log")
@@ -24,6 +25,12 @@ log = logging.getLogger("facepace.log")
 # While sessions are only in memory (a full or read-only card), how often the loop asks
 # the worker to try again: they reach the card within this long of it having room.
 RETRY_SECONDS = 30.0
+# The weekly goal reads this many weeks back, and GOAL_WEEKS_WIDER times as many again while the
+# streak of met weeks reaches the oldest one read: a long history is read only as far as the
+# streak goes (a year's streak: two reads).
+GOAL_WEEKS_READ = 8
+GOAL_WEEKS_WIDER = 16
+GOAL_WEEKS_MAX = GOAL_WEEKS_READ * GOAL_WEEKS_WIDER ** 2   # about 40 years
 
 
 def progress(pacer, now: float) -> list[ZoneProgress]:
@@ -35,12 +42,16 @@ def progress(pacer, now: float) -> list[ZoneProgress]:
 
 class SessionRecorder:
     def __init__(self, session_log: SessionLog, *, wall_time: Callable[[], float],
-                 threaded: bool = True) -> None:
+                 threaded: bool = True, rules: goals.GoalRules = goals.GoalRules()) -> None:
         self._log = session_log
         self._wall_time = wall_time
+        self._rules = rules
+        self.goal: goals.Tally | None = None      # the weekly goal's sessions, read on the worker
+        self._counted: Counter[str] = Counter()   # sessions that count, by routine (gentle start)
+        self._progress: tuple = (None, None, None)   # goal_now()'s, with the tally and day it is for
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log") if threaded else None
         self._session_id: str | None = None
-        self._started_wall: float | None = None   # the session under way's, for its streak
+        self._started_wall: float | None = None   # the session under way's, for the summary's week
         self.overview: Overview | None = None
         self._overview_asked_for = None   # the `as_of` of an overview being read again
         # Notices are collected on the worker and handed over through a deque: asking the log
@@ -66,14 +77,40 @@ class SessionRecorder:
         self._submit(self._finish, outcome, progress(pacer, now), pacer.active_seconds(now),
                      self._wall_time(), now)
 
-    def streak_with_this_session(self) -> int | None:
-        """The streak counting the session just finished, known at once for the summary's first
-        frame: the overview read back from the log comes later, after the worker's write.
-        None if the log has not been read yet."""
-        if self.overview is None or self._started_wall is None:
+    def goal_with_this_session(self, active_seconds: float, planned_seconds: float) -> goals.Progress | None:
+        """The weekly goal counting the session just finished, known at once for the summary's
+        first frame: the log read back comes later, after the worker's write. None if the log
+        has not been read yet."""
+        added = self.goal
+        if added is None or self._started_wall is None:
             return None
-        day = history.local_day(self._started_wall, self._log.tz)
-        return history.streak_with_session_on(self.overview, day)
+        done = goals.Done(self._started_wall, active_seconds, planned_seconds)
+        return goals.progress_of(added.on(self._wall_time()).with_session(done))
+
+    def goal_now(self) -> goals.Progress | None:
+        """The weekly goal as the idle screen shows it now: the log's, moved on to today's date
+        (a week starts, a rest ends) without reading the log again."""
+        added = self.goal
+        if added is None:
+            return None
+        moved = added.on(self._wall_time())
+        kept_tally, kept_day, progress = self._progress
+        if kept_tally is not added or kept_day != moved.today:
+            progress = goals.progress_of(moved)
+            self._progress = (added, moved.today, progress)
+        return progress
+
+    def gentle_before(self, routine_name: str) -> int | None:
+        """`goals.gentle_level`'s sessions before: the fewer of the counted sessions in all and
+        with this routine (in the weeks read); None if the log has not been read yet."""
+        if self.goal is None:
+            return None
+        return min(sum(self._counted.values()), self._counted[routine_name])
+
+    def set_rules(self, rules: goals.GoalRules) -> None:
+        """New goal settings (a rest set on the device): the goal is read again with them."""
+        self._rules = rules
+        self._submit(self._refresh_overview)
 
     def overview_now(self) -> Overview | None:
         """The overview as the idle screen shows it now: the log's, read after the last session,
@@ -176,7 +213,28 @@ class SessionRecorder:
         self._refresh_overview()
 
     def _refresh_overview(self) -> None:
-        self.overview = self._log.overview(self._wall_time())
+        now_wall = self._wall_time()
+        self.overview = self._log.overview(now_wall)
+        self._refresh_goal(now_wall)
+
+    def _refresh_goal(self, now_wall: float) -> None:
+        rules, weeks = self._rules, GOAL_WEEKS_READ
+        while True:
+            oldest = goals.week_start(goals.today_of(now_wall, rules), rules.week_start) - timedelta(weeks=weeks - 1)
+            # A day early: the log's `since` is UTC seconds, the week starts in the person's zone.
+            since = datetime.combine(oldest - timedelta(days=1), time(), rules.tz).timestamp()
+            records = self._log.sessions(since=since)
+            done = goals.from_records(records)
+            added = goals.tally(done, now_wall, rules)
+            older_weeks = (added.week(added.this_week_start - timedelta(weeks=back)) for back in range(1, weeks))
+            if not all(week.met or week.skipped for week in older_weeks):
+                break   # the streak stops inside the weeks read
+            if weeks >= GOAL_WEEKS_MAX:
+                break
+            weeks *= GOAL_WEEKS_WIDER
+        counted = Counter(record.routine_name for record, session in zip(records, done)
+                          if goals.counts(session.active_seconds, session.planned_seconds))
+        self._counted, self.goal = counted, added
 
 
 class NullRecorder:
@@ -193,8 +251,17 @@ class NullRecorder:
     def finish(self, pacer, now, outcome):
         pass
 
-    def streak_with_this_session(self):
+    def goal_with_this_session(self, active_seconds, planned_seconds):
         return None
+
+    def goal_now(self):
+        return None
+
+    def gentle_before(self, routine_name):
+        return None
+
+    def set_rules(self, rules):
+        pass
 
     def overview_now(self):
         return None
@@ -215,9 +282,3 @@ class NullRecorder:
 def zone(name: str | None) -> tzinfo | None:
     """The time zone named `name` (checked when the person set it), or None: the system's."""
     return None if name is None else zoneinfo.ZoneInfo(name)
-
-
-def streak_phrase(days: int) -> str | None:
-    if days <= 0:
-        return None
-    return "Day 1 of a streak" if days == 1 else f"{days} days in a row"

@@ -62,7 +62,7 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
                       stick_inbox=stick_inbox(),
                       on_frame_sent=lambda frame: notifier.ready(),
                       on_display_status=lambda ok, message: notifier.ready(),
-                      request_power_off=request_power_off) as device, \
+                      request_power_off=request_power_off, safety_pages=True) as device, \
                 closing(SyncLink.listen(runtime_dir(), send=events.put, wall_clock=parts.wall_clock,
                                         on_clock=device.recorder.session_log.note_clock_set_by_host)):
             # The sync is a process of its own (facepace-sync.service): its progress and the

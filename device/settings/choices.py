@@ -22,17 +22,22 @@ log = logging.getLogger("facepace")
 class Choices:
     intensity: int
     routine: str
+    # The person changed the intensity with the hold during the gentle start: their level is
+    # kept as it is (device.log.goals.gentle_level).
+    overridden: bool = False
 
 
 def load_choices(path: Path, default: Choices) -> Choices:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         intensity, routine = data["intensity"], data["routine"]
-    except (OSError, ValueError, KeyError, TypeError):
+        overridden = data.get("overridden", False)   # files from before the gentle start lack it
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return default
-    if not (isinstance(intensity, int) and 1 <= intensity <= 5 and isinstance(routine, str)):
+    if not (isinstance(intensity, int) and 1 <= intensity <= 5 and isinstance(routine, str)
+            and isinstance(overridden, bool)):
         return default
-    return Choices(intensity, routine)
+    return Choices(intensity, routine, overridden)
 
 
 def save_choices(path: Path, choices: Choices) -> bool:

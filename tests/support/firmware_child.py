@@ -25,6 +25,7 @@ from device.service import firmware
 from device.service.sdnotify import Notifier
 from device.settings.config import Config
 from device.settings.paths import state_dir
+from device.core.assemble import SAFETY_SHOWN_FILE
 from device.settings.routines import load_library
 
 HANG_STATUS = "test: the main loop hangs now"
@@ -99,6 +100,9 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config, routines = Config(), list(load_library(None).routines)
     parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
+    # A device used before: the first run's safety pages would take the test's press.
+    state_dir().mkdir(parents=True, exist_ok=True)
+    (state_dir() / SAFETY_SHOWN_FILE).write_text("shown\n")
     services, traces = [], []
     if os.environ.get("FACEPACE_TEST_PRESS_AT"):
         services.append(Finger(parts.pins, config.button.pin, float(os.environ["FACEPACE_TEST_PRESS_AT"])))

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from device.log import history
+from device.log import goals, history
 from device.log import logdb
 from device.core.assemble import assemble, sync_event
 from device.core.clock import VirtualClock
@@ -688,13 +688,13 @@ class Life:
         # What `facepace stats` computes (device.cli.log.run_stats), from the file.
         from device.cli.log import load
         sessions = [record for record, _ in load(db_path=self.state_dir / "sessions.db")]
-        stats = history.overview(sessions, now_wall)
+        progress = goals.progress(goals.from_records(sessions), now_wall, goals.rules_from(Config().goal))
         this_week = history.weekly(sessions, now_wall, weeks=1)[0]
-        shown = (view.streak_days, round(view.minutes_this_week, 2))
-        wanted = (stats.streak_days, round(this_week.minutes, 2))
+        shown = (view.week_done, view.streak_weeks, round(view.minutes_this_week, 2))
+        wanted = (progress.this_week.days_done, progress.streak_weeks, round(this_week.minutes, 2))
         if shown != wanted:
-            self.fail(IDLE_EQUALS_STATS, f"idle screen shows streak {shown[0]}, {shown[1]} min this week;"
-                                         f" stats says {wanted[0]}, {wanted[1]} min")
+            self.fail(IDLE_EQUALS_STATS, f"idle screen shows {shown[0]} days this week, streak {shown[1]} weeks,"
+                                         f" {shown[2]} min this week; stats says {wanted[0]}, {wanted[1]}, {wanted[2]}")
 
     def check_log(self) -> None:
         """Every session the device showed is in the log once, as it ended, with every zone."""

@@ -81,7 +81,8 @@ def test_bad_user_routine_is_skipped_and_shown_and_the_rest_still_runs(tmp_path)
     # enough to read; then the idle screen keeps saying a routine was skipped.
     pages = notice_pages("Skipped mine.toml, line 2: zone 'x': title is missing")
     assert pages == ["Skipped mine.toml,\nline 2: zone 'x':", "title is missing"]
-    idle = IdleView("Quick refresh", 180, 2, 4, 3, routines_skipped=1)
+    idle = IdleView("Quick refresh", 180, 2, 4, 3, routines_skipped=1,   # a fresh log: this week, gently
+                    week_done=0, week_goal=5, status="Gentle start 1 of 5")
     wanted = [render(idle, error=pages[0]), render(idle, error=pages[1]), render(idle)]
     events = [json.loads(line) for line in trace.read_text().splitlines()]
     shown_at = [event["t"] for event in events if event["event"] == "frame"]
@@ -323,7 +324,7 @@ def test_a_simulated_battery_drains_on_the_idle_screen_and_ends_the_session_when
     assert [event["reason"] for event in events if event["event"] == "power_off"] == ["low_battery"]
     from device.screen.screens import notice_pages, render
     from device.screen.views import BatteryView, IdleView
-    idle = render(IdleView("Quick refresh", 180.0, 2, 4, 3, battery=BatteryView(14.0)),
+    idle = render(IdleView("Quick refresh", 180.0, 2, 4, 3, week_done=0, week_goal=5, battery=BatteryView(14.0)),
                   error=notice_pages("Battery low: 14%, charge soon")[0])
     with Image.open(frames / "000002.png") as second_frame:   # the first reading: the charge and the warning
         assert same_pixels(second_frame, idle)

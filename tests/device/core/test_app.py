@@ -271,12 +271,13 @@ def test_sessions_are_logged_with_their_zones(make_sim, tmp_path):
 def test_idle_and_summary_show_history(make_sim):
     sim = make_sim()
     sim.run_headless([(1.0, "press")])
-    assert sim.app.view(sim.clock.now()).streak == "Day 1 of a streak"
+    assert sim.app.view(sim.clock.now()).streak == "Week: 1 of 5 days"
     sim.schedule(sim.clock.now() + 1, "press")
     run_to(sim, sim.clock.now() + 3)
     idle = sim.app.view(sim.clock.now())
-    assert idle.streak_days == 1 and idle.minutes_this_week == pytest.approx(75 / 60)
-    assert idle.last_session.startswith("Today")
+    assert (idle.week_done, idle.week_goal, idle.streak_weeks) == (1, 5, 0)
+    assert idle.minutes_this_week == pytest.approx(75 / 60)
+    assert idle.status == "Gentle start 2 of 5"   # in place of the last session
 
 
 def test_ten_second_hold_in_idle_warns_then_powers_off(make_sim):

@@ -68,11 +68,11 @@ def summary_frames(frames) -> list:
     return [image for state, image in frames if state == "summary"]
 
 
-@pytest.mark.parametrize(("days_before", "streak"), [
-    ([], "Day 1 of a streak"),
-    ([WALL_ORIGIN - 86400], "2 days in a row"),
-    ([WALL_ORIGIN - 86400, WALL_ORIGIN - 2 * 86400 - 3600], "3 days in a row"),
-    ([WALL_ORIGIN - 3 * 86400], "Day 1 of a streak"),
+@pytest.mark.parametrize(("days_before", "streak"), [   # WALL_ORIGIN is a Wednesday
+    ([], "Week: 1 of 5 days"),
+    ([WALL_ORIGIN - 86400], "Week: 2 of 5 days"),
+    ([WALL_ORIGIN - 86400, WALL_ORIGIN - 2 * 86400 - 3600], "Week: 3 of 5 days"),
+    ([WALL_ORIGIN - 3 * 86400], "Week: 1 of 5 days"),   # Sunday: last week's
 ])
 def test_the_first_summary_frame_already_has_its_streak(make_sim, days_before, streak):
     """The log is written on a worker; while it is busy (an SD card's fsync), the summary

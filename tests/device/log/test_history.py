@@ -219,43 +219,7 @@ def test_longest_streak_finds_the_best_run():
     assert history.longest_streak(sessions, BERLIN) == 3
 
 
-# --- the streak the summary shows, known before the log is read again ------------------------
-
-@given(history_days=st.lists(st.tuples(st.integers(0, 20), st.sampled_from(
-           ["completed", "ended_early", "interrupted"]), st.sampled_from([30.0, 600.0])), max_size=12),
-       read_on=st.integers(0, 22), session_on=st.integers(0, 3), hour=st.integers(0, 23))
-@settings(derandomize=True, deadline=None, max_examples=300)
-def test_the_streak_with_a_new_session_is_what_the_log_says_once_it_holds_it(
-        history_days, read_on, session_on, hour):
-    """Days are counted from 2024-03-20 (the last Sunday of winter time in Berlin is the 31st);
-    the overview is read on day `read_on`, then a session starts `session_on` days later."""
-    def wall(day: int, hour: int) -> float:
-        return at(f"2024-03-{20 + day:02d} {hour:02d}:00") if day < 12 else \
-            at(f"2024-04-{day - 11:02d} {hour:02d}:00")
-
-    before = [session(wall(day, 8), active=active, outcome=outcome)
-              for day, outcome, active in history_days if day <= read_on]
-    read_at = wall(read_on, 23)
-    overview_before = history.overview(newest_first(*before), read_at, BERLIN)
-    started = wall(read_on + session_on, hour)
-    if started < read_at:   # the session starts after the overview was read
-        started = read_at + 60
-    new = session(started, active=90.0, outcome="ended_early")
-    after = history.overview(newest_first(*before, new), started + 120, BERLIN)
-    day = history.local_day(started, BERLIN)
-    assert history.streak_with_session_on(overview_before, day) == after.streak_days
-
-
-def test_the_streak_with_a_new_session_extends_yesterday_and_keeps_today():
-    yesterday, today = session(at("2024-05-02 08:00")), session(at("2024-05-03 08:00"))
-    only_yesterday = history.overview([yesterday], at("2024-05-03 07:00"), BERLIN)
-    both = history.overview([today, yesterday], at("2024-05-03 09:00"), BERLIN)
-    assert history.streak_with_session_on(only_yesterday, date(2024, 5, 3)) == 2
-    assert history.streak_with_session_on(both, date(2024, 5, 3)) == 2
-    assert history.streak_with_session_on(only_yesterday, date(2024, 5, 5)) == 1
-    nothing = history.overview([], at("2024-05-03 07:00"), BERLIN)
-    assert history.streak_with_session_on(nothing, date(2024, 5, 3)) == 1
-
+# --- the overview the idle screen shows, moved on without reading the log again ---------------
 
 @settings(derandomize=True, deadline=None, max_examples=300)
 @given(st.lists(st.tuples(st.integers(0, 25), st.integers(0, 23), st.sampled_from(

@@ -129,3 +129,32 @@ def test_the_idle_overview_moves_on_with_the_date_without_a_new_session(tmp_path
     assert (shown.streak_days, shown.minutes_this_week, shown.last_session_text) == (0, 0.0, "Sat, 3 min")
     assert shown == session_log.overview(wall[0])                       # what the log itself says
     recorder.close()
+
+
+def test_the_weekly_goal_reads_as_far_back_as_the_streak_goes(tmp_path):
+    """The log is read a few weeks back, and further only while every week read was met: a
+    streak of 40 weeks is counted whole, and the sessions before a missed week are not read."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from device.log import goals
+    from device.log.recording import GOAL_WEEKS_READ
+
+    berlin = ZoneInfo("Europe/Berlin")
+    now = datetime(2024, 5, 8, 12, 0, tzinfo=berlin)                     # a Wednesday
+    session_log = SessionLog.open(tmp_path / "sessions.db", tz=berlin, wall_time=now.timestamp)
+    monday = datetime(2024, 5, 6, 9, 0, tzinfo=berlin)
+    for week in range(1, 41):                                           # 40 met weeks before this one
+        start = (monday - timedelta(weeks=week)).timestamp()
+        session_id = session_log.begin("quick", "h", 3, [("neck", 180)], mono_start=0.0, wall_start=start)
+        session_log.finish(session_id, "completed", [], 180.0, start + 180, mono_end=180.0)
+    rules = goals.GoalRules(weekly_goal=1, tz=berlin)
+    recorder = SessionRecorder(session_log, wall_time=now.timestamp, threaded=False, rules=rules)
+    assert recorder.goal_now().streak_weeks == 40
+    assert recorder.gentle_before("quick") == 40
+    assert GOAL_WEEKS_READ < 40
+
+    recorder.set_rules(goals.GoalRules(weekly_goal=2, tz=berlin))        # no week met two days
+    assert recorder.goal_now().streak_weeks == 0
+    assert recorder.gentle_before("quick") == GOAL_WEEKS_READ - 1        # only the weeks read
+    recorder.close()
