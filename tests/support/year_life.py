@@ -214,9 +214,9 @@ class Boot:
         self._cue_waiting = None
         if event in ("zone_start", "switch_side"):
             self._cue_waiting = event
-            # What was playing when the cue came (the player's private state: a drill may look),
-            # to tell a cue drowned by the display's error pattern from one lost otherwise.
-            self._playing_at_cue = getattr(getattr(self.app.haptics, "_playing", None), "name", None)
+            # What was playing when the cue came, to tell a cue drowned by the display's error
+            # pattern from one lost otherwise.
+            self._playing_at_cue = self.app.haptics.playing
         elif event == "haptic":
             pattern = fields["pattern"]
             now = self.clock.now()
