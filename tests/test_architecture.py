@@ -8,6 +8,9 @@ The rules (docs/architecture.md draws them):
 - no modules import each other round a cycle, inside a sub-package either.
 
 Imports inside functions count: a late import is still a dependency.
+
+And modules stay small (issue 11): a `device` module over MAX_CODE_LINES lines of code says why in
+its docstring, in a paragraph that starts "Size" (e.g. "Size (~470 lines): one function per screen...").
 """
 
 from __future__ import annotations
@@ -246,3 +249,44 @@ def test_a_sub_package_without_a_layer_fails(tmp_path):
     found = problems(plant(tmp_path, {"device/battery/gauge.py": "from device.core import app\n",
                                       "device/core/app.py": ""}))
     assert found == ["device.battery.gauge imports device.core.app: device.battery has no layer"]
+
+
+# --- module sizes ------------------------------------------------------------------
+
+MAX_CODE_LINES = 300
+SIZE_REASON = re.compile(r"^Size\b[^:\n]*:\s*\S", re.M)   # "Size (~470 lines): why..."
+
+
+def code_lines(source: str) -> int:
+    """Lines neither blank nor only a comment (docstrings count: they are read too)."""
+    return sum(1 for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
+def long_modules_without_a_reason(root: Path) -> list[str]:
+    """Every `device` module over MAX_CODE_LINES whose docstring gives no "Size" reason."""
+    found = []
+    for path in sorted((root / "device").rglob("*.py")):
+        source = path.read_text()
+        count = code_lines(source)
+        docstring = ast.get_docstring(ast.parse(source, str(path))) or ""
+        if count > MAX_CODE_LINES and not SIZE_REASON.search(docstring):
+            found.append(f"{path.relative_to(root)}: {count} lines of code; split it, or say why not in a"
+                         f" docstring paragraph starting 'Size (~{count} lines): '")
+    return found
+
+
+def test_every_long_device_module_says_why_it_is_long():
+    assert long_modules_without_a_reason(REPO) == []
+
+
+def test_a_long_module_without_a_size_reason_fails(tmp_path):
+    body = "".join(f"x{n} = {n}\n" for n in range(MAX_CODE_LINES))   # the docstring makes it one over
+    padding = "\n# a comment, not code\n\n" * 50
+    plant(tmp_path, {
+        "device/core/long.py": '"""A module."""\n' + body,
+        "device/core/long_with_reason.py": '"""A module.\n\nSize (~301 lines): a table.\n"""\n' + body,
+        "device/core/at_the_limit.py": body + padding,
+        "device/core/reason_not_a_paragraph.py": '"""A module of no Size: none.\n"""\n' + body,
+    })
+    assert [line.split(":")[0] for line in long_modules_without_a_reason(tmp_path)] == \
+        ["device/core/long.py", "device/core/reason_not_a_paragraph.py"]
