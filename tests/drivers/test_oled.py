@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import random
 
 import adafruit_ssd1306
 import pytest
@@ -289,6 +290,27 @@ def test_a_frame_cut_off_midway_is_repainted_in_full_next_time(bus, oled):
     oled.show(first)
     assert same_picture(bus.image(), first)
     assert bus.bytes_written == 1024 + 8
+
+
+def test_a_loose_contact_fails_a_share_of_transfers_replayably_until_recovered(bus):
+    def outcomes(seed: int) -> list[bool]:
+        bus.fail_now_and_then(0.3, random.Random(seed), LOOSE_CABLE)
+        failed = []
+        for _ in range(200):
+            try:
+                bus.readfrom_into(0x3C, bytearray(1))
+                failed.append(False)
+            except OSError as error:
+                assert error.errno == errno.EREMOTEIO and error is not LOOSE_CABLE
+                failed.append(True)
+        return failed
+
+    first = outcomes(7)
+    assert 30 < sum(first) < 90 and bus.failed_transactions == sum(first)
+    assert outcomes(7) == first   # a seed replays it
+    bus.recover()
+    for _ in range(50):
+        bus.readfrom_into(0x3C, bytearray(1))   # the contact holds again
 
 
 def test_adafruit_buffer_follows_what_was_shown(oled):
