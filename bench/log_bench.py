@@ -135,12 +135,12 @@ def build_log(path: Path, sessions: int) -> None:
 
 def build_host_db(path: Path, device_log: Path) -> None:
     """The computer's database holding every session of `device_log`, as a sync leaves it."""
-    from companion.hostdb import HostDb, _SESSION_COLUMNS
+    from companion.hostdb import HostDb
 
     HostDb.open(path).close()   # the schema
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("ATTACH DATABASE ? AS device", (f"{device_log.absolute().as_uri()}?mode=ro",))
-    stored = ", ".join(_SESSION_COLUMNS[:-1])
+    stored = ", ".join(logdb.SESSION_COLUMNS)   # the host keeps the log's columns, then date_quality
     with logdb.transaction(connection):
         connection.execute(f"INSERT INTO main.sessions ({stored}, date_quality)"
                            f" SELECT {stored}, 'clock' FROM device.sessions")

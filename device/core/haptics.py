@@ -169,6 +169,12 @@ class HapticPlayer:
     def busy(self) -> bool:
         return bool(self._steps)
 
+    @property
+    def playing(self) -> str | None:
+        """The name of the pattern under way (clicks aside), or None; read by the year drill to tell
+        a cue drowned by a weightier pattern from one lost otherwise."""
+        return self._playing.name if self._playing is not None else None
+
     def stop(self) -> None:
         """Motor off now; forget the pattern (pause, shutdown)."""
         self._steps.clear()

@@ -20,6 +20,11 @@ The rules (README "History"):
   week adds one once met; while it can still be met (enough free days left, today included) it
   never breaks the streak; once it cannot, the streak is 0.
 - A session dated after today (a clock set back) is today's, as in `device.log.history`.
+
+Size (~320 lines): the rules above, and the few sentences that state their results (from
+`resting_phrase` on: the idle line, the summary, rest). The sentences are the piece to move out
+(callers use them as `goals.idle_status` and so on, so a move touches each caller); left here
+while the App's wiring of them was being written (issue 14).
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ ZONE_RULES: dict[str, Rule] = {
 }
 
 
-def _kinds(record_type, rules: dict[str, Rule]) -> dict[str, tuple[Any, bool]]:
+def kinds_of(record_type, rules: dict[str, Rule]) -> dict[str, tuple[Any, bool]]:
     """{field: (type, may be None)} from the annotations; every field must have a rule."""
     hints = typing.get_type_hints(record_type)
     if set(hints) != set(rules):
@@ -100,8 +100,8 @@ def _kinds(record_type, rules: dict[str, Rule]) -> dict[str, tuple[Any, bool]]:
     return kinds
 
 
-SESSION_KINDS = _kinds(SessionRecord, SESSION_RULES)
-ZONE_KINDS = _kinds(ZoneProgress, ZONE_RULES)
+SESSION_KINDS = kinds_of(SessionRecord, SESSION_RULES)
+ZONE_KINDS = kinds_of(ZoneProgress, ZONE_RULES)
 _KIND_NAMES = {int: "a whole number", float: "a number", bool: "true or false", str: "text",
                tuple: "a list"}
 _ACCEPTED = {int: int, float: (int, float), bool: bool, str: str, tuple: list}   # as JSON decodes them

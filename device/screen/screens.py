@@ -4,7 +4,7 @@
 `fits()` measures them. Because the check measures exactly what is drawn, a test can prove
 that every zone of every routine fits before anyone holds the device.
 
-Size (~400 lines): one function per screen plus the shared layout items; splitting by screen would
+Size (~475 lines): one function per screen plus the shared layout items; splitting by screen would
 scatter the fit checks.
 """
 

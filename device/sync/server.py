@@ -85,7 +85,9 @@ class SyncServer:
         self._conversation: _Conversation | None = None
         self._work_started = 0.0    # thread CPU time at the end of the last rest
         self._clock_logged_at = -math.inf
-        self.serving = threading.Event()   # set while the port is open
+        # Set while the port is open. Read by tests and drills only (to wait for the port before
+        # they write to it): a seam, kept public for them.
+        self.serving = threading.Event()
         self.decoder: FrameDecoder | None = None   # the open port's reader (what it holds, skipped)
         self.syncs = 0     # completed syncs (BYE), for tests and the journal
 

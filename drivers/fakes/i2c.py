@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import random
 import threading
 from collections import deque
 from typing import Callable
@@ -73,6 +74,7 @@ class FakeSSD1306Bus:
         self.deinitialised = False
         self._bus_lock = threading.Lock()  # what try_lock()/unlock() hand out
         self._state_lock = threading.Lock()  # decoder state vs. image() from another thread
+        self._flaky: tuple[float, random.Random, BaseException] | None = None
         self._failure: BaseException | None = None
         self._writes_before_failure = 0
         self.others: dict[int, object] = {}  # further chips on the same wires, by address (attach())
@@ -205,8 +207,14 @@ class FakeSSD1306Bus:
         self._failure = error
         self._writes_before_failure = after
 
+    def fail_now_and_then(self, rate: float, rng: random.Random, error: BaseException = REMOTE_IO_ERROR) -> None:
+        """A loose contact: each transfer raises a copy of `error` with chance `rate` (drawn from
+        `rng`, so a seed replays it) until `recover()`."""
+        self._flaky = (rate, rng, error)
+
     def recover(self) -> None:
         self._failure = None
+        self._flaky = None
 
     def reset_counters(self) -> None:
         self.bytes_written = 0
@@ -219,6 +227,11 @@ class FakeSSD1306Bus:
             raise RuntimeError("I2C bus used after deinit()")
 
     def _maybe_fail(self) -> None:
+        if self._flaky is not None:
+            rate, rng, error = self._flaky
+            if rng.random() < rate:
+                self.failed_transactions += 1
+                raise copy.copy(error)
         if self._failure is None:
             return
         if self._writes_before_failure > 0:

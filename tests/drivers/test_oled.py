@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import random
 
 import adafruit_ssd1306
 import pytest
@@ -291,6 +292,27 @@ def test_a_frame_cut_off_midway_is_repainted_in_full_next_time(bus, oled):
     assert bus.bytes_written == 1024 + 8
 
 
+def test_a_loose_contact_fails_a_share_of_transfers_replayably_until_recovered(bus):
+    def outcomes(seed: int) -> list[bool]:
+        bus.fail_now_and_then(0.3, random.Random(seed), LOOSE_CABLE)
+        failed = []
+        for _ in range(200):
+            try:
+                bus.readfrom_into(0x3C, bytearray(1))
+                failed.append(False)
+            except OSError as error:
+                assert error.errno == errno.EREMOTEIO and error is not LOOSE_CABLE
+                failed.append(True)
+        return failed
+
+    first = outcomes(7)
+    assert 30 < sum(first) < 90 and bus.failed_transactions == sum(first)
+    assert outcomes(7) == first   # a seed replays it
+    bus.recover()
+    for _ in range(50):
+        bus.readfrom_into(0x3C, bytearray(1))   # the contact holds again
+
+
 def test_adafruit_buffer_follows_what_was_shown(oled):
     picture = picture_with_corner_mark()
     oled.show(picture)
@@ -373,9 +395,11 @@ class LinuxI2COnFakeBus:
 
     MASTER = 0
     bus = None
+    opened: list[int] = []   # the bus numbers opened, in order
 
     def __init__(self, bus_num, mode=MASTER, baudrate=None):
         self.bus_num = bus_num
+        self.opened.append(bus_num)
 
     def writeto(self, address, buffer, *, stop=True):
         with_lock(self.bus, lambda: self.bus.writeto(address, buffer))
@@ -405,10 +429,15 @@ def test_open_i2c_display_opens_the_numbered_bus_with_blinka_and_owns_it(monkeyp
 
     monkeypatch.setattr("drivers.oled.Path", ExistingPath)
     monkeypatch.setattr(generic_linux, "I2C", LinuxI2COnFakeBus)
-    LinuxI2COnFakeBus.bus = bus
+    monkeypatch.setattr(LinuxI2COnFakeBus, "bus", bus)
+    monkeypatch.setattr(LinuxI2COnFakeBus, "opened", [])
+    released = []   # the busio.I2C objects let go (Blinka's deinit drops its backend)
+    deinit = busio.I2C.deinit
+    monkeypatch.setattr(busio.I2C, "deinit", lambda i2c: (released.append(i2c), deinit(i2c))[-1])
     display = open_i2c_display(3, 0x3C, 180)
-    assert isinstance(display._i2c, busio.I2C) and display._i2c._i2c.bus_num == 3
+    assert LinuxI2COnFakeBus.opened == [3]   # through busio, on /dev/i2c-3
     display.show(picture_with_corner_mark())
     assert same_picture(bus.image().rotate(180), picture_with_corner_mark())
+    assert released == []
     display.close()
-    assert not hasattr(display._i2c, "_i2c")  # busio.I2C.deinit() dropped the backend
+    assert len(released) == 1   # the display owns the bus it opened

@@ -5,7 +5,9 @@ the card can make them slow or read-only the way a worn card does, through SQLit
 - `stall()`: every statement waits inside SQLite (so inside the log, its lock held) until
   `release()`, as during a long fsync or a repair;
 - `read_only = True`: connections made from then on refuse every write (`PRAGMA query_only`),
-  until `take_writes_again()`.
+  until `take_writes_again()`;
+- `die()`: the program dies (the boot goes on): every connection is closed under the log, which is
+  never told; SQLite rolls back what was not committed, as after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ class Card:
         self._moving = threading.Event()
         self._moving.set()
         self._refusing: list = []
+        self._given: list = []
 
     def connect(self, path: Path):
         connection = logdb.connect(path)
@@ -34,7 +37,13 @@ class Card:
         if self.read_only:
             connection.execute("PRAGMA query_only = 1")
             self._refusing.append(connection)
+        self._given.append(connection)
         return connection
+
+    def die(self) -> None:
+        for connection in self._given:
+            connection.close()
+        self._given.clear()
 
     def stall(self) -> None:
         self.stalling.clear()

@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from device.settings.config import load_config
 from device.base.errors import ConfigError, RoutineError
 from device.settings.routines import load_routine
-from device.settings.tomlsource import LineMap, TomlReadError, _Scanner, parse_toml
+from device.settings.linemap import LineMap, Scanner
+from device.settings.tomlsource import TomlReadError, parse_toml
 
 SCHEMA_NAMES = ["title", "description", "zones", "id", "cue", "seconds", "tempo", "intensity", "sides",
                 "enabled", "button", "motor", "display", "timeouts", "session", "sync", "pin",
@@ -254,7 +255,7 @@ def check_valid_document(document: tuple[str, dict[tuple, int]]) -> None:
     the loaders raise nothing but the project's errors."""
     text, expected = document
     tomllib.loads(text)  # the writer only writes valid TOML
-    lines = LineMap(_Scanner(text).scan())
+    lines = LineMap(Scanner(text).scan())
     misplaced = {path: (lines.line_of(path), line) for path, line in expected.items()
                  if lines.line_of(path) != line}
     assert not misplaced, f"(found, written) lines: {misplaced}"

@@ -34,7 +34,6 @@ deterministic except for what the sync threads do, which the invariants do not d
 
 from __future__ import annotations
 
-import copy
 import errno
 import math
 import os
@@ -60,6 +59,7 @@ from companion.hostdb import HostDb
 from device.sync.server import SyncServer
 from tests.support.sync_testing import Faults, PtyLink
 from device.screen.views import IdleView
+from drivers.fakes.i2c import FakeSSD1306Bus
 
 FIRST_DAY = date(2027, 1, 4)          # a Monday
 SESSIONS_PER_DAY = {0: 0.15, 1: 0.45, 2: 0.30, 3: 0.10}   # about 1.35 a day
@@ -84,25 +84,6 @@ ERROR_OVER_CUES = "the display's error pattern never drops or cuts a cue"
 LOOP_ALIVE = "the loop never crashes"
 MEMORY_BOUNDED = "memory stays bounded"
 LOG_SIZE_BOUNDED = "the log's size stays bounded"
-
-
-def flaky_bus_class():
-    from drivers.fakes.i2c import FakeSSD1306Bus
-
-    class FlakyBus(FakeSSD1306Bus):
-        """The fake bus, also failing a share of transactions at random (a loose contact)."""
-
-        failure_rate = 0.0
-        error: BaseException = OSError(errno.EREMOTEIO, "Remote I/O error")
-        rng = random.Random(0)
-
-        def _maybe_fail(self) -> None:
-            if self.failure_rate and self.rng.random() < self.failure_rate:
-                self.failed_transactions += 1
-                raise copy.copy(self.error)
-            super()._maybe_fail()
-
-    return FlakyBus
 
 
 def local_midnight(day: date) -> float:
@@ -164,8 +145,8 @@ class Boot:
         self.world_at_zero = life.world_now
         self.clock_behind = clock_behind
         self.wall = HostWallClock(system_time=lambda: self.world_at_zero + self.clock.now() - clock_behind)
-        self.bus = flaky_bus_class()(address=config.display.address)
-        self.bus.rng = random.Random(life.rng.random())
+        self.bus = FakeSSD1306Bus(address=config.display.address)
+        self.bus_rng = random.Random(life.rng.random())   # a flaky panel's failures, replayable
         parts = simulated_parts(config, self.clock, state_dir=life.state_dir, bus=self.bus, wall_clock=self.wall)
         trusted = clock_behind == 0
         self.device = assemble(config, life.routines, parts, traces=[self._trace],
@@ -214,9 +195,9 @@ class Boot:
         self._cue_waiting = None
         if event in ("zone_start", "switch_side"):
             self._cue_waiting = event
-            # What was playing when the cue came (the player's private state: a drill may look),
-            # to tell a cue drowned by the display's error pattern from one lost otherwise.
-            self._playing_at_cue = getattr(getattr(self.app.haptics, "_playing", None), "name", None)
+            # What was playing when the cue came, to tell a cue drowned by the display's error
+            # pattern from one lost otherwise.
+            self._playing_at_cue = self.app.haptics.playing
         elif event == "haptic":
             pattern = fields["pattern"]
             now = self.clock.now()
@@ -521,7 +502,7 @@ class Life:
             error = (plan.panel_error(errno.EREMOTEIO, "Remote I/O error") if plan.panel_error is OSError
                      else plan.panel_error("bus"))
             if plan.panel == "flaky" and step == 1:
-                boot.bus.error, boot.bus.failure_rate = error, 0.01
+                boot.bus.fail_now_and_then(0.01, boot.bus_rng, error)
                 self.report.panel_outages += 1
             elif plan.panel == "out" and step == 1:
                 boot.bus.fail_with(error, after=rng.randint(0, 30))
@@ -550,7 +531,6 @@ class Life:
             return
         if self.boot is boot:
             boot.bus.recover()
-            boot.bus.failure_rate = 0.0
             if app.state == "summary" and rng.random() < 0.5:
                 self._gesture(boot.clock.now() + rng.uniform(1, 25), "press")
 

@@ -226,17 +226,30 @@ def test_failing_display_never_stops_pacing(make_sim):
     assert ImageChops.difference(sim.bus.image(), expected).getbbox() is None
 
 
+class PlantedBug:
+    """A service on the loop (as the firmware's watchdog is) that raises once `armed`."""
+
+    armed = False
+
+    def next_deadline(self) -> None:
+        return None
+
+    def poll(self, now: float) -> None:
+        if self.armed:
+            raise RuntimeError("bug")
+
+
 def test_motor_off_when_the_loop_crashes(make_sim):
     sim = make_sim()
+    bug = PlantedBug()
+    app = app_on(sim, services=[bug])
     sim.schedule(1.0, "press")
-    run_to(sim, 1.6)   # zone-start pattern is buzzing
-    assert sim.motor.duty > 0
-
-    def boom(*_):
-        raise RuntimeError("bug")
-    sim.app.gestures.due = boom
-    with pytest.raises(RuntimeError):
-        sim.app.run(sim.events)
+    sim.clock.call_at(1.6, lambda: None)
+    app.run(sim.events, until=lambda: sim.clock.now() >= 1.6)
+    assert sim.motor.duty > 0   # zone-start pattern is buzzing
+    bug.armed = True
+    with pytest.raises(RuntimeError, match="bug"):
+        app.run(sim.events)
     assert sim.motor.duty == 0.0
 
 

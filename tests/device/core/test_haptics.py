@@ -149,3 +149,15 @@ def test_the_error_pattern_never_cuts_a_cue_and_any_cue_cuts_it(rig):
     assert player.play("switch_side", cut_at)           # a cue does, and nothing of it is left
     run(clock, player, cut_at + 5)
     assert clock.now() == pytest.approx(cut_at + 0.27) and motor.duty == 0.0
+
+
+def test_playing_names_the_pattern_under_way_until_it_ends(rig):
+    clock, motor, player, played = rig
+    assert player.playing is None
+    assert player.play("error", clock.now())
+    assert player.play("click", clock.now())          # a click slips in: the error still plays
+    assert player.playing == "error"
+    assert player.play("zone_start", clock.now())
+    assert player.playing == "zone_start"
+    run(clock, player, clock.now() + 5)
+    assert player.playing is None and motor.duty == 0.0

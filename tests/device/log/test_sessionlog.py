@@ -360,12 +360,13 @@ def test_a_killed_session_is_recovered_as_interrupted_with_its_progress(open_log
 
 
 def test_a_session_open_during_a_sync_gets_a_later_seq_when_it_ends(open_log, db_path):
-    log = open_log()
+    connections = Connections()
+    log = open_log(connect=connections)
     first = run_session(log)
     open_sid = log.begin("quick", "h", 2, PLAN[:1], mono_start=0.0, wall_start=START + 500)
     seen_by_sync = logdb.read_sessions(logdb.connect(db_path, read_only=True), after_seq=0)
     assert [s.id for s in seen_by_sync] == [first]          # open sessions have no seq yet
-    log._drop_connection()  # the power goes: the session never finishes
+    connections.last.close()  # the power goes: the file is let go, the session never finishes
     log = open_log()
     later = logdb.read_sessions(logdb.connect(db_path, read_only=True), after_seq=seen_by_sync[-1].seq)
     assert [(s.id, s.outcome) for s in later] == [(open_sid, "interrupted")]
@@ -849,11 +850,12 @@ def test_read_only_storage_keeps_the_session_in_memory_and_writes_it_later(open_
 
 def test_a_state_folder_that_cannot_be_opened_is_retried_on_later_calls(open_log, db_path):
     # mode=ro on a file that does not exist: SQLite cannot open it at all.
-    log = open_log(connect=Connections(read_only=True))
+    connections = Connections(read_only=True)
+    log = open_log(connect=connections)
     assert log.take_notices() == [NOTICE_ERROR]
     sid = run_session(log)
     assert log.has_unsaved and [s.id for s in log.sessions()] == [sid]
-    log._connect = logdb.connect  # the folder became writable
+    connections.read_only = False  # the folder became writable
     assert log.flush()
     assert raw(db_path).execute("SELECT id FROM sessions").fetchall() == [(sid,)]
 

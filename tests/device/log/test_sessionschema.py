@@ -61,5 +61,5 @@ def test_a_record_field_without_a_rule_stops_the_import():
         mood: str | None = None
 
     with pytest.raises(RuntimeError, match=r"Grown fields and their rules differ: \['mood'\]"):
-        sessionschema._kinds(Grown, {"id": Rule(length=64)})
+        sessionschema.kinds_of(Grown, {"id": Rule(length=64)})
     assert [f.name for f in dataclasses.fields(SessionRecord)] == list(sessionschema.SESSION_KINDS)

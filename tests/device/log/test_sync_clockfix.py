@@ -12,6 +12,7 @@ from device.log import logdb
 from device.log.sessionlog import SessionLog, ZoneProgress
 from device.log.clockfix import HostWallClock
 from device.sync.source import ClockAnswer, SyncSource
+from tests.support.card import Card
 
 BOOT_ID = "0b7f7a0e-1111-4222-8333-444455556666"
 BOOTED = 1_717_000_000.0   # the real time at monotonic 0 of this boot
@@ -35,11 +36,12 @@ class Device:
         self.boot_id_path.write_text(BOOT_ID + "\n")
         self.wall = HostWallClock(system_time=lambda: WRONG + self.mono + self.clock_step)
         self.path = tmp_path / "state" / "sessions.db"
+        self.card = Card()
         self.log = self.open_log()
 
     def open_log(self) -> SessionLog:
         return SessionLog.open(self.path, boot_id_path=self.boot_id_path, wall_time=self.wall.time,
-                               clock_synced=lambda: self.synced)
+                               clock_synced=lambda: self.synced, connect=self.card.connect)
 
     def begin(self) -> str:
         return self.log.begin("daily", "h", 3, PLAN, mono_start=self.mono, wall_start=self.wall.time())
@@ -116,7 +118,7 @@ def test_an_interrupted_session_ends_at_its_last_checkpoint(device, tmp_path):
     device.mono = 1060.0
     device.log.checkpoint(sid, [ZoneProgress("neck", 60.0, 60.0), ZoneProgress("jaw", 45.0)], 60.0,
                           mono_now=device.mono)
-    device.log._drop_connection()            # the program dies; the boot goes on
+    device.card.die()                        # the program dies; the boot goes on
     device.log = SessionLog.open(device.path, boot_id_path=tmp_path / "boot_id",
                                  wall_time=device.wall.time, clock_synced=lambda: False)
     (session,) = device.log.sessions()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -66,11 +67,12 @@ def test_a_restarted_sync_service_ends_the_sync_shown_and_gets_the_clock_back(en
 def test_the_thread_says_hello_at_start_passes_events_on_and_stops(ends):
     firmware, sync_service = ends
     events = queue.SimpleQueue()
+    running = set(threading.enumerate())
     link = SyncLink(firmware, send=events.put, wall_clock=HostWallClock()).start()
+    (thread,) = set(threading.enumerate()) - running   # the link's own
     assert sync_service.receive(timeout=5.0) == Hello()
     sync_service.send(SyncStatus("synced", 4, 4))
     assert events.get(timeout=30.0) == SyncProgress(4, 4, done=True)
-    thread = link._thread
     link.close()
     link.close()   # safe twice
     thread.join(30.0)

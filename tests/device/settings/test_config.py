@@ -19,7 +19,8 @@ from device.settings.config import (
     load_config_file_or_defaults,
 )
 from device.base.errors import ConfigError, Problem
-from device.settings.tomlsource import LineMap, TomlReadError, did_you_mean, parse_toml, read_toml
+from device.settings.linemap import LineMap
+from device.settings.tomlsource import TomlReadError, did_you_mean, parse_toml, read_toml
 
 DEFAULTS_FILE = Path(__file__).parents[3] / "device" / "settings" / "defaults" / "config.toml"
 

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from device.settings.config import load_config
 from device.base.errors import ConfigError, RoutineError
 from device.settings.routines import builtin_paths, load_library, load_routine
-from device.settings.tomlsource import MAX_FILE_BYTES, MAX_MESSAGES, LineMap, TomlReadError, parse_toml, read_toml
+from device.settings.linemap import LineMap
+from device.settings.tomlsource import MAX_FILE_BYTES, MAX_MESSAGES, TomlReadError, parse_toml, read_toml
 from tests.support.toml_documents import broken_documents, check_broken_bytes, check_valid_document, documents
 
 SHORT = settings(derandomize=True, deadline=None, max_examples=60, database=None)

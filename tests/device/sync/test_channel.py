@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from device.sync import channel as c
 from device.sync.channel import Channel, ChannelError, Clock, Hello, SyncStatus
+
+
+def send_raw(datagrams, to: Path) -> None:
+    """Bytes, not messages, as any process allowed to write the socket may send them."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+        for datagram in datagrams:
+            sender.sendto(datagram, str(to))
 
 
 @pytest.fixture
@@ -50,10 +58,9 @@ def test_a_burst_is_received_in_one_batch_in_order(pair):
 
 def test_garbage_is_dropped_with_a_log_line_and_the_next_message_still_arrives(pair, caplog):
     a, b = pair
-    for junk in (b"\xff\xfe", b"[1, 2]", b'{"v": 1, "type": "clock", "offset": "soon"}',
-                 b'{"v": 1, "type": "status", "state": "syncing", "sent": -1, "total": 0, "message": ""}',
-                 b"x" * (c.MAX_DATAGRAM + 100)):
-        a._sock.sendto(junk, str(b.own))
+    send_raw([b"\xff\xfe", b"[1, 2]", b'{"v": 1, "type": "clock", "offset": "soon"}',
+              b'{"v": 1, "type": "status", "state": "syncing", "sent": -1, "total": 0, "message": ""}',
+              b"x" * (c.MAX_DATAGRAM + 100)], b.own)
     a.send(Clock(60.0))
     with caplog.at_level(logging.WARNING, logger="device.sync.channel"):
         assert b.receive_batch(timeout=5.0) == [Clock(60.0)]
@@ -65,8 +72,7 @@ def test_garbage_is_dropped_with_a_log_line_and_the_next_message_still_arrives(p
 
 def test_a_flood_of_junk_is_taken_in_bounded_pieces(pair):
     a, b = pair
-    for _ in range(10):
-        a._sock.sendto(b"junk", str(b.own))
+    send_raw([b"junk"] * 10, b.own)
     a.send(Hello())
     assert b.receive_batch(timeout=5.0, limit=4) == []      # four datagrams, none a message
     assert b.receive_batch(timeout=5.0, limit=4) == []
@@ -83,7 +89,8 @@ def test_a_missing_peer_is_not_an_error_and_is_logged_once(folder, caplog):
 
 
 def test_a_stale_socket_left_by_a_killed_process_is_replaced(folder):
-    Channel(folder / "a.sock", folder / "b.sock")._sock.close()   # killed: the file stays
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as killed:
+        killed.bind(str(folder / "a.sock"))   # a process bound it and was killed: the file stays
     assert (folder / "a.sock").is_socket()
     with Channel(folder / "a.sock", folder / "b.sock") as a, Channel(folder / "b.sock", folder / "a.sock") as b:
         b.send(Hello())
@@ -149,8 +156,7 @@ def test_fuzz_through_a_real_socket_never_raises(data):
     with tempfile.TemporaryDirectory(prefix="fp-") as name:
         folder = Path(name)
         with Channel(folder / "a.sock", folder / "b.sock") as a, Channel(folder / "b.sock", folder / "a.sock") as b:
-            for datagram in data:
-                a._sock.sendto(datagram, str(b.own))
+            send_raw(data, b.own)
             a.send(Hello())
             received = b.receive_batch(timeout=5.0, limit=len(data) + 1)
     assert received[-1] == Hello()

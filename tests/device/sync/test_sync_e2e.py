@@ -418,11 +418,13 @@ def test_the_port_may_appear_later_and_vanish(tmp_path, link):
 
     with device_log(tmp_path / "device") as log:
         record_sessions(log, 2)
+        running = set(threading.enumerate())
         with SyncServer(str(where), log, reopen_delay=0.05, open_port=open_port) as server:
+            (thread,) = set(threading.enumerate()) - running   # the server's own
             # No port yet: the thread waits and tries again, it does not die.
             with tried:
                 assert tried.wait_for(lambda: len(attempts) >= 3, timeout=10)
-            assert server._thread.is_alive() and not any(attempts)
+            assert thread.is_alive() and not any(attempts)
             where.symlink_to(link.device_port)
             with HostDb.open(tmp_path / "host.db") as db:
                 from companion import sync_client as host
@@ -432,7 +434,7 @@ def test_the_port_may_appear_later_and_vanish(tmp_path, link):
                 finally:
                     port.close()
             assert server.syncs == 1
-        assert server._thread is None   # close() joined the thread
+        assert not thread.is_alive()   # close() joined the thread
 
 
 def test_the_host_says_what_to_do_on_silence_and_on_another_version(tmp_path, link):
