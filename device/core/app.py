@@ -4,6 +4,11 @@ States (`device.core.state`): idle → running ⇄ paused → summary → idle; 
 goes to powering-off; a change from the computer is asked in idle (asking → idle); any state
 ends in off. This module decides what happens; what the panel shows of it is
 `device.core.presenter`'s, and how the loop waits is `device.core.loop`'s.
+
+Size (~430 lines): one state machine's decisions, which issues 13, 14 and 16 grew on the same day
+(a change asked and applied at idle, rests and the safety pages, the battery's end). The next
+split is by feature into objects the app holds (the person's changes; the battery's limits;
+rest and safety), each with its own gestures in `device.core.state`'s table.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence
 
-from device.core.events import BatteryStatus, ButtonEdge, ChangeAsked, DisplayStatus, Notice, SettingsChanged, Stop, SyncProgress
+from device.core.events import (BatteryStatus, ButtonEdge, ChangeAsked, DisplayStatus, Notice, SettingsChanged, Stop,
+                                 SyncProgress)
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, level_pattern
 from device.core.loop import serve

@@ -47,7 +47,7 @@ class BatteryMonitor:
         self._due = clock.now()
         self._last: BatteryStatus | None = None
         self._session_start: tuple[float, float] | None = None   # (at, percent)
-        self.measured: list[tuple[float, float]] = _recall(memory)   # (percent used, minutes) per session
+        self.measured: list[tuple[float, float]] = recall(memory)   # (percent used, minutes) per session
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class BatteryMonitor:
             gauge.close()
 
 
-def _recall(memory: Path | None) -> list[tuple[float, float]]:
+def recall(memory: Path | None) -> list[tuple[float, float]]:
     """The sessions measured before; anything unreadable is forgotten (it is only an estimate)."""
     if memory is None or not memory.exists():
         return []

@@ -20,7 +20,7 @@ from device.log import logdb
 from device.log.sessionlog import SessionLog
 from device.screen.screens import fits, layout, render
 from device.screen.views import BatteryView
-from device.core.battery import READ_EVERY_SECONDS, BatteryMonitor, _recall
+from device.core.battery import READ_EVERY_SECONDS, BatteryMonitor, recall
 from device.settings.config import Config
 from device.settings.routines import load_library
 from drivers.battery import MAX17048Gauge
@@ -227,7 +227,7 @@ def test_a_monitor_without_a_gauge_says_unknown_and_keeps_trying():
 def test_a_hostile_battery_memory_is_forgotten_never_fatal(tmp_path_factory, content):
     path = tmp_path_factory.mktemp("card") / "battery.json"
     path.write_bytes(content)
-    measured = _recall(path)
+    measured = recall(path)
     assert all(0 <= used <= 100 and 0 < minutes <= 24 * 60 for used, minutes in measured)
 
 
