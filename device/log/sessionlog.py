@@ -501,10 +501,44 @@ class SessionLog:
         with self._lock:
             return history.overview(self._sessions_for_overview(now_wall), now_wall, self.tz)
 
-    def _sessions_for_overview(self, now_wall: float) -> list[SessionRecord]:
-        # The last 400 days are plenty for any streak a screen shows, and keep this fast.
+    def _sessions_for_overview(self, now_wall: float) -> list:
+        """What `history.overview` reads of the last 400 days (plenty for any streak a screen
+        shows), without reading them all: every session since shortly before this week, and
+        before that the newest session and, of each day, the newest that counts toward a streak
+        (added up by SQLite). The same overview as from every session (a test fuzzes it)."""
         since = now_wall - 400 * 86400
-        return self.sessions(since=since)
+        recent = max(since, history.before_this_week(now_wall, self.tz))
+        unsaved = {s.id: s for s in self._unsaved.values() if s.wall_start >= since}
+        skip = list(unsaved)   # the file may hold an older state of these
+        stored: list = []
+        if self._try_open():
+            try:
+                stored = logdb.read_briefs(self._db, since=recent)
+                stored += logdb.read_briefs(self._db, since=since, before=recent, limit=1, skip_ids=skip)
+                stored += logdb.read_day_heads(self._db, since=since, before=recent, tz=self.tz,
+                                               where=history.COUNTS_TOWARD_STREAK_SQL, skip_ids=skip)
+            except logdb.sqlite3.Error as error:
+                self._failed(error)
+        merged = {s.id: s for s in stored}
+        merged.update(unsaved)
+        return sorted(merged.values(), key=lambda s: s.wall_start, reverse=True)
+
+    def planned_since(self, since: float) -> list[logdb.Planned]:
+        """Sessions started at `since` or later, newest first, as the weekly goal reads them
+        (`goals.Done` plus the routine's name), each plan summed by SQLite: no zones are read."""
+        with self._lock:
+            unsaved = {s.id: logdb.Planned(s.wall_start, s.active_seconds,
+                                           sum(zone.planned_seconds for zone in s.zones), s.routine_name, s.id)
+                       for s in self._unsaved.values() if s.wall_start >= since}
+            stored: list[logdb.Planned] = []
+            if self._try_open():
+                try:
+                    stored = logdb.read_planned(self._db, since=since)
+                except logdb.sqlite3.Error as error:
+                    self._failed(error)
+            merged = {s.id: s for s in stored}
+            merged.update(unsaved)
+            return sorted(merged.values(), key=lambda s: s.wall_start, reverse=True)
 
     # --- Sync hooks (issue 5) -----------------------------------------------------------
 
