@@ -314,7 +314,7 @@ def pacing_run(place: Place, seeded: Path, *, sync: bool) -> dict:
         routine_file = folder / "pibudget.toml"
         routine_file.write_text(textwrap.dedent(PACING_ROUTINE))
         argv = [sys.executable, "-m", "bench.pi_device", "pacing", "--routine", str(routine_file),
-                "--trace", str(folder / "trace.jsonl"), "--state", str(folder / "state")]
+                "--trace", str(folder / "trace.jsonl")]
         process = place.popen(argv, env=device_env(folder), stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
         syncer = place.popen_sync(folder, link.device_port) if sync else None

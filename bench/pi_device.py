@@ -8,10 +8,12 @@
         the first moment a person sees it on; or, with `loop`, on the main loop's first pass, while
         the first frame is still being made), and prints one JSON line: each press's latency to
         the motor's click, in ms. Then it waits for SIGTERM.
-    python -m bench.pi_device pacing --routine FILE --trace FILE --state DIR
-        the simulator at speed 1 (real time) playing the routine (the bench runs `sync-serve` on
-        the same log beside it for the figure with a sync); prints "ready", exits when the
-        routine ends.
+    python -m bench.pi_device pacing --routine FILE --trace FILE
+        the same firmware with only that routine, pressed 0.2 s after its loop first runs; every
+        traced event (the simulator's trace format, on the firmware's clock) goes to FILE; it
+        stops when the session's summary shows. What the Pi runs, display thread and all (the
+        simulator renders on its loop). The bench runs `sync-serve` on the same log beside it
+        for the figure with a sync.
 
 Only what the device itself would import is imported before the device starts: the start-up
 measured is the device's.
@@ -100,21 +102,36 @@ def finger(ready: threading.Event, presses: int, pins, config) -> None:
     print(json.dumps({"presses_ms": latencies}), flush=True)
 
 
-def pacing(routine_file: str, trace: str, state: str) -> int:
+def pacing(routine_file: str, trace_file: str) -> int:
+    import os
+    import signal
     from pathlib import Path
 
+    from device.core.clock import MonotonicClock
+    from device.core.parts import simulated_parts
+    from device.service import firmware as service
     from device.settings.config import Config
+    from device.settings.paths import state_dir
     from device.settings.routines import load_routine
-    from device.sim.simulator import Simulator
+    from tests.support.firmware_child import Finger
 
-    routine = load_routine(Path(routine_file))
-    sim = Simulator(Config(), [routine], speed=1.0, routine_name=routine.name, trace_path=Path(trace),
-                    state_dir=Path(state))
+    config, routine = Config(), load_routine(Path(routine_file))
+    parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
+    stream = open(trace_file, "w", encoding="utf-8")
+
+    def trace(event: str, *, at: float | None = None, **fields) -> None:
+        # The simulator's trace format (device.sim.trace), on the firmware's own clock.
+        stream.write(json.dumps({"t": parts.clock.now() if at is None else at, "event": event, **fields}) + "\n")
+        if event == "summary":   # the session is over: stop as systemd would
+            stream.flush()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    print("ready", flush=True)
     try:
-        print("ready", flush=True)
-        return sim.run_headless([(0.2, "press")])
+        return service.serve(config, [routine], [], parts=parts, traces=[trace],
+                             services=[Finger(parts.pins, config.button.pin, 0.2)])
     finally:
-        sim.close()
+        stream.close()
 
 
 def main(argv: list[str]) -> int:
@@ -126,11 +143,10 @@ def main(argv: list[str]) -> int:
     sim = roles.add_parser("pacing")
     sim.add_argument("--routine", required=True)
     sim.add_argument("--trace", required=True)
-    sim.add_argument("--state", required=True)
     args = parser.parse_args(argv)
     if args.role == "firmware":
         return firmware(args.presses, args.first_press)
-    return pacing(args.routine, args.trace, args.state)
+    return pacing(args.routine, args.trace)
 
 
 if __name__ == "__main__":
