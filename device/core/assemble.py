@@ -106,7 +106,10 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
 
     with ExitStack() as stack:   # on a failure half-way, what was built is closed again
         resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
-        display = DisplayWorker(resilient, clock, join_timeout=DISPLAY_JOIN_SECONDS) if display_thread else resilient
+        display = resilient
+        if display_thread:   # it renders too: the loop never waits for a render (issue 12)
+            from device.screen.screens import render
+            display = DisplayWorker(resilient, clock, render=render, join_timeout=DISPLAY_JOIN_SECONDS)
         stack.callback(display.close)
         recorder = choices_file = None
         if parts.state_dir is not None:
@@ -126,7 +129,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         app = build_app(config, routines, clock=clock, set_motor=set_motor, display=display, trace=_fan_out(traces),
                         recorder=recorder, notices=notices, services=services,
                         request_power_off=request_power_off, choices_file=choices_file,
-                        button_is_pressed=lambda: button.is_pressed, routine_name=routine_name)
+                        button_is_pressed=lambda: button.is_pressed, routine_name=routine_name,
+                        display_draws=display_thread)
         return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all())
 
 
@@ -172,12 +176,15 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
               trace: Callable[..., None],
               recorder=None, notices=(), routine_name: str | None = None, services=(),
               request_power_off=None, choices_file: Path | None = None,
-              button_is_pressed=None) -> App:
+              button_is_pressed=None, display_draws: bool = False) -> App:
     """Wire the app on parts already built (`assemble()` builds them).
+
+    `display_draws`: the display renders the frames itself (a `DisplayWorker` with `render`):
+    the app hands it what to draw, as plain data, and never renders on the loop.
 
     The person's last intensity and routine come from `choices_file` when there is one,
     else from the config; `routine_name` (the simulator's --routine) beats both."""
-    from device.screen.display import Frame
+    from device.screen.display import Drawing, Frame, FrameToDraw
     from device.screen.screens import render
 
     haptics = HapticPlayer(
@@ -200,7 +207,8 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     return App(
         routines, Choices(choices.intensity, routine_name or choices.routine),
         clock=clock, haptics=haptics, gestures=gestures,
-        screen=Screen(display, render=render, make_frame=Frame),
+        screen=(Screen(display, render=Drawing, make_frame=FrameToDraw) if display_draws
+                else Screen(display, render=render, make_frame=Frame)),
         hooks=Hooks(trace=trace, keep_choices=keep_choices, request_power_off=request_power_off,
                     button_is_pressed=button_is_pressed, services=services),
         recorder=recorder, notices=notices,
