@@ -85,8 +85,10 @@ def week_start(day: date) -> date:
 
 
 def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
-             tz: tzinfo | None = None) -> Overview:
-    """Reads only as far back as it needs: the streak's start or this week's start."""
+             tz: tzinfo | None = None, *, week_totals: tuple[int, float] | None = None) -> Overview:
+    """Reads only as far back as it needs: the streak's start or this week's start.
+    `week_totals` = (sessions, minutes) this week when the caller has added them up (the log, in SQL):
+    then the sessions need only be, of each day, the newest that counts and the newest one."""
     today = local_day(now_wall, tz)
     this_week = week_start(today)
     streak, streak_day, streak_done = 0, None, False
@@ -112,6 +114,8 @@ def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
                 streak_done = True
         if streak_done and day < this_week:
             break
+    if week_totals is not None:
+        count, minutes = week_totals
     return Overview(
         streak_days=streak,
         streak_last_day=None if streak == 0 else newest_streak_day,

@@ -928,18 +928,29 @@ def read_briefs(connection: sqlite3.Connection, *, since: float, before: float |
         f"{_not_in('s.id', skip_ids)} ORDER BY {NEWEST_FIRST}{limit_sql}", params)]
 
 
-def read_day_heads(connection: sqlite3.Connection, *, since: float, before: float, where: str,
-                   tz, skip_ids: Sequence[str] = ()) -> list[Brief]:
-    """Of the sessions started in [since, before) that match `where` (SQL on `s`), the newest of
-    each day in `tz` (None: the system's zone), newest first: one row a day however many
+def read_day_heads(connection: sqlite3.Connection, *, since: float, where: str, tz,
+                   skip_ids: Sequence[str] = ()) -> list[Brief]:
+    """Of the sessions started at `since` or later that match `where` (SQL on `s`), the newest
+    of each day in `tz` (None: the system's zone), newest first: one row a day however many
     sessions it had."""
     # SQLite gives a bare column's value from the row where max() found its maximum.
     rows = connection.execute(
         f"SELECT s.id, max(s.wall_start), s.active_seconds, s.outcome FROM sessions AS s"
-        f" WHERE s.wall_start >= ? AND s.wall_start < ? AND ({where}){_not_in('s.id', skip_ids)}"
+        f" WHERE s.wall_start >= ? AND ({where}){_not_in('s.id', skip_ids)}"
         f" GROUP BY {local_day_sql(connection, 's.wall_start', tz)} ORDER BY 2 DESC",
-        [since, before, *skip_ids])
+        [since, *skip_ids])
     return [Brief(*row) for row in rows]
+
+
+def count_from_day(connection: sqlite3.Connection, first_day, *, tz, since: float,
+                   skip_ids: Sequence[str] = ()) -> tuple[int, float]:
+    """(sessions, active seconds) of those started on `first_day` (a date in `tz`) or later,
+    dated after now too; `since` is any Unix time before that day began (it bounds the read)."""
+    count, seconds = connection.execute(
+        f"SELECT count(*), total(s.active_seconds) FROM sessions AS s WHERE s.wall_start >= ?"
+        f" AND {local_day_sql(connection, 's.wall_start', tz)} >= ?{_not_in('s.id', skip_ids)}",
+        [since, first_day.isoformat(), *skip_ids]).fetchone()
+    return count, seconds
 
 
 def read_planned(connection: sqlite3.Connection, *, since: float,
