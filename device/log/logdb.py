@@ -929,16 +929,19 @@ def read_briefs(connection: sqlite3.Connection, *, since: float, before: float |
 
 
 def read_day_heads(connection: sqlite3.Connection, *, since: float, where: str, tz,
+                   before: float | None = None, limit: int | None = None,
                    skip_ids: Sequence[str] = ()) -> list[Brief]:
-    """Of the sessions started at `since` or later that match `where` (SQL on `s`), the newest
+    """Of the sessions started in [since, before) that match `where` (SQL on `s`), the newest
     of each day in `tz` (None: the system's zone), newest first: one row a day however many
     sessions it had."""
+    bound, params = ("", []) if before is None else (" AND s.wall_start < ?", [before])
+    limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
     # SQLite gives a bare column's value from the row where max() found its maximum.
     rows = connection.execute(
         f"SELECT s.id, max(s.wall_start), s.active_seconds, s.outcome FROM sessions AS s"
-        f" WHERE s.wall_start >= ? AND ({where}){_not_in('s.id', skip_ids)}"
-        f" GROUP BY {local_day_sql(connection, 's.wall_start', tz)} ORDER BY 2 DESC",
-        [since, *skip_ids])
+        f" WHERE s.wall_start >= ?{bound} AND ({where}){_not_in('s.id', skip_ids)}"
+        f" GROUP BY {local_day_sql(connection, 's.wall_start', tz)} ORDER BY 2 DESC{limit_sql}",
+        [since, *params, *skip_ids])
     return [Brief(*row) for row in rows]
 
 

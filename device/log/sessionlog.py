@@ -520,8 +520,11 @@ class SessionLog:
         if self._try_open():
             try:
                 stored = logdb.read_briefs(self._db, since=since, limit=1, skip_ids=skip)
-                stored += logdb.read_day_heads(self._db, since=since, tz=self.tz,
-                                               where=history.COUNTS_TOWARD_STREAK_SQL, skip_ids=skip)
+                # Days after today (a clock set back) all count as today: one of them is enough.
+                ahead = now_wall + 2 * 86400
+                for bounds in ({"before": ahead}, {"since": ahead, "limit": 1}):
+                    stored += logdb.read_day_heads(self._db, **{"since": since, **bounds}, tz=self.tz,
+                                                   where=history.COUNTS_TOWARD_STREAK_SQL, skip_ids=skip)
                 count, seconds = logdb.count_from_day(self._db, week_first_day, tz=self.tz,
                                                       since=history.before_this_week(now_wall, self.tz),
                                                       skip_ids=skip)

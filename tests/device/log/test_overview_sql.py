@@ -24,7 +24,7 @@ DAY = 86400.0
 # Noon UTC on a plain day, and on the days Europe and Brazil/Chile change their clocks.
 NOWS = [1_717_000_000.0, 1_711_886_400.0, 1_729_944_000.0, 1_712_491_200.0]
 ZONES = ["Europe/Berlin", "Pacific/Auckland", "America/Santiago", "Asia/Kolkata"]
-DENSE = st.integers(-2, 16)                     # a streak's days, this week, the clock set back
+DENSE = st.integers(-4, 16)                     # a streak's days, this week, the clock set back
 SPARSE = st.integers(-2, 420)                   # beyond the 400 days read, too
 OUTCOME = st.sampled_from(["completed", "ended_early", "interrupted", None])
 ACTIVE = st.one_of(st.sampled_from([0.0, 59.9, 60.0]), st.floats(0, 3600))
