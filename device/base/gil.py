@@ -10,11 +10,26 @@ throughput not lowered. Below 0.5 ms nothing more is gained; a forced hand-over 
 microseconds on a Pi) happens only while two threads both want to run, so idle costs nothing.
 """
 
+import os
 import sys
+import threading
 
 SWITCH_INTERVAL = 0.0005
+# A worker thread's nice value above the loop's (Linux gives each thread its own): when the CPU is
+# scarce (a Pi's core; the bench's quota) and the loop wakes for a cue beside a render or a log
+# read, the scheduler gives it the CPU first (weight 1024 against 110 at +10).
+BACKGROUND_NICE = 10
 
 
 def share_the_interpreter_quickly() -> None:
     """For the firmware's and the sync's processes, before their threads start."""
     sys.setswitchinterval(SWITCH_INTERVAL)
+
+
+def in_the_background() -> None:
+    """Lower the calling thread's priority (a display or log worker: never the loop's)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
+    except (OSError, AttributeError):   # not Linux: threads share the process's priority
+        pass

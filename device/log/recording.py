@@ -14,6 +14,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from device.base.gil import in_the_background
 from device.log import history
 from device.log.sessionlog import Overview, SessionLog, ZoneProgress
 
@@ -36,7 +37,8 @@ class SessionRecorder:
                  threaded: bool = True) -> None:
         self._log = session_log
         self._wall_time = wall_time
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log") if threaded else None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log",
+                                            initializer=in_the_background) if threaded else None
         self._session_id: str | None = None
         self._started_wall: float | None = None   # the session under way's, for its streak
         self.overview: Overview | None = None

@@ -345,6 +345,9 @@ class DisplayWorker:
         self.close()
 
     def _serve(self) -> None:
+        from device.base.gil import in_the_background
+
+        in_the_background()   # a render must never keep the loop's cue waiting for the CPU
         display = self._display
         try:
             while True:

@@ -2,6 +2,7 @@
 takes 12-35 ms of a Pi's CPU, and a cue or a click due meanwhile would wait for it (issue 12).
 Watched with Python's profile hook (which thread calls `screens.render`), on the simulated parts."""
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -32,6 +33,7 @@ class Sent:
         self._changed = threading.Condition()
 
     def __call__(self, frame) -> None:
+        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
         with self._changed:
             self.count += 1
             self._changed.notify_all()
@@ -74,3 +76,5 @@ def test_the_display_thread_renders_every_frame_and_the_loop_none():
         threading.setprofile(None)
     assert rendered_on and loop_thread not in rendered_on
     assert set(rendered_on) == {"facepace-display"}
+    # and at a lower priority than the loop: a render never keeps a cue waiting for the CPU
+    assert sent.nice > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
