@@ -917,15 +917,13 @@ def _not_in(column: str, ids: Sequence[str]) -> str:
     return f" AND {column} NOT IN ({', '.join('?' * len(ids))})" if ids else ""
 
 
-def read_briefs(connection: sqlite3.Connection, *, since: float, before: float | None = None,
-                limit: int | None = None, skip_ids: Sequence[str] = ()) -> list[Brief]:
-    """Sessions started in [since, before), newest first (as `read_sessions`), without zones."""
-    where = "s.wall_start >= ?" + (" AND s.wall_start < ?" if before is not None else "")
-    params = [since, *([before] if before is not None else []), *skip_ids]
+def read_briefs(connection: sqlite3.Connection, *, since: float, limit: int | None = None,
+                skip_ids: Sequence[str] = ()) -> list[Brief]:
+    """Sessions started at `since` or later, newest first (as `read_sessions`), without zones."""
     limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
     return [Brief(*row) for row in connection.execute(
-        f"SELECT s.id, s.wall_start, s.active_seconds, s.outcome FROM sessions AS s WHERE {where}"
-        f"{_not_in('s.id', skip_ids)} ORDER BY {NEWEST_FIRST}{limit_sql}", params)]
+        f"SELECT s.id, s.wall_start, s.active_seconds, s.outcome FROM sessions AS s WHERE s.wall_start >= ?"
+        f"{_not_in('s.id', skip_ids)} ORDER BY {NEWEST_FIRST}{limit_sql}", [since, *skip_ids])]
 
 
 def read_day_heads(connection: sqlite3.Connection, *, since: float, where: str, tz,
