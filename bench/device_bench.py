@@ -227,7 +227,7 @@ def timer_lateness(seconds: float, period: float = 0.010) -> list[float]:
 def pacing_under_sync_flood(seconds: float = 10.0) -> list[dict]:
     """10 ms timers in a process serving sync as the firmware does (the server's thread next to
     the loop), with the port idle and with a hostile host flooding it (`bench.sync_bench.flood`)."""
-    from bench.sync_bench import _fast_connect
+    from bench.sync_bench import fast_connect
     from device.log.sessionlog import SessionLog
     from device.log.clockfix import HostWallClock
     from device.sync.server import SyncServer
@@ -240,7 +240,7 @@ def pacing_under_sync_flood(seconds: float = 10.0) -> list[dict]:
         device_port = hostile.stdout.readline().strip()
         with tempfile.TemporaryDirectory() as folder:
             with SessionLog.open(Path(folder) / "sessions.db", clock_synced=lambda: True,
-                                 connect=_fast_connect) as log:
+                                 connect=fast_connect) as log:
                 record_sessions(log, 600)
             with SessionLog.open(Path(folder) / "sessions.db") as log, \
                     SyncServer(device_port, log, wall_clock=HostWallClock()) as server:

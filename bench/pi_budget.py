@@ -136,10 +136,20 @@ class Place:
     label: str
     quota: CpuQuota | None = None
     cpu: int | None = None
+    # The sync (`facepace sync-serve`, facepace-sync.service) is a process of its own: on the Pi
+    # it runs on another of the four cores, so here in a quota of its own on another core.
+    sync_quota: CpuQuota | None = None
+    sync_cpu: int | None = None
 
     def popen(self, argv, **options) -> subprocess.Popen:
         hook = self.quota.preexec(self.cpu) if self.quota else None
         return subprocess.Popen(argv, preexec_fn=hook, cwd=REPO, **options)
+
+    def popen_sync(self, folder: Path, port: str) -> subprocess.Popen:
+        hook = self.sync_quota.preexec(self.sync_cpu) if self.sync_quota else None
+        return subprocess.Popen([sys.executable, "-m", "device", "sync-serve", "--port", port],
+                                preexec_fn=hook, cwd=REPO, env=device_env(folder),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def device_env(folder: Path, **extra) -> dict:
@@ -231,12 +241,6 @@ class HostSyncs:
         self._stopping.set()
 
 
-def sync_config(folder: Path, device_port: str) -> Path:
-    path = folder / "config.toml"
-    path.write_text(f'[sync]\nport = "{device_port}"\n')
-    return path
-
-
 def firmware_run(place: Place, seeded: Path, *, presses: int, sync: str, first_press: str = "ready") -> dict:
     """`facepace run` in its place: time to READY, the finger's press latencies, and with
     `sync` = "during" syncs over and over meanwhile, or "once" one sync timed with the device idle."""
@@ -251,11 +255,10 @@ def firmware_run(place: Place, seeded: Path, *, presses: int, sync: str, first_p
         listener.settimeout(GUARD_SECONDS)
         argv = [sys.executable, "-m", "bench.pi_device", "firmware", "--presses", str(presses),
                 "--first-press", first_press]
-        if sync:
-            argv += ["--config", str(sync_config(folder, link.device_port))]
         started = time.perf_counter()
         process = place.popen(argv, env=device_env(folder, NOTIFY_SOCKET=str(notify)),
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        syncer = place.popen_sync(folder, link.device_port) if sync else None
         host = None
         try:
             if sync == "during":
@@ -271,6 +274,8 @@ def firmware_run(place: Place, seeded: Path, *, presses: int, sync: str, first_p
             if host is not None:
                 host.stop()
             stop(process)
+            if syncer is not None:
+                stop(syncer)
             if host is not None:
                 host.wait(GUARD_SECONDS)
             listener.close()
@@ -309,11 +314,10 @@ def pacing_run(place: Place, seeded: Path, *, sync: bool) -> dict:
         routine_file = folder / "pibudget.toml"
         routine_file.write_text(textwrap.dedent(PACING_ROUTINE))
         argv = [sys.executable, "-m", "bench.pi_device", "pacing", "--routine", str(routine_file),
-                "--trace", str(folder / "trace.jsonl"), "--state", str(folder / "state")]
-        if sync:
-            argv += ["--sync-port", link.device_port]
+                "--trace", str(folder / "trace.jsonl")]
         process = place.popen(argv, env=device_env(folder), stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
+        syncer = place.popen_sync(folder, link.device_port) if sync else None
         host = None
         try:
             process.stdout.readline()    # "ready"
@@ -324,6 +328,8 @@ def pacing_run(place: Place, seeded: Path, *, sync: bool) -> dict:
             if host is not None:
                 host.stop()
             stop(process)
+            if syncer is not None:
+                stop(syncer)
             if host is not None:
                 host.wait(GUARD_SECONDS)
         routine = load_routine(routine_file)
@@ -349,7 +355,7 @@ def compile_code() -> int:
 
 def seed_log(folder: Path) -> Path:
     """A state folder whose log holds SESSIONS finished sessions (copied for every run)."""
-    from bench.sync_bench import _fast_connect
+    from bench.sync_bench import fast_connect
     from device.log.sessionlog import SessionLog
     from tests.support.sync_testing import record_sessions
 
@@ -359,7 +365,7 @@ def seed_log(folder: Path) -> Path:
     # (minutes of CPU today) is not what a device meets.
     earlier_boot = folder / "boot_id"
     earlier_boot.write_text("pi-budget-earlier-boot\n")
-    with SessionLog.open(state / "sessions.db", clock_synced=lambda: True, connect=_fast_connect,
+    with SessionLog.open(state / "sessions.db", clock_synced=lambda: True, connect=fast_connect,
                          boot_id_path=earlier_boot) as log:
         record_sessions(log, SESSIONS)
     return state
@@ -373,9 +379,10 @@ def places() -> tuple[list[Place], str | None]:
     twin = Place("unlimited")
     try:
         quota = CpuQuota.create(f"facepace-pi-budget-{os.getpid()}", QUOTA_US, PERIOD_US)
+        sync_quota = CpuQuota.create(f"facepace-pi-budget-sync-{os.getpid()}", QUOTA_US, PERIOD_US)
     except (QuotaUnavailable, OSError) as error:
         return [twin], str(error)
-    return [twin, Place("quota", quota, cpu=cpus[-1])], None
+    return [twin, Place("quota", quota, cpu=cpus[-1], sync_quota=sync_quota, sync_cpu=cpus[-2 % len(cpus)])], None
 
 
 def side_by_side(where: list[Place], measure) -> list:
@@ -399,7 +406,8 @@ def run() -> list[dict]:
     else:
         granted = quota.limit()
         rows.append({"name": "Pi budget: CPU quota", "value": f"cgroup v{quota.version} {granted[0]} us per "
-                     f"{granted[1]} us on core {where[-1].cpu}; the twin on any core",
+                     f"{granted[1]} us on core {where[-1].cpu}, sync-serve in one of its own on core "
+                     f"{where[-1].sync_cpu}; the twin on any core",
                      "target": "info", "ok": granted == (QUOTA_US, PERIOD_US)})
     rows.append({"name": "Pi budget: bytecode", "value": "compiled before the runs, as install.sh does",
                  "target": "info", "ok": bool(compile_code())})
@@ -414,6 +422,7 @@ def run() -> list[dict]:
                          f"{throttled.get('nr_periods', 0)} periods, {throttled.get('throttled_usec', 0) / 1e6:.1f} s",
                          "target": "info", "ok": True})
             quota.close()
+            where[-1].sync_quota.close()
         # A quota is a ceiling, not a reservation: on a busy machine both columns get worse.
         rows.append({"name": "Pi budget: machine load (1-minute average) at the end",
                      "value": f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", "target": "info", "ok": True})

@@ -1,15 +1,19 @@
 """The device side of the Pi-budget bench (bench/pi_budget.py), in the process the quota holds.
 
-    python -m bench.pi_device firmware --presses N [--first-press ready|loop] [--config FILE]
-        the real `facepace run` (tests/support/firmware_child.py: mock pins, fake panel, the real
-        log in $FACEPACE_STATE_DIR, the sync server on the config's port). A finger presses the
+    python -m bench.pi_device firmware --presses N [--first-press ready|loop]
+        the real firmware (`device.service.firmware.serve` on `simulated_parts`: mock pins, the
+        fake panel, the real log in $FACEPACE_STATE_DIR; the sync is `facepace sync-serve`, a
+        process of its own that the bench starts beside it). A finger presses the
         button N times, the first as soon as the device is ready (its first frame is on the panel:
         the first moment a person sees it on; or, with `loop`, on the main loop's first pass, while
         the first frame is still being made), and prints one JSON line: each press's latency to
         the motor's click, in ms. Then it waits for SIGTERM.
-    python -m bench.pi_device pacing --routine FILE --trace FILE --state DIR [--sync-port PORT]
-        the simulator at speed 1 (real time) playing the routine, with a sync server next to the
-        loop as the firmware has it; prints "ready" when it serves, exits when the routine ends.
+    python -m bench.pi_device pacing --routine FILE --trace FILE
+        the same firmware with only that routine, pressed 0.2 s after its loop first runs; every
+        traced event (the simulator's trace format, on the firmware's clock) goes to FILE; it
+        stops when the session's summary shows. What the Pi runs, display thread and all (the
+        simulator renders on its loop). The bench runs `sync-serve` on the same log beside it
+        for the figure with a sync.
 
 Only what the device itself would import is imported before the device starts: the start-up
 measured is the device's.
@@ -28,17 +32,22 @@ BETWEEN_PRESSES = 0.45       # past the double-press window, so each press stand
 POLL_SECONDS = 0.02          # only notices the click: its instant comes from the pin's history
 
 
-def firmware(presses: int, config: str | None, first_press: str = "ready") -> int:
-    from device.cli import main as cli
+def firmware(presses: int, first_press: str = "ready") -> int:
+    from device.core.clock import MonotonicClock
+    from device.core.parts import simulated_parts
+    from device.service import firmware as service
     from device.service.sdnotify import Notifier
     from device.settings.config import Config
-    from tests.support import firmware_child
+    from device.settings.paths import state_dir
+    from device.settings.routines import load_library
 
-    firmware_child.fake_hardware()
+    config, routines = Config(), list(load_library(None).routines)
+    parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
+    services = []
     if presses:
         ready = threading.Event()
         if first_press == "loop":
-            firmware_child.misbehave(lambda app: not ready.is_set(), ready.set)
+            services.append(FirstPass(ready))
         else:
             send_ready = Notifier.ready
 
@@ -46,20 +55,31 @@ def firmware(presses: int, config: str | None, first_press: str = "ready") -> in
                 send_ready(notifier)
                 ready.set()
             Notifier.ready = ready_and_tell
-        threading.Thread(target=finger, args=(ready, presses, Config()), daemon=True).start()
+        threading.Thread(target=finger, args=(ready, presses, parts.pins, config), daemon=True).start()
     else:
         print(json.dumps({"presses_ms": []}), flush=True)
-    return cli.main((["--config", config] if config else []) + ["run"])
+    return service.serve(config, routines, [], parts=parts, services=services)
 
 
-def finger(ready: threading.Event, presses: int, config) -> None:
+class FirstPass:
+    """A loop service that tells the finger the main loop runs (its first pass: no frame yet)."""
+
+    def __init__(self, ready: threading.Event) -> None:
+        self._ready = ready
+
+    def next_deadline(self) -> None:
+        return None
+
+    def poll(self, now: float) -> None:
+        self._ready.set()
+
+
+def finger(ready: threading.Event, presses: int, pins, config) -> None:
     """Press `presses` times; print each press's latency to the click (motor pin on), in ms."""
-    from gpiozero import Device
-
     ready.wait()
-    button = Device.pin_factory.pin(config.button.pin)
-    motor = Device.pin_factory.pin(config.motor.pin)
-    clock = Device.pin_factory.ticks
+    button = pins.pin(config.button.pin)
+    motor = pins.pin(config.motor.pin)
+    clock = pins.ticks
     latencies = []
     for number in range(presses):
         if number:
@@ -82,37 +102,36 @@ def finger(ready: threading.Event, presses: int, config) -> None:
     print(json.dumps({"presses_ms": latencies}), flush=True)
 
 
-def pacing(routine_file: str, trace: str, state: str, sync_port: str | None) -> int:
+def pacing(routine_file: str, trace_file: str) -> int:
+    import os
+    import signal
     from pathlib import Path
 
+    from device.core.clock import MonotonicClock
+    from device.core.parts import simulated_parts
+    from device.service import firmware as service
     from device.settings.config import Config
+    from device.settings.paths import state_dir
     from device.settings.routines import load_routine
-    from device.sim.simulator import Simulator
+    from tests.support.firmware_child import Finger
 
-    routine = load_routine(Path(routine_file))
-    sim = Simulator(Config(), [routine], speed=1.0, routine_name=routine.name, trace_path=Path(trace),
-                    state_dir=Path(state))
-    server = None
+    config, routine = Config(), load_routine(Path(routine_file))
+    parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
+    stream = open(trace_file, "w", encoding="utf-8")
+
+    def trace(event: str, *, at: float | None = None, **fields) -> None:
+        # The simulator's trace format (device.sim.trace), on the firmware's own clock.
+        stream.write(json.dumps({"t": parts.clock.now() if at is None else at, "event": event, **fields}) + "\n")
+        if event == "summary":   # the session is over: stop as systemd would
+            stream.flush()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    print("ready", flush=True)
     try:
-        if sync_port:
-            from device.log.clockfix import HostWallClock
-            from device.service.firmware import sync_event
-            from device.sync.server import SyncServer
-
-            def status(update) -> None:
-                event = sync_event(update)
-                if event is not None:
-                    sim.events.put(event)
-            # As the firmware has it: a thread next to the loop, on the same log.
-            server = SyncServer(sync_port, sim.recorder.session_log, wall_clock=HostWallClock(),
-                                on_status=status).start()
-            server.serving.wait(30)
-        print("ready", flush=True)
-        return sim.run_headless([(0.2, "press")])
+        return service.serve(config, [routine], [], parts=parts, traces=[trace],
+                             services=[Finger(parts.pins, config.button.pin, 0.2)])
     finally:
-        if server is not None:
-            server.close()
-        sim.close()
+        stream.close()
 
 
 def main(argv: list[str]) -> int:
@@ -121,16 +140,13 @@ def main(argv: list[str]) -> int:
     run = roles.add_parser("firmware")
     run.add_argument("--presses", type=int, default=0)
     run.add_argument("--first-press", choices=("ready", "loop"), default="ready")
-    run.add_argument("--config")
     sim = roles.add_parser("pacing")
     sim.add_argument("--routine", required=True)
     sim.add_argument("--trace", required=True)
-    sim.add_argument("--state", required=True)
-    sim.add_argument("--sync-port")
     args = parser.parse_args(argv)
     if args.role == "firmware":
-        return firmware(args.presses, args.config, args.first_press)
-    return pacing(args.routine, args.trace, args.state, args.sync_port)
+        return firmware(args.presses, args.first_press)
+    return pacing(args.routine, args.trace)
 
 
 if __name__ == "__main__":

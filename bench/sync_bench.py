@@ -25,10 +25,19 @@ from companion import sync_client as host
 from device.sync import protocol as p
 from device.sync.frames import MAX_PAYLOAD, encode
 from companion.hostdb import HostDb
+from device.log import logdb
 from tests.support.sync_testing import PtyLink
 
 REPO = Path(__file__).resolve().parents[1]
 SESSIONS = 10_000
+
+
+def fast_connect(path: Path):
+    """For filling a bench log only (device_bench, sync_isolation, pi_budget): no fsync per
+    session, or set-up takes a minute."""
+    connection = logdb.connect(path)
+    connection.execute("PRAGMA synchronous = OFF")
+    return connection
 
 
 def timed_syncs(sessions: int = SESSIONS) -> tuple[float, float, int]:

@@ -50,11 +50,13 @@ def positive_seconds(text: str) -> float:
 
 
 def run_sync_serve(args) -> int:
+    from device.base.gil import share_the_interpreter_quickly
     from device.settings.config import load_checked_config
     from device.log.sessionlog import SessionLog
     from device.service.sync_service import SyncService, open_channel
     from device.sync.channel import SYNC_SOCKET_NAME, firmware_socket
 
+    share_the_interpreter_quickly()   # its reader thread answers the host while a batch is built
     port = args.port or load_checked_config(config_in_use(args.config)).sync.port
     logging.getLogger().setLevel(logging.INFO)
     channel = open_channel(paths.runtime_dir() / SYNC_SOCKET_NAME, firmware_socket())

@@ -115,7 +115,10 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
 
     with ExitStack() as stack:   # on a failure half-way, what was built is closed again
         resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
-        display = DisplayWorker(resilient, clock, join_timeout=DISPLAY_JOIN_SECONDS) if display_thread else resilient
+        display = resilient
+        if display_thread:   # it renders too: the loop never waits for a render (issue 12)
+            from device.screen.screens import render
+            display = DisplayWorker(resilient, clock, render=render, join_timeout=DISPLAY_JOIN_SECONDS)
         stack.callback(display.close)
         recorder = choices_file = desk = safety_file = None
         state_dir = parts.state_dir
@@ -152,7 +155,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
                         trace=_fan_out(traces), recorder=recorder, notices=notices, services=services,
                         request_power_off=request_power_off, choices_file=choices_file,
                         button_is_pressed=lambda: button.is_pressed, routine_name=routine_name,
-                        goal=goal, safety_file=safety_file)
+                        goal=goal, safety_file=safety_file, display_draws=display_thread)
         app.presenter.turned = running_on.settings.turned
         app.recorder.use_time_zone(running_on.settings.time_zone)
         built.append(app)
@@ -216,14 +219,19 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
               trace: Callable[..., None],
               recorder=None, notices=(), routine_name: str | None = None, services=(),
               request_power_off=None, choices_file: Path | None = None,
-              button_is_pressed=None, goal: GoalSettings | None = None, safety_file: Path | None = None) -> App:
+              button_is_pressed=None, goal: GoalSettings | None = None, safety_file: Path | None = None,
+              display_draws: bool = False) -> App:
     """Wire the app on parts already built (`assemble()` builds them).
+
+    `display_draws`: the display renders the frames itself (a `DisplayWorker` with `render`):
+    the app hands it what to draw, as plain data, and never renders on the loop.
 
     The person's last intensity and routine come from `choices_file` when there is one,
     else from the config; `routine_name` (the simulator's --routine) beats both. `goal`: the
     weekly goal's settings (a rest set on the device goes there). `safety_file`: the mark that
-    the safety pages were read; while it is missing the app starts on them."""
-    from device.screen.display import Frame
+    the safety pages were read; while it is missing the app starts on them. `display_draws`: the
+    display's own thread renders (the loop never does)."""
+    from device.screen.display import Drawing, Frame, FrameToDraw
     from device.screen.screens import render
 
     haptics = HapticPlayer(
@@ -260,7 +268,8 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     return App(
         routines, Choices(choices.intensity, routine_name or choices.routine, choices.overridden),
         clock=clock, haptics=haptics, gestures=gestures,
-        screen=Screen(display, render=render, make_frame=Frame),
+        screen=(Screen(display, render=Drawing, make_frame=FrameToDraw) if display_draws
+                else Screen(display, render=render, make_frame=Frame)),
         hooks=Hooks(trace=trace, keep_choices=keep_choices, request_power_off=request_power_off,
                     button_is_pressed=button_is_pressed, services=services, set_rest=set_rest,
                     safety_shown=safety_shown if show_safety else None),

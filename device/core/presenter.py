@@ -56,7 +56,7 @@ class Screen:
     """The panel as the app sees it: where frames go, and how a view becomes one."""
 
     display: FrameSink
-    render: Callable                # render(view, error=None) -> image
+    render: Callable                # render(view, error=None) -> image (or a Drawing the display renders)
     make_frame: Callable            # make_frame(image, brightness) -> what display.push takes
 
 

@@ -56,6 +56,11 @@ def counts_toward_streak(session: SessionRecord) -> bool:
     return session.active_seconds >= SHORT_INTERRUPTED_SECONDS
 
 
+# `counts_toward_streak` in SQL, on a `sessions` row `s` (for logdb.read_day_heads).
+COUNTS_TOWARD_STREAK_SQL = (f"s.outcome IN ('completed', 'ended_early')"
+                            f" OR s.active_seconds >= {SHORT_INTERRUPTED_SECONDS!r}")
+
+
 def zone_is_done(zone: ZoneProgress) -> bool:
     """Done means ran to its end: not skipped, and its done seconds reached its plan.
 
@@ -80,8 +85,10 @@ def week_start(day: date) -> date:
 
 
 def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
-             tz: tzinfo | None = None) -> Overview:
-    """Reads only as far back as it needs: the streak's start or this week's start."""
+             tz: tzinfo | None = None, *, week_totals: tuple[int, float] | None = None) -> Overview:
+    """Reads only as far back as it needs: the streak's start or this week's start.
+    `week_totals` = (sessions, minutes) this week when the caller has added them up (the log, in SQL):
+    then the sessions need only be, of each day, the newest that counts and the newest one."""
     today = local_day(now_wall, tz)
     this_week = week_start(today)
     streak, streak_day, streak_done = 0, None, False
@@ -107,6 +114,8 @@ def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
                 streak_done = True
         if streak_done and day < this_week:
             break
+    if week_totals is not None:
+        count, minutes = week_totals
     return Overview(
         streak_days=streak,
         streak_last_day=None if streak == 0 else newest_streak_day,
@@ -117,6 +126,13 @@ def overview(sessions_newest_first: Iterable[SessionRecord], now_wall: float,
         last_session_text=None if last is None else describe_last(last, now_wall, tz),
         as_of=today,
     )
+
+
+def before_this_week(now_wall: float, tz: tzinfo | None = None) -> float:
+    """A Unix time before this week's first day begins (two days before, for any zone's
+    daylight-saving change): every session `overview` counts minutes of started after it."""
+    first_day = week_start(local_day(now_wall, tz))
+    return datetime.combine(first_day, datetime.min.time(), tz).timestamp() - 2 * 86400
 
 
 def overview_on(before: Overview, now_wall: float, tz: tzinfo | None = None) -> Overview | None:

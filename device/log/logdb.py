@@ -32,6 +32,7 @@ import sqlite3
 import struct
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
@@ -910,3 +911,92 @@ def record_from_row(row: Sequence, zones: Iterable[ZoneProgress]) -> SessionReco
     values = dict(zip(SESSION_COLUMNS, row))
     values["wall_trusted"] = bool(values["wall_trusted"])
     return SessionRecord(**values, zones=tuple(zones))
+
+
+# --- What the screens need, added up by SQLite -------------------------------------------------
+# The idle screen's overview and the weekly goal need a few numbers of each session, never its
+# zones: reading whole records of a 10,000-session log cost about 0.4 s of a Pi's CPU each time
+# (issue 12), with the log's lock held. These read only those numbers, and only as far back as
+# the screen needs.
+
+class Brief(NamedTuple):
+    """A session as `history.overview` reads it."""
+
+    id: str
+    wall_start: float
+    active_seconds: float
+    outcome: str | None
+
+
+class Planned(NamedTuple):
+    """A session as the weekly goal reads it (`goals.Done` and the routine, for the counting rule);
+    `planned_seconds` is the sum of its zones' plans."""
+
+    wall_start: float
+    active_seconds: float
+    planned_seconds: float
+    routine_name: str
+    id: str
+
+
+def local_day_sql(connection: sqlite3.Connection, column: str, tz) -> str:
+    """SQL for the ISO date of Unix time `column` in `tz`, as `datetime.fromtimestamp(t, tz).date()`
+    gives it: SQLite's own 'localtime' for the system's zone (tz None: both ask the C library),
+    else a function on this connection (tests and tools that name a zone)."""
+    if tz is None:
+        return f"date({column}, 'unixepoch', 'localtime')"
+    connection.create_function(
+        "facepace_local_day", 1, lambda wall: datetime.fromtimestamp(wall, tz).date().isoformat(),
+        deterministic=True)
+    return f"facepace_local_day({column})"
+
+
+def _not_in(column: str, ids: Sequence[str]) -> str:
+    return f" AND {column} NOT IN ({', '.join('?' * len(ids))})" if ids else ""
+
+
+def read_briefs(connection: sqlite3.Connection, *, since: float, limit: int | None = None,
+                skip_ids: Sequence[str] = ()) -> list[Brief]:
+    """Sessions started at `since` or later, newest first (as `read_sessions`), without zones."""
+    limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+    return [Brief(*row) for row in connection.execute(
+        f"SELECT s.id, s.wall_start, s.active_seconds, s.outcome FROM sessions AS s WHERE s.wall_start >= ?"
+        f"{_not_in('s.id', skip_ids)} ORDER BY {NEWEST_FIRST}{limit_sql}", [since, *skip_ids])]
+
+
+def read_day_heads(connection: sqlite3.Connection, *, since: float, where: str, tz,
+                   before: float | None = None, limit: int | None = None,
+                   skip_ids: Sequence[str] = ()) -> list[Brief]:
+    """Of the sessions started in [since, before) that match `where` (SQL on `s`), the newest
+    of each day in `tz` (None: the system's zone), newest first: one row a day however many
+    sessions it had."""
+    bound, params = ("", []) if before is None else (" AND s.wall_start < ?", [before])
+    limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+    # SQLite gives a bare column's value from the row where max() found its maximum.
+    rows = connection.execute(
+        f"SELECT s.id, max(s.wall_start), s.active_seconds, s.outcome FROM sessions AS s"
+        f" WHERE s.wall_start >= ?{bound} AND ({where}){_not_in('s.id', skip_ids)}"
+        f" GROUP BY {local_day_sql(connection, 's.wall_start', tz)} ORDER BY 2 DESC{limit_sql}",
+        [since, *params, *skip_ids])
+    return [Brief(*row) for row in rows]
+
+
+def count_from_day(connection: sqlite3.Connection, first_day, *, tz, since: float,
+                   skip_ids: Sequence[str] = ()) -> tuple[int, float]:
+    """(sessions, active seconds) of those started on `first_day` (a date in `tz`) or later,
+    dated after now too; `since` is any Unix time before that day began (it bounds the read)."""
+    count, seconds = connection.execute(
+        f"SELECT count(*), total(s.active_seconds) FROM sessions AS s WHERE s.wall_start >= ?"
+        f" AND {local_day_sql(connection, 's.wall_start', tz)} >= ?{_not_in('s.id', skip_ids)}",
+        [since, first_day.isoformat(), *skip_ids]).fetchone()
+    return count, seconds
+
+
+def read_planned(connection: sqlite3.Connection, *, since: float,
+                 skip_ids: Sequence[str] = ()) -> list[Planned]:
+    """Sessions started at `since` or later, newest first, each with its plan summed by SQLite."""
+    return [Planned(*row) for row in connection.execute(
+        "SELECT s.wall_start, s.active_seconds,"
+        " (SELECT total(z.planned_seconds) FROM zones AS z WHERE z.session_id = s.id),"
+        f" s.routine_name, s.id FROM sessions AS s WHERE s.wall_start >= ?{_not_in('s.id', skip_ids)}"
+        f" ORDER BY {NEWEST_FIRST}", [since, *skip_ids])]

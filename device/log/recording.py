@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, time, timedelta
 from typing import Callable
 
+from device.base.gil import in_the_background
 from device.log import goals, history
 from device.log.sessionlog import Overview, SessionLog, ZoneProgress
 
@@ -49,7 +50,8 @@ class SessionRecorder:
         self.goal: goals.Tally | None = None      # the weekly goal's sessions, read on the worker
         self._counted: Counter[str] = Counter()   # sessions that count, by routine (gentle start)
         self._progress: tuple = (None, None, None)   # goal_now()'s, with the tally and day it is for
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log") if threaded else None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log",
+                                            initializer=in_the_background) if threaded else None
         self._session_id: str | None = None
         self._started_wall: float | None = None   # the session under way's, for the summary's week
         self.overview: Overview | None = None

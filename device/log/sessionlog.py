@@ -511,12 +511,60 @@ class SessionLog:
     def overview(self, now_wall: float) -> Overview:
         """Streak, minutes this week and the last session, for the idle and summary screens."""
         with self._lock:
-            return history.overview(self._sessions_for_overview(now_wall), now_wall, self.tz)
+            sessions, week_totals = self.read_for_overview(now_wall)
+            return history.overview(sessions, now_wall, self.tz, week_totals=week_totals)
 
-    def _sessions_for_overview(self, now_wall: float) -> list[SessionRecord]:
-        # The last 400 days are plenty for any streak a screen shows, and keep this fast.
+    def read_for_overview(self, now_wall: float) -> tuple[list, tuple[int, float]]:
+        """What `history.overview` needs of the last 400 days (plenty for any streak a screen
+        shows), added up by SQLite rather than read session by session (0.3 s of CPU here at
+        10,000 sessions, ten times that on a Pi): of each day, the newest session that counts
+        toward a streak; the newest session; and this week's sessions and seconds. The same
+        overview as from every session (a test fuzzes it)."""
         since = now_wall - 400 * 86400
-        return self.sessions(since=since)
+        today = history.local_day(now_wall, self.tz)
+        week_first_day = history.week_start(today)
+        # Sessions not fully written yet are taken as they are here (the file may hold an
+        # older state of them), one by one.
+        unsaved = [s for s in self._unsaved.values() if s.wall_start >= since]
+        skip = [s.id for s in unsaved]
+        stored: list = []
+        count, seconds = 0, 0.0
+        if self._try_open():
+            try:
+                stored = logdb.read_briefs(self._db, since=since, limit=1, skip_ids=skip)
+                # Days after today (a clock set back) all count as today: one of them is enough.
+                ahead = now_wall + 2 * 86400
+                for bounds in ({"before": ahead}, {"since": ahead, "limit": 1}):
+                    stored += logdb.read_day_heads(self._db, **{"since": since, **bounds}, tz=self.tz,
+                                                   where=history.COUNTS_TOWARD_STREAK_SQL, skip_ids=skip)
+                count, seconds = logdb.count_from_day(self._db, week_first_day, tz=self.tz,
+                                                      since=history.before_this_week(now_wall, self.tz),
+                                                      skip_ids=skip)
+            except logdb.sqlite3.Error as error:
+                self._failed(error)
+        for session in unsaved:
+            if min(history.local_day(session.wall_start, self.tz), today) >= week_first_day:
+                count, seconds = count + 1, seconds + session.active_seconds
+        merged = {s.id: s for s in stored}
+        merged.update({s.id: s for s in unsaved})
+        return sorted(merged.values(), key=lambda s: s.wall_start, reverse=True), (count, seconds / 60)
+
+    def planned_since(self, since: float) -> list[logdb.Planned]:
+        """Sessions started at `since` or later, newest first, as the weekly goal reads them
+        (`goals.Done` plus the routine's name), each plan summed by SQLite: no zones are read."""
+        with self._lock:
+            unsaved = {s.id: logdb.Planned(s.wall_start, s.active_seconds,
+                                           sum(zone.planned_seconds for zone in s.zones), s.routine_name, s.id)
+                       for s in self._unsaved.values() if s.wall_start >= since}
+            stored: list[logdb.Planned] = []
+            if self._try_open():
+                try:
+                    stored = logdb.read_planned(self._db, since=since)
+                except logdb.sqlite3.Error as error:
+                    self._failed(error)
+            merged = {s.id: s for s in stored}
+            merged.update(unsaved)
+            return sorted(merged.values(), key=lambda s: s.wall_start, reverse=True)
 
     # --- Sync hooks (issue 5) -----------------------------------------------------------
 

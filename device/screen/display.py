@@ -11,12 +11,17 @@
   `steady_after` seconds, so a connector that flaps (the motor shakes it) is one outage.
 - `DisplayWorker` runs a `ResilientDisplay` on its own thread for the real device: a 100 kHz
   panel takes tens of milliseconds per frame, so the loop only drops the newest frame in a
-  one-slot hand-off and never waits for the bus.
+  one-slot hand-off and never waits for the bus. It renders there too: the loop hands over a
+  `FrameToDraw` (the view as plain data), because a render takes 12-35 ms of a Pi's CPU and a
+  cue or a click due meanwhile would wait for it (issue 12).
 
 Both are a `FrameSink` (`push`, `next_deadline`, `retry`, `close`), the one face the app sees:
 the simulator under a virtual clock uses `ResilientDisplay` directly. What `ResilientDisplay`
 drives is a `Panel` (`drivers.oled.OledDisplay`, which keeps the SSD1306's partial-page updates
 to itself). Brightness and power travel with each frame.
+
+Size (~325 lines): the two ways to the panel share the retry rules and the frame hand-off; the
+worker's thread and its rendering (issue 12) are the part to move out first.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from PIL import Image
 
@@ -47,6 +52,26 @@ class Frame:
             raise ValueError(f"brightness must be one of {', '.join(BRIGHTNESS_LEVELS)}, got {self.brightness!r}")
         if self.image.mode != "1":
             raise ValueError(f"a frame is a mode \"1\" image, got mode {self.image.mode!r}")
+
+
+class Drawing(NamedTuple):
+    """What a frame shows, as plain data: a view and the notice over it (`screens.render`'s
+    arguments). The app's `render` where the display draws on its own thread."""
+
+    view: object
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class FrameToDraw:
+    """A frame the display renders itself (`DisplayWorker`, on its thread)."""
+
+    drawing: Drawing
+    brightness: str = "normal"
+
+    def __post_init__(self) -> None:
+        if self.brightness not in BRIGHTNESS_LEVELS:
+            raise ValueError(f"brightness must be one of {', '.join(BRIGHTNESS_LEVELS)}, got {self.brightness!r}")
 
 
 class FrameSink(Protocol):
@@ -269,16 +294,19 @@ class ResilientDisplay:
 
 
 class DisplayWorker:
-    """Runs a ResilientDisplay on a daemon thread; `push()` never waits for the bus.
+    """Runs a ResilientDisplay on a daemon thread; `push()` never waits for the bus, nor for a
+    render: a `FrameToDraw` is rendered on the thread with `render(view, error=...)`.
 
     Only the newest frame matters: a frame pushed while the panel is busy replaces the one
-    still waiting. The thread also handles the retry deadlines itself, so `next_deadline()`
+    still waiting (and is never rendered). The thread also handles the retry deadlines itself, so `next_deadline()`
     is always None and `retry()` does nothing. The ResilientDisplay's callbacks run on the
     worker thread: they should only hand events to the app's queue.
     """
 
-    def __init__(self, display: ResilientDisplay, clock: RealTimeClock, *, join_timeout: float = 5.0) -> None:
+    def __init__(self, display: ResilientDisplay, clock: RealTimeClock, *, render: Callable | None = None,
+                 join_timeout: float = 5.0) -> None:
         self._display = display
+        self._render = render
         self._clock = clock   # the display's own: the thread waits for its retry deadlines
         self._join_timeout = join_timeout
         self._wake = threading.Condition()
@@ -288,7 +316,7 @@ class DisplayWorker:
         self._thread = threading.Thread(target=self._serve, name="facepace-display", daemon=True)
         self._thread.start()
 
-    def push(self, frame: Frame) -> None:
+    def push(self, frame: Frame | FrameToDraw) -> None:
         with self._wake:
             if self._stopping:
                 return
@@ -320,6 +348,9 @@ class DisplayWorker:
         self.close()
 
     def _serve(self) -> None:
+        from device.base.gil import in_the_background
+
+        in_the_background()   # a render must never keep the loop's cue waiting for the CPU
         display = self._display
         try:
             while True:
@@ -330,7 +361,7 @@ class DisplayWorker:
                         frame, self._newest = frame or self._newest, None
                 try:
                     if frame is not None:
-                        display.push(frame)
+                        display.push(self._drawn(frame))
                     elif not stopping:
                         display.retry()
                 except Exception:  # a bad frame must not kill the display for good
@@ -340,7 +371,13 @@ class DisplayWorker:
         finally:
             display.close()
 
-    def _next_job(self, display: ResilientDisplay) -> Frame | None:
+    def _drawn(self, frame: Frame | FrameToDraw) -> Frame:
+        if isinstance(frame, FrameToDraw):
+            drawing = frame.drawing
+            return Frame(self._render(drawing.view, error=drawing.error), frame.brightness)
+        return frame
+
+    def _next_job(self, display: ResilientDisplay) -> Frame | FrameToDraw | None:
         """Wait (holding the condition) for a new frame, a due retry, or stopping."""
         while not self._stopping:
             if self._newest is not None:

@@ -45,11 +45,13 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
     """Run on `parts` until SIGTERM (or a bug): the firmware loop with its threads, log and systemd
     hooks. `services` run on the loop beside the firmware's own; `traces` hear the app's trace
     after the journal does (tests plant misbehaviour through both)."""
+    from device.base.gil import share_the_interpreter_quickly
     from device.service.export_status import ExportStatusWatcher
     from device.service.sdnotify import Notifier
     from device.service.sync_link import SyncLink
     from device.service.watchdog import WatchdogFeeder
 
+    share_the_interpreter_quickly()   # a cue never waits long for a render's thread
     events: queue.SimpleQueue = queue.SimpleQueue()   # put() is safe in a signal handler
     signal.signal(signal.SIGTERM, lambda *_: events.put(Stop("SIGTERM")))
     notifier = Notifier.from_environment()
