@@ -34,7 +34,9 @@ from device.sync.frames import FrameDecoder, Problem
 from companion.hostdb import HostDb
 
 PRODUCT_NAME = "facepace"
-BATCH_SESSIONS = 250
+BATCH_SESSIONS = p.MAX_BATCH_SESSIONS   # a batch is cut at about 60 KiB first
+COMMIT_EVERY = 0.5      # seconds: batches stored and acknowledged together (one fsync each side)
+MAX_UNCOMMITTED = 32    # batches held uncommitted at most (about 2 MiB of JSON's sessions)
 
 
 class SyncError(FacepaceError):
@@ -87,8 +89,24 @@ def open_device(port: str, *, timeout: float = 5.0) -> serial.SerialBase:
     return link
 
 
+@dataclass
+class Request:
+    """A request sent and not yet answered."""
+
+    type: int
+    rid: int
+    frame: bytes
+    deadline: float
+    sent: float
+
+
 class Link:
-    """Request/reply over a serial port, with re-sends and a deadline."""
+    """Requests and replies over a serial port, with re-sends and a deadline.
+
+    `request` sends and waits. `send` and `wait` let a caller keep a second request in flight
+    (the next PULL while a batch is stored, an ACK while that PULL is answered): the device
+    answers in order, one at a time, and a reply to a request in flight that arrives while
+    another is awaited is kept for it (at most one per request)."""
 
     def __init__(self, port: serial.SerialBase, *, timeout: float = 5.0, resend_after: float = 0.5) -> None:
         self.port = port
@@ -96,50 +114,77 @@ class Link:
         self.resend_after = min(resend_after, timeout / 3)
         self._decoder = FrameDecoder()
         self._rids = itertools.count(int(time.time()) % 100_000 * 1000)
+        self._in_flight: dict[int, Request] = {}
+        self._answered: dict[int, p.Message] = {}
         self.resends = 0
 
     def request(self, message_type: int, expect: int, **body) -> dict:
+        return self.wait(self.send(message_type, **body), expect)
+
+    def send(self, message_type: int, **body) -> Request:
         rid = next(self._rids)
         frame = p.pack(message_type, rid=rid, **body)
-        deadline = time.monotonic() + self.timeout
         self._write(frame)
-        sent = time.monotonic()
-        while True:
+        now = time.monotonic()
+        self._in_flight[rid] = request = Request(message_type, rid, frame, now + self.timeout, now)
+        return request
+
+    def wait(self, request: Request, expect: int) -> dict:
+        """The body of `request`'s reply, of type `expect`; `SyncError` if none comes in time."""
+        try:
+            reply = self._reply_to(request)
+        finally:
+            self._in_flight.pop(request.rid, None)
+            self._answered.pop(request.rid, None)
+        if reply.type == p.ERROR:
+            if request.type == p.BYE and reply.body.get("code") == p.E_NO_HELLO:
+                return {}    # our first BYE arrived; only its answer was lost
+            said = str(reply.body.get("message", reply.body.get("code")))[:200]
+            raise DeviceRefused(f"the device refused {p.NAMES[request.type]}: {for_terminal(said)}",
+                                str(reply.body.get("code"))[:40])
+        if reply.type != expect:
+            raise SyncError(f"the device answered {reply.name} to {p.NAMES[request.type]}")
+        return reply.body
+
+    def _reply_to(self, request: Request) -> p.Message:
+        while request.rid not in self._answered:
+            self._read()
+            if request.rid in self._answered:
+                break
             now = time.monotonic()
-            if now >= deadline:
+            if now >= request.deadline:
                 raise SyncError(f"no answer from the device within {self.timeout:g} s"
-                                f" ({p.NAMES[message_type]}): check the cable and try again")
-            if now - sent >= self.resend_after:
-                self._write(frame)
-                sent, self.resends = now, self.resends + 1
+                                f" ({p.NAMES[request.type]}): check the cable and try again")
+            if now - request.sent >= self.resend_after:
+                self._resend(request)
+        return self._answered[request.rid]
+
+    def _read(self) -> None:
+        """Read what has arrived (waiting briefly for it) and keep the replies to requests in flight."""
+        try:
+            data = self.port.read(max(1, self.port.in_waiting))
+        except (serial.SerialException, OSError) as error:
+            raise SyncError(f"the link to the device broke: {error}") from None
+        for item in self._decoder.feed(data):
+            if isinstance(item, Problem):
+                continue     # a damaged reply: the re-send will fetch it again
             try:
-                data = self.port.read(max(1, self.port.in_waiting))
-            except (serial.SerialException, OSError) as error:
-                raise SyncError(f"the link to the device broke: {error}") from None
-            for item in self._decoder.feed(data):
-                if isinstance(item, Problem):
-                    continue     # a damaged reply: the re-send will fetch it again
-                try:
-                    reply = p.unpack(item)
-                except p.ProtocolError:
-                    continue
-                if reply.type == p.ERROR and reply.rid is None \
-                        and reply.body.get("code") in (p.E_BAD_CRC, p.E_TOO_LARGE):
-                    # The device could not read a frame (maybe this request): re-send now.
-                    self._write(frame)
-                    sent, self.resends = time.monotonic(), self.resends + 1
-                    continue
-                if reply.rid != rid:
-                    continue     # the answer to a request we already gave up on
-                if reply.type == p.ERROR:
-                    if message_type == p.BYE and reply.body.get("code") == p.E_NO_HELLO:
-                        return {}    # our first BYE arrived; only its answer was lost
-                    said = str(reply.body.get("message", reply.body.get("code")))[:200]
-                    raise DeviceRefused(f"the device refused {p.NAMES[message_type]}: {for_terminal(said)}",
-                                        str(reply.body.get("code"))[:40])
-                if reply.type != expect:
-                    raise SyncError(f"the device answered {reply.name} to {p.NAMES[message_type]}")
-                return reply.body
+                reply = p.unpack(item)
+            except p.ProtocolError:
+                continue
+            if reply.type == p.ERROR and reply.rid is None \
+                    and reply.body.get("code") in (p.E_BAD_CRC, p.E_TOO_LARGE):
+                # The device could not read a frame (maybe one of ours): re-send them now, in order.
+                for waiting in list(self._in_flight.values()):
+                    self._resend(waiting)
+                continue
+            if reply.rid in self._in_flight:
+                self._answered[reply.rid] = reply
+            # else: the answer to a request we already gave up on
+
+    def _resend(self, request: Request) -> None:
+        self._write(request.frame)
+        request.sent, self.resends = time.monotonic(), self.resends + 1
 
     def _write(self, frame: bytes) -> None:
         try:
@@ -187,33 +232,54 @@ def hello(link: Link, host_id: str) -> p.Welcome:
 
 def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,
           progress: Callable[[int, int], None] | None) -> None:
-    """PULL, store, ACK until the device has nothing more up to WELCOME's `last_seq`."""
+    """PULL, store, ACK until the device has nothing more up to WELCOME's `last_seq`.
+
+    The next PULL goes out as soon as a batch is checked, so the device reads it while this
+    computer stores the batch. Batches are committed, and the commit acknowledged, every
+    `COMMIT_EVERY` seconds (one fsync on each side, not one per batch), at the end, and before
+    stopping on a refused batch: the device only ever hears of what is committed here."""
     cursor = db.cursor(welcome.device_id, welcome.log_id)
     if cursor > welcome.last_seq:
         # No seq that high in this log: another device that gave this one's ids moved the
         # cursor. Start again; sessions are kept by id, so nothing is stored twice.
         cursor = 0
     done, total = 0, None
-    while cursor < welcome.last_seq:
-        body = link.request(p.PULL, p.BATCH, after=cursor, limit=BATCH_SESSIONS)
+    uncommitted: list[tuple[list, int]] = []
+    committed_at = time.monotonic()
+
+    def commit() -> None:
+        nonlocal committed_at
+        if uncommitted:
+            new, had = db.store_batches(welcome.device_id, welcome.log_id, uncommitted)
+            result.new += new
+            result.already_had += had
+            # Only now, with the batches safely committed, may the device count them as delivered.
+            link.request(p.ACK, p.ACKED, seq=uncommitted[-1][1])
+            uncommitted.clear()
+        committed_at = time.monotonic()
+
+    pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS) if cursor < welcome.last_seq else None
+    while pull is not None:
+        body = link.wait(pull, p.BATCH)
         try:
             batch = p.decode_batch(body, after=cursor, device_id=welcome.device_id,
                                    announced=welcome.last_seq)
         except p.ProtocolError as error:
+            commit()    # the batches before it are whole and checked: keep them
             raise p.ProtocolError(error.code, f"{error}; the batch was refused, nothing of it stored") \
                 from None
         if total is None:
             total = len(batch.sessions) + batch.remaining
         if not batch.sessions:
             break
-        new, had = db.store_batch(welcome.device_id, welcome.log_id, batch.sessions, batch.last_seq)
-        # Only now, with the batch safely committed, may the device count it as delivered.
-        link.request(p.ACK, p.ACKED, seq=batch.last_seq)
-        result.new += new
-        result.already_had += had
         cursor, done = batch.last_seq, done + len(batch.sessions)
+        pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS) if cursor < welcome.last_seq else None
+        uncommitted.append((batch.sessions, batch.last_seq))
+        if pull is None or len(uncommitted) >= MAX_UNCOMMITTED or time.monotonic() - committed_at >= COMMIT_EVERY:
+            commit()
         if progress is not None:
             progress(done, max(done, total))
+    commit()
     if progress is not None and done and done < total:
         progress(done, done)   # the rest finished during this sync: the next sync takes them
 
