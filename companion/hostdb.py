@@ -75,6 +75,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
 
 _SESSION_COLUMNS = SESSION_FIELDS[:-1]          # the log's columns and date_quality
 _NEWEST_FIRST = "wall_start DESC, device_id, id"
+_IDS_PER_QUERY = 500   # bound parameters in one query, well under SQLite's limit
 _UPSERT = (f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES"
            f" ({', '.join('?' * len(_SESSION_COLUMNS))}) ON CONFLICT (device_id, id) DO UPDATE SET "
            + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c not in ("device_id", "id")))
@@ -151,37 +152,38 @@ class HostDb:
                       batches: Sequence[tuple[Sequence[tuple[SessionRecord, str]], int]]) -> tuple[int, int]:
         """Store consecutive checked batches, each (sessions, its last seq), and set the cursor to
         the last one's, all in one transaction (one commit, one fsync); returns (new, already had)."""
-        new = had_count = 0
+        received = [session for batch, _ in batches for session in batch]
+        # A session sent again in a later batch (finalised again: a new seq) is stored as it came last.
+        sessions = list({record.id: (record, quality) for record, quality in received}.values())
+        ids = [record.id for record, _ in sessions]
         try:
             with logdb.transaction(self._db) as db:
-                for sessions, last_seq in batches:
-                    had = self._store(db, device_id, sessions)
-                    new, had_count = new + len(sessions) - len(had), had_count + len(had)
+                had = set()
+                for start in range(0, len(ids), _IDS_PER_QUERY):
+                    some = ids[start:start + _IDS_PER_QUERY]
+                    had.update(row[0] for row in db.execute(
+                        f"SELECT id FROM sessions WHERE device_id = ? AND id IN ({', '.join('?' * len(some))})",
+                        [device_id, *some]))
+                # In key order: the sessions' ids are random, so rows in order of the tables' keys
+                # fill each page once per transaction instead of coming back to it.
+                db.executemany(_UPSERT, sorted(
+                    [getattr(record, name) for name in _SESSION_COLUMNS[:-1]] + [quality]
+                    for record, quality in sessions))
+                # A session seen before may come with fixed dates: its zones are replaced whole.
+                db.executemany("DELETE FROM zones WHERE device_id = ? AND session_id = ?",
+                               [(device_id, i) for i in had])
+                db.executemany("INSERT INTO zones VALUES (?, ?, ?, ?, ?, ?, ?)", sorted(
+                    (device_id, record.id, position, *zone)
+                    for record, _ in sessions for position, zone in enumerate(record.zones)))
                 # Exactly the last batch's: a cursor that a lying device pushed too far is set back
                 # by the next honest sync (companion.sync_client).
                 db.execute("INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (device_id, log_id)"
-                           " DO UPDATE SET last_seq = excluded.last_seq", (device_id, log_id, last_seq))
+                           " DO UPDATE SET last_seq = excluded.last_seq", (device_id, log_id, batches[-1][1]))
         except sqlite3.Error as error:
             raise HostDbError(f"cannot store the sessions ({error}); nothing of the batches since the"
                               " last one stored was stored, sync again", file=self.path) from None
-        return new, had_count
-
-    @staticmethod
-    def _store(db: sqlite3.Connection, device_id: str, sessions: Sequence[tuple[SessionRecord, str]]) -> set:
-        """One batch's sessions and zones; the ids that were there already."""
-        ids = [record.id for record, _ in sessions]
-        had = {r[0] for r in db.execute(
-            f"SELECT id FROM sessions WHERE device_id = ? AND id IN ({', '.join('?' * len(ids))})",
-            [device_id, *ids])} if ids else set()
-        db.executemany(_UPSERT, [[getattr(record, name) for name in _SESSION_COLUMNS[:-1]] + [quality]
-                                 for record, quality in sessions])
-        # A session seen before may come with fixed dates: its zones are replaced whole.
-        db.executemany("DELETE FROM zones WHERE device_id = ? AND session_id = ?",
-                       [(device_id, i) for i in had])
-        db.executemany("INSERT INTO zones VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [(device_id, record.id, position, *zone)
-                        for record, _ in sessions for position, zone in enumerate(record.zones)])
-        return had
+        new = len(sessions) - len(had)
+        return new, len(received) - new
 
     # --- Reading ------------------------------------------------------------------------
 

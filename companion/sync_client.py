@@ -35,7 +35,7 @@ from companion.hostdb import HostDb
 
 PRODUCT_NAME = "facepace"
 BATCH_SESSIONS = p.MAX_BATCH_SESSIONS   # a batch is cut at about 60 KiB first
-COMMIT_EVERY = 0.5      # seconds: batches stored and acknowledged together (one fsync each side)
+COMMIT_EVERY = 1.0      # seconds: batches stored and acknowledged together (one fsync each side)
 MAX_UNCOMMITTED = 32    # batches held uncommitted at most (about 2 MiB of JSON's sessions)
 
 
@@ -234,8 +234,8 @@ def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,
           progress: Callable[[int, int], None] | None) -> None:
     """PULL, store, ACK until the device has nothing more up to WELCOME's `last_seq`.
 
-    The next PULL goes out as soon as a batch is checked, so the device reads it while this
-    computer stores the batch. Batches are committed, and the commit acknowledged, every
+    The next PULL goes out as soon as a batch arrives, so the device reads it while this
+    computer checks and stores the batch. Batches are committed, and the commit acknowledged, every
     `COMMIT_EVERY` seconds (one fsync on each side, not one per batch), at the end, and before
     stopping on a refused batch: the device only ever hears of what is committed here."""
     cursor = db.cursor(welcome.device_id, welcome.log_id)
@@ -261,6 +261,11 @@ def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,
     pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS) if cursor < welcome.last_seq else None
     while pull is not None:
         body = link.wait(pull, p.BATCH)
+        # The next PULL goes out before this batch is checked: the device reads it meanwhile. Its
+        # `after` is only a number in our own request; if the batch is refused, so is its answer.
+        claimed = body.get("last_seq")
+        early = type(claimed) is int and cursor < claimed < welcome.last_seq
+        pull = link.send(p.PULL, after=claimed, limit=BATCH_SESSIONS) if early else None
         try:
             batch = p.decode_batch(body, after=cursor, device_id=welcome.device_id,
                                    announced=welcome.last_seq)
@@ -273,7 +278,10 @@ def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,
         if not batch.sessions:
             break
         cursor, done = batch.last_seq, done + len(batch.sessions)
-        pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS) if cursor < welcome.last_seq else None
+        if claimed != cursor:
+            pull = None      # never so once checked (a batch ends at its last_seq), but never trusted
+        if pull is None and cursor < welcome.last_seq:
+            pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS)
         uncommitted.append((batch.sessions, batch.last_seq))
         if pull is None or len(uncommitted) >= MAX_UNCOMMITTED or time.monotonic() - committed_at >= COMMIT_EVERY:
             commit()
