@@ -182,6 +182,23 @@ def test_a_refused_batch_keeps_the_batches_before_it_and_their_cursor(tmp_path):
     assert cursors(tmp_path / "host.db") == [(DEVICE, LOG, 2)]
 
 
+def test_a_reply_that_comes_while_another_is_awaited_is_kept_for_its_request():
+    """The host keeps the next PULL in flight while it acknowledges what it stored; the device
+    answers in order, so the batch comes while the host waits for ACKED. It is kept, not
+    dropped and asked for again."""
+    good = batch([honest_session(1), honest_session(2)])
+    with PtyLink() as link, ScriptedDevice(link.device_port, welcome=welcome(2), batches=[good]) as device:
+        port = host.open_device(link.host_port)
+        try:
+            talk = host.Link(port, timeout=60, resend_after=30)   # a re-send would take 30 s
+            pull = talk.send(p.PULL, after=0, limit=5)
+            assert talk.request(p.ACK, p.ACKED, seq=0)["seq"] == 0
+            assert [session[0] for session in talk.wait(pull, p.BATCH)["sessions"]] == ["session-1", "session-2"]
+        finally:
+            port.close()
+    assert talk.resends == 0 and device.pulls == 1
+
+
 def test_sessions_past_what_welcome_announced_are_left_for_the_next_sync(tmp_path):
     """They finished during the sync: honest, but past the end this sync agreed on."""
     sessions = [honest_session(seq) for seq in (1, 2, 3)]
