@@ -17,8 +17,10 @@ session and the field.
 from __future__ import annotations
 
 import itertools
+import queue
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -232,64 +234,120 @@ def hello(link: Link, host_id: str) -> p.Welcome:
 
 def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,
           progress: Callable[[int, int], None] | None) -> None:
-    """PULL, store, ACK until the device has nothing more up to WELCOME's `last_seq`.
+    """PULL, check, store, ACK until the device has nothing more up to WELCOME's `last_seq`.
 
-    The next PULL goes out as soon as a batch arrives, so the device reads it while this
-    computer checks and stores the batch. Batches are committed, and the commit acknowledged, every
-    `COMMIT_EVERY` seconds (one fsync on each side, not one per batch), at the end, and before
-    stopping on a refused batch: the device only ever hears of what is committed here."""
+    Three things at once: the next PULL goes out as soon as a batch arrives, so the device
+    reads it while this computer checks the batch; checked batches are stored on a thread of
+    their own (`_Storer`), about a second of them per transaction. Each commit is
+    acknowledged, so the device only ever hears of what is committed here; before stopping
+    on a refused batch (or a broken link) the batches checked before it are committed."""
     cursor = db.cursor(welcome.device_id, welcome.log_id)
     if cursor > welcome.last_seq:
         # No seq that high in this log: another device that gave this one's ids moved the
         # cursor. Start again; sessions are kept by id, so nothing is stored twice.
         cursor = 0
-    done, total = 0, None
-    uncommitted: list[tuple[list, int]] = []
-    committed_at = time.monotonic()
+    done, total, acked = 0, None, cursor
+    storer = _Storer(db, welcome.device_id, welcome.log_id)
 
-    def commit() -> None:
-        nonlocal committed_at
-        if uncommitted:
-            new, had = db.store_batches(welcome.device_id, welcome.log_id, uncommitted)
-            result.new += new
-            result.already_had += had
-            # Only now, with the batches safely committed, may the device count them as delivered.
-            link.request(p.ACK, p.ACKED, seq=uncommitted[-1][1])
-            uncommitted.clear()
-        committed_at = time.monotonic()
+    def acknowledge() -> None:
+        nonlocal acked
+        committed = storer.committed
+        if committed is not None and committed > acked:
+            link.request(p.ACK, p.ACKED, seq=committed)
+            acked = committed
 
-    pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS) if cursor < welcome.last_seq else None
-    while pull is not None:
-        body = link.wait(pull, p.BATCH)
-        # The next PULL goes out before this batch is checked: the device reads it meanwhile. Its
-        # `after` is only a number in our own request; if the batch is refused, so is its answer.
-        claimed = body.get("last_seq")
-        early = type(claimed) is int and cursor < claimed < welcome.last_seq
-        pull = link.send(p.PULL, after=claimed, limit=BATCH_SESSIONS) if early else None
-        try:
-            batch = p.decode_batch(body, after=cursor, device_id=welcome.device_id,
-                                   announced=welcome.last_seq)
-        except p.ProtocolError as error:
-            commit()    # the batches before it are whole and checked: keep them
-            raise p.ProtocolError(error.code, f"{error}; the batch was refused, nothing of it stored") \
-                from None
-        if total is None:
-            total = len(batch.sessions) + batch.remaining
-        if not batch.sessions:
-            break
-        cursor, done = batch.last_seq, done + len(batch.sessions)
-        if claimed != cursor:
-            pull = None      # never so once checked (a batch ends at its last_seq), but never trusted
-        if pull is None and cursor < welcome.last_seq:
-            pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS)
-        uncommitted.append((batch.sessions, batch.last_seq))
-        if pull is None or len(uncommitted) >= MAX_UNCOMMITTED or time.monotonic() - committed_at >= COMMIT_EVERY:
-            commit()
-        if progress is not None:
-            progress(done, max(done, total))
-    commit()
+    try:
+        pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS) if cursor < welcome.last_seq else None
+        while pull is not None:
+            body = link.wait(pull, p.BATCH)
+            # The next PULL goes out before this batch is checked: the device reads it meanwhile. Its
+            # `after` is only a number in our own request; if the batch is refused, so is its answer.
+            claimed = body.get("last_seq")
+            early = type(claimed) is int and cursor < claimed < welcome.last_seq
+            pull = link.send(p.PULL, after=claimed, limit=BATCH_SESSIONS) if early else None
+            try:
+                batch = p.decode_batch(body, after=cursor, device_id=welcome.device_id,
+                                       announced=welcome.last_seq)
+            except p.ProtocolError as error:
+                storer.finish()     # the batches before it are whole and checked: keep them
+                acknowledge()
+                raise p.ProtocolError(error.code, f"{error}; the batch was refused, nothing of it stored") \
+                    from None
+            if total is None:
+                total = len(batch.sessions) + batch.remaining
+            if not batch.sessions:
+                break
+            cursor, done = batch.last_seq, done + len(batch.sessions)
+            if claimed != cursor:
+                pull = None      # never so once checked (a batch ends at its last_seq), but never trusted
+            if pull is None and cursor < welcome.last_seq:
+                pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS)
+            storer.put(batch.sessions, batch.last_seq)
+            acknowledge()
+            if progress is not None:
+                progress(done, max(done, total))
+    finally:
+        storer.finish()     # commits what was checked, also when the link broke
+        result.new, result.already_had = storer.new, storer.had
+    acknowledge()
     if progress is not None and done and done < total:
         progress(done, done)   # the rest finished during this sync: the next sync takes them
+
+
+class _Storer:
+    """Stores checked batches on a thread of its own: SQLite works without the interpreter's
+    lock, so storing one batch overlaps receiving and checking the next. The batches that come
+    within `COMMIT_EVERY` seconds (at most `MAX_UNCOMMITTED`, which also bounds what waits) go
+    in one transaction with the cursor of the last (`HostDb.store_batches`); `committed` is
+    that cursor once it is on disk."""
+
+    def __init__(self, db: HostDb, device_id: str, log_id: str) -> None:
+        self._db, self._device_id, self._log_id = db, device_id, log_id
+        self._waiting: queue.Queue = queue.Queue(maxsize=MAX_UNCOMMITTED)
+        self.committed: int | None = None
+        self.new = self.had = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="facepace-sync-store", daemon=True)
+        self._thread.start()
+
+    def put(self, sessions: list, last_seq: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._waiting.put((sessions, last_seq))
+
+    def finish(self) -> None:
+        """Store what waits, then stop; raises what storing raised. Safe to call twice."""
+        if self._thread.is_alive():
+            self._waiting.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        ending = False
+        while not ending:
+            group = [self._waiting.get()]
+            if group[0] is None:
+                return
+            until = time.monotonic() + COMMIT_EVERY
+            while len(group) < MAX_UNCOMMITTED:
+                try:
+                    item = self._waiting.get(timeout=max(0.0, until - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    ending = True
+                    break
+                group.append(item)
+            if self._error is not None:
+                continue    # a failed store: take the rest without storing it, so put() never blocks
+            try:
+                new, had = self._db.store_batches(self._device_id, self._log_id, group)
+            except Exception as error:   # given to the sync's thread
+                self._error = error
+                continue
+            self.new, self.had = self.new + new, self.had + had
+            self.committed = group[-1][1]
 
 
 def progress_bar(stream=sys.stderr, width: int = 30) -> Callable[[int, int], None]:
