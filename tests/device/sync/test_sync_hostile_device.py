@@ -388,3 +388,25 @@ def test_whatever_a_device_sends_the_host_stores_only_checked_sessions(answers):
         json.dumps([session_columns.session_fields(row) for row in stored], allow_nan=False)
         history.overview(records, 1_800_000_000.0)
         report.render(records, now_wall=1_800_000_000.0)
+
+
+def test_a_database_that_cannot_store_stops_the_sync_with_its_message_and_nothing_acknowledged(tmp_path):
+    """Batches are stored on a thread of their own: its failure reaches the person, the sync
+    does not wait for ever, and the device hears of nothing that was not committed."""
+    path = tmp_path / "host.db"
+    HostDb.open(path).close()
+    with sqlite3.connect(path) as full:   # as a full disk would: the third session cannot go in
+        full.execute("CREATE TRIGGER full BEFORE INSERT ON sessions WHEN (SELECT COUNT(*) FROM sessions) >= 2"
+                     " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    batches = [batch([honest_session(1), honest_session(2)]), batch([honest_session(3)], after=2)]
+    with PtyLink() as link, ScriptedDevice(link.device_port, welcome=welcome(3), batches=batches) as device, \
+            HostDb.open(path) as db:
+        port = host.open_device(link.host_port)
+        try:
+            with pytest.raises(FacepaceError, match="cannot store the sessions.*disk is full"):
+                host.sync(port, db, timeout=30)
+        finally:
+            port.close()
+        stored = sorted(record.seq for record, _ in db.sessions())
+    assert device.acks == ([2] if stored == [1, 2] else [])   # what was committed, and only that
+    assert cursors(path) == ([(DEVICE, LOG, 2)] if stored else [])
