@@ -2,8 +2,9 @@
 
 Sessions are keyed by (device_id, id), so a batch received twice (a lost ACK, a
 repaired device log that numbers its sessions again) is never stored twice. Each batch
-is stored, together with the new cursor, in one transaction: after a cut at any byte
-the database holds whole batches and the cursor that goes with them. Only sessions
+is stored, together with the new cursor, in one transaction (a sync stores the batches of
+about half a second in one): after a cut at any byte the database holds whole batches and
+the cursor that goes with them. Only sessions
 already checked (device.sync.protocol.decode_batch) are stored: every reader of this
 file (`facepace history`, `report`) may rely on their fields.
 """
@@ -75,6 +76,7 @@ MIGRATIONS: list[tuple[str, ...]] = [
 
 _SESSION_COLUMNS = SESSION_FIELDS[:-1]          # the log's columns and date_quality
 _NEWEST_FIRST = "wall_start DESC, device_id, id"
+_IDS_PER_QUERY = 500   # bound parameters in one query, well under SQLite's limit
 _UPSERT = (f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) VALUES"
            f" ({', '.join('?' * len(_SESSION_COLUMNS))}) ON CONFLICT (device_id, id) DO UPDATE SET "
            + ", ".join(f"{c} = excluded.{c}" for c in _SESSION_COLUMNS if c not in ("device_id", "id")))
@@ -148,28 +150,44 @@ class HostDb:
                     last_seq: int) -> tuple[int, int]:
         """Store checked (record, date_quality) pairs and set the cursor, all or nothing;
         returns (new, already had)."""
+        return self.store_batches(device_id, log_id, [(sessions, last_seq)])
+
+    def store_batches(self, device_id: str, log_id: str,
+                      batches: Sequence[tuple[Sequence[tuple[SessionRecord, str]], int]]) -> tuple[int, int]:
+        """Store consecutive checked batches, each (sessions, its last seq), and set the cursor to
+        the last one's, all in one transaction (one commit, one fsync); returns (new, already had)."""
+        received = [session for batch, _ in batches for session in batch]
+        # A session sent again in a later batch (finalised again: a new seq) is stored as it came last.
+        sessions = list({record.id: (record, quality) for record, quality in received}.values())
         ids = [record.id for record, _ in sessions]
         try:
             with logdb.transaction(self._db) as db:
-                had = {r[0] for r in db.execute(
-                    f"SELECT id FROM sessions WHERE device_id = ? AND id IN ({', '.join('?' * len(ids))})",
-                    [device_id, *ids])} if ids else set()
-                db.executemany(_UPSERT, [[getattr(record, name) for name in _SESSION_COLUMNS[:-1]] + [quality]
-                                         for record, quality in sessions])
+                had = set()
+                for start in range(0, len(ids), _IDS_PER_QUERY):
+                    some = ids[start:start + _IDS_PER_QUERY]
+                    had.update(row[0] for row in db.execute(
+                        f"SELECT id FROM sessions WHERE device_id = ? AND id IN ({', '.join('?' * len(some))})",
+                        [device_id, *some]))
+                # In key order: the sessions' ids are random, so rows in order of the tables' keys
+                # fill each page once per transaction instead of coming back to it.
+                db.executemany(_UPSERT, sorted(
+                    [getattr(record, name) for name in _SESSION_COLUMNS[:-1]] + [quality]
+                    for record, quality in sessions))
                 # A session seen before may come with fixed dates: its zones are replaced whole.
                 db.executemany("DELETE FROM zones WHERE device_id = ? AND session_id = ?",
                                [(device_id, i) for i in had])
-                db.executemany("INSERT INTO zones VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               [(device_id, record.id, position, *zone)
-                                for record, _ in sessions for position, zone in enumerate(record.zones)])
-                # Exactly this batch's: a cursor that a lying device pushed too far is set back
+                db.executemany("INSERT INTO zones VALUES (?, ?, ?, ?, ?, ?, ?)", sorted(
+                    (device_id, record.id, position, *zone)
+                    for record, _ in sessions for position, zone in enumerate(record.zones)))
+                # Exactly the last batch's: a cursor that a lying device pushed too far is set back
                 # by the next honest sync (companion.sync_client).
                 db.execute("INSERT INTO cursors VALUES (?, ?, ?) ON CONFLICT (device_id, log_id)"
-                           " DO UPDATE SET last_seq = excluded.last_seq", (device_id, log_id, last_seq))
+                           " DO UPDATE SET last_seq = excluded.last_seq", (device_id, log_id, batches[-1][1]))
         except sqlite3.Error as error:
-            raise HostDbError(f"cannot store the sessions ({error}); nothing of this batch was"
-                              " stored, sync again", file=self.path) from None
-        return len(sessions) - len(had), len(had)
+            raise HostDbError(f"cannot store the sessions ({error}); nothing of the batches since the"
+                              " last one stored was stored, sync again", file=self.path) from None
+        new = len(sessions) - len(had)
+        return new, len(received) - new
 
     # --- Reading ------------------------------------------------------------------------
 

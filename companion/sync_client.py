@@ -17,8 +17,10 @@ session and the field.
 from __future__ import annotations
 
 import itertools
+import queue
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -34,7 +36,9 @@ from device.sync.frames import FrameDecoder, Problem
 from companion.hostdb import HostDb
 
 PRODUCT_NAME = "facepace"
-BATCH_SESSIONS = 250
+BATCH_SESSIONS = p.MAX_BATCH_SESSIONS   # a batch is cut at about 60 KiB first
+COMMIT_EVERY = 1.0      # seconds: batches stored and acknowledged together (one fsync each side)
+MAX_UNCOMMITTED = 32    # batches held uncommitted at most (about 2 MiB of JSON's sessions)
 
 
 class SyncError(FacepaceError):
@@ -87,8 +91,24 @@ def open_device(port: str, *, timeout: float = 5.0) -> serial.SerialBase:
     return link
 
 
+@dataclass
+class Request:
+    """A request sent and not yet answered."""
+
+    type: int
+    rid: int
+    frame: bytes
+    deadline: float
+    sent: float
+
+
 class Link:
-    """Request/reply over a serial port, with re-sends and a deadline."""
+    """Requests and replies over a serial port, with re-sends and a deadline.
+
+    `request` sends and waits. `send` and `wait` let a caller keep a second request in flight
+    (the next PULL while a batch is stored, an ACK while that PULL is answered): the device
+    answers in order, one at a time, and a reply to a request in flight that arrives while
+    another is awaited is kept for it (at most one per request)."""
 
     def __init__(self, port: serial.SerialBase, *, timeout: float = 5.0, resend_after: float = 0.5) -> None:
         self.port = port
@@ -96,50 +116,77 @@ class Link:
         self.resend_after = min(resend_after, timeout / 3)
         self._decoder = FrameDecoder()
         self._rids = itertools.count(int(time.time()) % 100_000 * 1000)
+        self._in_flight: dict[int, Request] = {}
+        self._answered: dict[int, p.Message] = {}
         self.resends = 0
 
     def request(self, message_type: int, expect: int, **body) -> dict:
+        return self.wait(self.send(message_type, **body), expect)
+
+    def send(self, message_type: int, **body) -> Request:
         rid = next(self._rids)
         frame = p.pack(message_type, rid=rid, **body)
-        deadline = time.monotonic() + self.timeout
         self._write(frame)
-        sent = time.monotonic()
-        while True:
+        now = time.monotonic()
+        self._in_flight[rid] = request = Request(message_type, rid, frame, now + self.timeout, now)
+        return request
+
+    def wait(self, request: Request, expect: int) -> dict:
+        """The body of `request`'s reply, of type `expect`; `SyncError` if none comes in time."""
+        try:
+            reply = self._reply_to(request)
+        finally:
+            self._in_flight.pop(request.rid, None)
+            self._answered.pop(request.rid, None)
+        if reply.type == p.ERROR:
+            if request.type == p.BYE and reply.body.get("code") == p.E_NO_HELLO:
+                return {}    # our first BYE arrived; only its answer was lost
+            said = str(reply.body.get("message", reply.body.get("code")))[:200]
+            raise DeviceRefused(f"the device refused {p.NAMES[request.type]}: {for_terminal(said)}",
+                                str(reply.body.get("code"))[:40])
+        if reply.type != expect:
+            raise SyncError(f"the device answered {reply.name} to {p.NAMES[request.type]}")
+        return reply.body
+
+    def _reply_to(self, request: Request) -> p.Message:
+        while request.rid not in self._answered:
+            self._read()
+            if request.rid in self._answered:
+                break
             now = time.monotonic()
-            if now >= deadline:
+            if now >= request.deadline:
                 raise SyncError(f"no answer from the device within {self.timeout:g} s"
-                                f" ({p.NAMES[message_type]}): check the cable and try again")
-            if now - sent >= self.resend_after:
-                self._write(frame)
-                sent, self.resends = now, self.resends + 1
+                                f" ({p.NAMES[request.type]}): check the cable and try again")
+            if now - request.sent >= self.resend_after:
+                self._resend(request)
+        return self._answered[request.rid]
+
+    def _read(self) -> None:
+        """Read what has arrived (waiting briefly for it) and keep the replies to requests in flight."""
+        try:
+            data = self.port.read(max(1, self.port.in_waiting))
+        except (serial.SerialException, OSError) as error:
+            raise SyncError(f"the link to the device broke: {error}") from None
+        for item in self._decoder.feed(data):
+            if isinstance(item, Problem):
+                continue     # a damaged reply: the re-send will fetch it again
             try:
-                data = self.port.read(max(1, self.port.in_waiting))
-            except (serial.SerialException, OSError) as error:
-                raise SyncError(f"the link to the device broke: {error}") from None
-            for item in self._decoder.feed(data):
-                if isinstance(item, Problem):
-                    continue     # a damaged reply: the re-send will fetch it again
-                try:
-                    reply = p.unpack(item)
-                except p.ProtocolError:
-                    continue
-                if reply.type == p.ERROR and reply.rid is None \
-                        and reply.body.get("code") in (p.E_BAD_CRC, p.E_TOO_LARGE):
-                    # The device could not read a frame (maybe this request): re-send now.
-                    self._write(frame)
-                    sent, self.resends = time.monotonic(), self.resends + 1
-                    continue
-                if reply.rid != rid:
-                    continue     # the answer to a request we already gave up on
-                if reply.type == p.ERROR:
-                    if message_type == p.BYE and reply.body.get("code") == p.E_NO_HELLO:
-                        return {}    # our first BYE arrived; only its answer was lost
-                    said = str(reply.body.get("message", reply.body.get("code")))[:200]
-                    raise DeviceRefused(f"the device refused {p.NAMES[message_type]}: {for_terminal(said)}",
-                                        str(reply.body.get("code"))[:40])
-                if reply.type != expect:
-                    raise SyncError(f"the device answered {reply.name} to {p.NAMES[message_type]}")
-                return reply.body
+                reply = p.unpack(item)
+            except p.ProtocolError:
+                continue
+            if reply.type == p.ERROR and reply.rid is None \
+                    and reply.body.get("code") in (p.E_BAD_CRC, p.E_TOO_LARGE):
+                # The device could not read a frame (maybe one of ours): re-send them now, in order.
+                for waiting in list(self._in_flight.values()):
+                    self._resend(waiting)
+                continue
+            if reply.rid in self._in_flight:
+                self._answered[reply.rid] = reply
+            # else: the answer to a request we already gave up on
+
+    def _resend(self, request: Request) -> None:
+        self._write(request.frame)
+        request.sent, self.resends = time.monotonic(), self.resends + 1
 
     def _write(self, frame: bytes) -> None:
         try:
@@ -191,35 +238,120 @@ def hello(link: Link, host_id: str) -> p.Welcome:
 
 def _pull(link: Link, db: HostDb, welcome: p.Welcome, result: SyncResult,
           progress: Callable[[int, int], None] | None) -> None:
-    """PULL, store, ACK until the device has nothing more up to WELCOME's `last_seq`."""
+    """PULL, check, store, ACK until the device has nothing more up to WELCOME's `last_seq`.
+
+    Three things at once: the next PULL goes out as soon as a batch arrives, so the device
+    reads it while this computer checks the batch; checked batches are stored on a thread of
+    their own (`_Storer`), about a second of them per transaction. Each commit is
+    acknowledged, so the device only ever hears of what is committed here; before stopping
+    on a refused batch (or a broken link) the batches checked before it are committed."""
     cursor = db.cursor(welcome.device_id, welcome.log_id)
     if cursor > welcome.last_seq:
         # No seq that high in this log: another device that gave this one's ids moved the
         # cursor. Start again; sessions are kept by id, so nothing is stored twice.
         cursor = 0
-    done, total = 0, None
-    while cursor < welcome.last_seq:
-        body = link.request(p.PULL, p.BATCH, after=cursor, limit=BATCH_SESSIONS)
-        try:
-            batch = p.decode_batch(body, after=cursor, device_id=welcome.device_id,
-                                   announced=welcome.last_seq)
-        except p.ProtocolError as error:
-            raise p.ProtocolError(error.code, f"{error}; the batch was refused, nothing of it stored") \
-                from None
-        if total is None:
-            total = len(batch.sessions) + batch.remaining
-        if not batch.sessions:
-            break
-        new, had = db.store_batch(welcome.device_id, welcome.log_id, batch.sessions, batch.last_seq)
-        # Only now, with the batch safely committed, may the device count it as delivered.
-        link.request(p.ACK, p.ACKED, seq=batch.last_seq)
-        result.new += new
-        result.already_had += had
-        cursor, done = batch.last_seq, done + len(batch.sessions)
-        if progress is not None:
-            progress(done, max(done, total))
+    done, total, acked = 0, None, cursor
+    storer = _Storer(db, welcome.device_id, welcome.log_id)
+
+    def acknowledge() -> None:
+        nonlocal acked
+        committed = storer.committed
+        if committed is not None and committed > acked:
+            link.request(p.ACK, p.ACKED, seq=committed)
+            acked = committed
+
+    try:
+        pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS) if cursor < welcome.last_seq else None
+        while pull is not None:
+            body = link.wait(pull, p.BATCH)
+            # The next PULL goes out before this batch is checked: the device reads it meanwhile. Its
+            # `after` is only a number in our own request; if the batch is refused, so is its answer.
+            claimed = body.get("last_seq")
+            early = type(claimed) is int and cursor < claimed < welcome.last_seq
+            pull = link.send(p.PULL, after=claimed, limit=BATCH_SESSIONS) if early else None
+            try:
+                batch = p.decode_batch(body, after=cursor, device_id=welcome.device_id,
+                                       announced=welcome.last_seq)
+            except p.ProtocolError as error:
+                storer.finish()     # the batches before it are whole and checked: keep them
+                acknowledge()
+                raise p.ProtocolError(error.code, f"{error}; the batch was refused, nothing of it stored") \
+                    from None
+            if total is None:
+                total = len(batch.sessions) + batch.remaining
+            if not batch.sessions:
+                break
+            cursor, done = batch.last_seq, done + len(batch.sessions)
+            if claimed != cursor:
+                pull = None      # never so once checked (a batch ends at its last_seq), but never trusted
+            if pull is None and cursor < welcome.last_seq:
+                pull = link.send(p.PULL, after=cursor, limit=BATCH_SESSIONS)
+            storer.put(batch.sessions, batch.last_seq)
+            acknowledge()
+            if progress is not None:
+                progress(done, max(done, total))
+    finally:
+        storer.finish()     # commits what was checked, also when the link broke
+        result.new, result.already_had = storer.new, storer.had
+    acknowledge()
     if progress is not None and done and done < total:
         progress(done, done)   # the rest finished during this sync: the next sync takes them
+
+
+class _Storer:
+    """Stores checked batches on a thread of its own: SQLite works without the interpreter's
+    lock, so storing one batch overlaps receiving and checking the next. The batches that come
+    within `COMMIT_EVERY` seconds (at most `MAX_UNCOMMITTED`, which also bounds what waits) go
+    in one transaction with the cursor of the last (`HostDb.store_batches`); `committed` is
+    that cursor once it is on disk."""
+
+    def __init__(self, db: HostDb, device_id: str, log_id: str) -> None:
+        self._db, self._device_id, self._log_id = db, device_id, log_id
+        self._waiting: queue.Queue = queue.Queue(maxsize=MAX_UNCOMMITTED)
+        self.committed: int | None = None
+        self.new = self.had = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="facepace-sync-store", daemon=True)
+        self._thread.start()
+
+    def put(self, sessions: list, last_seq: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._waiting.put((sessions, last_seq))
+
+    def finish(self) -> None:
+        """Store what waits, then stop; raises what storing raised. Safe to call twice."""
+        if self._thread.is_alive():
+            self._waiting.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        ending = False
+        while not ending:
+            group = [self._waiting.get()]
+            if group[0] is None:
+                return
+            until = time.monotonic() + COMMIT_EVERY
+            while len(group) < MAX_UNCOMMITTED:
+                try:
+                    item = self._waiting.get(timeout=max(0.0, until - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    ending = True
+                    break
+                group.append(item)
+            if self._error is not None:
+                continue    # a failed store: take the rest without storing it, so put() never blocks
+            try:
+                new, had = self._db.store_batches(self._device_id, self._log_id, group)
+            except Exception as error:   # given to the sync's thread
+                self._error = error
+                continue
+            self.new, self.had = self.new + new, self.had + had
+            self.committed = group[-1][1]
 
 
 def progress_bar(stream=sys.stderr, width: int = 30) -> Callable[[int, int], None]:

@@ -54,10 +54,12 @@ class SyncService:
         self.server = None
 
     def run(self, log: SessionLog) -> None:
-        from device.sync.server import SyncServer
+        from device.sync.server import OWN_PROCESS, SyncServer
 
+        # Short rests: the kernel keeps the pacing loop first (facepace-sync.service's weight, nice).
+        options = {"rest_ratio": OWN_PROCESS, **self._server_options}
         self.server = SyncServer(self.port, log, wall_clock=self.wall_clock, on_status=self._status,
-                                 **self._server_options).start()
+                                 **options).start()
         try:
             if self.channel is None:
                 self._stopping.wait()

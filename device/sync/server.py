@@ -14,11 +14,14 @@ frames get an ERROR reply, a frame that does not arrive whole within `frame_time
 dropped, a silent host is dropped after `idle_timeout`, a host that stops reading is
 dropped after `write_timeout`.
 
-The thread shares the interpreter (and its lock) with the pacing loop, so it never works
-for long at a stretch: it reads at most `READ_CHUNK` bytes a turn, requests are at most
-`MAX_REQUEST` bytes, and after every turn that had work it rests at least as long as the
-work took (a flood gets half a core at most, and the loop gets the interpreter between
-turns). A long answer (a batch) rests between its pieces the same way.
+It never works for long at a stretch: it reads at most `READ_CHUNK` bytes a turn,
+requests are at most `MAX_REQUEST` bytes, and after every turn that had work (and between
+the pieces of a batch) it rests `rest_ratio` times as long as the work took. Beside the
+pacing loop, in its process (`BESIDE_THE_LOOP`), that is as long as the work: the thread
+holds the interpreter's lock while it works, so resting lets the loop have it and a flood
+gets half a core at most. In a process of its own (`facepace sync-serve`,
+`OWN_PROCESS`) the kernel already puts the loop first (the unit's lower CPU weight and
+nice), so the rests are short: they only keep a flood from taking a whole core.
 """
 
 from __future__ import annotations
@@ -45,7 +48,11 @@ logger = logging.getLogger(__name__)
 
 MAX_REQUEST = 24 * 1024   # bytes of payload: a 16 KiB routine in base64 and its envelope; others are under 300
 READ_CHUNK = 512      # bytes read (and decoded) in one turn
-MIN_REST = 0.0005     # seconds the thread rests after a turn that had work, at least
+MIN_REST = 0.0005     # seconds of work a rest is counted for, at least
+# Rest per second of work (see the module's docstring): in the firmware's own process, and
+# in a process of its own, where a flood gets at most 80% of a core and a sync a quarter more time.
+BESIDE_THE_LOOP = 1.0
+OWN_PROCESS = 0.25
 CLOCK_LOG_EVERY = 60.0   # seconds between journal lines about a host's time
 
 
@@ -67,7 +74,8 @@ class SyncServer:
                  firmware: str = __version__, idle_timeout: float = 10.0,
                  write_timeout: float = 5.0, reopen_delay: float = 1.0, frame_timeout: float = 1.0,
                  open_port: Callable[..., serial.SerialBase] = serial.Serial,
-                 monotonic: Callable[[], float] = time.monotonic, owner: OwnerDesk | None = None) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, owner: OwnerDesk | None = None,
+                 rest_ratio: float = BESIDE_THE_LOOP) -> None:
         self.port = port
         self.log = log
         self.wall_clock = wall_clock
@@ -78,6 +86,7 @@ class SyncServer:
         self.write_timeout = write_timeout
         self.reopen_delay = reopen_delay
         self.frame_timeout = frame_timeout
+        self.rest_ratio = rest_ratio
         self._open_port = open_port
         self._monotonic = monotonic
         self._stopping = threading.Event()
@@ -168,9 +177,11 @@ class SyncServer:
                 self._rest()
 
     def _rest(self) -> None:
-        """Wait as long as the work since the last rest took (CPU seconds of this thread): a
-        real wait, so the pacing loop gets the interpreter lock if it is waiting for it."""
-        self._stopping.wait(max(MIN_REST, time.thread_time() - self._work_started))
+        """Wait `rest_ratio` times as long as the work since the last rest took (CPU seconds of
+        this thread): a real wait, so the pacing loop gets the interpreter lock if it is waiting
+        for it (beside the loop), or the core goes idle (in a process of its own)."""
+        worked = time.thread_time() - self._work_started
+        self._stopping.wait(self.rest_ratio * max(MIN_REST, worked))
         self._work_started = time.thread_time()
 
     def _answer(self, item: Frame | Problem) -> bytes | None:

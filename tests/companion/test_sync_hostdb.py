@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -48,3 +49,17 @@ def test_a_host_database_from_a_newer_facepace_is_refused_with_a_message(tmp_pat
     with pytest.raises(hostdb.HostDbError, match="newer facepace; update it") as caught:
         HostDb.open(path)
     assert caught.value.file == path
+
+
+def test_batches_stored_together_keep_a_session_sent_twice_once_as_it_came_last(tmp_path):
+    """A sync commits about a second of batches at once; a session finalised again on the
+    device comes back in a later batch with a new seq (and maybe fixed dates)."""
+    first = dataclasses.replace(RECORD, id="s-2", seq=2)
+    again = dataclasses.replace(RECORD, seq=3, wall_start=RECORD.wall_start + 7.0,
+                                zones=(ZoneProgress("neck", 60.0, 30.0, False), ZoneProgress("jaw", 5.0, 5.0, False)))
+    with HostDb.open(tmp_path / "host.db") as db:
+        new, had = db.store_batches("dev", "log-1", [([(RECORD, "clock"), (first, "clock")], 2),
+                                                     ([(again, "host")], 3)])
+        assert (new, had) == (2, 1)
+        assert sorted(db.sessions(), key=lambda pair: pair[0].id) == [(again, "host"), (first, "clock")]
+        assert db.cursor("dev", "log-1") == 3

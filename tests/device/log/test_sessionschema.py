@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from device.log import sessionschema
 from device.log.logdb import SessionRecord, ZoneProgress
@@ -63,3 +64,31 @@ def test_a_record_field_without_a_rule_stops_the_import():
     with pytest.raises(RuntimeError, match=r"Grown fields and their rules differ: \['mood'\]"):
         sessionschema.kinds_of(Grown, {"id": Rule(length=64)})
     assert [f.name for f in dataclasses.fields(SessionRecord)] == list(sessionschema.SESSION_KINDS)
+
+
+# Values of every kind JSON gives, and the edges of the rules' ranges.
+json_scalars = (st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.floats()
+                | st.sampled_from([0, 1, 5, 6, -1, 86_400, 86_400.5, 4_102_444_800, 2**62, 2**62 + 1, 1e12])
+                | st.text(max_size=70) | st.sampled_from(["", "neck", "Neck!", "a\tb", "completed", "x" * 65]))
+json_values = json_scalars | st.lists(json_scalars, max_size=5)
+every_rule = [(name, kind, rules[name], nullable)
+              for kinds, rules in ((sessionschema.SESSION_KINDS, sessionschema.SESSION_RULES),
+                                   (sessionschema.ZONE_KINDS, sessionschema.ZONE_RULES))
+              for name, (kind, nullable) in kinds.items()]
+
+
+@settings(derandomize=True, deadline=None, max_examples=400)
+@given(rule=st.sampled_from(every_rule), value=json_values)
+def test_a_fields_quick_check_takes_exactly_what_checked_takes(rule, value):
+    """The checks a sync runs on every field (`checker`) give what `checked` gives, and refuse
+    what it refuses, with its message."""
+    name, kind, field_rule, nullable = rule
+    outcomes = []
+    for check in (sessionschema.checker(name, kind, field_rule, nullable=nullable),
+                  lambda v: sessionschema.checked(name, v, kind, field_rule, nullable=nullable)):
+        try:
+            result = check(value)
+            outcomes.append(("taken", type(result), result))
+        except FieldProblem as problem:
+            outcomes.append(("refused", str(problem)))
+    assert outcomes[0] == outcomes[1]

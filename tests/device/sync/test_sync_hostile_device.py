@@ -182,6 +182,23 @@ def test_a_refused_batch_keeps_the_batches_before_it_and_their_cursor(tmp_path):
     assert cursors(tmp_path / "host.db") == [(DEVICE, LOG, 2)]
 
 
+def test_a_reply_that_comes_while_another_is_awaited_is_kept_for_its_request():
+    """The host keeps the next PULL in flight while it acknowledges what it stored; the device
+    answers in order, so the batch comes while the host waits for ACKED. It is kept, not
+    dropped and asked for again."""
+    good = batch([honest_session(1), honest_session(2)])
+    with PtyLink() as link, ScriptedDevice(link.device_port, welcome=welcome(2), batches=[good]) as device:
+        port = host.open_device(link.host_port)
+        try:
+            talk = host.Link(port, timeout=60, resend_after=30)   # a re-send would take 30 s
+            pull = talk.send(p.PULL, after=0, limit=5)
+            assert talk.request(p.ACK, p.ACKED, seq=0)["seq"] == 0
+            assert [session[0] for session in talk.wait(pull, p.BATCH)["sessions"]] == ["session-1", "session-2"]
+        finally:
+            port.close()
+    assert talk.resends == 0 and device.pulls == 1
+
+
 def test_sessions_past_what_welcome_announced_are_left_for_the_next_sync(tmp_path):
     """They finished during the sync: honest, but past the end this sync agreed on."""
     sessions = [honest_session(seq) for seq in (1, 2, 3)]
@@ -309,6 +326,16 @@ def _change_session(sessions: list, index: int, target: str, value) -> None:
         session[FIELDS.index(target)] = value
 
 
+def _batches_up_to(batches: list[dict], acked_seq: int, announced: int) -> list[dict]:
+    """The batches sent up to the one whose last session (of those up to `announced`) has the
+    acknowledged seq; the host checked each of them, so they are well formed."""
+    for index, body in enumerate(batches):
+        seqs = [values[1] for values in body["sessions"] if values[1] <= announced]
+        if seqs and seqs[-1] == acked_seq:
+            return batches[:index + 1]
+    raise AssertionError(f"the host acknowledged {acked_seq}, the end of no batch sent")
+
+
 @settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(hostile_syncs())
@@ -336,11 +363,12 @@ def test_whatever_a_device_sends_the_host_stores_only_checked_sessions(answers):
             assert re.search(r"(WELCOME|CLOCK_SET|BATCH).*: field |speaks sync protocol", message), message
             assert "\x1b" not in message and "\n" not in message
 
-        # Stored: exactly the sessions of the batches the host acknowledged, up to WELCOME's
-        # last_seq; and the cursor at the last acknowledgement, never further.
-        acked = dict(zip(range(len(device.acks)), device.acks))
-        expected = {values[0] for index in acked for values in sent["batches"][index]["sessions"]
-                    if values[1] <= sent["welcome"]["last_seq"]}
+        # Stored: exactly the sessions of the batches the host acknowledged (it acknowledges
+        # several at once, the last one's seq), up to WELCOME's last_seq; and the cursor at the
+        # last acknowledgement, never further.
+        announced = sent["welcome"]["last_seq"]
+        acked = _batches_up_to(sent["batches"], device.acks[-1], announced) if device.acks else []
+        expected = {values[0] for body in acked for values in body["sessions"] if values[1] <= announced}
         assert {record.id for record, _ in stored} == expected
         rows = cursors(path)
         if device.acks:
@@ -360,3 +388,25 @@ def test_whatever_a_device_sends_the_host_stores_only_checked_sessions(answers):
         json.dumps([session_columns.session_fields(row) for row in stored], allow_nan=False)
         history.overview(records, 1_800_000_000.0)
         report.render(records, now_wall=1_800_000_000.0)
+
+
+def test_a_database_that_cannot_store_stops_the_sync_with_its_message_and_nothing_acknowledged(tmp_path):
+    """Batches are stored on a thread of their own: its failure reaches the person, the sync
+    does not wait for ever, and the device hears of nothing that was not committed."""
+    path = tmp_path / "host.db"
+    HostDb.open(path).close()
+    with sqlite3.connect(path) as full:   # as a full disk would: the third session cannot go in
+        full.execute("CREATE TRIGGER full BEFORE INSERT ON sessions WHEN (SELECT COUNT(*) FROM sessions) >= 2"
+                     " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+    batches = [batch([honest_session(1), honest_session(2)]), batch([honest_session(3)], after=2)]
+    with PtyLink() as link, ScriptedDevice(link.device_port, welcome=welcome(3), batches=batches) as device, \
+            HostDb.open(path) as db:
+        port = host.open_device(link.host_port)
+        try:
+            with pytest.raises(FacepaceError, match="cannot store the sessions.*disk is full"):
+                host.sync(port, db, timeout=30)
+        finally:
+            port.close()
+        stored = sorted(record.seq for record, _ in db.sessions())
+    assert device.acks == ([2] if stored == [1, 2] else [])   # what was committed, and only that
+    assert cursors(path) == ([(DEVICE, LOG, 2)] if stored else [])
