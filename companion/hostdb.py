@@ -241,10 +241,12 @@ class HostDb:
         """Seconds done per (routine name, zone id), added up by SQLite: the report's zone bars
         without reading every zone into Python."""
         where, params = self._device_filter(device_id, alias="s")
-        # CROSS JOIN keeps sessions outside: one search of the zones' key per session, where
-        # SQLite's own choice searches the sessions once per zone (a fifth slower here).
+        # One device: CROSS JOIN keeps its sessions outside, one search of the zones' key per
+        # session. All of them: SQLite's own order, the zones scanned once with a search of the
+        # sessions' key each, is about twice as fast (10,000 sessions: 88 against 161 ms here).
+        join = "sessions AS s CROSS JOIN zones AS z" if device_id else "zones AS z JOIN sessions AS s"
         return {(routine, zone): seconds for routine, zone, seconds in self._db.execute(
-            "SELECT s.routine_name, z.zone_id, SUM(z.done_seconds) FROM sessions AS s CROSS JOIN zones AS z"
+            f"SELECT s.routine_name, z.zone_id, SUM(z.done_seconds) FROM {join}"
             f" ON z.device_id = s.device_id AND z.session_id = s.id {where}"
             " GROUP BY s.routine_name, z.zone_id", params)}
 
