@@ -60,6 +60,7 @@ class RunningDevice:
     display: FrameSink
     recorder: SessionRecorder | None
     _stack: ExitStack
+    settings: owned.Settings | None = None   # what a change stored by another process means
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         self.app.run(self.events, until=until)
@@ -93,7 +94,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     the loop does; `on_motor(duty)` hears every duty the motor is given. `log_options` go to
     `SessionLog.open` (the year drill's simulated card and its trust in the clock).
     `stick_inbox`: the folder where the USB-stick handler leaves routines for the person to
-    accept (with `serve_sync`, whose desk asks).
+    accept (a desk of the device's own asks; with `serve_sync`, the sync's).
     """
     from device.screen.display import DisplayWorker, ResilientDisplay
     from drivers.button import PushButton
@@ -114,7 +115,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
         display = DisplayWorker(resilient, clock, join_timeout=DISPLAY_JOIN_SECONDS) if display_thread else resilient
         stack.callback(display.close)
-        recorder = choices_file = desk = None
+        recorder = choices_file = desk = settings = None
         running_on = owned.at_start(config, list(routines), parts.state_dir)
         built: list[App] = []    # the desk asks the app whether a session is on; it is built below
         if parts.state_dir is not None:
@@ -123,13 +124,14 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
                                      **{"device_id": parts.board_serial, **(log_options or {})})
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"
+            settings = owned.Settings(config, list(routines), parts.state_dir, running_on=running_on.config)
+            if serve_sync or stick_inbox is not None:
+                desk = owned.owner_desk(settings, events=events, clock=clock,
+                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES)
             if serve_sync:
-                desk = owned.owner_desk(config, list(routines), parts.state_dir, events=events, clock=clock,
-                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES,
-                                        running_on=running_on.config)
                 serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
-                if stick_inbox is not None:
-                    services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
+            if stick_inbox is not None:   # the firmware's own desk, beside the sync process's
+                services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
         button = stack.enter_context(PushButton(
             config.button.pin, pin_factory=parts.pins, bounce_seconds=config.button.bounce_ms / 1000,
             on_edge=lambda pressed: events.put(ButtonEdge(pressed, clock.now()))))
@@ -145,7 +147,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         app.presenter.turned = running_on.settings.turned
         app.recorder.use_time_zone(running_on.settings.time_zone)
         built.append(app)
-        return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all())
+        return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all(), settings)
 
 
 def _fan_out(traces: Sequence[Callable[..., None]]) -> Callable[..., None]:

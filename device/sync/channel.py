@@ -256,6 +256,16 @@ class Channel:
             self._peer_missing_logged = False
         return True
 
+    def peer_listening(self) -> bool:
+        """Whether a process is bound at the peer's socket now (a killed one leaves a file that
+        refuses connections); nothing is sent."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(str(self.peer))
+            except OSError:
+                return False
+        return True
+
     def receive(self, timeout: float | None) -> Message | None:
         """The next message, waiting at most `timeout` s (None: until one comes); None if the
         wait ended without one, or what came was not a message (logged, then dropped)."""
