@@ -303,3 +303,24 @@ def test_a_hostile_stick_changes_nothing_but_what_passes_the_checks_and_is_accep
     assert OwnerStore(root / OWNER_FOLDER).load().owned.routines == {
         name: data for name, data in files if passes(name, data)}
     assert not list(inbox.iterdir())
+
+
+def test_two_desks_on_one_store_lose_neither_change(tmp_path):
+    """The sync process's desk and the firmware's (a USB stick's) share the store: each reads
+    it again before it saves, so the second save keeps the first one's change."""
+    import queue
+
+    from device.core.clock import VirtualClock
+    from device.core.owned import Settings, owner_desk
+    from device.settings.owner import PutRoutine
+
+    clock, inboxes = VirtualClock(), [queue.SimpleQueue(), queue.SimpleQueue()]
+    desks = [owner_desk(Settings(Config(), BUILT_IN, tmp_path, running_on=Config()), events=inbox, clock=clock,
+                        busy=lambda: False) for inbox in inboxes]
+    for desk, name in zip(desks, ("from-computer", "from-stick")):
+        desk.offer(PutRoutine(name, MINE))   # both asked while the store is empty
+    for inbox in inboxes:
+        assert inbox.get_nowait().answer(True)
+    for desk in desks:
+        desk.tick()
+    assert set(OwnerStore(tmp_path / OWNER_FOLDER).load().owned.routines) == {"from-computer", "from-stick"}
