@@ -285,3 +285,25 @@ def test_a_restarted_sync_process_takes_its_question_off_the_firmwares_screen(de
     firmware.wait_for("answer answer=None in_time=False")   # withdrawn, not left for a minute
     assert device.stored_routines() == {}
     stop_cleanly(firmware)
+
+
+def test_a_push_during_a_session_on_the_firmware_is_told_busy(device):
+    sync_process = device.start_sync(idle_timeout=GUARD)
+    firmware = device.start_firmware(FACEPACE_TEST_PRESS_AT="0.3")
+    sync_process.wait_for(FIRMWARE_HELLO)
+    firmware.wait_for("session start")
+    push = device.push()
+    # The firmware said "busy" when the session began: the computer hears it at once.
+    assert push.stderr.readline() == "The device is in a session: it will ask when the session is over...\n"
+    # On the firmware's loop, waiting behind the session (traced when it is shown).
+    firmware.wait_for("the sync service asks the person: Add routine 'Evening calm' 6:00")
+    push.kill()
+    push.communicate()
+    stop_cleanly(firmware)
+
+
+def test_without_a_firmware_a_push_fails_at_once_and_changes_nothing(device):
+    device.start_sync(idle_timeout=GUARD)
+    code, _, err = finished(device.push())
+    assert code == 1 and "the device could not ask; try again" in err, err
+    assert device.stored_routines() == {}
