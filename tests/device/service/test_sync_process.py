@@ -20,6 +20,7 @@ from companion.hostdb import HostDb
 from companion.sync_client import Link, open_device, sync
 from device.log.sessionlog import SessionLog
 from device.settings.ownerstore import OwnerStore
+from device.sync.ownerdesk import ANSWER_WITHIN
 from device.sync import protocol as p
 from tests.support.sync_testing import PtyLink, record_sessions
 
@@ -69,6 +70,10 @@ class Child:
         with self._changed:
             if not self._changed.wait_for(lambda: self.count(text) >= times, GUARD):
                 raise AssertionError(f"no {text!r} (x{times}) within {GUARD} s; log:\n{''.join(self.lines)}")
+
+    def text_so_far(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
 
     def text(self) -> str:
         self._reader.join(GUARD)
@@ -218,6 +223,12 @@ def test_the_sync_process_survives_the_firmware_restarting_and_gives_it_the_cloc
     stop_cleanly(sync_process)                # systemd's stop: SIGTERM, exit 0
 
 
+def traced_at(child: Child, text: str) -> float:
+    """The loop's clock reading in the first trace line with `text` (its `at=`)."""
+    line = next(line for line in child.text_so_far().splitlines() if text in line)
+    return float(line.rsplit("at=", 1)[1].split()[0])
+
+
 def finished(process: subprocess.Popen) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=3 * GUARD)   # the person has a minute; this is a guard
     return process.returncode, out, err
@@ -282,7 +293,10 @@ def test_a_restarted_sync_process_takes_its_question_off_the_firmwares_screen(de
     push.kill()
     push.communicate()
     device.start_sync()
-    firmware.wait_for("answer answer=None in_time=False")   # withdrawn, not left for a minute
+    firmware.wait_for("answer answer=None in_time=False")
+    # Withdrawn when the new process said hello, not dropped at the end of the person's minute.
+    asked_at, withdrawn_at = (traced_at(firmware, text) for text in (QUESTION, "answer answer=None"))
+    assert withdrawn_at - asked_at < ANSWER_WITHIN
     assert device.stored_routines() == {}
     stop_cleanly(firmware)
 
