@@ -49,12 +49,16 @@ def positive_seconds(text: str) -> float:
 
 
 def run_sync_serve(args) -> int:
-    from device.cli.main import load_settings
     from device.log.sessionlog import SessionLog
     from device.service.sync_service import Owner, SyncService, open_channel
+    from device.settings.config import load_checked_config
+    from device.settings.routines import load_library
     from device.sync.channel import SYNC_SOCKET_NAME, firmware_socket
 
-    config, _, routines, _ = load_settings(args)   # the person's changes go on top of these
+    # The person's changes go on top of these (the firmware's journal names a skipped routine).
+    config_path = paths.config_in_use(args.config)
+    config = load_checked_config(config_path)
+    routines = list(load_library(paths.routines_dir(config_path)).routines)
     port = args.port or config.sync.port
     logging.getLogger().setLevel(logging.INFO)
     channel = open_channel(paths.runtime_dir() / SYNC_SOCKET_NAME, firmware_socket())
