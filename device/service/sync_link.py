@@ -11,7 +11,8 @@ channel (`device.sync.channel`) and costs nothing while no sync runs:
 - a `Clock` is the host's correction: the firmware's `HostWallClock` adopts it, so sessions
   begun from then on are dated by it (and `on_clock` tells the session log they are trusted);
 - an `Ask` becomes the loop's `ChangeAsked`: the screen asks the person, and its answer goes
-  back as an `Answer` (yes, no, or none when nobody answered);
+  back as an `Answer` (yes, no, or none when nobody answered); a `Withdraw` takes it off the
+  screen (the computer went away first);
 - `Stored`: the person accepted a change and the sync process stored it; `on_stored()` gives
   the loop what the device now runs on (read from the store), applied in idle;
 - a `Hello` means the sync service has (re)started: a sync it was serving is over
@@ -36,7 +37,7 @@ from device.core.assemble import sync_event
 from device.core.events import ChangeAsked, Notice, QuestionWithdrawn
 from device.log.clockfix import HostWallClock
 from device.sync.channel import (FIRMWARE_SOCKET_NAME, Answer, Ask, Busy, Channel, Clock, Hello, Stored, SyncStatus,
-                                 sync_socket)
+                                 Withdraw, sync_socket)
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,8 @@ class SyncLink:
                 self._put(sync_event(message))
             elif isinstance(message, Ask):
                 self._ask(message)
+            elif isinstance(message, Withdraw):
+                self._withdraw(lambda question_id: question_id == message.question)
             elif isinstance(message, Stored):
                 logger.info("a change from the computer was stored; the device takes it in idle")
                 if self.on_stored is not None:
@@ -145,13 +148,19 @@ class SyncLink:
                 if self._syncing:
                     self._syncing = False
                     self._put(Notice(INTERRUPTED))
-                with self._asked_lock:
-                    asked, self._asked = self._asked, None
-                if asked is not None:
-                    self._put(QuestionWithdrawn(asked[1]))
+                self._withdraw(lambda question_id: True)
                 if self.wall_clock.set_by_host:
                     self.channel.send(Clock(self.wall_clock.offset))
                 self._busy_told = None   # told again below
+
+    def _withdraw(self, which: Callable[[int], bool]) -> None:
+        """The question on screen leaves it, if `which` says so of its id."""
+        with self._asked_lock:
+            asked = self._asked
+            if asked is None or not which(asked[0]):
+                return
+            self._asked = None
+        self._put(QuestionWithdrawn(asked[1]))
 
     def _ask(self, message: Ask) -> None:
         """The question on the loop's screen; the person's answer goes back over the channel."""

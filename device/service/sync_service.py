@@ -31,7 +31,8 @@ from pathlib import Path
 
 from device.log.clockfix import HostWallClock
 from device.log.sessionlog import SessionLog
-from device.sync.channel import MAX_PROMPT, MAX_TEXT, Answer, Ask, Busy, Channel, Clock, Hello, Stored, SyncStatus
+from device.sync.channel import (MAX_PROMPT, MAX_TEXT, Answer, Ask, Busy, Channel, Clock, Hello, Stored, SyncStatus,
+                                 Withdraw)
 
 logger = logging.getLogger(__name__)
 
@@ -159,13 +160,15 @@ class SyncService:
         logger.info("asked the person: %s", question.prompt)
 
     def _check_the_question(self) -> None:
-        """A question the desk dropped (timed out, the computer gone) is forgotten; one whose
-        firmware stopped ends failed."""
+        """A question the desk dropped (timed out, the computer gone) leaves the screen; one
+        whose firmware stopped ends failed."""
         asked = self._asked
         if asked is None:
             return
         if asked[1].withdrawn or asked[1].answer is not None:
             self._asked = None
+            if asked[1].withdrawn:
+                self.channel.send(Withdraw(asked[0]))
         elif not self.channel.peer_listening():
             self._abandon(FIRMWARE_GONE)
 

@@ -14,7 +14,7 @@ with what it knows (the host's clock offset, the sync in progress, whether a ses
 
 The person's say on a change from the computer crosses it too: the sync process `Ask`s
 (a question id and the prompt), the firmware's screen `Answer`s (the id and yes, no or
-none), and once a change is `Stored` the firmware reads the store again. The firmware tells
+none) or the sync process `Withdraw`s it (the computer went away), and once a change is `Stored` the firmware reads the store again. The firmware tells
 its `Busy` state (a session or its summary on) so the computer can be told `busy`.
 
 Only the facepace user can reach the sockets (its runtime folders are 0750, the sockets
@@ -123,6 +123,15 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Withdraw:
+    """Sync process → firmware: question `question` is over without the person (the computer
+    went away, or the desk's own deadline passed): off the screen."""
+
+    question: int
+    type: ClassVar[str] = "withdraw"
+
+
+@dataclass(frozen=True)
 class Stored:
     """Sync process → firmware: an accepted change is in the owner store; read it again."""
 
@@ -137,8 +146,8 @@ class Busy:
     type: ClassVar[str] = "busy"
 
 
-Message = Union[Hello, Clock, SyncStatus, Ask, Answer, Stored, Busy]
-MESSAGES = {kind.type: kind for kind in (Hello, Clock, SyncStatus, Ask, Answer, Stored, Busy)}
+Message = Union[Hello, Clock, SyncStatus, Ask, Answer, Withdraw, Stored, Busy]
+MESSAGES = {kind.type: kind for kind in (Hello, Clock, SyncStatus, Ask, Answer, Withdraw, Stored, Busy)}
 
 
 class ChannelError(FacepaceError, ValueError):
@@ -192,6 +201,9 @@ def decode(data: bytes) -> Message:
         if fields["verdict"] not in VERDICTS:
             raise ChannelError(f"answer verdict {fields['verdict']!r}, expected one of {', '.join(VERDICTS)}")
         return Answer(_question_id(fields["question"]), fields["verdict"])
+    if kind is Withdraw:
+        _expect_keys(fields, {"question"})
+        return Withdraw(_question_id(fields["question"]))
     if kind is Busy:
         _expect_keys(fields, {"busy"})
         if not isinstance(fields["busy"], bool):

@@ -301,6 +301,21 @@ def test_a_restarted_sync_process_takes_its_question_off_the_firmwares_screen(de
     stop_cleanly(firmware)
 
 
+def test_a_computer_gone_mid_question_takes_it_off_the_firmwares_screen(device):
+    sync_process = device.start_sync(idle_timeout=1.0)   # a silent computer is gone after 1 s
+    firmware = device.start_firmware()          # nobody answers
+    sync_process.wait_for(FIRMWARE_HELLO)
+    push = device.push()
+    firmware.wait_for(QUESTION)
+    push.kill()                                 # the computer stops asking
+    push.communicate()
+    firmware.wait_for("answer answer=None in_time=False")
+    asked_at, withdrawn_at = (traced_at(firmware, text) for text in (QUESTION, "answer answer=None"))
+    assert withdrawn_at - asked_at < ANSWER_WITHIN
+    assert device.stored_routines() == {}
+    stop_cleanly(firmware)
+
+
 def test_a_push_during_a_session_on_the_firmware_is_told_busy(device):
     sync_process = device.start_sync(idle_timeout=GUARD)
     firmware = device.start_firmware(FACEPACE_TEST_PRESS_AT="0.3")

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from device.sync import channel as c
-from device.sync.channel import Answer, Ask, Busy, Channel, ChannelError, Clock, Hello, Stored, SyncStatus
+from device.sync.channel import (Answer, Ask, Busy, Channel, ChannelError, Clock, Hello, Stored, SyncStatus,
+                                 Withdraw)
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def pair(folder):
 MESSAGES = [Hello(), Clock(259_200.5), Clock(-3.25), SyncStatus("syncing", 3, 10),
             SyncStatus("synced", 10, 10), SyncStatus("failed", message="Sync timed out"), SyncStatus("waiting"),
             Ask(1, "Add routine 'Evening calm' 6:00"), Ask(c.MAX_ID, "\U0001f600" * c.MAX_PROMPT),
-            Answer(7, "yes"), Answer(7, "no"), Answer(8, "none"), Stored(), Busy(True), Busy(False)]
+            Answer(7, "yes"), Answer(7, "no"), Answer(8, "none"), Withdraw(9), Stored(), Busy(True), Busy(False)]
 
 
 def test_every_message_crosses_a_real_socket_unchanged(pair):
@@ -122,7 +123,7 @@ def check(data: bytes) -> None:
     if isinstance(message, SyncStatus):
         assert message.state in c.SYNC_STATES and 0 <= message.sent <= c.MAX_COUNT
         assert len(message.message) <= c.MAX_TEXT
-    if isinstance(message, (Ask, Answer)):
+    if isinstance(message, (Ask, Answer, Withdraw)):
         assert 0 < message.question <= c.MAX_ID
     if isinstance(message, Ask):
         assert 0 < len(message.prompt) <= c.MAX_PROMPT
@@ -187,6 +188,7 @@ def test_the_decoder_refuses_each_kind_of_wrong_field():
                       ({"type": "ask", "question": 1, "prompt": "x" * (c.MAX_PROMPT + 1)}, "prompt"),
                       ({"type": "answer", "question": 1, "verdict": "maybe"}, "verdict"),
                       ({"type": "answer", "question": 2**40, "verdict": "yes"}, "question id"),
+                      ({"type": "withdraw", "question": -1}, "question id"),
                       ({"type": "busy", "busy": 1}, "busy"), ({"type": "stored", "x": 1}, "fields")]:
         with pytest.raises(ChannelError, match=why):
             c.decode(json.dumps({"v": 1, **body}).encode())
