@@ -13,7 +13,6 @@ import signal
 from pathlib import Path
 
 from device.settings import paths
-from device.settings.paths import config_in_use
 
 
 def register(subparsers) -> None:
@@ -51,16 +50,22 @@ def positive_seconds(text: str) -> float:
 
 def run_sync_serve(args) -> int:
     from device.base.gil import share_the_interpreter_quickly
-    from device.settings.config import load_checked_config
     from device.log.sessionlog import SessionLog
-    from device.service.sync_service import SyncService, open_channel
+    from device.service.sync_service import Owner, SyncService, open_channel
+    from device.settings.config import load_checked_config
+    from device.settings.routines import load_library
     from device.sync.channel import SYNC_SOCKET_NAME, firmware_socket
 
     share_the_interpreter_quickly()   # its reader thread answers the host while a batch is built
-    port = args.port or load_checked_config(config_in_use(args.config)).sync.port
+    # The person's changes go on top of these (the firmware's journal names a skipped routine).
+    config_path = paths.config_in_use(args.config)
+    config = load_checked_config(config_path)
+    routines = list(load_library(paths.routines_dir(config_path)).routines)
+    port = args.port or config.sync.port
     logging.getLogger().setLevel(logging.INFO)
     channel = open_channel(paths.runtime_dir() / SYNC_SOCKET_NAME, firmware_socket())
-    service = SyncService(port, channel, idle_timeout=args.idle_timeout)
+    service = SyncService(port, channel, owner=Owner(config, routines, paths.state_dir()),
+                          idle_timeout=args.idle_timeout)
     # The firmware may be running a session on this log: leave its open sessions (and a
     # damaged file) to it. Acknowledgements are dated by the host's clock once it is known.
     with SessionLog.open(paths.session_log(), recover=False,

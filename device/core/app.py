@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator, Sequence
 
-from device.core.events import (BatteryStatus, ButtonEdge, ChangeAsked, DisplayStatus, Notice, SettingsChanged, Stop,
-                                 SyncProgress)
+from device.core.events import (BatteryStatus, ButtonEdge, ChangeAsked, DisplayStatus, Notice, QuestionWithdrawn,
+                                 SettingsChanged, Stop, SyncProgress)
 from device.core.gestures import GestureRecognizer
 from device.core.haptics import HapticPlayer, level_pattern
 from device.core.loop import serve
@@ -118,6 +118,8 @@ class App:
             self.notify(event.message)
         elif isinstance(event, ChangeAsked):
             self.ask(event)
+        elif isinstance(event, QuestionWithdrawn):
+            self.withdraw_question(event.question)
         elif isinstance(event, SettingsChanged):
             self.apply_settings(event)
         elif isinstance(event, BatteryStatus):
@@ -382,6 +384,16 @@ class App:
         self.question = question
         if self.state in (State.IDLE, State.ASKING):
             self._put_question(self.clock.now())
+
+    def withdraw_question(self, question: ChangeAsked) -> None:
+        """The asker is gone: off the screen (or out of the wait behind a session), unanswered."""
+        if self.question is not question:
+            return
+        if self.state is State.ASKING:
+            self._settle_question(None, self.clock.now())
+        else:
+            self.question = None
+            question.answer(None)
 
     def _put_question(self, now: float) -> None:
         self.state = State.ASKING

@@ -62,6 +62,7 @@ class RunningDevice:
     display: FrameSink
     recorder: SessionRecorder | None
     _stack: ExitStack
+    settings: owned.Settings | None = None   # what a change stored by another process means
 
     def run(self, *, until: Callable[[], bool] | None = None) -> None:
         self.app.run(self.events, until=until)
@@ -95,7 +96,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     the loop does; `on_motor(duty)` hears every duty the motor is given. `log_options` go to
     `SessionLog.open` (the year drill's simulated card and its trust in the clock).
     `stick_inbox`: the folder where the USB-stick handler leaves routines for the person to
-    accept (with `serve_sync`, whose desk asks).
+    accept (a desk of the device's own asks; with `serve_sync`, the sync's).
     `safety_pages`: a first run (no mark in the state folder yet) starts on the safety pages.
     """
     from device.screen.display import DisplayWorker, ResilientDisplay
@@ -120,7 +121,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
             from device.screen.screens import render
             display = DisplayWorker(resilient, clock, render=render, join_timeout=DISPLAY_JOIN_SECONDS)
         stack.callback(display.close)
-        recorder = choices_file = desk = safety_file = None
+        recorder = choices_file = desk = safety_file = settings = None
         state_dir = parts.state_dir
         running_on = owned.at_start(config, list(routines), state_dir)
         built: list[App] = []    # the desk asks the app whether a session is on; it is built below
@@ -132,13 +133,14 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"
             safety_file = state_dir / SAFETY_SHOWN_FILE if safety_pages else None
+            settings = owned.Settings(config, list(routines), parts.state_dir, running_on=running_on.config)
+            if serve_sync or stick_inbox is not None:
+                desk = owned.owner_desk(settings, events=events, clock=clock,
+                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES)
             if serve_sync:
-                desk = owned.owner_desk(config, list(routines), parts.state_dir, events=events, clock=clock,
-                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES,
-                                        running_on=running_on.config)
                 serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
-                if stick_inbox is not None:
-                    services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
+            if stick_inbox is not None:   # the firmware's own desk, beside the sync process's
+                services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
         battery = battery_monitor(config, parts, events)
         if battery is not None:
             stack.callback(battery.close)
@@ -159,7 +161,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         app.presenter.turned = running_on.settings.turned
         app.recorder.use_time_zone(running_on.settings.time_zone)
         built.append(app)
-        return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all())
+        return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all(), settings)
 
 
 def battery_monitor(config, parts: Parts, events: queue.SimpleQueue):

@@ -71,6 +71,13 @@ class ChangeAsked:
 
 
 @dataclass(frozen=True)
+class QuestionWithdrawn:
+    """Whoever asked `question` is gone (the sync process restarted): it leaves the screen."""
+
+    question: ChangeAsked
+
+
+@dataclass(frozen=True)
 class SettingsChanged:
     """The person accepted a change and it is stored: what the device runs on from now on,
     applied in idle (never during a session). `intensity`: the new default, when it changed."""

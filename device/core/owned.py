@@ -4,7 +4,9 @@ At start the device runs on defaults < /etc/facepace/config.toml < the stored se
 (`owner.merged_config`) and the routines in the person's order; a store that fell back to
 its last good version says so on the screen. While it runs, the sync's `OwnerDesk` asks the
 person through the loop's inbox (`ChangeAsked`, answered on the screen) and a stored change
-comes back the same way (`SettingsChanged`), applied in idle without a restart. The panel's
+comes back the same way (`SettingsChanged`), applied in idle without a restart. On the device
+the sync is a process of its own: its desk asks over the channel (device.service.sync_link),
+and the firmware keeps a desk of its own for a USB stick's routines. The panel's
 rotation is set when it is opened: a different one from the computer turns the picture instead.
 """
 
@@ -78,27 +80,37 @@ def at_start(base: Config, others: list, state_dir: Path | None) -> InUse:
     return dataclasses.replace(now, notice=fell_back)
 
 
-def owner_desk(base: Config, others: list, state_dir: Path, *, events: queue.SimpleQueue, clock,
-               busy: Callable[[], bool], running_on: Config):
-    """The sync's desk for the person's changes, asking and telling through `events`.
-    `busy()`: a session or its summary is on (runs on the sync's thread); `running_on`: the
-    config the device started on (a new default intensity is applied only when it changes)."""
-    from device.sync.ownerdesk import ANSWER_WITHIN, OwnerDesk
+class Settings:
+    """What a change stored in the owner store means for the running device: `changed(owned)`
+    is the app's `SettingsChanged` (a new default intensity only when it changed since the
+    last one). `running_on`: the config the device started on."""
 
-    before = [running_on]
+    def __init__(self, base: Config, others: list, state_dir: Path, *, running_on: Config) -> None:
+        self.base, self.others = base, others
+        self.store = OwnerStore(state_dir / OWNER_FOLDER)
+        self._before = running_on
+
+    def changed(self, owned: Owned | None = None) -> SettingsChanged:
+        """For `owned`, or what the store holds now (another process stored it)."""
+        now = in_use(self.base, self.others, self.store.load().owned if owned is None else owned)
+        changed_intensity = now.config.session.intensity != self._before.session.intensity
+        self._before = now.config
+        return dataclasses.replace(now.settings, intensity=now.config.session.intensity if changed_intensity
+                                   else None)
+
+
+def owner_desk(settings: Settings, *, events: queue.SimpleQueue, clock, busy: Callable[[], bool]):
+    """The desk for the person's changes, asking and telling through `events`: the sync's in
+    the simulator, a USB stick's in the firmware. `busy()`: a session or its summary is on
+    (called from the sync's thread too)."""
+    from device.sync.ownerdesk import ANSWER_WITHIN, OwnerDesk
 
     def ask(question) -> None:
         events.put(ChangeAsked(question.prompt, question.settle))
 
-    def stored(owned: Owned) -> None:
-        now = in_use(base, others, owned)
-        changed_intensity = now.config.session.intensity != before[0].session.intensity
-        before[0] = now.config
-        events.put(dataclasses.replace(now.settings, intensity=now.config.session.intensity if changed_intensity
-                                       else None))
-
-    return OwnerDesk(OwnerStore(state_dir / OWNER_FOLDER), base=base, others=others, ask=ask, in_session=busy,
-                     on_change=stored, answer_within=ANSWER_WITHIN, grace=ANSWER_GRACE, monotonic=clock.now)
+    return OwnerDesk(settings.store, base=settings.base, others=settings.others, ask=ask, in_session=busy,
+                     on_change=lambda owned: events.put(settings.changed(owned)),
+                     answer_within=ANSWER_WITHIN, grace=ANSWER_GRACE, monotonic=clock.now)
 
 
 class StickInbox:

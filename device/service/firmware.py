@@ -11,7 +11,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Callable, Sequence
 
-from device.core.assemble import Service, assemble
+from device.core.assemble import SESSION_STATES, Service, assemble
 from device.core.events import Stop
 from device.core.parts import Parts, real_parts
 from device.service.board import require_raspberry_pi
@@ -55,20 +55,24 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
     events: queue.SimpleQueue = queue.SimpleQueue()   # put() is safe in a signal handler
     signal.signal(signal.SIGTERM, lambda *_: events.put(Stop("SIGTERM")))
     notifier = Notifier.from_environment()
-    with closing(notifier):
+    # The sync is a process of its own (facepace-sync.service): its progress, the host's clock
+    # and the person's questions come through the link; it is told when a session is on.
+    link = SyncLink.listen(runtime_dir(), send=events.put, wall_clock=parts.wall_clock)
+    with closing(notifier), closing(link):
         own_services = [WatchdogFeeder(notifier, parts.clock),
-                        ExportStatusWatcher(runtime_dir() / "export-status", events.put)]
+                        ExportStatusWatcher(runtime_dir() / "export-status", events.put), link]
         # A dead panel must not keep the device from starting: READY=1 on the first frame or failure.
         with assemble(config, routines, parts, events=events, traces=[_log_event, *traces], notices=notices,
                       services=[*own_services, *services], display_thread=True,
                       stick_inbox=stick_inbox(),
                       on_frame_sent=lambda frame: notifier.ready(),
                       on_display_status=lambda ok, message: notifier.ready(),
-                      request_power_off=request_power_off, safety_pages=True) as device, \
-                closing(SyncLink.listen(runtime_dir(), send=events.put, wall_clock=parts.wall_clock,
-                                        on_clock=device.recorder.session_log.note_clock_set_by_host)):
-            # The sync is a process of its own (facepace-sync.service): its progress and the
-            # host's clock come here.
+                      request_power_off=request_power_off, safety_pages=True) as device:
+            link.on_clock = device.recorder.session_log.note_clock_set_by_host
+            link.in_session = lambda: device.app.state in SESSION_STATES
+            if device.settings is not None:
+                link.on_stored = device.settings.changed   # read from the store the sync process wrote
+            link.start()
             device.run()
             notifier.stopping()
             time.sleep(OFF_SCREEN_SECONDS)

@@ -10,7 +10,12 @@ firmware used to get by sharing its objects (`device.sync.channel` carries it):
   new sessions with it; this process fixes the dates already in the log, as before);
 - on the firmware's `Hello` (it has restarted), the correction again and a sync in progress;
 - on its own start it says `Hello`, and adopts the correction the firmware answers with,
-  unless a host has set one here first.
+  unless a host has set one here first;
+- the person's say on a change from the computer: the desk (`device.sync.ownerdesk`, on the
+  owner store in the state folder) `Ask`s the firmware's screen, the firmware's `Answer`
+  settles the question, a stored change is announced (`Stored`), and the firmware's `Busy`
+  tells the desk a session is on (the computer is told `busy`). A firmware that stops or
+  restarts while a question waits ends it `failed`: nobody is left to answer it.
 
 Without a firmware to talk to (not started yet, restarting, or none: a bench) it serves
 the same; the channel only logs that nobody listens.
@@ -18,18 +23,34 @@ the same; the channel only logs that nobody listens.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from device.log.clockfix import HostWallClock
 from device.log.sessionlog import SessionLog
-from device.sync.channel import MAX_TEXT, Channel, Clock, Hello, SyncStatus
+from device.sync.channel import (MAX_PROMPT, MAX_TEXT, Answer, Ask, Busy, Channel, Clock, Hello, Stored, SyncStatus,
+                                 Withdraw)
 
 logger = logging.getLogger(__name__)
 
 IDLE_WAKE = 5.0   # seconds: the channel loop checks for a stop this often even if a wake-up is lost
+ASKING_WAKE = 1.0  # seconds: while a question waits, how often the firmware is checked for
+FIRMWARE_GONE = "the device's firmware stopped before the person answered"
+FIRMWARE_RESTARTED = "the device restarted before the person answered"
+VERDICT = {"yes": True, "no": False, "none": None}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What the desk for the person's changes needs: the config without the computer's settings
+    (defaults < /etc), the routines that are not the person's, and the state folder."""
+
+    base: object
+    others: list
+    state_dir: Path
 
 
 def open_channel(own: Path, peer: Path) -> Channel | None:
@@ -44,7 +65,7 @@ def open_channel(own: Path, peer: Path) -> Channel | None:
 class SyncService:
     """`service.run(log)` serves until `stop()` (from a signal handler, say); then `close()`."""
 
-    def __init__(self, port: str, channel: Channel | None, **server_options) -> None:
+    def __init__(self, port: str, channel: Channel | None, *, owner: Owner | None = None, **server_options) -> None:
         self.port = port
         self.channel = channel
         self.wall_clock = HostWallClock(on_set=self._clock_set)
@@ -52,6 +73,20 @@ class SyncService:
         self._last_status: SyncStatus | None = None
         self._stopping = threading.Event()
         self.server = None
+        self.desk = None if owner is None or channel is None else self._desk(owner)
+        self._busy = False                      # the firmware's word: a session is on
+        self._question_ids = itertools.count(1)
+        self._asked = None                      # (id, Question) on the firmware's screen
+
+    def _desk(self, owner: Owner):
+        from device.core.owned import ANSWER_GRACE, OWNER_FOLDER
+        from device.settings.ownerstore import OwnerStore
+        from device.sync.ownerdesk import ANSWER_WITHIN, OwnerDesk
+
+        return OwnerDesk(OwnerStore(owner.state_dir / OWNER_FOLDER), base=owner.base, others=owner.others,
+                         ask=self._ask, in_session=lambda: self._busy,
+                         on_change=lambda owned: self.channel.send(Stored()),
+                         answer_within=ANSWER_WITHIN, grace=ANSWER_GRACE)
 
     def run(self, log: SessionLog) -> None:
         from device.sync.server import OWN_PROCESS, SyncServer
@@ -59,7 +94,7 @@ class SyncService:
         # Short rests: the kernel keeps the pacing loop first (facepace-sync.service's weight, nice).
         options = {"rest_ratio": OWN_PROCESS, **self._server_options}
         self.server = SyncServer(self.port, log, wall_clock=self.wall_clock, on_status=self._status,
-                                 **options).start()
+                                 owner=self.desk, **options).start()
         try:
             if self.channel is None:
                 self._stopping.wait()
@@ -67,8 +102,10 @@ class SyncService:
             self.channel.send(Hello())
             while not self._stopping.is_set():
                 try:
-                    for message in self.channel.receive_batch(timeout=IDLE_WAKE):
+                    asking = self._asked is not None
+                    for message in self.channel.receive_batch(timeout=ASKING_WAKE if asking else IDLE_WAKE):
                         self.handle(message)
+                    self._check_the_question()
                 except Exception:   # the sync goes on without the screen rather than stop
                     logger.exception("sync channel error")
         finally:
@@ -90,6 +127,8 @@ class SyncService:
     def handle(self, message) -> None:
         if isinstance(message, Hello):
             logger.info("firmware (re)started; telling it what it missed")
+            self._abandon(FIRMWARE_RESTARTED)
+            self._busy = False   # until it says otherwise
             if self.wall_clock.set_by_host:
                 self.channel.send(Clock(self.wall_clock.offset))
             last = self._last_status
@@ -99,6 +138,47 @@ class SyncService:
             # A correction a host gave before this process (re)started; a host's own wins.
             self.wall_clock.adopt(message.offset)
             logger.info("clock correction %+.1f s taken from the firmware", message.offset)
+        elif isinstance(message, Busy):
+            self._busy = message.busy
+        elif isinstance(message, Answer):
+            asked = self._asked
+            if asked is not None and asked[0] == message.question:
+                self._asked = None
+                asked[1].settle(VERDICT[message.verdict])
+                logger.info("the person answered %s", message.verdict)
+                if self.desk is not None:
+                    self.desk.tick()   # stored now, not at the server's next turn
+
+    # --- The person's say, on the firmware's screen ------------------------------------------
+
+    def _ask(self, question) -> None:
+        """The desk's `ask` (on the server's thread): raises if the firmware cannot be told,
+        and the desk says so to the computer."""
+        question_id = next(self._question_ids)
+        self._asked = (question_id, question)
+        if not self.channel.send(Ask(question_id, question.prompt[:MAX_PROMPT])):
+            self._asked = None
+            raise ConnectionError("the firmware is not listening")
+        logger.info("asked the person: %s", question.prompt)
+
+    def _check_the_question(self) -> None:
+        """A question the desk dropped (timed out, the computer gone) leaves the screen; one
+        whose firmware stopped ends failed."""
+        asked = self._asked
+        if asked is None:
+            return
+        if asked[1].withdrawn or asked[1].answer is not None:
+            self._asked = None
+            if asked[1].withdrawn:
+                self.channel.send(Withdraw(asked[0]))
+        elif not self.channel.peer_listening():
+            self._abandon(FIRMWARE_GONE)
+
+    def _abandon(self, why: str) -> None:
+        if self._asked is not None and self.desk is not None:
+            self._asked = None
+            logger.warning("question withdrawn: %s", why)
+            self.desk.abandon(why)
 
     def _status(self, status: SyncStatus) -> None:
         """From the server's thread."""

@@ -10,7 +10,12 @@ Each side binds a socket in its own runtime folder (systemd removes a unit's
 other's. Datagrams need no connection: either side may stop, crash or restart at any time,
 and a message to a peer that is not there is simply not delivered. What must survive a
 restart is repeated on `Hello`, which each side sends when it starts: the other answers
-with what it knows (the host's clock offset, the sync in progress).
+with what it knows (the host's clock offset, the sync in progress, whether a session is on).
+
+The person's say on a change from the computer crosses it too: the sync process `Ask`s
+(a question id and the prompt), the firmware's screen `Answer`s (the id and yes, no or
+none) or the sync process `Withdraw`s it (the computer went away), and once a change is `Stored` the firmware reads the store again. The firmware tells
+its `Busy` state (a session or its summary on) so the computer can be told `busy`.
 
 Only the facepace user can reach the sockets (its runtime folders are 0750, the sockets
 0600), but what arrives is still checked as if hostile: a datagram that is not exactly one
@@ -36,8 +41,10 @@ from device.base.errors import FacepaceError
 logger = logging.getLogger(__name__)
 
 VERSION = 1
-MAX_DATAGRAM = 2048          # bytes; the largest message is a status with its text, under 300
+MAX_DATAGRAM = 2048          # bytes; the largest message is an ask, under 2000 even all escapes
 MAX_TEXT = 200               # characters of a status's message
+MAX_PROMPT = 160             # characters of a question's prompt: escaped, still under MAX_DATAGRAM
+MAX_ID = 2**31               # question ids
 MAX_COUNT = 2**31            # sessions in a status
 MAX_OFFSET = 200 * 365.25 * 86400   # seconds: a clock correction beyond this is not a clock
 JUNK_LOG_EVERY = 10.0        # seconds between journal lines about dropped datagrams
@@ -46,6 +53,7 @@ SEND_TIMEOUT = 0.25          # seconds a send may wait for a peer whose queue is
 FIRMWARE_SOCKET_NAME = "firmware.sock"   # in the firmware's runtime folder, /run/facepace
 SYNC_SOCKET_NAME = "sync.sock"           # in the sync service's, /run/facepace-sync
 SYNC_STATES = ("waiting", "syncing", "synced", "failed")
+VERDICTS = ("yes", "no", "none")   # a press, a hold, nobody answered in time
 
 
 def firmware_socket() -> Path:
@@ -96,8 +104,50 @@ class SyncStatus:
         return ""
 
 
-Message = Union[Hello, Clock, SyncStatus]
-MESSAGES = {kind.type: kind for kind in (Hello, Clock, SyncStatus)}
+@dataclass(frozen=True)
+class Ask:
+    """Sync process → firmware: ask the person about a change (`question` numbers it)."""
+
+    question: int
+    prompt: str
+    type: ClassVar[str] = "ask"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Firmware → sync process: the person's `verdict` on question `question`."""
+
+    question: int
+    verdict: str
+    type: ClassVar[str] = "answer"
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """Sync process → firmware: question `question` is over without the person (the computer
+    went away, or the desk's own deadline passed): off the screen."""
+
+    question: int
+    type: ClassVar[str] = "withdraw"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Sync process → firmware: an accepted change is in the owner store; read it again."""
+
+    type: ClassVar[str] = "stored"
+
+
+@dataclass(frozen=True)
+class Busy:
+    """Firmware → sync process: a session (or its summary) is on, or not."""
+
+    busy: bool
+    type: ClassVar[str] = "busy"
+
+
+Message = Union[Hello, Clock, SyncStatus, Ask, Answer, Withdraw, Stored, Busy]
+MESSAGES = {kind.type: kind for kind in (Hello, Clock, SyncStatus, Ask, Answer, Withdraw, Stored, Busy)}
 
 
 class ChannelError(FacepaceError, ValueError):
@@ -141,8 +191,32 @@ def decode(data: bytes) -> Message:
         if not isinstance(fields["message"], str) or len(fields["message"]) > MAX_TEXT:
             raise ChannelError(f"status message is not a text of at most {MAX_TEXT} characters")
         return SyncStatus(fields["state"], fields["sent"], fields["total"], fields["message"])
+    if kind is Ask:
+        _expect_keys(fields, {"question", "prompt"})
+        if not isinstance(fields["prompt"], str) or not 0 < len(fields["prompt"]) <= MAX_PROMPT:
+            raise ChannelError(f"ask prompt is not a text of 1 to {MAX_PROMPT} characters")
+        return Ask(_question_id(fields["question"]), fields["prompt"])
+    if kind is Answer:
+        _expect_keys(fields, {"question", "verdict"})
+        if fields["verdict"] not in VERDICTS:
+            raise ChannelError(f"answer verdict {fields['verdict']!r}, expected one of {', '.join(VERDICTS)}")
+        return Answer(_question_id(fields["question"]), fields["verdict"])
+    if kind is Withdraw:
+        _expect_keys(fields, {"question"})
+        return Withdraw(_question_id(fields["question"]))
+    if kind is Busy:
+        _expect_keys(fields, {"busy"})
+        if not isinstance(fields["busy"], bool):
+            raise ChannelError(f"busy {fields['busy']!r} is not true or false")
+        return Busy(fields["busy"])
     _expect_keys(fields, set())
-    return Hello()
+    return kind()
+
+
+def _question_id(value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_ID:
+        raise ChannelError(f"question id {value!r} is not a number from 1 to {MAX_ID}")
+    return value
 
 
 def _no_constant(name: str):
@@ -192,6 +266,16 @@ class Channel:
         if self._peer_missing_logged:
             logger.info("sync channel: %s reachable again", self.peer)
             self._peer_missing_logged = False
+        return True
+
+    def peer_listening(self) -> bool:
+        """Whether a process is bound at the peer's socket now (a killed one leaves a file that
+        refuses connections); nothing is sent."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(str(self.peer))
+            except OSError:
+                return False
         return True
 
     def receive(self, timeout: float | None) -> Message | None:

@@ -17,14 +17,23 @@ The sync server's thread calls `answer` for each request, `tick` on every turn o
 (so an accepted change is stored even if the computer has stopped asking), and `hang_up` when
 the computer goes away (its unanswered question is withdrawn). The firmware's loop offers a
 USB stick's routines (`offer`, `status`, which tick too), so every entry takes one lock.
+
+On the device two processes hold a desk on the same store (the sync process's for the
+computer, the firmware's for a USB stick), so the store is read again before a change is
+checked and before it is saved, both under a lock file beside it (`fcntl.flock`): a change
+is checked against what the device holds at that moment, and neither desk's save loses the
+other's.
 """
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import logging
+import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -123,7 +132,7 @@ class OwnerDesk:
         # deadline, `grace` later, is the backstop for a screen that never answers.
         self.grace = grace
         self._monotonic = monotonic
-        loaded = store.load()
+        loaded = self._load()
         self.owned = loaded.owned
         self.notice = loaded.notice   # for the screen: the stored settings were unreadable
         self._ids = itertools.count(1)
@@ -162,6 +171,7 @@ class OwnerDesk:
     def _answer(self, message: p.Message, rid: int) -> bytes:
         self.tick()
         if message.type == p.READ_OWNER:
+            self._reload()
             return ownerproto.owner_reply(rid, self.view())
         if message.type == p.READ_ROUTINE:
             name = ownerproto.decode_read_routine(message.body)
@@ -209,6 +219,7 @@ class OwnerDesk:
         if staged is not None and staged.state in WAITING:
             raise p.ProtocolError(p.E_PENDING, "another change is waiting for the person's answer on the device")
         staged = _Staged(next(self._ids), change, rid, "unchanged")
+        self._reload()   # the other process's desk may have stored a change since
         try:
             proposal = propose(self.owned, change, base=self.base, others=self.others)
         except ChangeRejected as rejected:
@@ -260,12 +271,23 @@ class OwnerDesk:
             staged.state = "refused"
             return
         try:
-            self.store.save(staged.proposal.after)
+            with self._store_locked():
+                # Checked again on what the store holds now: the other desk may have saved.
+                self.owned = self.store.load().owned
+                proposal = propose(self.owned, staged.change, base=self.base, others=self.others)
+                if proposal is not None:
+                    self.store.save(proposal.after)
+        except ChangeRejected as rejected:
+            staged.state, staged.problems = "rejected", rejected.lines
+            return
         except OSError as error:
             logger.error("could not store a change from the computer: %s", error)
             staged.state, staged.message = "failed", f"the device could not store it ({error.strerror or error})"
             return
-        self.owned = staged.proposal.after
+        if proposal is None:
+            staged.state = "unchanged"
+            return
+        self.owned = proposal.after
         staged.state = "accepted"
         logger.info("change from the computer accepted: %s", staged.question.prompt)
         if self._on_change is not None:
@@ -273,6 +295,38 @@ class OwnerDesk:
                 self._on_change(self.owned)
             except Exception:
                 logger.exception("on_change failed after a change from the computer")
+
+    def abandon(self, message: str) -> None:
+        """The screen that asked is gone (the firmware stopped or restarted): a change still
+        waiting for the person ends `failed` with `message`."""
+        with self._lock:
+            staged = self._staged
+            if staged is not None and staged.state in WAITING and staged.question.withdraw():
+                staged.state, staged.message = "failed", message
+
+    # --- The store, shared with the other process's desk ---------------------------------
+
+    @contextmanager
+    def _store_locked(self):
+        lock_path = self.store.folder.with_name(self.store.folder.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)   # closing releases the lock
+
+    def _load(self):
+        try:
+            with self._store_locked():
+                return self.store.load()
+        except OSError as error:   # no lock file (a read-only state folder): read as it is
+            logger.warning("cannot lock the owner store: %s", error)
+            return self.store.load()
+
+    def _reload(self) -> None:
+        self.owned = self._load().owned
 
     def hang_up(self) -> None:
         """The computer went away: an unanswered question is withdrawn (an accepted change

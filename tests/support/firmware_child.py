@@ -9,7 +9,9 @@ session), from the loop itself;
 FACEPACE_TEST_HANG_AFTER=S makes the main loop hang S seconds after it first runs (a deliberate
 bug), saying so first with STATUS=HANG_STATUS on $NOTIFY_SOCKET from the loop itself, so the test
 knows that every WATCHDOG=1 the loop sent is already queued before that message;
-FACEPACE_TEST_CRASH_IN_SESSION=1 makes the main loop raise once a session has started (another bug).
+FACEPACE_TEST_CRASH_IN_SESSION=1 makes the main loop raise once a session has started (another bug);
+FACEPACE_TEST_ANSWER=press|hold answers each question the screen asks (a change from the computer)
+with a press or a hold of the button, once the question ignores presses no longer.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import sys
 import threading
 
+from device.core.app import READ_FIRST_SECONDS
 from device.core.clock import MonotonicClock
 from device.core.parts import simulated_parts
 from device.service import firmware
@@ -58,6 +61,36 @@ class Finger:
             else:
                 pin.drive_high()
                 self._next = None
+
+
+class Answerer:
+    """Answers each question the app traces with a press or a hold of the button, from the loop."""
+
+    def __init__(self, pins, number: int, how: str, hold_seconds: float) -> None:
+        self._pins = pins
+        self._number = number
+        self._down_for = TAP_SECONDS if how == "press" else hold_seconds + 0.5
+        self._next: float | None = None
+        self._moves: list[str] = []
+
+    def trace(self, event: str, **fields) -> None:
+        if event == "question":
+            self._next = fields["at"] + READ_FIRST_SECONDS + 0.2   # past the time to read it
+            self._moves = ["down", "up"]
+
+    def next_deadline(self) -> float | None:
+        return self._next
+
+    def poll(self, now: float) -> None:
+        if self._next is None or now < self._next:
+            return
+        pin = self._pins.pin(self._number)
+        if self._moves.pop(0) == "down":
+            pin.drive_low()
+            self._next = now + self._down_for
+        else:
+            pin.drive_high()
+            self._next = None
 
 
 class Hang:
@@ -108,6 +141,11 @@ def main() -> int:
         services.append(Finger(parts.pins, config.button.pin, float(os.environ["FACEPACE_TEST_PRESS_AT"])))
     if os.environ.get("FACEPACE_TEST_HANG_AFTER"):
         services.append(Hang(float(os.environ["FACEPACE_TEST_HANG_AFTER"])))
+    if os.environ.get("FACEPACE_TEST_ANSWER"):
+        answerer = Answerer(parts.pins, config.button.pin, os.environ["FACEPACE_TEST_ANSWER"],
+                            config.button.hold_seconds)
+        services.append(answerer)
+        traces.append(answerer.trace)
     if os.environ.get("FACEPACE_TEST_CRASH_IN_SESSION"):
         crash = CrashInSession()
         services.append(crash)

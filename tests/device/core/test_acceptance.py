@@ -242,12 +242,12 @@ def test_the_desk_asks_through_the_inbox_and_a_new_default_intensity_is_sent_onl
 
     from device.core.clock import VirtualClock
     from device.core.events import SettingsChanged
-    from device.core.owned import owner_desk
+    from device.core.owned import Settings, owner_desk
     from device.settings.owner import SetSettings
 
     inbox, clock = queue.SimpleQueue(), VirtualClock()
-    desk = owner_desk(Config(), BUILT_IN, tmp_path, events=inbox, clock=clock, busy=lambda: False,
-                      running_on=Config())
+    desk = owner_desk(Settings(Config(), BUILT_IN, tmp_path, running_on=Config()), events=inbox, clock=clock,
+                      busy=lambda: False)
     sent = []
 
     def settle(change, answer=True):
@@ -274,7 +274,7 @@ def test_a_hostile_stick_changes_nothing_but_what_passes_the_checks_and_is_accep
     import queue
 
     from device.core.clock import VirtualClock
-    from device.core.owned import StickInbox, owner_desk
+    from device.core.owned import Settings, StickInbox, owner_desk
     from device.settings.owner import ChangeRejected, check_routine
 
     root = tmp_path_factory.mktemp("stick")
@@ -283,7 +283,8 @@ def test_a_hostile_stick_changes_nothing_but_what_passes_the_checks_and_is_accep
     for name, data in files:
         (inbox / f"{name}.toml").write_bytes(data)
     events, clock = queue.SimpleQueue(), VirtualClock()
-    desk = owner_desk(Config(), BUILT_IN, root, events=events, clock=clock, busy=lambda: False, running_on=Config())
+    desk = owner_desk(Settings(Config(), BUILT_IN, root, running_on=Config()), events=events, clock=clock,
+                      busy=lambda: False)
     stick = StickInbox(inbox, desk, events.put, clock=clock)
     for second in range(3 * len(files) + 2):
         clock.advance_to(float(second))
@@ -302,3 +303,24 @@ def test_a_hostile_stick_changes_nothing_but_what_passes_the_checks_and_is_accep
     assert OwnerStore(root / OWNER_FOLDER).load().owned.routines == {
         name: data for name, data in files if passes(name, data)}
     assert not list(inbox.iterdir())
+
+
+def test_two_desks_on_one_store_lose_neither_change(tmp_path):
+    """The sync process's desk and the firmware's (a USB stick's) share the store: each reads
+    it again before it saves, so the second save keeps the first one's change."""
+    import queue
+
+    from device.core.clock import VirtualClock
+    from device.core.owned import Settings, owner_desk
+    from device.settings.owner import PutRoutine
+
+    clock, inboxes = VirtualClock(), [queue.SimpleQueue(), queue.SimpleQueue()]
+    desks = [owner_desk(Settings(Config(), BUILT_IN, tmp_path, running_on=Config()), events=inbox, clock=clock,
+                        busy=lambda: False) for inbox in inboxes]
+    for desk, name in zip(desks, ("from-computer", "from-stick")):
+        desk.offer(PutRoutine(name, MINE))   # both asked while the store is empty
+    for inbox in inboxes:
+        assert inbox.get_nowait().answer(True)
+    for desk in desks:
+        desk.tick()
+    assert set(OwnerStore(tmp_path / OWNER_FOLDER).load().owned.routines) == {"from-computer", "from-stick"}

@@ -19,6 +19,8 @@ import pytest
 from companion.hostdb import HostDb
 from companion.sync_client import Link, open_device, sync
 from device.log.sessionlog import SessionLog
+from device.settings.ownerstore import OwnerStore
+from device.sync.ownerdesk import ANSWER_WITHIN
 from device.sync import protocol as p
 from tests.support.sync_testing import PtyLink, record_sessions
 
@@ -29,6 +31,19 @@ RECORDED = 40                # sessions in the log before anything starts
 THREE_DAYS = 3 * 86400.0     # how far ahead the computer's clock is
 FIRMWARE_HELLO = "firmware (re)started"                               # in the sync's log
 CLOCK_ADOPTED = "clock set by a host through the sync service"       # in the firmware's log
+MINE = """\
+title = "Evening calm"
+
+[[zones]]
+id = "cheeks"
+title = "Cheeks"
+cue = "Slow circles"
+seconds = 360
+tempo = 30
+intensity = 3
+sides = 1
+"""
+QUESTION = "question prompt=Add routine 'Evening calm' 6:00"          # the firmware's trace, in its log
 
 
 class Child:
@@ -55,6 +70,10 @@ class Child:
         with self._changed:
             if not self._changed.wait_for(lambda: self.count(text) >= times, GUARD):
                 raise AssertionError(f"no {text!r} (x{times}) within {GUARD} s; log:\n{''.join(self.lines)}")
+
+    def text_so_far(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
 
     def text(self) -> str:
         self._reader.join(GUARD)
@@ -109,6 +128,17 @@ class Device:
             link = Link(port, timeout=GUARD)
             link.request(p.HELLO, p.WELCOME, protocol=p.PROTOCOL_VERSION, host_id="a-computer")
             link.request(p.PULL, p.BATCH, after=0, limit=5)
+
+    def push(self) -> subprocess.Popen:
+        """`facepace routines push` of a routine of the person's, from the computer."""
+        routine = self.folder / "evening-calm.toml"
+        routine.write_text(MINE)
+        return subprocess.Popen([sys.executable, "-m", "device", "routines", "push", str(routine),
+                                 "--port", self.link.host_port, "--timeout", "10"],
+                                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stored_routines(self) -> dict[str, bytes]:
+        return OwnerStore(self.state / "owner").load().owned.routines
 
     def close(self) -> None:
         for child in self.children:
@@ -191,3 +221,118 @@ def test_the_sync_process_survives_the_firmware_restarting_and_gives_it_the_cloc
     assert device.sync(ahead=THREE_DAYS).new == 0   # the same process serves the next sync
     stop_cleanly(second)
     stop_cleanly(sync_process)                # systemd's stop: SIGTERM, exit 0
+
+
+def traced_at(child: Child, text: str) -> float:
+    """The loop's clock reading in the first trace line with `text` (its `at=`)."""
+    line = next(line for line in child.text_so_far().splitlines() if text in line)
+    return float(line.rsplit("at=", 1)[1].split()[0])
+
+
+def finished(process: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=3 * GUARD)   # the person has a minute; this is a guard
+    return process.returncode, out, err
+
+
+def test_a_push_is_asked_on_the_firmwares_screen_and_a_press_there_accepts_it(device):
+    sync_process = device.start_sync(idle_timeout=GUARD)
+    firmware = device.start_firmware(FACEPACE_TEST_ANSWER="press")
+    sync_process.wait_for(FIRMWARE_HELLO)
+    code, out, err = finished(device.push())
+    assert code == 0, err
+    assert out == "Routine 'evening-calm' (Evening calm) is on the device.\n"
+    assert "Press the button on the device to accept" in err
+    firmware.wait_for(QUESTION)
+    firmware.wait_for("answer answer=True in_time=True")
+    # Stored by the sync process, read again by the firmware: the double press cycles through it.
+    firmware.wait_for("settings routines=['daily', 'quick', 'lymphatic', 'evening', 'evening-calm']")
+    assert device.stored_routines() == {"evening-calm": MINE.encode()}
+    stop_cleanly(firmware)
+
+
+def test_a_hold_on_the_firmware_refuses_and_nothing_changes(device):
+    sync_process = device.start_sync(idle_timeout=GUARD)
+    firmware = device.start_firmware(FACEPACE_TEST_ANSWER="hold")
+    sync_process.wait_for(FIRMWARE_HELLO)
+    code, _, err = finished(device.push())
+    assert (code, err.splitlines()[-1]) == (1, "facepace: refused on the device: nothing changed")
+    firmware.wait_for("answer answer=False in_time=True")
+    assert device.stored_routines() == {}
+    assert "settings routines=" not in stop_cleanly(firmware)
+
+
+def test_the_firmware_killed_mid_question_ends_it_and_the_sync_process_serves_on(device):
+    sync_process = device.start_sync(idle_timeout=GUARD)
+    firmware = device.start_firmware()          # nobody answers
+    sync_process.wait_for(FIRMWARE_HELLO)
+    push = device.push()
+    firmware.wait_for(QUESTION)
+    firmware.process.kill()
+    firmware.process.wait(timeout=GUARD)
+    code, _, err = finished(push)
+    assert code == 1 and "the device's firmware stopped before the person answered" in err, err
+    assert device.stored_routines() == {}
+    assert sync_process.process.poll() is None
+    # A restarted firmware asks the next push again, and a press takes it.
+    again = device.start_firmware(FACEPACE_TEST_ANSWER="press")
+    sync_process.wait_for(FIRMWARE_HELLO, times=2)
+    code, _, err = finished(device.push())
+    assert code == 0, err
+    again.wait_for("settings routines=['daily', 'quick', 'lymphatic', 'evening', 'evening-calm']")
+    stop_cleanly(again)
+
+
+def test_a_restarted_sync_process_takes_its_question_off_the_firmwares_screen(device):
+    first = device.start_sync(idle_timeout=GUARD)
+    firmware = device.start_firmware()          # nobody answers
+    first.wait_for(FIRMWARE_HELLO)
+    push = device.push()
+    firmware.wait_for(QUESTION)
+    first.process.kill()
+    first.process.wait(timeout=GUARD)
+    push.kill()
+    push.communicate()
+    device.start_sync()
+    firmware.wait_for("answer answer=None in_time=False")
+    # Withdrawn when the new process said hello, not dropped at the end of the person's minute.
+    asked_at, withdrawn_at = (traced_at(firmware, text) for text in (QUESTION, "answer answer=None"))
+    assert withdrawn_at - asked_at < ANSWER_WITHIN
+    assert device.stored_routines() == {}
+    stop_cleanly(firmware)
+
+
+def test_a_computer_gone_mid_question_takes_it_off_the_firmwares_screen(device):
+    sync_process = device.start_sync(idle_timeout=1.0)   # a silent computer is gone after 1 s
+    firmware = device.start_firmware()          # nobody answers
+    sync_process.wait_for(FIRMWARE_HELLO)
+    push = device.push()
+    firmware.wait_for(QUESTION)
+    push.kill()                                 # the computer stops asking
+    push.communicate()
+    firmware.wait_for("answer answer=None in_time=False")
+    asked_at, withdrawn_at = (traced_at(firmware, text) for text in (QUESTION, "answer answer=None"))
+    assert withdrawn_at - asked_at < ANSWER_WITHIN
+    assert device.stored_routines() == {}
+    stop_cleanly(firmware)
+
+
+def test_a_push_during_a_session_on_the_firmware_is_told_busy(device):
+    sync_process = device.start_sync(idle_timeout=GUARD)
+    firmware = device.start_firmware(FACEPACE_TEST_PRESS_AT="0.3")
+    sync_process.wait_for(FIRMWARE_HELLO)
+    firmware.wait_for("session start")
+    push = device.push()
+    # The firmware said "busy" when the session began: the computer hears it at once.
+    assert push.stderr.readline() == "The device is in a session: it will ask when the session is over...\n"
+    # On the firmware's loop, waiting behind the session (traced when it is shown).
+    firmware.wait_for("the sync service asks the person: Add routine 'Evening calm' 6:00")
+    push.kill()
+    push.communicate()
+    stop_cleanly(firmware)
+
+
+def test_without_a_firmware_a_push_fails_at_once_and_changes_nothing(device):
+    device.start_sync(idle_timeout=GUARD)
+    code, _, err = finished(device.push())
+    assert code == 1 and "the device could not ask; try again" in err, err
+    assert device.stored_routines() == {}

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from device.sync import channel as c
-from device.sync.channel import Channel, ChannelError, Clock, Hello, SyncStatus
+from device.sync.channel import (Answer, Ask, Busy, Channel, ChannelError, Clock, Hello, Stored, SyncStatus,
+                                 Withdraw)
 
 
 def send_raw(datagrams, to: Path) -> None:
@@ -38,14 +39,18 @@ def pair(folder):
 
 
 MESSAGES = [Hello(), Clock(259_200.5), Clock(-3.25), SyncStatus("syncing", 3, 10),
-            SyncStatus("synced", 10, 10), SyncStatus("failed", message="Sync timed out"), SyncStatus("waiting")]
+            SyncStatus("synced", 10, 10), SyncStatus("failed", message="Sync timed out"), SyncStatus("waiting"),
+            Ask(1, "Add routine 'Evening calm' 6:00"), Ask(c.MAX_ID, "\U0001f600" * c.MAX_PROMPT),
+            Answer(7, "yes"), Answer(7, "no"), Answer(8, "none"), Withdraw(9), Stored(), Busy(True), Busy(False)]
 
 
 def test_every_message_crosses_a_real_socket_unchanged(pair):
     a, b = pair
-    for message in MESSAGES:
+    received = []
+    for message in MESSAGES:   # one at a time: a unix datagram queue holds only ~10
         assert a.send(message)
-    assert [b.receive(timeout=5.0) for _ in MESSAGES] == MESSAGES
+        received.append(b.receive(timeout=5.0))
+    assert received == MESSAGES
     assert b.receive(timeout=0) is None   # nothing more
 
 
@@ -116,7 +121,7 @@ def check(data: bytes) -> None:
         message = c.decode(data)
     except ChannelError:
         return
-    assert isinstance(message, (Hello, Clock, SyncStatus))
+    assert isinstance(message, c.Message.__args__)
     again = json.loads(c.encode(message))
     original = json.loads(data)
     assert again == original
@@ -125,17 +130,25 @@ def check(data: bytes) -> None:
     if isinstance(message, SyncStatus):
         assert message.state in c.SYNC_STATES and 0 <= message.sent <= c.MAX_COUNT
         assert len(message.message) <= c.MAX_TEXT
+    if isinstance(message, (Ask, Answer, Withdraw)):
+        assert 0 < message.question <= c.MAX_ID
+    if isinstance(message, Ask):
+        assert 0 < len(message.prompt) <= c.MAX_PROMPT
+    if isinstance(message, Answer):
+        assert message.verdict in c.VERDICTS
+    if isinstance(message, Busy):
+        assert isinstance(message.busy, bool)
 
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True)
-    | st.text(max_size=300) | st.sampled_from(list(c.SYNC_STATES)),
+    | st.text(max_size=300) | st.sampled_from([*c.SYNC_STATES, *c.VERDICTS]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8)
 bodies = st.fixed_dictionaries(
-    {"v": st.one_of(st.just(1), values), "type": st.one_of(st.sampled_from(["hello", "clock", "status"]), values)},
+    {"v": st.one_of(st.just(1), values), "type": st.one_of(st.sampled_from(sorted(c.MESSAGES)), values)},
     optional={"offset": values, "state": values, "sent": values, "total": values, "message": values,
-              "extra": values})
+              "question": values, "prompt": values, "verdict": values, "busy": values, "extra": values})
 
 
 @settings(derandomize=True, deadline=None, max_examples=400, suppress_health_check=[HealthCheck.too_slow])
@@ -160,7 +173,7 @@ def test_fuzz_through_a_real_socket_never_raises(data):
             a.send(Hello())
             received = b.receive_batch(timeout=5.0, limit=len(data) + 1)
     assert received[-1] == Hello()
-    assert all(isinstance(message, (Hello, Clock, SyncStatus)) for message in received)
+    assert all(isinstance(message, c.Message.__args__) for message in received)
 
 
 def test_the_decoder_refuses_each_kind_of_wrong_field():
@@ -174,3 +187,18 @@ def test_the_decoder_refuses_each_kind_of_wrong_field():
     for offset in ("1e400", "NaN", "Infinity", str(c.MAX_OFFSET * 2)):
         with pytest.raises(ChannelError):
             c.decode(b'{"v":1,"type":"clock","offset":' + offset.encode() + b"}")
+
+    for body, why in [({"type": "ask", "question": 0, "prompt": "x"}, "question id"),
+                      ({"type": "ask", "question": True, "prompt": "x"}, "question id"),
+                      ({"type": "ask", "question": 1, "prompt": ""}, "prompt"),
+                      ({"type": "ask", "question": 1, "prompt": "x" * (c.MAX_PROMPT + 1)}, "prompt"),
+                      ({"type": "answer", "question": 1, "verdict": "maybe"}, "verdict"),
+                      ({"type": "answer", "question": 2**40, "verdict": "yes"}, "question id"),
+                      ({"type": "withdraw", "question": -1}, "question id"),
+                      ({"type": "busy", "busy": 1}, "busy"), ({"type": "stored", "x": 1}, "fields")]:
+        with pytest.raises(ChannelError, match=why):
+            c.decode(json.dumps({"v": 1, **body}).encode())
+
+
+def test_the_largest_ask_fits_a_datagram():
+    assert len(c.encode(Ask(c.MAX_ID, "\U0001f600" * c.MAX_PROMPT))) <= c.MAX_DATAGRAM
