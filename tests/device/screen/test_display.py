@@ -480,7 +480,8 @@ def test_worker_retries_a_failed_panel_on_its_own(bus):
         assert events.wait_for(lambda: events.statuses)
         bus.recover()
         assert events.wait_for(lambda: frame in events.sent)
-        assert events.statuses[-1] == (True, "display back")
+        # The status is told after the frame (on the worker's thread): wait for it too.
+        assert events.wait_for(lambda: events.statuses[-1] == (True, "display back"))
         assert same_picture(bus.image(), frame.image)
 
 
