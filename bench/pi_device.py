@@ -32,6 +32,15 @@ BETWEEN_PRESSES = 0.45       # past the double-press window, so each press stand
 POLL_SECONDS = 0.02          # only notices the click: its instant comes from the pin's history
 
 
+def used_before() -> None:
+    """A device used before: the first run's safety pages would take the bench's presses."""
+    from device.core.assemble import SAFETY_SHOWN_FILE
+    from device.settings.paths import state_dir
+
+    state_dir().mkdir(parents=True, exist_ok=True)
+    (state_dir() / SAFETY_SHOWN_FILE).write_text("shown\n")
+
+
 def firmware(presses: int, first_press: str = "ready") -> int:
     from device.core.clock import MonotonicClock
     from device.core.parts import simulated_parts
@@ -43,6 +52,7 @@ def firmware(presses: int, first_press: str = "ready") -> int:
 
     config, routines = Config(), list(load_library(None).routines)
     parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
+    used_before()
     services = []
     if presses:
         ready = threading.Event()
@@ -117,6 +127,7 @@ def pacing(routine_file: str, trace_file: str) -> int:
 
     config, routine = Config(), load_routine(Path(routine_file))
     parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
+    used_before()
     stream = open(trace_file, "w", encoding="utf-8")
 
     def trace(event: str, *, at: float | None = None, **fields) -> None:
