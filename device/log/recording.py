@@ -225,8 +225,9 @@ class SessionRecorder:
             oldest = goals.week_start(goals.today_of(now_wall, rules), rules.week_start) - timedelta(weeks=weeks - 1)
             # A day early: the log's `since` is UTC seconds, the week starts in the person's zone.
             since = datetime.combine(oldest - timedelta(days=1), time(), rules.tz).timestamp()
-            records = self._log.sessions(since=since)
-            done = goals.from_records(records)
+            # Each plan summed by SQLite: the goal never reads a session's zones (issue 12's budget).
+            records = self._log.planned_since(since)
+            done = [goals.Done(r.wall_start, r.active_seconds, r.planned_seconds) for r in records]
             added = goals.tally(done, now_wall, rules)
             older_weeks = (added.week(added.this_week_start - timedelta(weeks=back)) for back in range(1, weeks))
             if not all(week.met or week.skipped for week in older_weeks):
