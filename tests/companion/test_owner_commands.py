@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,10 @@ from device.settings.routines import BUILTIN_DIR, load_library
 from device.sync.ownerdesk import OwnerDesk
 from device.sync.server import SyncServer
 from tests.support.sync_testing import PtyLink
+from tests.support.toml_documents import EVENING_CALM
 
 REPO = Path(__file__).resolve().parents[2]
-MINE = textwrap.dedent("""\
-    title = "Evening calm"
-
-    [[zones]]
-    id = "cheeks"
-    title = "Cheeks"
-    cue = "Slow circles"
-    seconds = 360
-    tempo = 30
-    intensity = 3
-    sides = 1
-    """)
+MINE = EVENING_CALM
 
 
 class Device:

@@ -13,6 +13,7 @@ runs them for a minute.
 
 from __future__ import annotations
 
+import textwrap
 import re
 import tempfile
 import tomllib
@@ -285,3 +286,18 @@ def check_loaders(raw: bytes) -> None:
                 assert messages and all(message.startswith(f"{path}:") for message in messages), messages
                 assert all(problem.file == path for problem in error.problems), error.problems
                 assert len(messages) <= 21
+
+
+# The person's own routine the tests push from the computer (one six-minute zone).
+EVENING_CALM = textwrap.dedent("""\
+    title = "Evening calm"
+
+    [[zones]]
+    id = "cheeks"
+    title = "Cheeks"
+    cue = "Slow circles"
+    seconds = 360
+    tempo = 30
+    intensity = 3
+    sides = 1
+    """)

@@ -7,7 +7,6 @@ trace's instants and the glass."""
 from __future__ import annotations
 
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,20 +26,10 @@ from device.sim.simulator import Simulator
 from device.sim.trace import read_trace
 from device.sync.ownerdesk import Question
 from tests.conftest import same_pixels
+from tests.support.toml_documents import EVENING_CALM
 
 BUILT_IN = list(load_library(None).routines)
-MINE = textwrap.dedent("""\
-    title = "Evening calm"
-
-    [[zones]]
-    id = "cheeks"
-    title = "Cheeks"
-    cue = "Slow circles"
-    seconds = 360
-    tempo = 30
-    intensity = 3
-    sides = 1
-    """).encode()
+MINE = EVENING_CALM.encode()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 
@@ -22,21 +21,11 @@ from companion import sync_client as host
 from device.settings.owner import PutRoutine
 from device.settings.ownerstore import OwnerStore
 from tests.support.sync_testing import PtyLink
+from tests.support.toml_documents import EVENING_CALM
 
 ROOT = Path(__file__).parents[3]
 GUARD = 90.0   # seconds: far beyond what any step takes, even on a loaded machine
-MINE = textwrap.dedent("""\
-    title = "Evening calm"
-
-    [[zones]]
-    id = "cheeks"
-    title = "Cheeks"
-    cue = "Slow circles"
-    seconds = 360
-    tempo = 30
-    intensity = 3
-    sides = 1
-    """)
+MINE = EVENING_CALM
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
