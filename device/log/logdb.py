@@ -1020,3 +1020,10 @@ def count_by_routine(connection: sqlite3.Connection, *, first_day, since: float,
         f"SELECT s.routine_name, count(*) FROM sessions AS s WHERE s.wall_start >= ? AND {day} >= ?{bound}"
         f" AND ({where}){_not_in('s.id', skip_ids)} GROUP BY s.routine_name",
         [since, first_day.isoformat(), *params, *skip_ids]))
+
+
+def date_fixes_mark(connection: sqlite3.Connection) -> tuple:
+    """A mark of the date fixes (`clockfix`): any fix, first or again, changes it (a fix adds a
+    row or moves a row's `fixed_wall` to the host's time)."""
+    return tuple(connection.execute("SELECT count(*), total(shift), total(end_shift), max(fixed_wall)"
+                                    " FROM sync_date_fixes").fetchone())

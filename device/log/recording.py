@@ -51,6 +51,7 @@ class SessionRecorder:
         self._counted: Counter[str] = Counter()   # sessions that count, by routine (gentle start)
         self._counted_older: Counter[str] = Counter()   # those of the weeks before `_older_until`
         self._older_until: date | None = None
+        self._dates_mark = None   # the log's date fixes when the goal was last read whole
         self._progress: tuple = (None, None, None)   # goal_now()'s, with the tally and day it is for
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log",
                                             initializer=in_the_background) if threaded else None
@@ -132,8 +133,9 @@ class SessionRecorder:
         return self.overview   # the new one when the log is read inline, else the old one for now
 
     def refresh_overview(self) -> None:
-        """Read the overview from the log again (a sync may have changed the dates)."""
-        self._submit(self._refresh_overview)
+        """Read the overview from the log again after a sync: the host's clock may have re-dated
+        this boot's sessions. The goal is read whole again only if it did."""
+        self._submit(self._refresh_after_sync)
 
     def use_time_zone(self, name: str | None) -> None:
         """Count calendar days (streak, "Today", this week) in the IANA zone `name` (None: the
@@ -141,7 +143,7 @@ class SessionRecorder:
         tz = zone(name)
         if tz != self._log.tz:
             self._log.tz = tz
-            self.refresh_overview()
+            self._submit(self._refresh_overview)
 
     def take_notices(self) -> list[str]:
         """Messages for the screen ("Disk full: log kept"), each once; never blocks."""
@@ -223,6 +225,12 @@ class SessionRecorder:
         self.overview = self._log.overview(now_wall)
         self._refresh_goal(now_wall)
 
+    def _refresh_after_sync(self) -> None:
+        now_wall = self._wall_time()
+        self.overview = self._log.overview(now_wall)
+        redated = self._log.date_fixes_mark() != self._dates_mark
+        self._refresh_goal(now_wall, since_wall=None if redated else now_wall)
+
     def _refresh_goal(self, now_wall: float, *, since_wall: float | None = None) -> None:
         """The goal read again from the log, as far back as the streak of met weeks goes; or,
         after a session (`since_wall`, its start), only its week and those after it, when the
@@ -240,6 +248,7 @@ class SessionRecorder:
             self._counted = self._counted_older + self._log.counted_by_routine(this_week, rules.tz)
             self.goal = added
             return
+        self._dates_mark = self._log.date_fixes_mark()   # before the read: a fix meanwhile is seen next time
         weeks, added, oldest = GOAL_WEEKS_READ, goals.Tally(today, rules), None
         while True:
             # Only the weeks not read yet: a day's sessions add up.

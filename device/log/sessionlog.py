@@ -578,6 +578,11 @@ class SessionLog:
         return Counter(stored) + Counter(s.routine_name for s in unsaved
                                          if goals.counts(s.active_seconds, _planned(s)))
 
+    def date_fixes_mark(self) -> tuple | None:
+        """Changes whenever a sync re-dates a session (`clockfix.fix_dates`); None if unreadable."""
+        with self._lock:
+            return self._read_or_none(logdb.date_fixes_mark)
+
     def _unsaved_between(self, first_day, before_day, tz) -> list[SessionRecord]:
         return [s for s in self._unsaved.values()
                 if first_day <= goals.local_day(s.wall_start, tz) and (before_day is None or
