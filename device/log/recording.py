@@ -217,19 +217,22 @@ class SessionRecorder:
                              mono_end=mono_end)
             self._session_id = None
         now_wall = self._wall_time()
-        self.overview = self._log.overview(now_wall)
+        overview = self._log.overview(now_wall)
         self._refresh_goal(now_wall, since_wall=wall_start)
+        self.overview = overview   # last: an overview read means the goal is read too
 
     def _refresh_overview(self) -> None:
         now_wall = self._wall_time()
-        self.overview = self._log.overview(now_wall)
+        overview = self._log.overview(now_wall)
         self._refresh_goal(now_wall)
+        self.overview = overview
 
     def _refresh_after_sync(self) -> None:
         now_wall = self._wall_time()
-        self.overview = self._log.overview(now_wall)
+        overview = self._log.overview(now_wall)
         redated = self._log.date_fixes_mark() != self._dates_mark
         self._refresh_goal(now_wall, since_wall=None if redated else now_wall)
+        self.overview = overview
 
     def _refresh_goal(self, now_wall: float, *, since_wall: float | None = None) -> None:
         """The goal read again from the log, as far back as the streak of met weeks goes; or,
