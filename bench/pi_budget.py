@@ -367,7 +367,8 @@ def seed_log(folder: Path) -> Path:
     earlier_boot.write_text("pi-budget-earlier-boot\n")
     with SessionLog.open(state / "sessions.db", clock_synced=lambda: True, connect=fast_connect,
                          boot_id_path=earlier_boot) as log:
-        record_sessions(log, SESSIONS)
+        # Twice a day up to today, every day kept: the longest streak, for the goal to read back.
+        record_sessions(log, SESSIONS, first_wall=time.time() - SESSIONS * 43_200)
     return state
 
 

@@ -103,6 +103,16 @@ def counts(active_seconds: float, planned_seconds: float) -> bool:
     return active_seconds >= needed
 
 
+def counts_sql(active: str, planned: str) -> str:
+    """`counts` as an SQL condition (1 or 0) on the SQL expressions `active` and `planned` (one
+    rule, two languages: a test fuzzes them against each other). A CASE, as SQLite evaluates
+    both sides of an OR inside an aggregate: `planned` is only evaluated for a session shorter
+    than MIN_COUNTED_SECONDS, so most sessions count without their zones read (a third of the
+    goal's read of a long log)."""
+    return (f"(CASE WHEN {active} >= {MIN_COUNTED_SECONDS!r} THEN 1"
+            f" WHEN {planned} > 0 AND {active} >= {planned} * {COUNTED_SHARE!r} THEN 1 ELSE 0 END)")
+
+
 def from_record(record: Any) -> Done:
     """A `SessionRecord` as the goal sees it: its plan is the sum of its zones' plans."""
     planned = sum(zone.planned_seconds for zone in record.zones)
@@ -163,6 +173,21 @@ class Tally:
         bucket[1] += session.active_seconds / 60
         if counts(session.active_seconds, session.planned_seconds):
             self.counted.add(day)
+
+    def add_day(self, day: date, sessions: int, active_seconds: float, counted: bool) -> None:
+        """A day's sessions added up (by SQLite, `SessionLog.goal_days`): the same as `add` for
+        each of them."""
+        day = min(day, self.today)
+        bucket = self.totals.setdefault(week_start(day, self.rules.week_start), [0, 0.0])
+        bucket[0] += sessions
+        bucket[1] += active_seconds / 60
+        if counted:
+            self.counted.add(day)
+
+    def drop_weeks_from(self, first_week: date) -> None:
+        """Forget the weeks from the one starting on `first_week` on, to be added again."""
+        self.counted = {day for day in self.counted if day < first_week}
+        self.totals = {week: totals for week, totals in self.totals.items() if week < first_week}
 
     def week(self, start: date) -> Week:
         needed, rest_days = needed_in(start, self.rules.weekly_goal, self.rules.rests)

@@ -928,17 +928,6 @@ class Brief(NamedTuple):
     outcome: str | None
 
 
-class Planned(NamedTuple):
-    """A session as the weekly goal reads it (`goals.Done` and the routine, for the counting rule);
-    `planned_seconds` is the sum of its zones' plans."""
-
-    wall_start: float
-    active_seconds: float
-    planned_seconds: float
-    routine_name: str
-    id: str
-
-
 def local_day_sql(connection: sqlite3.Connection, column: str, tz) -> str:
     """SQL for the ISO date of Unix time `column` in `tz`, as `datetime.fromtimestamp(t, tz).date()`
     gives it: SQLite's own 'localtime' for the system's zone (tz None: both ask the C library),
@@ -992,11 +981,49 @@ def count_from_day(connection: sqlite3.Connection, first_day, *, tz, since: floa
     return count, seconds
 
 
-def read_planned(connection: sqlite3.Connection, *, since: float,
-                 skip_ids: Sequence[str] = ()) -> list[Planned]:
-    """Sessions started at `since` or later, newest first, each with its plan summed by SQLite."""
-    return [Planned(*row) for row in connection.execute(
-        "SELECT s.wall_start, s.active_seconds,"
-        " (SELECT total(z.planned_seconds) FROM zones AS z WHERE z.session_id = s.id),"
-        f" s.routine_name, s.id FROM sessions AS s WHERE s.wall_start >= ?{_not_in('s.id', skip_ids)}"
-        f" ORDER BY {NEWEST_FIRST}", [since, *skip_ids])]
+class GoalDay(NamedTuple):
+    """A day's sessions as the weekly goal adds them up (`goals.Tally.add_day`)."""
+
+    day: str                  # ISO date in the goal's time zone
+    sessions: int
+    active_seconds: float
+    counted: bool             # a session on it counts (the SQL `counts` given)
+
+
+PLANNED_SQL = "(SELECT total(z.planned_seconds) FROM zones AS z WHERE z.session_id = s.id)"
+
+
+def read_goal_days(connection: sqlite3.Connection, *, first_day, since: float, tz, counts: str,
+                   before_day=None, skip_ids: Sequence[str] = ()) -> list[GoalDay]:
+    """Of the sessions started from `first_day` on (to `before_day`; dates in `tz`), one row a
+    day, added up by SQLite; `since` is any Unix time before `first_day` began (it bounds the
+    read). `counts` is the goal's rule as SQL on `s` (`PLANNED_SQL` gives a session's plan)."""
+    day = local_day_sql(connection, "s.wall_start", tz)
+    bound, params = _before_day(day, before_day)
+    return [GoalDay(*row[:3], bool(row[3])) for row in connection.execute(
+        f"SELECT {day} AS day, count(*), total(s.active_seconds), max({counts}) FROM sessions AS s"
+        f" WHERE s.wall_start >= ? AND day >= ?{bound}{_not_in('s.id', skip_ids)} GROUP BY day",
+        [since, first_day.isoformat(), *params, *skip_ids])]
+
+
+def _before_day(day_sql: str, before_day) -> tuple[str, list]:
+    return ("", []) if before_day is None else (f" AND {day_sql} < ?", [before_day.isoformat()])
+
+
+def count_by_routine(connection: sqlite3.Connection, *, first_day, since: float, tz, where: str,
+                     before_day=None, skip_ids: Sequence[str] = ()) -> dict[str, int]:
+    """{routine name: how many of its sessions started from `first_day` on (to `before_day`, a
+    date in `tz` too, if given) match `where` (SQL on `s`)}; `since` as in `read_goal_days`."""
+    day = local_day_sql(connection, "s.wall_start", tz)
+    bound, params = _before_day(day, before_day)
+    return dict(connection.execute(
+        f"SELECT s.routine_name, count(*) FROM sessions AS s WHERE s.wall_start >= ? AND {day} >= ?{bound}"
+        f" AND ({where}){_not_in('s.id', skip_ids)} GROUP BY s.routine_name",
+        [since, first_day.isoformat(), *params, *skip_ids]))
+
+
+def date_fixes_mark(connection: sqlite3.Connection) -> tuple:
+    """A mark of the date fixes (`clockfix`): any fix, first or again, changes it (a fix adds a
+    row or moves a row's `fixed_wall` to the host's time)."""
+    return tuple(connection.execute("SELECT count(*), total(shift), total(end_shift), max(fixed_wall)"
+                                    " FROM sync_date_fixes").fetchone())

@@ -14,7 +14,7 @@ import zoneinfo
 from collections import Counter, deque
 from datetime import tzinfo
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Callable
 
 from device.base.gil import in_the_background
@@ -49,6 +49,9 @@ class SessionRecorder:
         self._rules = rules
         self.goal: goals.Tally | None = None      # the weekly goal's sessions, read on the worker
         self._counted: Counter[str] = Counter()   # sessions that count, by routine (gentle start)
+        self._counted_older: Counter[str] = Counter()   # those of the weeks before `_older_until`
+        self._older_until: date | None = None
+        self._dates_mark = None   # the log's date fixes when the goal was last read whole
         self._progress: tuple = (None, None, None)   # goal_now()'s, with the tally and day it is for
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="facepace-log",
                                             initializer=in_the_background) if threaded else None
@@ -77,7 +80,7 @@ class SessionRecorder:
 
     def finish(self, pacer, now: float, outcome: str) -> None:
         self._submit(self._finish, outcome, progress(pacer, now), pacer.active_seconds(now),
-                     self._wall_time(), now)
+                     self._wall_time(), now, self._started_wall)
 
     def goal_with_this_session(self, active_seconds: float, planned_seconds: float) -> goals.Progress | None:
         """The weekly goal counting the session just finished, known at once for the summary's
@@ -130,8 +133,9 @@ class SessionRecorder:
         return self.overview   # the new one when the log is read inline, else the old one for now
 
     def refresh_overview(self) -> None:
-        """Read the overview from the log again (a sync may have changed the dates)."""
-        self._submit(self._refresh_overview)
+        """Read the overview from the log again after a sync: the host's clock may have re-dated
+        this boot's sessions. The goal is read whole again only if it did."""
+        self._submit(self._refresh_after_sync)
 
     def use_time_zone(self, name: str | None) -> None:
         """Count calendar days (streak, "Today", this week) in the IANA zone `name` (None: the
@@ -139,7 +143,7 @@ class SessionRecorder:
         tz = zone(name)
         if tz != self._log.tz:
             self._log.tz = tz
-            self.refresh_overview()
+            self._submit(self._refresh_overview)
 
     def take_notices(self) -> list[str]:
         """Messages for the screen ("Disk full: log kept"), each once; never blocks."""
@@ -207,37 +211,67 @@ class SessionRecorder:
         if self._session_id is not None:
             self._log.checkpoint(self._session_id, zones, active_seconds, mono_now=mono_now)
 
-    def _finish(self, outcome, zones, active_seconds, wall_end, mono_end) -> None:
+    def _finish(self, outcome, zones, active_seconds, wall_end, mono_end, wall_start) -> None:
         if self._session_id is not None:
             self._log.finish(self._session_id, outcome, zones, active_seconds, wall_end,
                              mono_end=mono_end)
             self._session_id = None
-        self._refresh_overview()
+        now_wall = self._wall_time()
+        overview = self._log.overview(now_wall)
+        self._refresh_goal(now_wall, since_wall=wall_start)
+        self.overview = overview   # last: an overview read means the goal is read too
 
     def _refresh_overview(self) -> None:
         now_wall = self._wall_time()
-        self.overview = self._log.overview(now_wall)
+        overview = self._log.overview(now_wall)
         self._refresh_goal(now_wall)
+        self.overview = overview
 
-    def _refresh_goal(self, now_wall: float) -> None:
-        rules, weeks = self._rules, GOAL_WEEKS_READ
+    def _refresh_after_sync(self) -> None:
+        now_wall = self._wall_time()
+        overview = self._log.overview(now_wall)
+        redated = self._log.date_fixes_mark() != self._dates_mark
+        self._refresh_goal(now_wall, since_wall=None if redated else now_wall)
+        self.overview = overview
+
+    def _refresh_goal(self, now_wall: float, *, since_wall: float | None = None) -> None:
+        """The goal read again from the log, as far back as the streak of met weeks goes; or,
+        after a session (`since_wall`, its start), only its week and those after it, when the
+        weeks before were read last time as they are now: a long streak's whole history read
+        after every session took the pacing's CPU (issue 12)."""
+        rules = self._rules
+        today = goals.today_of(now_wall, rules)
+        this_week = goals.week_start(today, rules.week_start)
+        kept = self.goal
+        if since_wall is not None and kept is not None and kept.rules == rules and self._older_until == this_week \
+                and goals.local_day(since_wall, rules.tz) >= this_week:
+            added = kept.on(now_wall)
+            added.drop_weeks_from(this_week)
+            self._add_days(added, this_week)
+            self._counted = self._counted_older + self._log.counted_by_routine(this_week, rules.tz)
+            self.goal = added
+            return
+        self._dates_mark = self._log.date_fixes_mark()   # before the read: a fix meanwhile is seen next time
+        weeks, added, oldest = GOAL_WEEKS_READ, goals.Tally(today, rules), None
         while True:
-            oldest = goals.week_start(goals.today_of(now_wall, rules), rules.week_start) - timedelta(weeks=weeks - 1)
-            # A day early: the log's `since` is UTC seconds, the week starts in the person's zone.
-            since = datetime.combine(oldest - timedelta(days=1), time(), rules.tz).timestamp()
-            # Each plan summed by SQLite: the goal never reads a session's zones (issue 12's budget).
-            records = self._log.planned_since(since)
-            done = [goals.Done(r.wall_start, r.active_seconds, r.planned_seconds) for r in records]
-            added = goals.tally(done, now_wall, rules)
-            older_weeks = (added.week(added.this_week_start - timedelta(weeks=back)) for back in range(1, weeks))
+            # Only the weeks not read yet: a day's sessions add up.
+            oldest, newer = this_week - timedelta(weeks=weeks - 1), oldest
+            self._add_days(added, oldest, newer)
+            older_weeks = (added.week(this_week - timedelta(weeks=back)) for back in range(1, weeks))
             if not all(week.met or week.skipped for week in older_weeks):
                 break   # the streak stops inside the weeks read
             if weeks >= GOAL_WEEKS_MAX:
                 break
             weeks *= GOAL_WEEKS_WIDER
-        counted = Counter(record.routine_name for record, session in zip(records, done)
-                          if goals.counts(session.active_seconds, session.planned_seconds))
-        self._counted, self.goal = counted, added
+        self._counted_older = self._log.counted_by_routine(oldest, rules.tz, before_day=this_week)
+        self._older_until = this_week
+        self._counted = self._counted_older + self._log.counted_by_routine(this_week, rules.tz)
+        self.goal = added
+
+    def _add_days(self, added: goals.Tally, first_day, before_day=None) -> goals.Tally:
+        for row in self._log.goal_days(first_day, added.rules.tz, before_day):
+            added.add_day(date.fromisoformat(row.day), row.sessions, row.active_seconds, row.counted)
+        return added
 
 
 class NullRecorder:

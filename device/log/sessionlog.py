@@ -36,11 +36,13 @@ import threading
 import time
 import uuid
 from dataclasses import replace
-from datetime import tzinfo
+from collections import Counter
+from datetime import datetime, timedelta, tzinfo
+from datetime import time as dtime
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from device.log import history
+from device.log import goals, history
 from device.log import logdb
 from device.base.durable import write_atomically
 from device.log.history import Overview
@@ -549,22 +551,52 @@ class SessionLog:
         merged.update({s.id: s for s in unsaved})
         return sorted(merged.values(), key=lambda s: s.wall_start, reverse=True), (count, seconds / 60)
 
-    def planned_since(self, since: float) -> list[logdb.Planned]:
-        """Sessions started at `since` or later, newest first, as the weekly goal reads them
-        (`goals.Done` plus the routine's name), each plan summed by SQLite: no zones are read."""
+    # The weekly goal's reads (device.log.recording), added up by SQLite: no session's zones are
+    # read unless it is too short to count without its plan. Days are `tz`'s; `first_day` and
+    # `before_day` bound them.
+
+    def goal_days(self, first_day, tz, before_day=None) -> list[logdb.GoalDay]:
+        """One row a day from `first_day` on (to `before_day`), for `goals.Tally.add_day`."""
+        counts = goals.counts_sql("s.active_seconds", logdb.PLANNED_SQL)
         with self._lock:
-            unsaved = {s.id: logdb.Planned(s.wall_start, s.active_seconds,
-                                           sum(zone.planned_seconds for zone in s.zones), s.routine_name, s.id)
-                       for s in self._unsaved.values() if s.wall_start >= since}
-            stored: list[logdb.Planned] = []
-            if self._try_open():
-                try:
-                    stored = logdb.read_planned(self._db, since=since)
-                except logdb.sqlite3.Error as error:
-                    self._failed(error)
-            merged = {s.id: s for s in stored}
-            merged.update(unsaved)
-            return sorted(merged.values(), key=lambda s: s.wall_start, reverse=True)
+            unsaved = self._unsaved_between(first_day, before_day, tz)
+            days = self._read_or_none(logdb.read_goal_days, first_day=first_day, since=_before(first_day, tz),
+                                      tz=tz, counts=counts, before_day=before_day,
+                                      skip_ids=[s.id for s in unsaved]) or []
+        # Sessions not fully written yet, as they are here: a row each.
+        return days + [logdb.GoalDay(goals.local_day(s.wall_start, tz).isoformat(), 1, s.active_seconds,
+                                     goals.counts(s.active_seconds, _planned(s))) for s in unsaved]
+
+    def counted_by_routine(self, first_day, tz, before_day=None) -> Counter:
+        """How many sessions that count each routine has, from `first_day` on (to `before_day`)."""
+        counts = goals.counts_sql("s.active_seconds", logdb.PLANNED_SQL)
+        with self._lock:
+            unsaved = self._unsaved_between(first_day, before_day, tz)
+            stored = self._read_or_none(logdb.count_by_routine, first_day=first_day, since=_before(first_day, tz),
+                                        tz=tz, where=counts, before_day=before_day,
+                                        skip_ids=[s.id for s in unsaved]) or {}
+        return Counter(stored) + Counter(s.routine_name for s in unsaved
+                                         if goals.counts(s.active_seconds, _planned(s)))
+
+    def date_fixes_mark(self) -> tuple | None:
+        """Changes whenever a sync re-dates a session (`clockfix.fix_dates`); None if unreadable."""
+        with self._lock:
+            return self._read_or_none(logdb.date_fixes_mark)
+
+    def _unsaved_between(self, first_day, before_day, tz) -> list[SessionRecord]:
+        return [s for s in self._unsaved.values()
+                if first_day <= goals.local_day(s.wall_start, tz) and (before_day is None or
+                                                                       goals.local_day(s.wall_start, tz) < before_day)]
+
+    def _read_or_none(self, read, **arguments):
+        """`read(the connection, **arguments)`, or None if the file cannot be read now."""
+        if not self._try_open():
+            return None
+        try:
+            return read(self._db, **arguments)
+        except logdb.sqlite3.Error as error:
+            self._failed(error)
+            return None
 
     # --- Sync hooks (issue 5) -----------------------------------------------------------
 
@@ -744,3 +776,12 @@ def error_is_fatal_for_connection(error: Exception) -> bool:
     code = logdb.error_code(error) if isinstance(error, logdb.sqlite3.Error) else None
     return code in (logdb.SQLITE_IOERR, logdb.SQLITE_CORRUPT, logdb.SQLITE_NOTADB,
                     logdb.SQLITE_CANTOPEN)
+
+
+def _planned(session: SessionRecord) -> float:
+    return sum(zone.planned_seconds for zone in session.zones)
+
+
+def _before(day, tz) -> float:
+    """A Unix time before `day` began in `tz` (a day early: a zone's midnight can be skipped)."""
+    return datetime.combine(day - timedelta(days=1), dtime(), tz).timestamp()

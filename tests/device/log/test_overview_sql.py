@@ -4,17 +4,20 @@ the computation over whole session records that they replace, on fuzzed logs."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sqlite3
 import tempfile
 import time
 import uuid
+from collections import Counter
 from contextlib import closing, contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from device.log import goals, history, logdb
@@ -89,14 +92,51 @@ def test_the_overview_from_sql_is_the_overview_from_every_session(sessions, dail
             assert_same(log.overview(now), history.overview(every_session, now, tz))
 
 
-@settings(derandomize=True, deadline=None, max_examples=30)
-@given(st.lists(session, max_size=30), st.sampled_from(NOWS), st.floats(0, 30 * DAY))
-def test_the_goal_s_sessions_from_sql_are_those_from_every_record(sessions, now, back):
-    with tempfile.TemporaryDirectory() as name, filled_log(Path(name), now, None, sessions) as log:
-        records = log.sessions(since=now - back)
-        planned = log.planned_since(now - back)
-        assert [goals.Done(*p[:3]) for p in planned] == goals.from_records(records)
-        assert [(p.routine_name, p.id) for p in planned] == [(r.routine_name, r.id) for r in records]
+@settings(derandomize=True, deadline=None, max_examples=300)
+@given(st.floats(0, 1e5), st.lists(st.floats(0, 1e4), max_size=3))
+@example(180.0, [])
+@example(179.9, [])
+@example(90.0, [180.0])
+@example(89.9, [180.0])
+@example(180.0, [1000.0])
+def test_the_counting_rule_in_sql_is_the_rule(active, plans):
+    planned = math.fsum(plans)
+    with closing(sqlite3.connect(":memory:")) as db:
+        sql = goals.counts_sql("?", "?")
+        # The placeholders in the order the SQL names them: active, planned, active, planned.
+        assert bool(db.execute(f"SELECT {sql}", [active, planned, active, planned]).fetchone()[0]) \
+            == goals.counts(active, planned)
+
+
+@settings(derandomize=True, deadline=None, max_examples=60)
+@given(st.lists(session, max_size=30), streak, st.sampled_from(NOWS), st.sampled_from(ZONES), st.booleans(),
+       st.integers(0, 60))
+def test_the_goal_s_days_from_sql_are_the_goal_from_every_record(sessions, daily, now, zone, system, back):
+    """Days, weeks and the gentle start's counts added up by SQLite are those of `goals.tally`
+    and `goals.counts` over every record, from any first day, in the system's zone or a named one."""
+    sessions = sessions + daily
+    tz = None if system else ZoneInfo(zone)
+    rules = goals.GoalRules(tz=tz)
+    with system_zone(zone if system else None), tempfile.TemporaryDirectory() as name:
+        with filled_log(Path(name), now, tz, sessions) as log:
+            today = goals.today_of(now, rules)
+            first_day = today - timedelta(days=back)
+            records = [r for r in log.sessions() if goals.local_day(r.wall_start, tz) >= first_day]
+            walked = goals.tally(goals.from_records(records), now, rules)
+            summed = goals.Tally(today, rules)
+            for row in log.goal_days(first_day, tz):
+                summed.add_day(date.fromisoformat(row.day), row.sessions, row.active_seconds, row.counted)
+            assert summed.counted == walked.counted
+            assert summed.totals.keys() == walked.totals.keys()
+            for week, (count, minutes) in walked.totals.items():
+                assert summed.totals[week][0] == count
+                assert summed.totals[week][1] == pytest.approx(minutes, rel=1e-12, abs=1e-9)
+            middle = first_day + timedelta(days=back // 2)
+            for before_day in (None, middle):
+                kept = [r for r in records if before_day is None or goals.local_day(r.wall_start, tz) < before_day]
+                assert log.counted_by_routine(first_day, tz, before_day) == Counter(
+                    r.routine_name for r, done in zip(kept, goals.from_records(kept))
+                    if goals.counts(done.active_seconds, done.planned_seconds))
 
 
 def test_the_overview_reads_one_session_a_day_and_no_zones(tmp_path):

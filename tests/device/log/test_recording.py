@@ -1,7 +1,12 @@
 """The recorder keeps the session log's disk work off the pacing loop."""
 
+import tempfile
 import threading
 import time
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device.core.state import State
 from device.log.recording import SessionRecorder
@@ -158,3 +163,47 @@ def test_the_weekly_goal_reads_as_far_back_as_the_streak_goes(tmp_path):
     assert recorder.goal_now().streak_weeks == 0
     assert recorder.gentle_before("quick") == GOAL_WEEKS_READ - 1        # only the weeks read
     recorder.close()
+
+
+@settings(derandomize=True, deadline=None, max_examples=25)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 23), st.floats(0, 400), st.booleans()),
+                min_size=1, max_size=6))
+def test_the_goal_after_a_session_is_the_goal_read_whole(sessions):
+    """After a session only its week is read again (issue 12): the goal and the gentle start's
+    counts are still those of a whole read, across week ends, short sessions that do not count
+    and a read of the log while a session was under way (its start already on the card)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from device.core.pacing import Pacer
+    from device.log import goals
+
+    berlin = ZoneInfo("Europe/Berlin")
+    rules = goals.GoalRules(weekly_goal=1, tz=berlin)
+    wall = [datetime(2024, 5, 6, 9, 0, tzinfo=berlin).timestamp()]        # a Monday
+    routine = next(r for r in load_library(None).routines if r.name == "quick")
+    with tempfile.TemporaryDirectory() as folder:
+        session_log = SessionLog.open(Path(folder) / "sessions.db", tz=berlin, wall_time=lambda: wall[0])
+        for week in range(1, 12):                                        # a streak the goal reads far for
+            start = wall[0] - timedelta(weeks=week).total_seconds()
+            session_id = session_log.begin("quick", "h", 3, [("neck", 180)], mono_start=0.0, wall_start=start)
+            session_log.finish(session_id, "completed", [], 180.0, start + 180, mono_end=180.0)
+        recorder = SessionRecorder(session_log, wall_time=lambda: wall[0], threaded=False, rules=rules)
+        for days_on, hour, seconds, read_midway in sessions:
+            day = datetime.fromtimestamp(wall[0], berlin).date() + timedelta(days=days_on)
+            wall[0] = datetime(day.year, day.month, day.day, hour, 30, tzinfo=berlin).timestamp()
+            pacer = Pacer(tuple(routine.active_zones), 0.0)
+            recorder.begin(routine, 3, 0.0)
+            pacer.due(seconds / 2)
+            recorder.checkpoint(pacer, seconds / 2)
+            if read_midway:
+                recorder.refresh_overview()
+            pacer.due(seconds)
+            wall[0] += seconds
+            recorder.finish(pacer, seconds, "completed" if seconds >= routine.total_seconds else "ended_early")
+            whole = SessionRecorder(session_log, wall_time=lambda: wall[0], threaded=False, rules=rules)
+            assert (recorder.goal.counted, recorder.goal.totals) == (whole.goal.counted, whole.goal.totals)
+            assert recorder.goal_now() == whole.goal_now()
+            assert recorder.gentle_before("quick") == whole.gentle_before("quick")
+        recorder.close()
+        session_log.close()

@@ -256,3 +256,31 @@ def test_a_restarted_firmware_does_not_trust_a_time_it_no_longer_has(device):
     device.wall = HostWallClock(system_time=lambda: WRONG + device.mono)   # the offset is gone
     device.log = device.open_log()
     assert device.stored(device.session())[3] == 0
+
+
+def test_the_weekly_goal_follows_sessions_a_sync_re_dated(tmp_path):
+    """After a sync the firmware reads only this week of the goal again, unless the sync moved
+    a date (issue 12: a whole read of a long log costs the pacing its CPU). Here it did: a clock
+    four days slow dated a session on Saturday of last week; the host's time moves it to this
+    Wednesday, where the device's own "today" already was: without the whole read the goal
+    would count both days."""
+    from datetime import date, timezone
+
+    from device.log import goals
+    from device.log.recording import SessionRecorder
+
+    device = Device(tmp_path)
+    device.clock_step = (BOOTED - 4 * 86_400) - WRONG     # the device's clock: four days slow
+    rules = goals.GoalRules(weekly_goal=2, tz=timezone.utc)
+    recorder = SessionRecorder(device.log, wall_time=device.wall.time, threaded=False, rules=rules)
+    sid = device.begin()                                  # really Wed 29 May 2024; said Sat 25
+    device.mono += 400.0
+    device.finish(sid)
+    device.mono += 2 * 86_400                             # really Friday; the device says Monday
+    recorder.refresh_overview()                           # no sync yet: nothing moved
+    assert recorder.goal.counted == {date(2024, 5, 25)}
+    assert device.sync()[0] == 1
+    recorder.refresh_overview()
+    whole = SessionRecorder(device.log, wall_time=device.wall.time, threaded=False, rules=rules)
+    assert recorder.goal.counted == whole.goal.counted == {date(2024, 5, 29)}
+    assert recorder.goal_now() == whole.goal_now()
