@@ -130,26 +130,31 @@ def twin_row(name: str, unlimited: float | None, quota: float | None, unit: str,
 
 @dataclass
 class Place:
-    """Where a device process runs: in the quota on one core, or unlimited (the twin, on any
-    core: pinned, it would share its core with whatever else this machine runs)."""
+    """Where a device process runs: in the quota on one core, or unlimited (the twin, on the
+    other cores: the quota's core is the Pi's, not shared with the twin or the computer's side)."""
 
     label: str
     quota: CpuQuota | None = None
     cpu: int | None = None
+    others: set[int] | None = None     # the twin's cores (None: any)
     # The sync (`facepace sync-serve`, facepace-sync.service) is a process of its own: on the Pi
     # it runs on another of the four cores, so here in a quota of its own on another core.
     sync_quota: CpuQuota | None = None
     sync_cpu: int | None = None
 
     def popen(self, argv, **options) -> subprocess.Popen:
-        hook = self.quota.preexec(self.cpu) if self.quota else None
+        hook = self.quota.preexec(self.cpu) if self.quota else self._on_others()
         return subprocess.Popen(argv, preexec_fn=hook, cwd=REPO, **options)
 
     def popen_sync(self, folder: Path, port: str) -> subprocess.Popen:
-        hook = self.sync_quota.preexec(self.sync_cpu) if self.sync_quota else None
+        hook = self.sync_quota.preexec(self.sync_cpu) if self.sync_quota else self._on_others()
         return subprocess.Popen([sys.executable, "-m", "device", "sync-serve", "--port", port],
                                 preexec_fn=hook, cwd=REPO, env=device_env(folder),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+    def _on_others(self):
+        return None if self.others is None else (lambda: os.sched_setaffinity(0, self.others))
 
 
 def device_env(folder: Path, **extra) -> dict:
@@ -375,7 +380,8 @@ def seed_log(folder: Path) -> Path:
 # --- the table ---------------------------------------------------------------------------
 
 def places() -> tuple[list[Place], str | None]:
-    """The unlimited twin and, when this machine allows, the quota (on the last core)."""
+    """The unlimited twin and, when this machine allows, the quota (on the last core; the twin
+    on the others, where the computer's side runs too: see `keep_off`)."""
     cpus = sorted(os.sched_getaffinity(0))
     twin = Place("unlimited")
     try:
@@ -383,7 +389,18 @@ def places() -> tuple[list[Place], str | None]:
         sync_quota = CpuQuota.create(f"facepace-pi-budget-sync-{os.getpid()}", QUOTA_US, PERIOD_US)
     except (QuotaUnavailable, OSError) as error:
         return [twin], str(error)
+    if len(cpus) > 1:
+        twin.others = set(cpus[:-1])
     return [twin, Place("quota", quota, cpu=cpus[-1], sync_quota=sync_quota, sync_cpu=cpus[-2 % len(cpus)])], None
+
+
+def keep_off(where: list[Place]) -> set[int]:
+    """This process (the computer's side: syncs, pty bridges) onto the twin's cores, off the
+    quota's: on the Pi nothing else shares the device's core. Returns the cores it had."""
+    had = os.sched_getaffinity(0)
+    if where[0].others:
+        os.sched_setaffinity(0, where[0].others)
+    return had
 
 
 def side_by_side(where: list[Place], measure) -> list:
@@ -408,15 +425,17 @@ def run() -> list[dict]:
         granted = quota.limit()
         rows.append({"name": "Pi budget: CPU quota", "value": f"cgroup v{quota.version} {granted[0]} us per "
                      f"{granted[1]} us on core {where[-1].cpu}, sync-serve in one of its own on core "
-                     f"{where[-1].sync_cpu}; the twin on any core",
+                     f"{where[-1].sync_cpu}; the twin and the computer's side on the other cores",
                      "target": "info", "ok": granted == (QUOTA_US, PERIOD_US)})
     rows.append({"name": "Pi budget: bytecode", "value": "compiled before the runs, as install.sh does",
                  "target": "info", "ok": bool(compile_code())})
+    had = keep_off(where)
     try:
         with tempfile.TemporaryDirectory(prefix="facepace-pi-seed-") as name:
             seeded = seed_log(Path(name))
             rows += measure_all(where, seeded)
     finally:
+        os.sched_setaffinity(0, had)
         if quota is not None:
             throttled = quota.stat()
             rows.append({"name": "Pi budget: quota throttled", "value": f"{throttled.get('nr_throttled', 0)} of "
