@@ -9,9 +9,8 @@
   WAL checkpoints that a steady stream of sessions causes are.
 - host commands (`log --json`, `history --json`, `report`) at 10,000 and 100,000 sessions: a fresh
   process each (forked by a small launcher, see LAUNCHER), output to /dev/null, its time and its
-  own peak RSS, and the time's ratio (they
-  stream from SQLite, so both grow with the log, and memory hardly at all). The logs are built
-  once per run (`bench_log`) and the sync bench reuses them.
+  own peak RSS, and the time's ratio (they stream from SQLite, so both grow with the log, and
+  memory hardly at all). The logs are built once per run (`bench_log`) and the sync bench reuses them.
 """
 
 from __future__ import annotations
