@@ -116,15 +116,6 @@ def test_export_as_csv_and_json_has_every_session(client, history_db):
     assert "pace-travel" in csv and "pace-kitchen" not in csv
 
 
-def test_sessions_with_plans_are_the_sessions_less_their_zones_with_the_zones_plan(history_db):
-    from dataclasses import replace
-
-    with HostDb.open(history_db) as db:
-        assert db.sessions_with_plans(device_id="pace-travel") == [
-            (replace(record, zones=()), quality, sum(zone.planned_seconds for zone in record.zones))
-            for record, quality in db.sessions(device_id="pace-travel")]
-
-
 def test_the_page_reads_the_database_again_after_a_sync(client, config, history_db, tmp_path):
     import shutil
     from dataclasses import replace
