@@ -291,11 +291,14 @@ class HostDb:
                                  deterministic=True)
         self._db.create_function("goal_counts", 2, goals.counts, deterministic=True)
         where, params = self._device_filter(device_id, alias="s")
+        # A plan only ever lowers what a session needs: one that counts without it (plan 0) is not
+        # asked for it, so only the short sessions' zones are read (CASE, unlike OR, stops early).
         rows = self._db.execute(
             "SELECT goal_day(s.wall_start) AS day, COUNT(*), TOTAL(s.active_seconds),"
             " TOTAL(s.date_quality = 'estimated'),"
-            " MAX(goal_counts(s.active_seconds, (SELECT TOTAL(z.planned_seconds) FROM zones AS z"
-            "  WHERE z.device_id = s.device_id AND z.session_id = s.id)))"
+            " MAX(CASE WHEN goal_counts(s.active_seconds, 0.0) THEN 1 ELSE goal_counts(s.active_seconds,"
+            "  (SELECT TOTAL(z.planned_seconds) FROM zones AS z WHERE z.device_id = s.device_id"
+            "   AND z.session_id = s.id)) END)"
             f" FROM sessions AS s {where} GROUP BY day ORDER BY day", params)
         return [DayTotal(date.fromordinal(day), sessions, active, int(estimated), bool(counted))
                 for day, sessions, active, estimated, counted in rows]
