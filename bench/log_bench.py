@@ -8,9 +8,9 @@
   sessions, minus a child that records none, so opening costs are not included but the
   WAL checkpoints that a steady stream of sessions causes are.
 - host commands (`log --json`, `history --json`, `report`) at 10,000 and 100,000 sessions: a fresh
-  process each, output to /dev/null, its time and its own peak RSS, and the time's ratio (they
-  stream from SQLite, so both grow with the log, and memory hardly at all). The logs are built
-  once per run (`bench_log`) and the sync bench reuses them.
+  process each (forked by a small launcher, see LAUNCHER), output to /dev/null, its time and its
+  own peak RSS, and the time's ratio (they stream from SQLite, so both grow with the log, and
+  memory hardly at all). The logs are built once per run (`bench_log`) and the sync bench reuses them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import uuid
 from pathlib import Path
 from typing import NamedTuple
@@ -171,21 +170,39 @@ class Cost(NamedTuple):
     peak_mib: float
 
 
-def command_cost(args: list[str], state: Path) -> Cost:
-    """`facepace ARGS` in a fresh process, output to /dev/null: wall time and the peak RSS of
-    that process alone (wait4's rusage is the child's own, where RUSAGE_CHILDREN keeps the
-    largest child ever waited for)."""
-    environment = dict(os.environ, FACEPACE_STATE_DIR=str(state), PYTHONPATH=str(REPO))
+# Linux keeps a process's peak RSS across execve, and a fork or vfork starts the child's peak at
+# its parent's: a command started straight from this (large) bench reports the bench's size.
+# So a small, fresh interpreter forks the command and reports the command's wait4 rusage; the
+# command's peak is then its own, or this launcher's few MiB if the command is smaller still.
+LAUNCHER = textwrap.dedent("""
+    import os, sys, time
     began = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "device", *args], cwd=REPO, env=environment,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - began
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"facepace {' '.join(args)} failed: {child.stderr.read().decode()[-500:]}")
-    child.stderr.close()
-    return Cost(seconds, usage.ru_maxrss / 1024)   # ru_maxrss is in KiB on Linux
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        os.execvp(sys.argv[1], sys.argv[1:])
+    _, status, usage = os.wait4(pid, 0)
+    print(os.waitstatus_to_exitcode(status), time.perf_counter() - began, usage.ru_maxrss)
+""")
+
+
+def command_cost(command: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Cost:
+    """`command` in a fresh process, its output to /dev/null: wall time and the peak RSS of that
+    process alone. Raises RuntimeError, with the end of its stderr, when it fails."""
+    launched = subprocess.run([sys.executable, "-I", "-S", "-c", LAUNCHER, *command], env=env, cwd=cwd,
+                              capture_output=True, text=True)
+    if launched.returncode != 0 or not launched.stdout:
+        raise RuntimeError(f"could not launch {command[0]}: {launched.stderr[-500:]}")
+    returncode, seconds, peak_kib = launched.stdout.split()
+    if returncode != "0":
+        raise RuntimeError(f"{' '.join(command)} failed: {launched.stderr[-500:]}")
+    return Cost(float(seconds), int(peak_kib) / 1024)   # ru_maxrss is in KiB on Linux
+
+
+def facepace_cost(args: list[str], state: Path) -> Cost:
+    """`facepace ARGS` on the log in `state`."""
+    environment = dict(os.environ, FACEPACE_STATE_DIR=str(state), PYTHONPATH=str(REPO))
+    return command_cost([sys.executable, "-m", "device", *args], env=environment, cwd=REPO)
 
 
 # Host commands at two sizes: time and memory must grow with the log, not faster.
@@ -205,7 +222,7 @@ def streaming_rows() -> list[dict]:
         costs = {}
         for sessions in SIZES:
             state = bench_log(sessions)
-            costs[sessions] = command_cost([part.format(state=state) for part in template], state)
+            costs[sessions] = facepace_cost([part.format(state=state) for part in template], state)
             cost = costs[sessions]
             rows.append({"name": f"host: `{name}`, {sessions:,} sessions (s, peak MiB)",
                          "value": f"{cost.seconds:.2f} s, {cost.peak_mib:.0f} MiB",

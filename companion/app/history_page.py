@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Sequence
+from typing import Iterable, Sequence
 
+from companion.hostdb import DayTotal
 from device.base import timefmt
 from device.log import goals, history, report
 from device.log.logdb import SessionRecord
@@ -34,12 +35,18 @@ class GoalNumbers:
     longest_streak: int
 
 
-def goal_numbers(planned_newest_first: Sequence[tuple[SessionRecord, float]], now_wall: float,
-                 rules: goals.GoalRules = goals.GoalRules()) -> GoalNumbers:
-    """This week against the weekly goal, and the current and longest streak of met weeks,
-    from (session, its planned seconds) pairs: a session counts by its share of its plan."""
-    added = goals.tally((goals.Done(record.wall_start, record.active_seconds, planned)
-                         for record, planned in planned_newest_first), now_wall, rules)
+def goal_tally(days: Iterable[DayTotal], now_wall: float,
+               rules: goals.GoalRules = goals.GoalRules()) -> goals.Tally:
+    """The weekly goal's tally of the sessions added up per local day in `rules.tz`
+    (`HostDb.day_totals`)."""
+    added = goals.Tally(goals.today_of(now_wall, rules), rules)
+    for day in days:
+        added.add_day(day.day, day.sessions, day.active_seconds / 60, day.counted)
+    return added
+
+
+def goal_numbers(added: goals.Tally) -> GoalNumbers:
+    """This week against the weekly goal, and the current and longest streak of met weeks."""
     standing = goals.progress_of(added)
     week = standing.this_week
     return GoalNumbers(week.days_done, week.needed, week.sessions, week.minutes,
@@ -78,41 +85,44 @@ def minutes_text(minutes: float) -> str:
     return f"{whole} min" if whole < 60 else f"{whole // 60}:{whole % 60:02d} h"
 
 
-def days_minutes(sessions: Sequence[SessionRecord], today: date, tz: tzinfo | None = None) -> dict[date, float]:
+def days_minutes(days: Iterable[DayTotal], today: date) -> dict[date, float]:
     """Minutes per local day; a session dated after today (a clock set back) counts for today,
     as in `history.overview`."""
     minutes: dict[date, float] = defaultdict(float)
-    for session in sessions:
-        minutes[min(history.local_day(session.wall_start, tz), today)] += session.active_seconds / 60
+    for day in days:
+        minutes[min(day.day, today)] += day.active_seconds / 60
     return minutes
 
 
-def build(rows: Sequence[tuple[SessionRecord, str, float]], zone_seconds: dict[tuple[str, str], float],
-          library: RoutineLibrary, now_wall: float, tz: tzinfo | None = None) -> HistoryView:
-    """`rows`: (session, date quality, planned seconds), newest first, as
-    `HostDb.sessions_with_plans` gives them (zones not needed); `zone_seconds`: seconds done
-    per (routine name, zone id) (`HostDb.zone_seconds`), shown by the zone's title in the
-    routine the session ran, as the report picture shows them."""
-    sessions = [record for record, _, _ in rows]
+def build(days: Sequence[DayTotal], routine_sessions: Sequence[tuple[str, int]],
+          zone_seconds: dict[tuple[str, str], float], library: RoutineLibrary, now_wall: float,
+          tz: tzinfo | None = None) -> HistoryView:
+    """From the database's sums (`HostDb`): `days`, the sessions per local day in `tz`
+    (`day_totals`); `routine_sessions`, (routine name, sessions), the most recently run first
+    (`routine_sessions`); `zone_seconds`, seconds done per (routine name, zone id)
+    (`zone_seconds`), shown by the zone's title in the routine the session ran, as the report
+    picture shows them."""
     today = history.local_day(now_wall, tz)
-    per_day = days_minutes(sessions, today, tz)
+    per_day = days_minutes(days, today)
     first = history.week_start(today) - timedelta(weeks=CALENDAR_WEEKS - 1)
     weeks, months = [], []
     for column in range(CALENDAR_WEEKS):
         monday = first + timedelta(weeks=column)
-        days = [monday + timedelta(days=offset) for offset in range(7)]
+        week = [monday + timedelta(days=offset) for offset in range(7)]
         weeks.append([Day(day, per_day.get(day, 0.0), level_of(per_day.get(day, 0.0)))
-                      if day <= today else None for day in days])
-        starts = next((day for day in days if day.day == 1), None)
+                      if day <= today else None for day in week])
+        starts = next((day for day in week if day.day == 1), None)
         if starts is not None or column == 0:
             months.append((column, (starts or monday).strftime("%b")))
     per_title = report.seconds_per_title(zone_seconds, report.zone_titles(library.routines))
     routine_titles = {routine.name: routine.title for routine in library.routines}
-    per_routine = Counter(routine_titles.get(s.routine_name, s.routine_name) for s in sessions)
+    per_routine: Counter[str] = Counter()   # two routines of one title are one line
+    for name, sessions in routine_sessions:
+        per_routine[routine_titles.get(name, name)] += sessions
     return HistoryView(
-        total_sessions=len(sessions),
-        estimated=sum(quality == "estimated" for _, quality, _ in rows),
-        goal=goal_numbers([(record, planned) for record, _, planned in rows], now_wall, goals.GoalRules(tz=tz)),
+        total_sessions=sum(day.sessions for day in days),
+        estimated=sum(day.estimated for day in days),
+        goal=goal_numbers(goal_tally(days, now_wall, goals.GoalRules(tz=tz))),
         weeks=weeks, months=months,
         legend=list(enumerate(LEGEND)),
         zones=[(title, minutes_text(seconds / 60)) for title, seconds in per_title],

@@ -79,8 +79,8 @@ def create_app(config: AppConfig) -> Guard:
             found = next((view for known, view in views if known == key), None)
             if found is None:
                 found = (db.devices(), history_page.build(
-                    db.sessions_with_plans(device_id=device), db.zone_seconds(device_id=device),
-                    lib, config.now()))
+                    db.day_totals(device_id=device), db.routine_sessions(device_id=device),
+                    db.zone_seconds(device_id=device), lib, config.now()))
                 views[:] = [*views[-7:], (key, found)]
         return found
 

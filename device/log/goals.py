@@ -167,11 +167,17 @@ class Tally:
     totals: dict[date, list] = field(default_factory=dict)   # week start -> [sessions, minutes]
 
     def add(self, session: Done) -> None:
-        day = min(local_day(session.wall_start, self.rules.tz), self.today)
+        self.add_day(local_day(session.wall_start, self.rules.tz), 1, session.active_seconds / 60,
+                     counts(session.active_seconds, session.planned_seconds))
+
+    def add_day(self, day: date, sessions: int, minutes: float, counted: bool) -> None:
+        """The sessions of one local day at once, for a caller that adds them up by day (the
+        companion page, in SQL); `counted`: one of them `counts`."""
+        day = min(day, self.today)
         bucket = self.totals.setdefault(week_start(day, self.rules.week_start), [0, 0.0])
-        bucket[0] += 1
-        bucket[1] += session.active_seconds / 60
-        if counts(session.active_seconds, session.planned_seconds):
+        bucket[0] += sessions
+        bucket[1] += minutes
+        if counted:
             self.counted.add(day)
 
     def add_day(self, day: date, sessions: int, active_seconds: float, counted: bool) -> None:

@@ -116,15 +116,6 @@ def test_export_as_csv_and_json_has_every_session(client, history_db):
     assert "pace-travel" in csv and "pace-kitchen" not in csv
 
 
-def test_sessions_with_plans_are_the_sessions_less_their_zones_with_the_zones_plan(history_db):
-    from dataclasses import replace
-
-    with HostDb.open(history_db) as db:
-        assert db.sessions_with_plans(device_id="pace-travel") == [
-            (replace(record, zones=()), quality, sum(zone.planned_seconds for zone in record.zones))
-            for record, quality in db.sessions(device_id="pace-travel")]
-
-
 def test_the_page_reads_the_database_again_after_a_sync(client, config, history_db, tmp_path):
     import shutil
     from dataclasses import replace
@@ -138,3 +129,15 @@ def test_the_page_reads_the_database_again_after_a_sync(client, config, history_
         db.store_batch("pace-new", "log-new", [(replace(newest, id="n-1", device_id="pace-new", seq=1), quality)], 1)
     after = client.get("/history").text
     assert text_of(before, "total-sessions") == "300" and text_of(after, "total-sessions") == "301"
+
+
+@pytest.mark.parametrize("device", [None, "pace-travel"])
+def test_zone_seconds_are_each_routines_zones_added_up(history_db, device):
+    expected = defaultdict(float)
+    for record, _ in sessions(history_db, device):
+        for zone in record.zones:
+            expected[record.routine_name, zone.zone_id] += zone.done_seconds
+    with HostDb.open(history_db) as db:
+        found = db.zone_seconds(device_id=device)
+    assert len({routine for routine, _ in found}) > 1
+    assert found == pytest.approx(dict(expected))
