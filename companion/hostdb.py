@@ -290,20 +290,17 @@ class HostDb:
     def day_totals(self, *, device_id: str | None = None, tz: tzinfo | None = None) -> list[DayTotal]:
         """One row per local day in `tz` (None: the system's) that has sessions, added up by
         SQLite: what the calendar and the weekly goal need, without a row per session in Python.
-        The day and the goal's counting rule are the goal's own (`goals.local_day`,
-        `goals.counts`, called by SQLite), each session's plan its zones' planned seconds."""
+        The day is the goal's own (`goals.local_day`, called by SQLite), the counting rule the
+        device's (`goals.counts_sql`), each session's plan its zones' planned seconds (read only
+        for a session too short to count without it)."""
         self._db.create_function("goal_day", 1, lambda wall: goals.local_day(wall, tz).toordinal(),
                                  deterministic=True)
-        self._db.create_function("goal_counts", 2, goals.counts, deterministic=True)
         where, params = self._device_filter(device_id, alias="s")
-        # A plan only ever lowers what a session needs: one that counts without it (plan 0) is not
-        # asked for it, so only the short sessions' zones are read (CASE, unlike OR, stops early).
+        planned = ("(SELECT TOTAL(z.planned_seconds) FROM zones AS z WHERE z.device_id = s.device_id"
+                   " AND z.session_id = s.id)")
         rows = self._db.execute(
             "SELECT goal_day(s.wall_start) AS day, COUNT(*), TOTAL(s.active_seconds),"
-            " TOTAL(s.date_quality = 'estimated'),"
-            " MAX(CASE WHEN goal_counts(s.active_seconds, 0.0) THEN 1 ELSE goal_counts(s.active_seconds,"
-            "  (SELECT TOTAL(z.planned_seconds) FROM zones AS z WHERE z.device_id = s.device_id"
-            "   AND z.session_id = s.id)) END)"
+            f" TOTAL(s.date_quality = 'estimated'), MAX({goals.counts_sql('s.active_seconds', planned)})"
             f" FROM sessions AS s {where} GROUP BY day ORDER BY day", params)
         return [DayTotal(date.fromordinal(day), sessions, active, int(estimated), bool(counted))
                 for day, sessions, active, estimated, counted in rows]

@@ -171,22 +171,13 @@ class Tally:
                      counts(session.active_seconds, session.planned_seconds))
 
     def add_day(self, day: date, sessions: int, minutes: float, counted: bool) -> None:
-        """The sessions of one local day at once, for a caller that adds them up by day (the
-        companion page, in SQL); `counted`: one of them `counts`."""
+        """The sessions of one local day at once, for a caller that adds them up by day in SQL
+        (the device's log, `SessionLog.goal_days`; the companion page); `counted`: one of them
+        `counts`."""
         day = min(day, self.today)
         bucket = self.totals.setdefault(week_start(day, self.rules.week_start), [0, 0.0])
         bucket[0] += sessions
         bucket[1] += minutes
-        if counted:
-            self.counted.add(day)
-
-    def add_day(self, day: date, sessions: int, active_seconds: float, counted: bool) -> None:
-        """A day's sessions added up (by SQLite, `SessionLog.goal_days`): the same as `add` for
-        each of them."""
-        day = min(day, self.today)
-        bucket = self.totals.setdefault(week_start(day, self.rules.week_start), [0, 0.0])
-        bucket[0] += sessions
-        bucket[1] += active_seconds / 60
         if counted:
             self.counted.add(day)
 

@@ -270,7 +270,7 @@ class SessionRecorder:
 
     def _add_days(self, added: goals.Tally, first_day, before_day=None) -> goals.Tally:
         for row in self._log.goal_days(first_day, added.rules.tz, before_day):
-            added.add_day(date.fromisoformat(row.day), row.sessions, row.active_seconds, row.counted)
+            added.add_day(date.fromisoformat(row.day), row.sessions, row.active_seconds / 60, row.counted)
         return added
 
 

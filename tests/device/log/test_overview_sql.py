@@ -125,7 +125,7 @@ def test_the_goal_s_days_from_sql_are_the_goal_from_every_record(sessions, daily
             walked = goals.tally(goals.from_records(records), now, rules)
             summed = goals.Tally(today, rules)
             for row in log.goal_days(first_day, tz):
-                summed.add_day(date.fromisoformat(row.day), row.sessions, row.active_seconds, row.counted)
+                summed.add_day(date.fromisoformat(row.day), row.sessions, row.active_seconds / 60, row.counted)
             assert summed.counted == walked.counted
             assert summed.totals.keys() == walked.totals.keys()
             for week, (count, minutes) in walked.totals.items():
