@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from device.base.quiet import NEVER, QuietTimes
 from device.settings.choices import Choices, load_choices, save_choices
 from device.base.durable import write_atomically
 
@@ -119,7 +120,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         display = resilient
         if display_thread:   # it renders too: the loop never waits for a render (issue 12)
             from device.screen.screens import render
-            display = DisplayWorker(resilient, clock, render=render, join_timeout=DISPLAY_JOIN_SECONDS)
+            display = DisplayWorker(resilient, clock, render=render, join_timeout=DISPLAY_JOIN_SECONDS,
+                                    quiet=QuietTimes.of(clock))
         stack.callback(display.close)
         recorder = choices_file = desk = safety_file = settings = None
         state_dir = parts.state_dir
@@ -128,7 +130,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         goal = GoalSettings(config, None if state_dir is None else state_dir / "owner", wall_time=parts.wall_clock.time)
         if state_dir is not None:
             recorder = open_recorder(state_dir, wall_time=parts.wall_clock.time, threaded=clock.real_time,
-                                     simulated=not clock.boot_time, rules=goal.rules(),
+                                     simulated=not clock.boot_time, rules=goal.rules(), quiet=QuietTimes.of(clock),
                                      **{"device_id": parts.board_serial, **(log_options or {})})
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"
@@ -282,12 +284,13 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
 
 
 def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, simulated: bool = False,
-                  rules=None, **log_options):
+                  rules=None, quiet: QuietTimes = NEVER, **log_options):
     """The session log in `state_dir` (created if needed), wrapped for the app.
 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
     of its own, so the sync's date fixes never take them for this boot's. `log_options` go to
-    `SessionLog.open` (a simulated year passes its own `clock_synced` and `connect`)."""
+    `SessionLog.open` (a simulated year passes its own `clock_synced` and `connect`). `quiet`: the
+    loop's quiet times, which the log's reads step aside for (device.base.quiet)."""
     from device.settings.paths import runtime_dir
     from device.log.recording import SessionRecorder
     from device.log.sessionlog import BOOT_ID_PATH, SessionLog
@@ -302,11 +305,11 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
         # state folder will not take them either (a full card): RAM, but better than nothing.
         session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time,
                                       boot_id_path=boot_id_path, pending_dirs=[runtime_dir()],
-                                      **log_options)
+                                      quiet=quiet, **log_options)
     if session_log.device_id:
         write_device_id(state_dir / "device-id", session_log.device_id)
     options = {} if rules is None else {"rules": rules}
-    return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded, **options)
+    return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded, quiet=quiet, **options)
 
 
 def write_device_id(path: Path, device_id: str) -> None:

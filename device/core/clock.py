@@ -29,6 +29,7 @@ class MonotonicClock:
     speed = 1.0
     boot_time = True   # now() is this boot's CLOCK_MONOTONIC, as the session log may date by it
     real_time = True   # time passes on its own: threads (the log's writer) may work beside the loop
+    next_wake: float | None = None   # the deadline the loop waits for now, if any
 
     def __init__(self) -> None:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
@@ -43,6 +44,7 @@ class MonotonicClock:
 
     def wait(self, events, deadline: float | None):
         """Return the next event, or None once `deadline` has passed."""
+        self.next_wake = deadline   # background work steps aside near it (device.base.quiet)
         timeout = None if deadline is None else max(0.0, (deadline - self.now()) / self.speed)
         try:
             return events.get(timeout=timeout)

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from typing import Callable
 
 from device.base.gil import in_the_background
+from device.base.quiet import NEVER, QuietTimes
 from device.log import goals, history
 from device.log.sessionlog import Overview, SessionLog, ZoneProgress
 
@@ -32,6 +33,7 @@ RETRY_SECONDS = 30.0
 GOAL_WEEKS_READ = 8
 GOAL_WEEKS_WIDER = 16
 GOAL_WEEKS_MAX = GOAL_WEEKS_READ * GOAL_WEEKS_WIDER ** 2   # about 40 years
+QUIET_ROWS = 200   # days added up between two looks at the loop's quiet times (~0.5 ms here)
 
 
 def progress(pacer, now: float) -> list[ZoneProgress]:
@@ -43,10 +45,12 @@ def progress(pacer, now: float) -> list[ZoneProgress]:
 
 class SessionRecorder:
     def __init__(self, session_log: SessionLog, *, wall_time: Callable[[], float],
-                 threaded: bool = True, rules: goals.GoalRules = goals.GoalRules()) -> None:
+                 threaded: bool = True, rules: goals.GoalRules = goals.GoalRules(),
+                 quiet: QuietTimes = NEVER) -> None:
         self._log = session_log
         self._wall_time = wall_time
         self._rules = rules
+        self._quiet = quiet   # the loop's quiet times: the goal's adding up steps aside for them
         self.goal: goals.Tally | None = None      # the weekly goal's sessions, read on the worker
         self._counted: Counter[str] = Counter()   # sessions that count, by routine (gentle start)
         self._counted_older: Counter[str] = Counter()   # those of the weeks before `_older_until`
@@ -269,7 +273,9 @@ class SessionRecorder:
         self.goal = added
 
     def _add_days(self, added: goals.Tally, first_day, before_day=None) -> goals.Tally:
-        for row in self._log.goal_days(first_day, added.rules.tz, before_day):
+        for number, row in enumerate(self._log.goal_days(first_day, added.rules.tz, before_day)):
+            if number % QUIET_ROWS == 0:
+                self._quiet.step_aside()
             added.add_day(date.fromisoformat(row.day), row.sessions, row.active_seconds / 60, row.counted)
         return added
 

@@ -45,6 +45,7 @@ from typing import Callable, Iterable, Sequence
 from device.log import goals, history
 from device.log import logdb
 from device.base.durable import write_atomically
+from device.base.quiet import NEVER, QuietTimes
 from device.log.history import Overview
 from device.log.logdb import SessionRecord, ZoneProgress
 
@@ -105,6 +106,10 @@ def read_boot_id(path: Path = BOOT_ID_PATH) -> str:
     except OSError:
         return "unknown"
 
+# How often (SQLite virtual-machine steps, some tens of microseconds here) a query looks whether
+# the loop is about to wake: between two looks it may keep the CPU a cue needs.
+QUIET_STEPS = 2000
+
 
 def random_id() -> str:
     return str(uuid.uuid4())
@@ -116,7 +121,8 @@ class SessionLog:
     def __init__(self, path: Path, *, tz: tzinfo | None, wall_time: Callable[[], float],
                  boot_id: str, clock_synced: Callable[[], bool],
                  connect: Callable[[Path], object], recover: bool = True,
-                 pending_dirs: Sequence[Path] = (), new_id: Callable[[], str] = random_id) -> None:
+                 pending_dirs: Sequence[Path] = (), new_id: Callable[[], str] = random_id,
+                 quiet: QuietTimes = NEVER) -> None:
         self.path = Path(path)
         # Where a stop that cannot write the log keeps its sessions (see `close`): the log's
         # own folder first, then e.g. the runtime folder (when a full card takes no new file).
@@ -129,6 +135,7 @@ class SessionLog:
         self._wall_time = wall_time
         self._clock_synced = clock_synced
         self._connect = connect
+        self._quiet = quiet
         self._new_id = new_id
         self._lock = threading.RLock()
         self._db = None
@@ -153,7 +160,8 @@ class SessionLog:
              clock_synced: Callable[[], bool] = kernel_clock_synced,
              connect: Callable[[Path], object] = logdb.connect,
              recover: bool = True, pending_dirs: Sequence[Path] = (),
-             new_id: Callable[[], str] = random_id, device_id: str | None = None) -> "SessionLog":
+             new_id: Callable[[], str] = random_id, device_id: str | None = None,
+             quiet: QuietTimes = NEVER) -> "SessionLog":
         """Open (creating, checking, migrating, repairing, recovering); never raises for disk trouble.
 
         `connect(path)` returns a `sqlite3.Connection`; tests pass one that refuses writes.
@@ -165,10 +173,11 @@ class SessionLog:
         layout (and so what a given damage hits) is the same at every run.
         `device_id`: the id a fresh log takes (the board's serial number, which a re-flash
         keeps); a log that has one keeps its own, so a computer never sees its sessions twice.
+        `quiet`: the firmware's loop's quiet times, which every query steps aside for.
         """
         log = cls(path, tz=tz, wall_time=wall_time, boot_id=read_boot_id(boot_id_path),
                   clock_synced=clock_synced, connect=connect, recover=recover,
-                  pending_dirs=pending_dirs, new_id=new_id)
+                  pending_dirs=pending_dirs, new_id=new_id, quiet=quiet)
         log._device_id = device_id
         with log._lock:
             log._try_open()
@@ -218,14 +227,20 @@ class SessionLog:
                        "%d found only in part were left out", self.path, repaired.aside.name,
                        saved.sessions, saved.zones, saved.dropped)
         self._notify(NOTICE_REPAIRED)
-        return self._connect(self.path), True
+        return self._stepping_aside(self._connect(self.path)), True
+
+    def _stepping_aside(self, db):
+        """`db`, its queries stepping aside for the loop's cues every QUIET_STEPS steps."""
+        if self._quiet is not NEVER:
+            db.set_progress_handler(lambda: self._quiet.step_aside() or 0, QUIET_STEPS)
+        return db
 
     def _open_if_healthy(self, known_healthy: bool):
         """A migrated connection, or the damage (an exception, returned) that stops one; any
         other error is raised."""
         db = None
         try:
-            db = self._connect(self.path)  # may already fail on a damaged header or schema
+            db = self._stepping_aside(self._connect(self.path))  # may fail on a damaged header or schema
             if known_healthy or logdb.is_healthy(db):
                 logdb.migrate(db)
                 return db
@@ -250,7 +265,7 @@ class SessionLog:
         if not self.path.exists():
             return False, None
         try:
-            db = logdb.connect(self.path, read_only=True)
+            db = self._stepping_aside(logdb.connect(self.path, read_only=True))
         except logdb.sqlite3.DatabaseError as error:
             return False, error if logdb.is_corruption(error) else None
         try:

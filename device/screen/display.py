@@ -33,6 +33,7 @@ from typing import Callable, NamedTuple, Protocol
 
 from PIL import Image
 
+from device.base.quiet import NEVER, QuietTimes
 from drivers.errors import NoHardwareError
 
 log = logging.getLogger(__name__)
@@ -304,9 +305,10 @@ class DisplayWorker:
     """
 
     def __init__(self, display: ResilientDisplay, clock: RealTimeClock, *, render: Callable | None = None,
-                 join_timeout: float = 5.0) -> None:
+                 join_timeout: float = 5.0, quiet: QuietTimes = NEVER) -> None:
         self._display = display
         self._render = render
+        self._quiet = quiet   # the loop's quiet times: a render or a push waits them out
         self._clock = clock   # the display's own: the thread waits for its retry deadlines
         self._join_timeout = join_timeout
         self._wake = threading.Condition()
@@ -361,7 +363,10 @@ class DisplayWorker:
                         frame, self._newest = frame or self._newest, None
                 try:
                     if frame is not None:
-                        display.push(self._drawn(frame))
+                        self._quiet.step_aside()
+                        drawn = self._drawn(frame)
+                        self._quiet.step_aside()
+                        display.push(drawn)
                     elif not stopping:
                         display.retry()
                 except Exception:  # a bad frame must not kill the display for good
