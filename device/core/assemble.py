@@ -11,28 +11,21 @@ from __future__ import annotations
 
 import logging
 import queue
-import tempfile
-import uuid
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from device.settings.choices import Choices, load_choices, save_choices
-from device.base.durable import write_atomically
-
-from device.core import owned
-from device.core.app import App, Hooks, Screen, Timeouts
-from device.core.events import ButtonEdge, DisplayStatus, Notice, SyncProgress
-from device.core.goal_settings import GoalSettings
-from device.core.gestures import GestureRecognizer
-from device.core.haptics import HapticPlayer, MotorLevels
 from device.core.parts import Parts
 from device.core.state import State
 from device.screen.display import FrameSink
 
-if TYPE_CHECKING:   # the drivers import gpiozero: only where the device is built
+# The rest of the device is imported in `assemble()` once the first frame is on its way: on a Pi's
+# budget an import costs ten times what it does here, and the panel should not wait for them (issue 12).
+if TYPE_CHECKING:
+    from device.core import owned
+    from device.core.app import App
+    from device.core.goal_settings import GoalSettings
     from device.log.recording import SessionRecorder
     from drivers.button import PushButton
     from drivers.motor import VibrationMotor
@@ -98,10 +91,12 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     `stick_inbox`: the folder where the USB-stick handler leaves routines for the person to
     accept (a desk of the device's own asks; with `serve_sync`, the sync's).
     `safety_pages`: a first run (no mark in the state folder yet) starts on the safety pages.
+
+    The first frame goes to the panel before anything else is done: a "facepace" splash
+    (`StartingView`), shown while the log is opened (its integrity check) and the rest is
+    imported and built; the app's first frame replaces it.
     """
     from device.screen.display import DisplayWorker, ResilientDisplay
-    from drivers.button import PushButton
-    from drivers.motor import VibrationMotor
 
     if serve_sync and parts.state_dir is None:
         raise ValueError("serve_sync needs parts with a state folder: the sync serves its session log")
@@ -110,6 +105,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         events = queue.SimpleQueue()
 
     def display_status(ok: bool, message: str) -> None:
+        from device.core.events import DisplayStatus
+
         if on_display_status is not None:
             on_display_status(ok, message)
         events.put(DisplayStatus(ok, message))
@@ -121,6 +118,14 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
             from device.screen.screens import render
             display = DisplayWorker(resilient, clock, render=render, join_timeout=DISPLAY_JOIN_SECONDS)
         stack.callback(display.close)
+        show_starting(display, draws=display_thread)
+
+        from device.core import owned
+        from device.core.events import ButtonEdge
+        from device.core.goal_settings import GoalSettings
+        from drivers.button import PushButton
+        from drivers.motor import VibrationMotor
+
         recorder = choices_file = desk = safety_file = settings = None
         state_dir = parts.state_dir
         running_on = owned.at_start(config, list(routines), state_dir)
@@ -164,6 +169,19 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all(), settings)
 
 
+def show_starting(display: FrameSink, *, draws: bool) -> None:
+    """Put the splash on `display` (`draws`: it renders on its own thread)."""
+    from device.screen.display import Drawing, Frame, FrameToDraw
+    from device.screen.views import StartingView
+
+    if draws:
+        display.push(FrameToDraw(Drawing(StartingView())))
+    else:
+        from device.screen.screens import render
+
+        display.push(Frame(render(StartingView())))
+
+
 def battery_monitor(config, parts: Parts, events: queue.SimpleQueue):
     """The fuel gauge's service when `[battery]` is enabled (None otherwise); it learns what a
     session costs into the state folder's battery.json."""
@@ -196,6 +214,8 @@ def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, e
     """The USB sync server on its own thread in this process, telling the loop its progress;
     closed with `stack`. One step on its own, so that a sync in a process of its own can take
     its place. `owner`: the desk for the person's changes (device.core.owned)."""
+    from contextlib import closing
+
     from device.sync.server import SyncServer
 
     def tell_the_loop(status) -> None:
@@ -210,6 +230,8 @@ def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, e
 
 def sync_event(status):
     """A SyncStatus from the sync thread, as an event for the app's loop (None: nothing to tell)."""
+    from device.core.events import Notice, SyncProgress
+
     if status.state == "syncing":
         return SyncProgress(status.sent, status.total)
     if status.state == "synced":
@@ -233,8 +255,16 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     weekly goal's settings (a rest set on the device goes there). `safety_file`: the mark that
     the safety pages were read; while it is missing the app starts on them. `display_draws`: the
     display's own thread renders (the loop never does)."""
+    from functools import partial
+
+    from device.base.durable import write_atomically
+    from device.core.app import App, Hooks, Screen, Timeouts
+    from device.core.gestures import GestureRecognizer
+    from device.core.goal_settings import GoalSettings
+    from device.core.haptics import HapticPlayer, MotorLevels
     from device.screen.display import Drawing, Frame, FrameToDraw
     from device.screen.screens import render
+    from device.settings.choices import Choices, load_choices, save_choices
 
     haptics = HapticPlayer(
         set_motor,
@@ -288,6 +318,9 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
     of its own, so the sync's date fixes never take them for this boot's. `log_options` go to
     `SessionLog.open` (a simulated year passes its own `clock_synced` and `connect`)."""
+    import tempfile
+    import uuid
+
     from device.settings.paths import runtime_dir
     from device.log.recording import SessionRecorder
     from device.log.sessionlog import BOOT_ID_PATH, SessionLog
@@ -311,6 +344,8 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
 
 def write_device_id(path: Path, device_id: str) -> None:
     """The USB gadget script names the device by this file (its USB serial number)."""
+    from device.base.durable import write_atomically
+
     try:
         if path.exists() and path.read_text().strip() == device_id:
             return
