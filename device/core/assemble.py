@@ -113,12 +113,14 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
 
     with ExitStack() as stack:   # on a failure half-way, what was built is closed again
         resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
+        stack.callback(resilient.close)
+        # Here, before the display's thread starts: the panel's first frame comes before anything else.
+        show_starting(resilient)
         display = resilient
         if display_thread:   # it renders too: the loop never waits for a render (issue 12)
             from device.screen.screens import render
             display = DisplayWorker(resilient, clock, render=render, join_timeout=DISPLAY_JOIN_SECONDS)
-        stack.callback(display.close)
-        show_starting(display, draws=display_thread)
+            stack.callback(display.close)
 
         from device.core import owned
         from device.core.events import ButtonEdge
@@ -169,17 +171,13 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all(), settings)
 
 
-def show_starting(display: FrameSink, *, draws: bool) -> None:
-    """Put the splash on `display` (`draws`: it renders on its own thread)."""
-    from device.screen.display import Drawing, Frame, FrameToDraw
+def show_starting(display: FrameSink) -> None:
+    """Put the splash on `display`, rendered on this thread."""
+    from device.screen.display import Frame
+    from device.screen.screens import render
     from device.screen.views import StartingView
 
-    if draws:
-        display.push(FrameToDraw(Drawing(StartingView())))
-    else:
-        from device.screen.screens import render
-
-        display.push(Frame(render(StartingView())))
+    display.push(Frame(render(StartingView())))
 
 
 def battery_monitor(config, parts: Parts, events: queue.SimpleQueue):

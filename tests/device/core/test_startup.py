@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageChops
 
 from device.core.assemble import assemble
@@ -38,16 +39,19 @@ class FramesSeen:
         self.frames.append((self.parts.bus.image(), self.log_path.exists()))
 
 
-def test_the_splash_is_on_the_panel_before_the_log_is_opened_then_the_idle_screen(tmp_path):
+@pytest.mark.parametrize("display_thread", [False, True], ids=["simulator", "firmware"])
+def test_the_splash_is_on_the_panel_before_the_log_is_opened_then_the_idle_screen(tmp_path, display_thread):
     config, clock = Config(), VirtualClock()
     parts = simulated_parts(config, clock, state_dir=tmp_path / "state")
     seen = FramesSeen(parts, tmp_path / "state" / "sessions.db")
-    with assemble(config, list(load_library(None).routines), parts, on_frame_sent=seen) as device:
+    with assemble(config, list(load_library(None).routines), parts, on_frame_sent=seen,
+                  display_thread=display_thread) as device:
         [(first, log_there)] = seen.frames       # built: only the splash so far, and no idle figures
         assert same_picture(first, SPLASH) and not log_there
         assert (tmp_path / "state" / "sessions.db").exists()
-        device.run(until=lambda: True)           # the loop's first pass: the idle screen, figures and all
-        assert same_picture(seen.frames[-1][0], render(FIRST_IDLE))
+        if not display_thread:                   # (the display's thread sends the rest in its own time)
+            device.run(until=lambda: True)       # the loop's first pass: the idle screen, figures and all
+            assert same_picture(seen.frames[-1][0], render(FIRST_IDLE))
 
 
 def test_a_damaged_log_at_start_is_repaired_and_told_after_the_splash(tmp_path):
