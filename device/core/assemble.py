@@ -13,6 +13,7 @@ import logging
 import queue
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
@@ -141,13 +142,14 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
             choices_file = parts.state_dir / "choices.json"
             safety_file = state_dir / SAFETY_SHOWN_FILE if safety_pages else None
             settings = owned.Settings(config, list(routines), parts.state_dir, running_on=running_on.config)
-            if serve_sync or stick_inbox is not None:
-                desk = owned.owner_desk(settings, events=events, clock=clock,
-                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES)
+            make_desk = partial(owned.owner_desk, settings, events=events, clock=clock,
+                                busy=lambda: bool(built) and built[0].state in SESSION_STATES)
             if serve_sync:
+                desk = make_desk()
                 serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
             if stick_inbox is not None:   # the firmware's own desk, beside the sync process's
-                services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
+                services = [*services, owned.StickInbox(stick_inbox, desk or DeskOnFirstUse(make_desk),
+                                                        events.put, clock=clock)]
         battery = battery_monitor(config, parts, events)
         if battery is not None:
             stack.callback(battery.close)
@@ -178,6 +180,26 @@ def show_starting(display: FrameSink) -> None:
     from device.screen.views import StartingView
 
     display.push(Frame(render(StartingView())))
+
+
+class DeskOnFirstUse:
+    """The USB stick's desk, built when the first routine is offered from a stick: most starts
+    never need it, and its protocol modules would cost a Pi's start a tenth of a second (issue 12)."""
+
+    def __init__(self, build: Callable[[], object]) -> None:
+        self._build = build
+        self._desk = None
+
+    def offer(self, change):
+        return self._open().offer(change)
+
+    def status(self, change_id: int):
+        return self._open().status(change_id)
+
+    def _open(self):
+        if self._desk is None:
+            self._desk = self._build()
+        return self._desk
 
 
 def battery_monitor(config, parts: Parts, events: queue.SimpleQueue):
@@ -253,8 +275,6 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     weekly goal's settings (a rest set on the device goes there). `safety_file`: the mark that
     the safety pages were read; while it is missing the app starts on them. `display_draws`: the
     display's own thread renders (the loop never does)."""
-    from functools import partial
-
     from device.base.durable import write_atomically
     from device.core.app import App, Hooks, Screen, Timeouts
     from device.core.gestures import GestureRecognizer

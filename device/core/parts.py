@@ -57,7 +57,6 @@ def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
     or a fresh `FakeSSD1306Bus`; a test may hand in one that fails). `wall_clock`: this
     computer's date unless a test lives in a world of its own. `gauge`: a `FakeMAX17048` to put
     on the bus; the real gauge driver reads it when `[battery]` is enabled."""
-    from drivers.battery import MAX17048Gauge
     from drivers.fakes.i2c import FakeSSD1306Bus
     from drivers.fakes.pins import ClockedMockFactory
     from drivers.oled import OledDisplay
@@ -66,7 +65,13 @@ def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
     bus = bus if bus is not None else FakeSSD1306Bus(address=display.address)
     if gauge is not None:
         bus.attach(gauge)
+
+    def open_gauge():
+        from drivers.battery import MAX17048Gauge
+
+        return MAX17048Gauge(bus, config.battery.address)
+
     return Parts(clock, pins=ClockedMockFactory(clock), state_dir=state_dir, bus=bus,
                  open_panel=lambda: OledDisplay(bus, address=display.address, rotation=display.rotation),
                  wall_clock=wall_clock or HostWallClock(),
-                 open_gauge=(lambda: MAX17048Gauge(bus, config.battery.address)) if config.battery.enabled else None)
+                 open_gauge=open_gauge if config.battery.enabled else None)

@@ -91,3 +91,21 @@ def test_the_firmware_imports_nothing_of_the_app_before_its_splash():
                               "device.sync.channel", "device.screen.screens", "gpiozero", "sqlite3",
                               "importlib.metadata"):
         assert behind_the_splash not in loaded, behind_the_splash
+
+
+def test_the_firmwares_stick_desk_is_built_when_a_routine_waits_and_asks_as_before(tmp_path):
+    """Without the sync beside the loop (the firmware), the USB stick's desk is built on first use."""
+    from tests.support.toml_documents import EVENING_CALM
+
+    inbox = tmp_path / "run" / "import"
+    inbox.mkdir(parents=True)
+    config, clock = Config(), VirtualClock()
+    parts = simulated_parts(config, clock, state_dir=tmp_path / "state")
+    traced = []
+    with assemble(config, list(load_library(None).routines), parts, stick_inbox=inbox,
+                  traces=[lambda event, **fields: traced.append((event, fields))]) as device:
+        device.run(until=lambda: clock.now() >= 0)            # started, nothing on the stick yet
+        (inbox / "evening-calm.toml").write_text(EVENING_CALM)
+        device.run(until=lambda: any(event == "question" for event, _ in traced) or clock.now() > 60)
+        [question] = [fields for event, fields in traced if event == "question"]
+        assert question["prompt"] == "Add routine 'Evening calm' 6:00"
