@@ -20,7 +20,10 @@ from device.screen.display import Panel
 @dataclass(frozen=True)
 class Parts:
     clock: object                        # the one clock: MonotonicClock, ScaledClock or VirtualClock
-    pins: object | None                  # a gpiozero pin factory; None: gpiozero's own choice (the Pi's GPIO)
+    # A gpiozero pin factory; None: gpiozero's own choice (the Pi's GPIO). Not named in `real_parts`:
+    # gpiozero tries lgpio first by import (its entry-point scan only runs for GPIOZERO_PIN_FACTORY,
+    # which the unit does not set), and naming it would import gpiozero before the splash (issue 12).
+    pins: object | None
     open_panel: Callable[[], Panel]      # opens the panel afresh; the display retries it when it fails
     state_dir: Path | None               # the session log and the person's choices; None: nothing kept
     bus: object | None = None            # simulated: the fake I2C bus, whose image() is what the glass shows
