@@ -336,18 +336,20 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
     of its own, so the sync's date fixes never take them for this boot's. `log_options` go to
     `SessionLog.open` (a simulated year passes its own `clock_synced` and `connect`)."""
-    import tempfile
-    import uuid
-
     from device.settings.paths import runtime_dir
     from device.log.recording import SessionRecorder
     from device.log.sessionlog import BOOT_ID_PATH, SessionLog
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:   # not the state folder: it may be read-only
+    with ExitStack() as scratch:
         boot_id_path = BOOT_ID_PATH
-        if simulated:
-            boot_id_path = Path(scratch) / "boot_id"
+        if simulated:   # tempfile and uuid only here: the device's own start does without them
+            import tempfile
+            import uuid
+
+            # Not the state folder: it may be read-only.
+            folder = scratch.enter_context(tempfile.TemporaryDirectory())
+            boot_id_path = Path(folder) / "boot_id"
             boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
         # A stop that cannot write the log keeps its sessions in the runtime folder if the
         # state folder will not take them either (a full card): RAM, but better than nothing.
