@@ -148,7 +148,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
                 desk = make_desk()
                 serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
             if stick_inbox is not None:   # the firmware's own desk, beside the sync process's
-                services = [*services, owned.StickInbox(stick_inbox, desk or DeskOnFirstUse(make_desk),
+                services = [*services, owned.StickInbox(stick_inbox, desk or owned.DeskOnFirstUse(make_desk),
                                                         events.put, clock=clock)]
         battery = battery_monitor(config, parts, events)
         if battery is not None:
@@ -180,26 +180,6 @@ def show_starting(display: FrameSink) -> None:
     from device.screen.views import StartingView
 
     display.push(Frame(render(StartingView())))
-
-
-class DeskOnFirstUse:
-    """The USB stick's desk, built when the first routine is offered from a stick: most starts
-    never need it, and its protocol modules would cost a Pi's start a tenth of a second (issue 12)."""
-
-    def __init__(self, build: Callable[[], object]) -> None:
-        self._build = build
-        self._desk = None
-
-    def offer(self, change):
-        return self._open().offer(change)
-
-    def status(self, change_id: int):
-        return self._open().status(change_id)
-
-    def _open(self):
-        if self._desk is None:
-            self._desk = self._build()
-        return self._desk
 
 
 def battery_monitor(config, parts: Parts, events: queue.SimpleQueue):
