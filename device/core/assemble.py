@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -214,8 +214,6 @@ def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, e
     """The USB sync server on its own thread in this process, telling the loop its progress;
     closed with `stack`. One step on its own, so that a sync in a process of its own can take
     its place. `owner`: the desk for the person's changes (device.core.owned)."""
-    from contextlib import closing
-
     from device.sync.server import SyncServer
 
     def tell_the_loop(status) -> None:

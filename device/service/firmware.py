@@ -92,8 +92,9 @@ class Readiness:
         self._lock = threading.Lock()
         self._waiting_for = {"loop", "panel"}
 
-    def panel_answered(self) -> None:
-        self._arrived("panel")
+    def panel_answered(self) -> None:   # every frame: after READY, nothing to do
+        if self._waiting_for:
+            self._arrived("panel")
 
     def next_deadline(self) -> None:
         return None
