@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import tempfile
-import uuid
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from functools import partial
@@ -20,20 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from device.base.quiet import NEVER, QuietTimes
-from device.settings.choices import Choices, load_choices, save_choices
-from device.base.durable import write_atomically
-
-from device.core import owned
-from device.core.app import App, Hooks, Screen, Timeouts
-from device.core.events import ButtonEdge, DisplayStatus, Notice, SyncProgress
-from device.core.goal_settings import GoalSettings
-from device.core.gestures import GestureRecognizer
-from device.core.haptics import HapticPlayer, MotorLevels
 from device.core.parts import Parts
 from device.core.state import State
 from device.screen.display import FrameSink
 
-if TYPE_CHECKING:   # the drivers import gpiozero: only where the device is built
+# The rest of the device is imported in `assemble()` once the first frame is on its way: on a Pi's
+# budget an import costs ten times what it does here, and the panel should not wait for them (issue 12).
+if TYPE_CHECKING:
+    from device.core import owned
+    from device.core.app import App
+    from device.core.goal_settings import GoalSettings
     from device.log.recording import SessionRecorder
     from drivers.button import PushButton
     from drivers.motor import VibrationMotor
@@ -99,10 +93,12 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     `stick_inbox`: the folder where the USB-stick handler leaves routines for the person to
     accept (a desk of the device's own asks; with `serve_sync`, the sync's).
     `safety_pages`: a first run (no mark in the state folder yet) starts on the safety pages.
+
+    The first frame goes to the panel before anything else is done: a "facepace" splash
+    (`StartingView`), shown while the log is opened (its integrity check) and the rest is
+    imported and built; the app's first frame replaces it.
     """
     from device.screen.display import DisplayWorker, ResilientDisplay
-    from drivers.button import PushButton
-    from drivers.motor import VibrationMotor
 
     if serve_sync and parts.state_dir is None:
         raise ValueError("serve_sync needs parts with a state folder: the sync serves its session log")
@@ -111,18 +107,30 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         events = queue.SimpleQueue()
 
     def display_status(ok: bool, message: str) -> None:
+        from device.core.events import DisplayStatus
+
         if on_display_status is not None:
             on_display_status(ok, message)
         events.put(DisplayStatus(ok, message))
 
     with ExitStack() as stack:   # on a failure half-way, what was built is closed again
         resilient = ResilientDisplay(parts.open_panel, clock, on_sent=on_frame_sent, on_status=display_status)
+        stack.callback(resilient.close)
+        # Here, before the display's thread starts: the panel's first frame comes before anything else.
+        show_starting(resilient)
         display = resilient
         if display_thread:   # it renders too: the loop never waits for a render (issue 12)
             from device.screen.screens import render
             display = DisplayWorker(resilient, clock, render=render, join_timeout=DISPLAY_JOIN_SECONDS,
                                     quiet=QuietTimes.of(clock))
-        stack.callback(display.close)
+            stack.callback(display.close)
+
+        from device.core import owned
+        from device.core.events import ButtonEdge
+        from device.core.goal_settings import GoalSettings
+        from drivers.button import PushButton
+        from drivers.motor import VibrationMotor
+
         recorder = choices_file = desk = safety_file = settings = None
         state_dir = parts.state_dir
         running_on = owned.at_start(config, list(routines), state_dir)
@@ -136,13 +144,14 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
             choices_file = parts.state_dir / "choices.json"
             safety_file = state_dir / SAFETY_SHOWN_FILE if safety_pages else None
             settings = owned.Settings(config, list(routines), parts.state_dir, running_on=running_on.config)
-            if serve_sync or stick_inbox is not None:
-                desk = owned.owner_desk(settings, events=events, clock=clock,
-                                        busy=lambda: bool(built) and built[0].state in SESSION_STATES)
+            make_desk = partial(owned.owner_desk, settings, events=events, clock=clock,
+                                busy=lambda: bool(built) and built[0].state in SESSION_STATES)
             if serve_sync:
+                desk = make_desk()
                 serve_sync_beside_the_loop(stack, config, recorder, parts.wall_clock, events, owner=desk)
             if stick_inbox is not None:   # the firmware's own desk, beside the sync process's
-                services = [*services, owned.StickInbox(stick_inbox, desk, events.put, clock=clock)]
+                services = [*services, owned.StickInbox(stick_inbox, desk or owned.DeskOnFirstUse(make_desk),
+                                                        events.put, clock=clock)]
         battery = battery_monitor(config, parts, events)
         if battery is not None:
             stack.callback(battery.close)
@@ -164,6 +173,15 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         app.recorder.use_time_zone(running_on.settings.time_zone)
         built.append(app)
         return RunningDevice(app, events, button, motor, display, recorder, stack.pop_all(), settings)
+
+
+def show_starting(display: FrameSink) -> None:
+    """Put the splash on `display`, rendered on this thread."""
+    from device.screen.display import Frame
+    from device.screen.screens import render
+    from device.screen.views import StartingView
+
+    display.push(Frame(render(StartingView())))
 
 
 def battery_monitor(config, parts: Parts, events: queue.SimpleQueue):
@@ -212,6 +230,8 @@ def serve_sync_beside_the_loop(stack: ExitStack, config, recorder, wall_clock, e
 
 def sync_event(status):
     """A SyncStatus from the sync thread, as an event for the app's loop (None: nothing to tell)."""
+    from device.core.events import Notice, SyncProgress
+
     if status.state == "syncing":
         return SyncProgress(status.sent, status.total)
     if status.state == "synced":
@@ -235,8 +255,14 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
     weekly goal's settings (a rest set on the device goes there). `safety_file`: the mark that
     the safety pages were read; while it is missing the app starts on them. `display_draws`: the
     display's own thread renders (the loop never does)."""
+    from device.base.durable import write_atomically
+    from device.core.app import App, Hooks, Screen, Timeouts
+    from device.core.gestures import GestureRecognizer
+    from device.core.goal_settings import GoalSettings
+    from device.core.haptics import HapticPlayer, MotorLevels
     from device.screen.display import Drawing, Frame, FrameToDraw
     from device.screen.screens import render
+    from device.settings.choices import Choices, load_choices, save_choices
 
     haptics = HapticPlayer(
         set_motor,
@@ -296,10 +322,15 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
     from device.log.sessionlog import BOOT_ID_PATH, SessionLog
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:   # not the state folder: it may be read-only
+    with ExitStack() as scratch:
         boot_id_path = BOOT_ID_PATH
-        if simulated:
-            boot_id_path = Path(scratch) / "boot_id"
+        if simulated:   # tempfile and uuid only here: the device's own start does without them
+            import tempfile
+            import uuid
+
+            # Not the state folder: it may be read-only.
+            folder = scratch.enter_context(tempfile.TemporaryDirectory())
+            boot_id_path = Path(folder) / "boot_id"
             boot_id_path.write_text(f"simulated-{uuid.uuid4()}\n")
         # A stop that cannot write the log keeps its sessions in the runtime folder if the
         # state folder will not take them either (a full card): RAM, but better than nothing.
@@ -314,6 +345,8 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
 
 def write_device_id(path: Path, device_id: str) -> None:
     """The USB gadget script names the device by this file (its USB serial number)."""
+    from device.base.durable import write_atomically
+
     try:
         if path.exists() and path.read_text().strip() == device_id:
             return

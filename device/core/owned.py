@@ -113,6 +113,26 @@ def owner_desk(settings: Settings, *, events: queue.SimpleQueue, clock, busy: Ca
                      answer_within=ANSWER_WITHIN, grace=ANSWER_GRACE, monotonic=clock.now)
 
 
+class DeskOnFirstUse:
+    """The USB stick's desk, built when the first routine is offered from a stick: most starts
+    never need it, and its protocol modules would cost a Pi's start a tenth of a second (issue 12)."""
+
+    def __init__(self, build: Callable[[], object]) -> None:
+        self._build = build
+        self._desk = None
+
+    def offer(self, change):
+        return self._open().offer(change)
+
+    def status(self, change_id: int):
+        return self._open().status(change_id)
+
+    def _open(self):
+        if self._desk is None:
+            self._desk = self._build()
+        return self._desk
+
+
 class StickInbox:
     """A loop service: the routines `facepace export` copied off a USB stick's
     `facepace/routines/` into `folder` are offered to the desk one at a time, checked and

@@ -20,7 +20,10 @@ from device.screen.display import Panel
 @dataclass(frozen=True)
 class Parts:
     clock: object                        # the one clock: MonotonicClock, ScaledClock or VirtualClock
-    pins: object | None                  # a gpiozero pin factory; None: gpiozero's own choice (the Pi's GPIO)
+    # A gpiozero pin factory; None: gpiozero's own choice (the Pi's GPIO). Not named in `real_parts`:
+    # gpiozero tries lgpio first by import (its entry-point scan only runs for GPIOZERO_PIN_FACTORY,
+    # which the unit does not set), and naming it would import gpiozero before the splash (issue 12).
+    pins: object | None
     open_panel: Callable[[], Panel]      # opens the panel afresh; the display retries it when it fails
     state_dir: Path | None               # the session log and the person's choices; None: nothing kept
     bus: object | None = None            # simulated: the fake I2C bus, whose image() is what the glass shows
@@ -57,7 +60,6 @@ def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
     or a fresh `FakeSSD1306Bus`; a test may hand in one that fails). `wall_clock`: this
     computer's date unless a test lives in a world of its own. `gauge`: a `FakeMAX17048` to put
     on the bus; the real gauge driver reads it when `[battery]` is enabled."""
-    from drivers.battery import MAX17048Gauge
     from drivers.fakes.i2c import FakeSSD1306Bus
     from drivers.fakes.pins import ClockedMockFactory
     from drivers.oled import OledDisplay
@@ -66,7 +68,13 @@ def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
     bus = bus if bus is not None else FakeSSD1306Bus(address=display.address)
     if gauge is not None:
         bus.attach(gauge)
+
+    def open_gauge():
+        from drivers.battery import MAX17048Gauge
+
+        return MAX17048Gauge(bus, config.battery.address)
+
     return Parts(clock, pins=ClockedMockFactory(clock), state_dir=state_dir, bus=bus,
                  open_panel=lambda: OledDisplay(bus, address=display.address, rotation=display.rotation),
                  wall_clock=wall_clock or HostWallClock(),
-                 open_gauge=(lambda: MAX17048Gauge(bus, config.battery.address)) if config.battery.enabled else None)
+                 open_gauge=open_gauge if config.battery.enabled else None)

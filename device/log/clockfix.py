@@ -30,11 +30,13 @@ that was plausible enough is put right by the next honest one.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:   # the callers hand in the log's connection; the device's first frame comes before it
+    import sqlite3
 
 # No earlier than this firmware's build (2026-12-01): a clock far ahead of it is not believed.
 BUILT = 1_796_083_200.0

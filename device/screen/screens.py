@@ -20,7 +20,7 @@ from device.screen import fonts
 from device.base import timefmt
 from device.screen.fonts import Box, Font
 from device.screen.views import (BatteryView, IdleView, OffView, PausedView, PowerOffView, QuestionView, RestView,
-                                 SafetyView, SummaryView, SyncView, View, ZoneView)
+                                 SafetyView, StartingView, SummaryView, SyncView, View, ZoneView)
 
 WIDTH, HEIGHT = 128, 64
 LIT = 255  # mode "1" stores lit pixels as 255; drawing with 1 would store a stray 1
@@ -538,9 +538,15 @@ def _off(view: OffView, width: int, bottom: int) -> list[Item]:
     return [label("off", "Off", font, line_box(font, 0, top, width), align="center")]
 
 
+def _starting(view: StartingView, width: int, bottom: int) -> list[Item]:
+    font = fonts.sans(16)
+    top = (bottom - font.line_height) // 2
+    return [label("starting", "facepace", font, line_box(font, 0, top, width), align="center")]
+
+
 _LAYOUTS = {IdleView: _idle, ZoneView: _zone, PausedView: _paused, SummaryView: _summary,
             SyncView: _sync, QuestionView: _question, PowerOffView: _power_off, OffView: _off, SafetyView: _safety,
-            RestView: _rest}
+            RestView: _rest, StartingView: _starting}
 
 
 def notice_pages(message: str, width: int = WIDTH) -> list[str]:

@@ -114,5 +114,11 @@ class OffView:
     """Shown briefly on shutdown before the panel is turned off."""
 
 
+@dataclass(frozen=True)
+class StartingView:
+    """The first frame at start, while the log is read and the rest is set up (issue 12): the idle
+    screen replaces it, figures and all, so none is ever shown before the log is read."""
+
+
 View = (IdleView | ZoneView | PausedView | SummaryView | SyncView | QuestionView | PowerOffView | OffView
-        | SafetyView | RestView)
+        | SafetyView | RestView | StartingView)

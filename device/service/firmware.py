@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
 from typing import Callable, Sequence
 
 from device.core.assemble import SESSION_STATES, Service, assemble
-from device.core.events import Stop
 from device.core.parts import Parts, real_parts
 from device.service.board import require_raspberry_pi
 from device.settings.paths import runtime_dir, stick_inbox
@@ -46,6 +46,7 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
     hooks. `services` run on the loop beside the firmware's own; `traces` hear the app's trace
     after the journal does (tests plant misbehaviour through both)."""
     from device.base.gil import share_the_interpreter_quickly
+    from device.core.events import Stop
     from device.service.export_status import ExportStatusWatcher
     from device.service.sdnotify import Notifier
     from device.service.sync_link import SyncLink
@@ -59,14 +60,14 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
     # and the person's questions come through the link; it is told when a session is on.
     link = SyncLink.listen(runtime_dir(), send=events.put, wall_clock=parts.wall_clock)
     with closing(notifier), closing(link):
-        own_services = [WatchdogFeeder(notifier, parts.clock),
+        ready = Readiness(notifier.ready)
+        own_services = [ready, WatchdogFeeder(notifier, parts.clock),
                         ExportStatusWatcher(runtime_dir() / "export-status", events.put), link]
-        # A dead panel must not keep the device from starting: READY=1 on the first frame or failure.
         with assemble(config, routines, parts, events=events, traces=[_log_event, *traces], notices=notices,
                       services=[*own_services, *services], display_thread=True,
                       stick_inbox=stick_inbox(),
-                      on_frame_sent=lambda frame: notifier.ready(),
-                      on_display_status=lambda ok, message: notifier.ready(),
+                      on_frame_sent=lambda frame: ready.panel_answered(),
+                      on_display_status=lambda ok, message: ready.panel_answered(),
                       request_power_off=request_power_off, safety_pages=True) as device:
             link.on_clock = device.recorder.session_log.note_clock_set_by_host
             link.in_session = lambda: device.app.state in SESSION_STATES
@@ -78,6 +79,38 @@ def serve(config, routines, notices, *, parts: Parts, services: Sequence[Service
             time.sleep(OFF_SCREEN_SECONDS)
     log.info("stopped cleanly")
     return 0
+
+
+class Readiness:
+    """READY=1 once the loop serves and the panel has shown its first frame (the splash) or
+    failed: the device is on for the person and takes a press at once. A dead panel must not
+    keep the device from starting, and a press must not wait for the log's check or the imports
+    behind the splash (issue 12). A loop service; the panel's news come from the display's thread."""
+
+    def __init__(self, send_ready: Callable[[], None]) -> None:
+        self._send_ready = send_ready
+        self._lock = threading.Lock()
+        self._waiting_for = {"loop", "panel"}
+
+    def panel_answered(self) -> None:   # every frame: after READY, nothing to do
+        if self._waiting_for:
+            self._arrived("panel")
+
+    def next_deadline(self) -> None:
+        return None
+
+    def poll(self, now: float) -> None:
+        if self._waiting_for:
+            self._arrived("loop")
+
+    def _arrived(self, what: str) -> None:
+        with self._lock:
+            if not self._waiting_for:
+                return
+            self._waiting_for.discard(what)
+            if self._waiting_for:
+                return
+        self._send_ready()
 
 
 def request_power_off(folder: Path | None = None) -> None:

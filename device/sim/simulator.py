@@ -4,8 +4,8 @@ The button and motor are gpiozero devices on gpiozero's MockFactory (told the
 time by the simulator's clock); the OLED is the real adafruit driver on a fake
 I2C bus that decodes what the panel would show. Only the pins and the bus are fake.
 
-Simulated time starts at 0 when the device is ready (its first frame is on the
-panel), so `--script 1:press` presses one simulated second after that, at any speed.
+Simulated time starts at 0 when the device is ready (built, its splash on the panel, the
+app's first frame next), so `--script 1:press` presses one simulated second after that, at any speed.
 A scripted edge carries its scripted instant (the clock's time never passes a
 timer that has not run), so a busy machine delays a press but never changes it.
 
@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from device.core.events import Stop
 from device.core.assemble import assemble
 from device.core.clock import ScaledClock, VirtualClock
 from device.core.state import State
@@ -120,7 +119,8 @@ class Simulator:
         self.device = assemble(self.config, self.routines, self.parts, traces=traces, serve_sync=self.serve_sync,
                                notices=self.notices, routine_name=self.routine_name,
                                on_frame_sent=self._frame_sent,
-                               on_display_status=self._display_status, on_motor=self.on_motor)
+                               on_motor=self.on_motor)
+        self.clock.start()   # the device is ready: simulated time starts
         self.app, self.events = self.device.app, self.device.events
         self.button, self.motor, self.recorder = self.device.button, self.device.motor, self.device.recorder
         self._scripted_left = 0
@@ -177,6 +177,8 @@ class Simulator:
         return 0 if summaries or stay else 1
 
     def stop(self) -> None:
+        from device.core.events import Stop
+
         self.events.put(Stop("simulator closed"))
 
     def close(self) -> None:
@@ -189,16 +191,12 @@ class Simulator:
         self.frames_sent += 1
         if self.trace:
             self.trace("frame", number=self.frames_sent, brightness=frame.brightness)
-        self.clock.start()   # the device is ready: simulated time starts (once)
         if self.frames_dir:
             frame.image.save(self.frames_dir / f"{self.frames_sent:06d}.png")
         if self.on_sent:
             self.on_sent(frame)
         if self.on_frame:
             self.on_frame(self.bus.image(), self.bus)
-
-    def _display_status(self, ok: bool, message: str) -> None:
-        self.clock.start()   # a panel that fails to start must not stop time either
 
 
 def gestures_from(lines, sim: Simulator) -> None:

@@ -42,6 +42,10 @@ class Sent:
         with self._changed:
             assert self._changed.wait_for(lambda: self.count >= count, GUARD_SECONDS)
 
+    def wait_until(self, shown) -> None:
+        with self._changed:
+            assert self._changed.wait_for(shown, GUARD_SECONDS)
+
 
 def test_the_display_thread_renders_every_frame_and_the_loop_none():
     config, clock = Config(), VirtualClock()
@@ -50,7 +54,7 @@ def test_the_display_thread_renders_every_frame_and_the_loop_none():
 
     def watch(frame, event, arg):
         if event == "call" and frame.f_code is screens.render.__code__:
-            rendered_on.append(threading.current_thread().name)
+            rendered_on.append((threading.current_thread().name, type(frame.f_locals["view"]).__name__))
 
     sent = Sent()
     threading.setprofile(watch)   # the display thread starts after this
@@ -59,22 +63,24 @@ def test_the_display_thread_renders_every_frame_and_the_loop_none():
         with assemble(config, list(load_library(None).routines), parts, display_thread=True,
                       on_frame_sent=sent) as device:
             loop_thread = threading.current_thread().name
-            device.run(until=lambda: True)                   # one pass: the first frame handed over
-            sent.wait_for(1)
-            assert same_picture(parts.bus.image(), REFERENCE)   # the same pixels as rendered inline
+            device.run(until=lambda: True)                   # one pass: the idle frame handed over
+            # the same pixels as rendered inline, after the splash
+            sent.wait_until(lambda: same_picture(parts.bus.image(), REFERENCE))
+            frames_so_far = sent.count
             button = parts.pins.pin(config.button.pin)
             clock.call_at(1.0, button.drive_low)
             clock.call_at(1.12, button.drive_high)
             clock.call_at(3.0, lambda: None)
             device.run(until=lambda: clock.now() >= 3.0)       # a session starts: new frames
-            sent.wait_for(2)
+            sent.wait_for(frames_so_far + 1)
             assert not same_picture(parts.bus.image(), REFERENCE)
             device.events.put(Stop("test"))
             device.run()
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
-    assert rendered_on and loop_thread not in rendered_on
-    assert set(rendered_on) == {"facepace-display"}
+    # The splash, on the builder's thread before the display's thread starts; then every frame there.
+    assert rendered_on[0] == (loop_thread, "StartingView")
+    assert len(rendered_on) > 1 and {thread for thread, _ in rendered_on[1:]} == {"facepace-display"}
     # and at a lower priority than the loop: a render never keeps a cue waiting for the CPU
     assert sent.nice > os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

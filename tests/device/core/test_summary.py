@@ -43,8 +43,9 @@ def make_sim(tmp_path):
 
     def make(*, sessions_before: list[float] = ()):
         frames: list = []
+        app = None   # the splash is sent while the simulator is built, before this test's app
         sim = Simulator(Config(), list(load_library(None).routines), routine_name="quick",
-                        on_frame=lambda image, bus: frames.append((app.state, image.copy())))
+                        on_frame=lambda image, bus: frames.append((app and app.state, image.copy())))
         wall = lambda: WALL_ORIGIN + sim.clock.now()   # noqa: E731
         card = Card()
         log = SessionLog.open(tmp_path / "sessions.db", wall_time=wall, connect=card.connect)

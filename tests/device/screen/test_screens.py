@@ -11,7 +11,8 @@ from PIL import Image, ImageDraw
 from device.screen import fonts, screens
 from device.settings.routines import load_library
 from device.screen.screens import FLAME, Icon, Label, fits, layout, render
-from device.screen.views import IdleView, OffView, PausedView, PowerOffView, SummaryView, SyncView, ZoneView
+from device.screen.views import (IdleView, OffView, PausedView, PowerOffView, StartingView, SummaryView, SyncView,
+                                 ZoneView)
 from tests.conftest import same_pixels
 
 IDLE = IdleView("Daily glow", 8 * 60 + 10, routine_number=1, routine_count=4, intensity=3,
@@ -24,7 +25,8 @@ SUMMARY = SummaryView("Daily glow", active_seconds=8 * 60 + 5, zones_done=7, zon
 SCREENS = {"idle": IDLE, "idle_first_time": IdleView("Daily glow", 490, 1, 4, 3),
            "zone": ZONE, "paused": PAUSED, "paused_near_limit": replace(PAUSED, pause_remaining=45),
            "summary": SUMMARY, "sync": SyncView(12, 40), "synced": SyncView(40, 40, done=True), "exported": SyncView(12, 12, done=True, to_drive=True),
-           "power_off": PowerOffView(4), "powering_off": PowerOffView(0), "off": OffView()}
+           "power_off": PowerOffView(4), "powering_off": PowerOffView(0), "off": OffView(),
+           "starting": StartingView()}
 NOTICES = ["Log repaired", "Disk full: log kept", "Bad routine: x.toml", "Display retry",
            "Exported 12 - remove"]
 
