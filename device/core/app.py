@@ -304,11 +304,14 @@ class App:
         self.pacer = Pacer(tuple(routine.active_zones), now, pause_limit=self.timeouts.pause_limit)
         self.state = State.RUNNING
         self.summary = None
-        self.recorder.begin(routine, self.intensity, now)
         self._trace("session_start", routine=routine.name, at=now)
+        # The first zone's buzz before the log's write is handed over: on a Pi's busy core the
+        # log's worker would take the CPU the cue needs (zones last a second or more, so no
+        # zone's end, which the log is told of, is due yet).
+        self._handle_cues(self.pacer.due(now))
+        self.recorder.begin(routine, self.intensity, now)
         log.info("session start: %s at intensity %d (felt at %d)", routine.name, self.intensity,
                  self.session_level)
-        self._handle_cues(self.pacer.due(now))
 
     def pause(self, now: float) -> None:
         self._handle_cues(self.pacer.pause(now))
