@@ -108,7 +108,7 @@ def read_boot_id(path: Path = BOOT_ID_PATH) -> str:
 
 # How often (SQLite virtual-machine steps, some tens of microseconds here) a query looks whether
 # the loop is about to wake: between two looks it may keep the CPU a cue needs.
-QUIET_STEPS = 2000
+QUIET_STEPS = 200
 
 
 def random_id() -> str:
