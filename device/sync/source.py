@@ -149,17 +149,16 @@ class SyncSource:
             rows = self._read_piece(last, min(guess, max_sessions - len(encoded), _MAX_PIECE))
             if not rows:
                 break
-            piece = 0
-            for values in rows:
+            seen = 0
+            for number, values in enumerate(rows, 1):
                 item = json.dumps(values, separators=(",", ":")).encode()
-                piece += len(item)
+                seen += len(item) + 1
+                self._session_bytes = max(1, seen // number)
                 if encoded and size + len(item) + 1 > max_bytes:
-                    self._session_bytes = max(1, piece // len(rows))
                     return encoded, last
                 encoded.append(item)
                 size += len(item) + 1
                 last = values[_SEQ]
-            self._session_bytes = max(1, piece // len(rows))
         return encoded, last
 
     def _read_piece(self, after: int, count: int) -> list[list]:
