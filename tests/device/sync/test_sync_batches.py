@@ -24,6 +24,7 @@ from device.sync import protocol as p
 from device.sync import source as sync_source
 from device.sync.frames import Frame, FrameDecoder, encode
 from device.sync.source import SyncSource
+from tests.support.sync_testing import record_sessions
 
 
 def fast_connect(path):
@@ -104,21 +105,46 @@ def test_a_batch_is_the_record_path_s_json_and_crosses_the_cable_unchanged(
         [(r.as_dict(), date_quality(wall_trusted=r.wall_trusted, fixed_at_sync=r.id in fixed)) for r in records]
 
 
+class Rows(list):
+    def fetchall(self) -> list:
+        return list(self)
+
+
+class WatchedReader:
+    """The sync's read-only connection, with `seen(rows)` called after each read of sessions by
+    seq (a batch's, or a piece of one) and before the source's next statement."""
+
+    def __init__(self, connection, seen) -> None:
+        self.connection, self.seen = connection, seen
+
+    def __getattr__(self, name):
+        return getattr(self.connection, name)
+
+    def execute(self, sql, *params):
+        result = self.connection.execute(sql, *params)
+        if "FROM sessions AS s WHERE s.seq > ?" in sql and "LIMIT" in sql:
+            result = Rows(result.fetchall())
+            self.seen(result)
+        return result
+
+
+def watch_the_sync_s_reads(monkeypatch, seen) -> None:
+    connect = logdb.connect
+
+    def watched(path, **options):
+        connection = connect(path, **options)
+        return WatchedReader(connection, seen) if options.get("read_only") else connection
+
+    monkeypatch.setattr(sync_source.logdb, "connect", watched)
+
+
 def test_a_batch_cut_by_its_bytes_reads_few_sessions_it_does_not_send(tmp_path, monkeypatch):
     """Pieces are sized from the sessions seen: a 60 KiB batch of ~500-byte sessions reads about
     what it sends, not the host's 500 (each session read costs a Pi's CPU)."""
     read: list[int] = []
-    piece = SyncSource._read_piece
-
-    def counted(self, after, count):
-        rows = piece(self, after, count)
-        read.append(len(rows))
-        return rows
-
-    monkeypatch.setattr(SyncSource, "_read_piece", counted)
     with SessionLog.open(tmp_path / "sessions.db", clock_synced=lambda: True, connect=fast_connect) as log:
-        from tests.support.sync_testing import record_sessions
         record_sessions(log, 600)
+        watch_the_sync_s_reads(monkeypatch, lambda rows: read.append(len(rows)))
         with SyncSource(log) as source:
             sent, after = 0, 0
             while True:
@@ -135,27 +161,16 @@ def test_a_batch_cut_by_its_bytes_reads_few_sessions_it_does_not_send(tmp_path, 
 def test_a_session_finalised_again_between_the_two_reads_is_never_sent_without_its_zones(tmp_path, monkeypatch):
     """The sessions and their zones are read in one read transaction: a writer that gives a
     session a new seq between the two queries does not make its zones vanish from the batch."""
+    moved = []
     with SessionLog.open(tmp_path / "sessions.db", clock_synced=lambda: True, connect=fast_connect) as log:
-        from tests.support.sync_testing import record_sessions
         record_sessions(log, 3)
-        with closing(logdb.connect(tmp_path / "sessions.db")) as writer, SyncSource(log) as source:
-            original, moved = source._db.execute, []
+        with closing(fast_connect(tmp_path / "sessions.db")) as writer:
+            def finalise_again(rows) -> None:
+                if not moved:
+                    moved.append(writer.execute("UPDATE sessions SET seq = 100 WHERE seq = 2").rowcount)
 
-            class Traced:
-                """The source's connection, with a writer stepping in after the sessions' query."""
-
-                def __getattr__(self, name):
-                    return getattr(source_db, name)
-
-                def execute(self, sql, *params):
-                    result = original(sql, *params)
-                    if sql == sync_source._SESSION_ROWS and not moved:
-                        moved.append(writer.execute("UPDATE sessions SET seq = 100 WHERE seq = 2").rowcount)
-                    return result
-
-            source_db = source._db
-            source._db = Traced()
-            batch, _ = source.batch_after(0, max_sessions=10, max_bytes=p.MAX_BATCH_BYTES)
-            source._db = source_db
+            watch_the_sync_s_reads(monkeypatch, finalise_again)
+            with SyncSource(log) as source:
+                batch, _ = source.batch_after(0, max_sessions=10, max_bytes=p.MAX_BATCH_BYTES)
     assert moved == [1]
     assert [len(json.loads(item)[-1]) for item in batch] == [8] * len(batch)   # (the moved one, twice)
