@@ -36,6 +36,7 @@ PRESSES = 30
 STARTUP_RUNS = 3
 GUARD_SECONDS = 180                    # a device that never answers is a failure, not a hang
 SYNC_GUARD_SECONDS = 90                # a sync still running then is reported as that long
+SYNC_NICE = 10                         # systemd/facepace-sync.service's Nice=
 
 # The figures in groups, each of the table's rows in one: `python -m bench.pi_budget sync flood`
 # measures only those (a run on the quota takes a minute or more, on a machine others share).
@@ -151,7 +152,14 @@ class Place:
         return subprocess.Popen(argv, preexec_fn=hook, cwd=REPO, **options)
 
     def popen_sync(self, folder: Path, port: str) -> subprocess.Popen:
-        hook = self.sync_quota.preexec(self.sync_cpu) if self.sync_quota else None
+        """`facepace sync-serve` as facepace-sync.service runs it: at nice 10 (below the firmware,
+        whichever place; a flood keeps it busy), and in its own quota on its own core here."""
+        quota_hook = self.sync_quota.preexec(self.sync_cpu) if self.sync_quota else None
+
+        def hook() -> None:
+            os.nice(SYNC_NICE)
+            if quota_hook is not None:
+                quota_hook()
         return subprocess.Popen([sys.executable, "-m", "device", "sync-serve", "--port", port],
                                 preexec_fn=hook, cwd=REPO, env=device_env(folder),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
