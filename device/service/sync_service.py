@@ -80,6 +80,8 @@ class SyncService:
         self.server = None
         self.desk = None if owner is None or channel is None else self._desk(owner)
         self._busy = False                      # the firmware's word: a session is on
+        self._status_lock = threading.Lock()
+        self._held_status: SyncStatus | None = None   # the newest, kept while a session is on
         self._question_ids = itertools.count(1)
         self._asked = None                      # (id, Question) on the firmware's screen
         self._clock_lock = threading.Lock()
@@ -139,7 +141,8 @@ class SyncService:
         if isinstance(message, Hello):
             logger.info("firmware (re)started; telling it what it missed")
             self._abandon(FIRMWARE_RESTARTED)
-            self._busy = False   # until it says otherwise
+            with self._status_lock:
+                self._busy, self._held_status = False, None   # until it says otherwise; the last is told below
             if self.wall_clock.set_by_host:
                 self.channel.send(Clock(self.wall_clock.offset))
             last = self._last_status
@@ -150,7 +153,12 @@ class SyncService:
             self.wall_clock.adopt(message.offset)
             logger.info("clock correction %+.1f s taken from the firmware", message.offset)
         elif isinstance(message, Busy):
-            self._busy = message.busy
+            with self._status_lock:
+                self._busy, held = message.busy, None
+                if not message.busy:
+                    held, self._held_status = self._held_status, None
+            if held is not None:
+                self.channel.send(held)
         elif isinstance(message, Answer):
             asked = self._asked
             if asked is not None and asked[0] == message.question:
@@ -192,12 +200,21 @@ class SyncService:
             self.desk.abandon(why)
 
     def _status(self, status: SyncStatus) -> None:
-        """From the server's thread."""
+        """From the server's thread. While a session is on, the firmware's screen shows no sync's
+        progress or result (only a failure's notice), and a result makes it read its log again:
+        the newest of those waits for the session's end (`Busy(False)`) and wakes it only then."""
         if status.state != "syncing" or self._last_status is None or self._last_status.state != "syncing":
             logger.info("%s", status.text or status.state)
         self._last_status = status
-        if self.channel is not None:
-            self.channel.send(replace(status, message=status.message[:MAX_TEXT]))
+        if self.channel is None:
+            return
+        status = replace(status, message=status.message[:MAX_TEXT])
+        with self._status_lock:
+            if self._busy and status.state in ("syncing", "synced"):
+                self._held_status = status
+                return
+            self._held_status = None   # this one is newer
+        self.channel.send(status)
 
     def _clock_set(self, offset: float) -> None:
         """From the server's thread, when a host's time was taken: told now, or by the channel

@@ -12,7 +12,7 @@ import pytest
 
 from device.log.sessionlog import SessionLog
 from device.service.sync_service import CLOCK_GAP, SyncService, open_channel
-from device.sync.channel import MAX_TEXT, Channel, Clock, Hello, SyncStatus
+from device.sync.channel import MAX_TEXT, Busy, Channel, Clock, Hello, SyncStatus
 
 
 @pytest.fixture
@@ -84,3 +84,21 @@ def test_a_host_setting_the_time_over_and_over_wakes_the_firmware_once_a_second(
             runner.join(10)
     assert told[0] == Clock(offsets[0]) and told[-1] == Clock(offsets[-1])
     assert len(told) <= 2 + elapsed / CLOCK_GAP, told
+
+
+def test_while_a_session_is_on_progress_and_results_wait_and_only_the_newest_is_told_after_it(ends):
+    """The firmware shows no sync's progress or result over a session (and a result makes it read
+    its log again): a sync, or a flood of them, then must not wake it. A failure's notice shows."""
+    firmware, service = ends
+    service.handle(Busy(True))
+    service._status(SyncStatus("syncing", 0, 40))
+    service._status(SyncStatus("synced", 40, 40))
+    assert firmware.receive(timeout=0) is None          # sent at once when sent at all
+    service.handle(Busy(False))
+    assert firmware.receive_batch(timeout=5.0) == [SyncStatus("synced", 40, 40)]
+    service.handle(Busy(True))
+    service._status(SyncStatus("syncing", 3, 40))
+    service._status(SyncStatus("failed", message="Sync timed out"))
+    assert firmware.receive(timeout=5.0) == SyncStatus("failed", message="Sync timed out")
+    service.handle(Busy(False))
+    assert firmware.receive(timeout=0) is None           # the failure was newer than the progress
