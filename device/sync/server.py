@@ -56,8 +56,8 @@ BESIDE_THE_LOOP = 1.0
 OWN_PROCESS = 0.25
 CLOCK_LOG_EVERY = 60.0   # seconds between journal lines about a host's time
 # Seconds between statuses told (`on_status`: the screen; from sync-serve, a datagram that wakes
-# the firmware, whose app then re-reads its log's overview): the newest waits its turn, the ones
-# it replaced are never told. A host that floods HELLO, PULL, ACK, BYE costs the firmware one
+# the firmware, whose app re-reads its log's overview after each "Synced"): the newest waits its
+# turn, the ones it replaced are never told. A host that floods HELLO, PULL, ACK, BYE costs the firmware one
 # status a second; a real sync's screen moves as often (the computer acknowledges each second).
 STATUS_GAP = 1.0
 

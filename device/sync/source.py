@@ -131,9 +131,10 @@ class SyncSource:
         """(sessions as JSON arrays in SESSION_FIELDS order, seq of the last one), oldest first.
 
         Stops before `max_bytes` of JSON (but always gives at least one session, so a sync
-        can never stall on one large session). Reads a few sessions at a time, so a batch
-        that the byte limit cuts short has not read many more than it sends; `rest()` is
-        called between those pieces (the server lets the pacing loop run there).
+        can never stall on one large session). Reads as many sessions as the bytes left are
+        likely to hold (from the sessions' size so far, at most `_MAX_PIECE`), so a batch that
+        the byte limit cuts short has read about what it sends; `rest()` is called between
+        those pieces (the server lets the pacing loop run there).
         """
         encoded, last = self._read_batch(seq, max_sessions, max_bytes, rest)
         self._note_batch(seq, last, len(encoded))
