@@ -1,6 +1,6 @@
 """The device side of the Pi-budget bench (bench/pi_budget.py), in the process the quota holds.
 
-    python -m bench.pi_device firmware --presses N [--first-press ready|loop]
+    python -m bench.pi_device firmware --presses N [--first-press ready|loop] [--count-channel]
         the real firmware (`device.service.firmware.serve` on `simulated_parts`: mock pins, the
         fake panel, the real log in $FACEPACE_STATE_DIR; the sync is `facepace sync-serve`, a
         process of its own that the bench starts beside it). A finger presses the
@@ -8,12 +8,16 @@
         the first moment a person sees it on; or, with `loop`, on the main loop's first pass, while
         the first frame is still being made), and prints one JSON line: each press's latency to
         the motor's click, in ms. Then it waits for SIGTERM.
-    python -m bench.pi_device pacing --routine FILE --trace FILE
+    python -m bench.pi_device pacing --routine FILE --trace FILE [--count-channel]
         the same firmware with only that routine, pressed 0.2 s after its loop first runs; every
         traced event (the simulator's trace format, on the firmware's clock) goes to FILE; it
         stops when the session's summary shows. What the Pi runs, display thread and all (the
         simulator renders on its loop). The bench runs `sync-serve` on the same log beside it
         for the figure with a sync.
+
+With `--count-channel` the JSON line also gives `channel_messages`: the messages from the sync
+process the firmware's end of the channel (`SyncLink`) handled, each a wake-up of the firmware
+(the bench's flood rows: what a hostile computer makes `sync-serve` tell the firmware).
 
 Only what the device itself would import is imported before the device starts: the start-up
 measured is the device's.
@@ -41,7 +45,20 @@ def used_before() -> None:
     (state_dir() / SAFETY_SHOWN_FILE).write_text("shown\n")
 
 
-def firmware(presses: int, first_press: str = "ready") -> int:
+def count_channel_messages() -> list[int]:
+    """[messages the firmware's SyncLink has handled so far], kept up to date."""
+    from device.service.sync_link import SyncLink
+
+    counted, handle = [0], SyncLink.handle
+
+    def counting(self, messages) -> None:
+        counted[0] += len(messages)
+        handle(self, messages)
+    SyncLink.handle = counting
+    return counted
+
+
+def firmware(presses: int, first_press: str = "ready", count_channel: bool = False) -> int:
     from device.core.clock import MonotonicClock
     from device.core.parts import simulated_parts
     from device.service import firmware as service
@@ -53,6 +70,7 @@ def firmware(presses: int, first_press: str = "ready") -> int:
     config, routines = Config(), list(load_library(None).routines)
     parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
     used_before()
+    channel = count_channel_messages() if count_channel else None
     services = []
     if presses:
         ready = threading.Event()
@@ -65,7 +83,7 @@ def firmware(presses: int, first_press: str = "ready") -> int:
                 send_ready(notifier)
                 ready.set()
             Notifier.ready = ready_and_tell
-        threading.Thread(target=finger, args=(ready, presses, parts.pins, config), daemon=True).start()
+        threading.Thread(target=finger, args=(ready, presses, parts.pins, config, channel), daemon=True).start()
     else:
         print(json.dumps({"presses_ms": []}), flush=True)
     return service.serve(config, routines, [], parts=parts, services=services)
@@ -84,8 +102,9 @@ class FirstPass:
         self._ready.set()
 
 
-def finger(ready: threading.Event, presses: int, pins, config) -> None:
-    """Press `presses` times; print each press's latency to the click (motor pin on), in ms."""
+def finger(ready: threading.Event, presses: int, pins, config, channel: list[int] | None = None) -> None:
+    """Press `presses` times; print each press's latency to the click (motor pin on), in ms (and the
+    channel's messages so far, if counted)."""
     ready.wait()
     button = pins.pin(config.button.pin)
     motor = pins.pin(config.motor.pin)
@@ -109,10 +128,11 @@ def finger(ready: threading.Event, presses: int, pins, config) -> None:
             latencies.append(CLICK_WAIT_SECONDS * 1000)
         time.sleep(0.05)
         button.drive_high()
-    print(json.dumps({"presses_ms": latencies}), flush=True)
+    counted = {} if channel is None else {"channel_messages": channel[0]}
+    print(json.dumps({"presses_ms": latencies, **counted}), flush=True)
 
 
-def pacing(routine_file: str, trace_file: str) -> int:
+def pacing(routine_file: str, trace_file: str, count_channel: bool = False) -> int:
     import os
     import signal
     from pathlib import Path
@@ -128,6 +148,7 @@ def pacing(routine_file: str, trace_file: str) -> int:
     config, routine = Config(), load_routine(Path(routine_file))
     parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
     used_before()
+    channel = count_channel_messages() if count_channel else None
     stream = open(trace_file, "w", encoding="utf-8")
 
     def trace(event: str, *, at: float | None = None, **fields) -> None:
@@ -143,6 +164,8 @@ def pacing(routine_file: str, trace_file: str) -> int:
                              services=[Finger(parts.pins, config.button.pin, 0.2)])
     finally:
         stream.close()
+        if channel is not None:
+            print(json.dumps({"channel_messages": channel[0]}), flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -154,10 +177,12 @@ def main(argv: list[str]) -> int:
     sim = roles.add_parser("pacing")
     sim.add_argument("--routine", required=True)
     sim.add_argument("--trace", required=True)
+    for role in (run, sim):
+        role.add_argument("--count-channel", action="store_true")
     args = parser.parse_args(argv)
     if args.role == "firmware":
-        return firmware(args.presses, args.first_press)
-    return pacing(args.routine, args.trace)
+        return firmware(args.presses, args.first_press, args.count_channel)
+    return pacing(args.routine, args.trace, args.count_channel)
 
 
 if __name__ == "__main__":

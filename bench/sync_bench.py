@@ -89,8 +89,8 @@ def fault_drill(syncs: int = 150) -> tuple[bool, float]:
 
 def hostile_burst(rng: random.Random) -> bytes:
     """One burst of what a hostile host might send: noise, magic-dense garbage, fake headers,
-    truncated frames, and valid frames with hostile or costly payloads."""
-    kind = rng.randrange(8)
+    truncated frames, frames damaged in one bit, and valid frames with hostile or costly payloads."""
+    kind = rng.randrange(9)
     if kind == 0:
         return rng.randbytes(rng.randint(1, 4096))
     if kind == 1:   # every second byte a candidate header: the decoder's worst case
@@ -110,6 +110,10 @@ def hostile_burst(rng: random.Random) -> bytes:
                 + p.pack(p.ACK, rid=3, seq=1))
     if kind == 6:
         return p.pack(p.SET_CLOCK, rid=4, utc=rng.uniform(p.MIN_UTC, p.MAX_UTC))
+    if kind == 7:   # a whole request with one bit flipped in its payload: checked header, bad CRC
+        frame = bytearray(p.pack(p.PULL, rid=5, after=rng.randrange(100), limit=500))
+        frame[rng.randrange(11, len(frame) - 4)] ^= 1 << rng.randrange(8)
+        return bytes(frame)
     return encode(rng.randrange(256), rng.randbytes(rng.randint(0, 64)))
 
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,6 +43,9 @@ ASKING_WAKE = 1.0  # seconds: while a question waits, how often the firmware is 
 FIRMWARE_GONE = "the device's firmware stopped before the person answered"
 FIRMWARE_RESTARTED = "the device restarted before the person answered"
 VERDICT = {"yes": True, "no": False, "none": None}
+# Seconds between clock corrections told to the firmware: a host that sets the time over and
+# over (a flood) wakes it once a second; the newest correction waits its turn, never lost.
+CLOCK_GAP = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,13 @@ class SyncService:
         self.server = None
         self.desk = None if owner is None or channel is None else self._desk(owner)
         self._busy = False                      # the firmware's word: a session is on
+        self._status_lock = threading.Lock()
+        self._held_status: SyncStatus | None = None   # the newest, kept while a session is on
         self._question_ids = itertools.count(1)
         self._asked = None                      # (id, Question) on the firmware's screen
+        self._clock_lock = threading.Lock()
+        self._clock_waiting: float | None = None  # a host's correction not told yet (CLOCK_GAP)
+        self._clock_told_at = -math.inf
 
     def _desk(self, owner: Owner):
         from device.core.owned import ANSWER_GRACE, OWNER_FOLDER
@@ -102,9 +112,12 @@ class SyncService:
             self.channel.send(Hello())
             while not self._stopping.is_set():
                 try:
-                    asking = self._asked is not None
-                    for message in self.channel.receive_batch(timeout=ASKING_WAKE if asking else IDLE_WAKE):
+                    wake = ASKING_WAKE if self._asked is not None else IDLE_WAKE
+                    if self._clock_waiting is not None:
+                        wake = min(wake, max(0.0, self._clock_told_at + CLOCK_GAP - time.monotonic()))
+                    for message in self.channel.receive_batch(timeout=wake):
                         self.handle(message)
+                    self._tell_clock()
                     self._check_the_question()
                 except Exception:   # the sync goes on without the screen rather than stop
                     logger.exception("sync channel error")
@@ -128,7 +141,8 @@ class SyncService:
         if isinstance(message, Hello):
             logger.info("firmware (re)started; telling it what it missed")
             self._abandon(FIRMWARE_RESTARTED)
-            self._busy = False   # until it says otherwise
+            with self._status_lock:
+                self._busy, self._held_status = False, None   # until it says otherwise; the last is told below
             if self.wall_clock.set_by_host:
                 self.channel.send(Clock(self.wall_clock.offset))
             last = self._last_status
@@ -139,7 +153,12 @@ class SyncService:
             self.wall_clock.adopt(message.offset)
             logger.info("clock correction %+.1f s taken from the firmware", message.offset)
         elif isinstance(message, Busy):
-            self._busy = message.busy
+            with self._status_lock:
+                self._busy, held = message.busy, None
+                if not message.busy:
+                    held, self._held_status = self._held_status, None
+            if held is not None:
+                self.channel.send(held)
         elif isinstance(message, Answer):
             asked = self._asked
             if asked is not None and asked[0] == message.question:
@@ -181,14 +200,39 @@ class SyncService:
             self.desk.abandon(why)
 
     def _status(self, status: SyncStatus) -> None:
-        """From the server's thread."""
+        """From the server's thread. While a session is on, the firmware's screen shows no sync's
+        progress or result (only a failure's notice), and a result makes it read its log again:
+        the newest of those waits for the session's end (`Busy(False)`) and wakes it only then."""
         if status.state != "syncing" or self._last_status is None or self._last_status.state != "syncing":
             logger.info("%s", status.text or status.state)
         self._last_status = status
-        if self.channel is not None:
-            self.channel.send(replace(status, message=status.message[:MAX_TEXT]))
+        if self.channel is None:
+            return
+        status = replace(status, message=status.message[:MAX_TEXT])
+        with self._status_lock:
+            if self._busy and status.state in ("syncing", "synced"):
+                self._held_status = status
+                return
+            self._held_status = None   # this one is newer
+        self.channel.send(status)
 
     def _clock_set(self, offset: float) -> None:
-        """From the server's thread, when a host's time was taken."""
-        if self.channel is not None:
-            self.channel.send(Clock(offset))
+        """From the server's thread, when a host's time was taken: told now, or by the channel
+        loop once CLOCK_GAP has passed (woken to wait for it)."""
+        if self.channel is None:
+            return
+        with self._clock_lock:
+            first_waiting = self._clock_waiting is None
+            self._clock_waiting = offset
+        if not self._tell_clock() and first_waiting:
+            self.channel.wake()
+
+    def _tell_clock(self) -> bool:
+        """The waiting correction to the firmware if CLOCK_GAP has passed; True if it was told."""
+        with self._clock_lock:
+            offset, now = self._clock_waiting, time.monotonic()
+            if offset is None or now - self._clock_told_at < CLOCK_GAP:
+                return False
+            self._clock_waiting, self._clock_told_at = None, now
+        self.channel.send(Clock(offset))
+        return True

@@ -12,7 +12,8 @@ may be missing (cable out, gadget not set up) or vanish mid-sync; the thread wai
 opens it again. Nothing the other end sends can raise out of the thread or hold it: bad
 frames get an ERROR reply, a frame that does not arrive whole within `frame_timeout` is
 dropped, a silent host is dropped after `idle_timeout`, a host that stops reading is
-dropped after `write_timeout`.
+dropped after `write_timeout`. Statuses (`on_status`) are told at most one per `STATUS_GAP`,
+the newest, so a host that syncs over and over cannot keep the firmware busy with them.
 
 It never works for long at a stretch: it reads at most `READ_CHUNK` bytes a turn,
 requests are at most `MAX_REQUEST` bytes, and after every turn that had work (and between
@@ -54,6 +55,11 @@ MIN_REST = 0.0005     # seconds of work a rest is counted for, at least
 BESIDE_THE_LOOP = 1.0
 OWN_PROCESS = 0.25
 CLOCK_LOG_EVERY = 60.0   # seconds between journal lines about a host's time
+# Seconds between statuses told (`on_status`: the screen; from sync-serve, a datagram that wakes
+# the firmware, whose app re-reads its log's overview after each "Synced"): the newest waits its
+# turn, the ones it replaced are never told. A host that floods HELLO, PULL, ACK, BYE costs the firmware one
+# status a second; a real sync's screen moves as often (the computer acknowledges each second).
+STATUS_GAP = 1.0
 
 
 class _Conversation:
@@ -94,6 +100,8 @@ class SyncServer:
         self._conversation: _Conversation | None = None
         self._work_started = 0.0    # thread CPU time at the end of the last rest
         self._clock_logged_at = -math.inf
+        self._waiting_status: SyncStatus | None = None   # the newest status, not told yet
+        self._status_told_at = -math.inf                 # on `monotonic`
         # Set while the port is open. Read by tests and drills only (to wait for the port before
         # they write to it): a seam, kept public for them.
         self.serving = threading.Event()
@@ -113,6 +121,9 @@ class SyncServer:
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2.0)
+            if not thread.is_alive():   # the last status waits for no gap now (a "Synced n")
+                self._status_told_at = -math.inf
+                self._tell_status()
 
     stop = close
 
@@ -126,6 +137,7 @@ class SyncServer:
         """Serve until `close()`; also usable in the foreground (`facepace sync-serve`)."""
         announced_missing = False
         while not self._stopping.is_set():
+            self._tell_status()   # the last one of a sync whose cable was pulled, say
             try:
                 link = self._open_port(self.port, baudrate=115200, timeout=0.05,
                                        write_timeout=self.write_timeout, exclusive=True)
@@ -173,6 +185,7 @@ class SyncServer:
             if self._conversation is not None and now - last_request > self.idle_timeout:
                 logger.info("sync host silent for %.0f s; waiting for a new one", self.idle_timeout)
                 self._end_conversation(SyncStatus("failed", message="Sync timed out"))
+            self._tell_status()
             if data:
                 self._rest()
 
@@ -283,8 +296,16 @@ class SyncServer:
             self._status(status)
 
     def _status(self, status: SyncStatus) -> None:
-        if self.on_status is None:
+        self._waiting_status = status
+        self._tell_status()
+
+    def _tell_status(self) -> None:
+        """The newest status, if STATUS_GAP has passed since the last was told (the serving loop
+        turns at least every 50 ms, the reopening loop every `reopen_delay`)."""
+        status, now = self._waiting_status, self._monotonic()
+        if self.on_status is None or status is None or now - self._status_told_at < STATUS_GAP:
             return
+        self._waiting_status, self._status_told_at = None, now
         try:
             self.on_status(status)
         except Exception:  # a screen problem must not stop the sync

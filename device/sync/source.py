@@ -1,8 +1,11 @@
 """What the sync server may see and change in the device's session log, and nothing more.
 
 Reads go through a read-only connection of their own (WAL lets it read while the
-firmware writes a session), with the log's own reader (`logdb.read_sessions(after_seq=)`),
-a few sessions at a time: the server never loads the whole log. Every write (an
+firmware writes a session), about a batch of sessions at a time: the server never loads
+the whole log. A batch's sessions are read as plain rows in the order BATCH carries their
+fields (two queries a batch: the sessions, then all of their zones, in one read
+transaction) and encoded straight to JSON, with no records in between: on a Pi-like CPU
+that is what a first sync costs. Every write (an
 acknowledgement, a date fix) goes through `SessionLog` itself, under its lock, so in the
 firmware it waits for the recorder's write and the recorder for it; neither fails for
 the other. From `facepace sync-serve`, a second process, the two sides wait for each
@@ -20,15 +23,27 @@ from typing import Callable, TypeVar
 
 from device.base.errors import FacepaceError
 from device.log import logdb
-from device.log.session_columns import date_quality
 from device.log.sessionlog import SessionLog, kernel_clock_synced
 from device.log import clockfix
 from device.sync import protocol as p
 
 T = TypeVar("T")
-# Sessions read (and encoded) at a time for a batch, about a millisecond of work on a Pi;
-# a 60 KiB batch holds about 120 of them.
-_READ_AHEAD = 16
+# A batch's sessions as BATCH carries them (protocol.SESSION_FIELDS, zones apart), each one
+# row; date_quality as device.log.session_columns.date_quality says.
+_SESSION_ROWS = (f"SELECT {', '.join('s.' + name for name in p.SESSION_FIELDS[:-2])},"
+                 " CASE WHEN s.id IN (SELECT session_id FROM sync_date_fixes) THEN 'host'"
+                 " WHEN s.wall_trusted THEN 'clock' ELSE 'estimated' END"
+                 " FROM sessions AS s WHERE s.seq > ? ORDER BY s.seq LIMIT ?")
+_SEQ = p.SESSION_FIELDS.index("seq")
+_WALL_TRUSTED = p.SESSION_FIELDS.index("wall_trusted")   # stored 0/1, sent true/false
+# Every zone of the sessions in a seq range, by session and position, in one query.
+_ZONE_ROWS = ("SELECT s.seq, z.zone_id, z.planned_seconds, z.done_seconds, z.skipped"
+              " FROM sessions AS s JOIN zones AS z ON z.session_id = s.id"
+              " WHERE s.seq > ? AND s.seq <= ? ORDER BY s.seq, z.position")
+# Sessions read at a time for a batch, at most; how many is guessed from the sessions' size
+# so far (a 60 KiB batch holds about 120), so the bytes limit leaves few read and unsent.
+_MAX_PIECE = 128
+_FIRST_GUESS = 480   # bytes of JSON a session takes, before one is seen (8 zones: 490)
 # Counts of the sessions above a seq kept for a sync: the first count, and the last batches'.
 _COUNTS_KEPT = 8
 
@@ -57,6 +72,7 @@ class SyncSource:
             raise LogUnavailable("the session log has no identity yet")
         self._top: int | None = None       # the newest seq when this sync first counted
         self._above: dict[int, int] = {}   # seq -> sessions above it, up to `_top`
+        self._session_bytes = _FIRST_GUESS   # a session's JSON, on average in the last piece
 
     def close(self) -> None:
         db, self._db = getattr(self, "_db", None), None
@@ -115,9 +131,10 @@ class SyncSource:
         """(sessions as JSON arrays in SESSION_FIELDS order, seq of the last one), oldest first.
 
         Stops before `max_bytes` of JSON (but always gives at least one session, so a sync
-        can never stall on one large session). Reads a few sessions at a time, so a batch
-        that the byte limit cuts short has not read many more than it sends; `rest()` is
-        called between those pieces (the server lets the pacing loop run there).
+        can never stall on one large session). Reads as many sessions as the bytes left are
+        likely to hold (from the sessions' size so far, at most `_MAX_PIECE`), so a batch that
+        the byte limit cuts short has read about what it sends; `rest()` is called between
+        those pieces (the server lets the pacing loop run there).
         """
         encoded, last = self._read_batch(seq, max_sessions, max_bytes, rest)
         self._note_batch(seq, last, len(encoded))
@@ -129,22 +146,47 @@ class SyncSource:
         while len(encoded) < max_sessions:
             if encoded and rest is not None:
                 rest()
-            limit = min(_READ_AHEAD, max_sessions - len(encoded))
-            records = self._reading(lambda db: logdb.read_sessions(db, after_seq=last, limit=limit))
-            if not records:
+            guess = (max_bytes - size) // self._session_bytes + 1
+            rows = self._read_piece(last, min(guess, max_sessions - len(encoded), _MAX_PIECE))
+            if not rows:
                 break
-            fixed = {row[0] for row in self._query(
-                "SELECT f.session_id FROM sync_date_fixes AS f JOIN sessions AS s ON s.id = f.session_id"
-                " WHERE s.seq > ? AND s.seq <= ?", (last, records[-1].seq))}
-            for record in records:
-                quality = date_quality(wall_trusted=record.wall_trusted, fixed_at_sync=record.id in fixed)
-                item = json.dumps(p.session_values(record, quality), separators=(",", ":")).encode()
+            seen = 0
+            for number, values in enumerate(rows, 1):
+                item = json.dumps(values, separators=(",", ":")).encode()
+                seen += len(item) + 1
+                self._session_bytes = max(1, seen // number)
                 if encoded and size + len(item) + 1 > max_bytes:
                     return encoded, last
                 encoded.append(item)
                 size += len(item) + 1
-                last = record.seq
+                last = values[_SEQ]
         return encoded, last
+
+    def _read_piece(self, after: int, count: int) -> list[list]:
+        """Up to `count` finalised sessions above seq `after`, oldest first, each a list of its
+        values in SESSION_FIELDS order (zones last, each [zone_id, planned, done, skipped]).
+        One read transaction: a session finalised again meanwhile (a new seq) cannot be sent
+        without its zones."""
+        def read(db: sqlite3.Connection) -> tuple[list, list]:
+            db.execute("BEGIN")
+            try:
+                rows = db.execute(_SESSION_ROWS, (after, count)).fetchall()
+                zones = db.execute(_ZONE_ROWS, (after, rows[-1][_SEQ])).fetchall() if rows else []
+            finally:
+                db.execute("COMMIT")
+            return rows, zones
+
+        rows, zone_rows = self._reading(read)
+        zones: dict[int, list] = {}
+        for seq, zone_id, planned, done, skipped in zone_rows:
+            zones.setdefault(seq, []).append([zone_id, planned, done, bool(skipped)])
+        sessions = []
+        for row in rows:
+            values = list(row)
+            values[_WALL_TRUSTED] = bool(values[_WALL_TRUSTED])
+            values.append(zones.get(row[_SEQ], []))
+            sessions.append(values)
+        return sessions
 
     def _note_batch(self, after: int, last: int, sent: int) -> None:
         """A batch holds every session in (after, last]: sessions finalised since get seqs

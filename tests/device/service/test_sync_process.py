@@ -200,6 +200,7 @@ def test_the_firmware_survives_the_sync_process_being_killed_and_restarted(devic
     # Status and clock flow again, from the new process.
     assert device.sync().new == RECORDED
     firmware.wait_for(CLOCK_ADOPTED)
+    second.wait_for("Synced 40")              # told up to STATUS_GAP after the sync's last progress
     assert second.count("Synced 40") == 1
     assert firmware.process.poll() is None
     stop_cleanly(firmware)

@@ -4,12 +4,15 @@ socket to a stand-in for the firmware's end."""
 from __future__ import annotations
 
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from device.service.sync_service import SyncService, open_channel
-from device.sync.channel import MAX_TEXT, Channel, Clock, Hello, SyncStatus
+from device.log.sessionlog import SessionLog
+from device.service.sync_service import CLOCK_GAP, SyncService, open_channel
+from device.sync.channel import MAX_TEXT, Busy, Channel, Clock, Hello, SyncStatus
 
 
 @pytest.fixture
@@ -59,3 +62,43 @@ def test_a_restarted_sync_service_takes_the_firmwares_clock_but_a_hosts_own_wins
 def test_no_runtime_folder_means_syncing_without_the_screen(tmp_path, caplog):
     assert open_channel(tmp_path / "missing" / "sync.sock", tmp_path / "fw.sock") is None
     assert "the screen will not show syncs" in caplog.text
+
+
+def test_a_host_setting_the_time_over_and_over_wakes_the_firmware_once_a_second(ends, tmp_path):
+    """Every correction a flood of SET_CLOCKs makes is one datagram fewer for the firmware: the
+    first is told at once, the newest once CLOCK_GAP has passed, none between."""
+    firmware, service = ends
+    with SessionLog.open(tmp_path / "sessions.db", clock_synced=lambda: True) as log:
+        runner = threading.Thread(target=service.run, args=(log,))
+        runner.start()
+        try:
+            assert firmware.receive(timeout=5.0) == Hello()
+            started = time.monotonic()
+            offsets = [service.wall_clock.set_from_host(time.time() + 3600 + n) for n in range(50)]
+            told = [firmware.receive(timeout=5.0)]
+            while told[-1] not in (Clock(offsets[-1]), None):   # None: nothing within the guard
+                told.append(firmware.receive(timeout=5.0))
+            elapsed = time.monotonic() - started
+        finally:
+            service.stop()
+            runner.join(10)
+    assert told[0] == Clock(offsets[0]) and told[-1] == Clock(offsets[-1])
+    assert len(told) <= 2 + elapsed / CLOCK_GAP, told
+
+
+def test_while_a_session_is_on_progress_and_results_wait_and_only_the_newest_is_told_after_it(ends):
+    """The firmware shows no sync's progress or result over a session (and a result makes it read
+    its log again): a sync, or a flood of them, then must not wake it. A failure's notice shows."""
+    firmware, service = ends
+    service.handle(Busy(True))
+    service._status(SyncStatus("syncing", 0, 40))
+    service._status(SyncStatus("synced", 40, 40))
+    assert firmware.receive(timeout=0) is None          # sent at once when sent at all
+    service.handle(Busy(False))
+    assert firmware.receive_batch(timeout=5.0) == [SyncStatus("synced", 40, 40)]
+    service.handle(Busy(True))
+    service._status(SyncStatus("syncing", 3, 40))
+    service._status(SyncStatus("failed", message="Sync timed out"))
+    assert firmware.receive(timeout=5.0) == SyncStatus("failed", message="Sync timed out")
+    service.handle(Busy(False))
+    assert firmware.receive(timeout=0) is None           # the failure was newer than the progress

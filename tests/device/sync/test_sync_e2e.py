@@ -29,7 +29,7 @@ from device.sync import protocol as p
 from device.sync import frames
 from device.sync.frames import FrameDecoder, Frame, encode
 from companion.hostdb import HostDb
-from device.sync.server import MAX_REQUEST, READ_CHUNK, SyncServer
+from device.sync.server import MAX_REQUEST, READ_CHUNK, STATUS_GAP, SyncServer
 from tests.support.sync_testing import PtyLink, ZONES, record_sessions
 
 REPO = Path(__file__).resolve().parents[3]
@@ -604,3 +604,18 @@ def test_the_computer_says_why_the_device_did_not_take_its_time(tmp_path, link):
     said = result.summary().splitlines()
     assert said[0] == f"2 new, 0 already had, device {result.device_id}"
     assert said[1].startswith("The device did not take this computer's time: ") and "2100-01-01" in said[1]
+
+
+def test_a_flood_of_syncs_tells_the_screen_one_status_a_second_the_newest(device):
+    """A host that syncs over and over as fast as the device answers (new hosts, every request
+    valid) must not wake the firmware for each: one status per STATUS_GAP of the device's clock."""
+    talk, statuses, clock = device.talk, device.statuses, device.clock
+    for rid in range(0, 120, 4):
+        talk.send(p.pack(p.HELLO, rid=rid, protocol=p.PROTOCOL_VERSION, host_id=f"flood-{rid}"))
+        talk.send(p.pack(p.PULL, rid=rid + 1, after=0, limit=3))
+        talk.send(p.pack(p.ACK, rid=rid + 2, seq=3))
+        talk.send(p.pack(p.BYE, rid=rid + 3))
+    assert [s.text for s in statuses] == ["Syncing 0/3"]     # the first; 119 more came within the second
+    clock.advance(STATUS_GAP)
+    assert statuses.wait_for("synced")
+    assert [s.text for s in statuses] == ["Syncing 0/3", "Synced 3"]   # then the newest, once
