@@ -207,3 +207,46 @@ def test_the_goal_after_a_session_is_the_goal_read_whole(sessions):
             assert recorder.gentle_before("quick") == whole.gentle_before("quick")
         recorder.close()
         session_log.close()
+
+
+def test_the_work_after_a_session_does_not_grow_with_the_log(tmp_path):
+    """Issue 12's guard, without a clock: after a session the log worker reads this week again,
+    not a long streak's history (which took the pacing's CPU on a Pi's budget). Its SQLite steps,
+    counted through the quiet times' look every QUIET_STEPS steps, stay the same for a log three
+    times as long (both past the 400 days the idle screen's overview reads); a whole read grows
+    with it (checked too, as the measure's proof)."""
+    import time as clock
+
+    from device.base.quiet import QuietTimes
+    from device.core.pacing import Pacer
+    from tests.support.sync_testing import record_sessions
+
+    def looks_after_a_session(sessions: int) -> tuple[int, int]:
+        looks = [0]
+        quiet = QuietTimes(lambda: looks.__setitem__(0, looks[0] + 1), clock.time)
+        now = clock.time()
+        folder = tmp_path / str(sessions)
+        with SessionLog.open(folder / "sessions.db", quiet=quiet, wall_time=lambda: now,
+                             boot_id_path=folder / "no-boot-id") as log:
+            record_sessions(log, sessions, first_wall=now - sessions * 43_200)   # a streak to today
+            recorder = SessionRecorder(log, wall_time=lambda: now, threaded=False, quiet=quiet)
+            routine = next(r for r in load_library(None).routines if r.name == "quick")
+            pacer = Pacer(tuple(routine.active_zones), 0.0)
+            recorder.begin(routine, 3, 0.0)
+            pacer.due(routine.total_seconds)
+            looks[0] = 0
+            recorder.finish(pacer, routine.total_seconds, "completed")
+            after_a_session = looks[0]
+            looks[0] = 0
+            recorder.refresh_overview()   # a sync that re-dated nothing: this week only, too
+            after_a_sync = looks[0]
+            looks[0] = 0
+            recorder.set_rules(recorder.goal.rules)   # new rules: a whole read
+            whole = looks[0]
+            recorder.close()
+        return after_a_session + after_a_sync, whole
+
+    short, short_whole = looks_after_a_session(1000)   # 500 days
+    long, long_whole = looks_after_a_session(3000)     # 1500 days
+    assert long_whole > 2 * short_whole                # a whole read grows with the log...
+    assert long <= short + 10                          # ...the work after a session does not
