@@ -315,7 +315,7 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
                   **log_options):
     """The session log in `state_dir` (created if needed), wrapped for the app. With `threaded`,
     the file is opened (its health check: most of a second on a Pi's quota) on the recorder's
-    worker, its first job, off the start; the sync reads the file as it is meanwhile, and its
+    worker, its first job, once the loop serves; the sync reads the file as it is meanwhile, and its
     writes take the log's lock and open the file themselves. `on_read()`: see SessionRecorder.
 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id

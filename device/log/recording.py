@@ -10,6 +10,7 @@ deterministic.
 from __future__ import annotations
 
 import logging
+import threading
 import zoneinfo
 from collections import Counter, deque
 from datetime import tzinfo
@@ -49,7 +50,8 @@ class SessionRecorder:
                  quiet: QuietTimes = NEVER, open_log: Callable[[], None] | None = None,
                  on_read: Callable[[], None] | None = None) -> None:
         """`open_log()`: the log's opening (`SessionLog.finish_opening`), the worker's first job,
-        so that the firmware's start does not wait for it; every write queues behind it, in order.
+        threaded: once the loop first polls, so that the firmware's start neither waits for it nor
+        shares the CPU with it; every write queues behind it, in order.
         `on_read()`: called on the worker when a read may change the screen (the log read, a
         notice): the loop wakes for it."""
         self._log = session_log
@@ -80,8 +82,11 @@ class SessionRecorder:
         # True until the log is first read: the idle screen keeps the splash rather than show
         # figures of an empty log.
         self.reading = True
+        # Set at the loop's first poll (or a close): a threaded log opens only then, so that on a
+        # busy core (a Pi's; the bench's quota) its check takes none of the CPU the start needs.
+        self._serving = threading.Event()
         if open_log is not None:
-            self._submit(open_log)
+            self._submit(self._open_once_serving, open_log)
         self._submit(self._first_read)
 
     def begin(self, routine, intensity: int, started_mono: float) -> None:
@@ -176,6 +181,8 @@ class SessionRecorder:
         return self._retry_at
 
     def poll(self, now: float) -> None:
+        if not self._serving.is_set():
+            self._serving.set()
         if not self._unsaved:
             self._retry_at = None
         elif self._retry_at is None:
@@ -193,6 +200,7 @@ class SessionRecorder:
 
     def close(self) -> None:
         """Write what is pending, then close the log; safe to call twice."""
+        self._serving.set()   # a stop before the loop served: the log opens, and takes what is pending
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -216,6 +224,11 @@ class SessionRecorder:
         self._notices.extend(notices)
         if self._on_read is not None and (notices or job in (self._first_read, self._refresh_overview)):
             self._on_read()
+
+    def _open_once_serving(self, open_log: Callable[[], None]) -> None:
+        if self._executor is not None:
+            self._serving.wait()
+        open_log()
 
     def _first_read(self) -> None:
         try:

@@ -68,8 +68,8 @@ def start(tmp_path, *, sessions_before=()):
         made[0].close()
         pytest.fail("open_recorder waited for the log's open")
     recorder = made[0]
-    assert card.stalling.wait(GUARD_SECONDS)   # the worker is inside the open
     app = app_on(sim, recorder=recorder)
+    assert not card.stalling.wait(0.05)   # the log opens once the loop serves, not before
     return sim, app, recorder, card, sim_frames
 
 
@@ -78,7 +78,8 @@ def test_a_press_while_the_log_opens_starts_a_session_and_a_stop_then_keeps_it(t
     try:
         sim.schedule(sim.clock.now(), "press")   # on the loop's first pass
         app.run(sim.events, until=lambda: app.state == State.SUMMARY and not app.haptics.busy)
-        assert card.stalling.is_set() and recorder.reading   # the whole session ran before the log opened
+        assert card.stalling.wait(GUARD_SECONDS)   # the worker is inside the open
+        assert recorder.reading   # the whole session ran before the log opened
         # The goal is unread: the session ran at the person's level, not a gentle start's.
         assert app.session_level == app.intensity
         # A stop now waits for the open and the session's writes, then closes the log.
@@ -104,6 +105,7 @@ def test_the_idle_screen_keeps_the_splash_until_the_log_is_read(tmp_path):
     sim, app, recorder, card, frames = start(tmp_path, sessions_before=[WALL_ORIGIN - 86400])
     try:
         app.step(sim.clock.now())
+        assert card.stalling.wait(GUARD_SECONDS)   # the worker is inside the open
         assert app.view(sim.clock.now()) == StartingView()   # not the figures of an empty log
         assert same_pixels(frames[-1][1], render(StartingView()))
         card.release()
@@ -117,3 +119,19 @@ def test_the_idle_screen_keeps_the_splash_until_the_log_is_read(tmp_path):
         card.release()
         sim.close()
         recorder.close()
+
+
+def test_a_stop_before_the_loop_serves_opens_and_closes_the_log(tmp_path):
+    sim, app, recorder, card, frames = start(tmp_path)
+    try:
+        closing = threading.Thread(target=recorder.close)
+        closing.start()
+        assert card.stalling.wait(GUARD_SECONDS)   # the close lets the open go ahead
+        card.release()
+        closing.join(GUARD_SECONDS)
+        assert not closing.is_alive()
+    finally:
+        card.release()
+        sim.close()
+        recorder.close()
+    assert (tmp_path / "state" / "device-id").read_text().strip()
