@@ -95,8 +95,8 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
     `safety_pages`: a first run (no mark in the state folder yet) starts on the safety pages.
 
     The first frame goes to the panel before anything else is done: a "facepace" splash
-    (`StartingView`), shown while the log is opened (its integrity check) and the rest is
-    imported and built; the app's first frame replaces it.
+    (`StartingView`), shown while the rest is imported and built and, in idle, until the session
+    log (opened on its worker, off the start) is first read; the app's first frame replaces it.
     """
     from device.screen.display import DisplayWorker, ResilientDisplay
 
@@ -126,7 +126,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
             stack.callback(display.close)
 
         from device.core import owned
-        from device.core.events import ButtonEdge
+        from device.core.events import ButtonEdge, LogRead
         from device.core.goal_settings import GoalSettings
         from drivers.button import PushButton
         from drivers.motor import VibrationMotor
@@ -139,6 +139,7 @@ def assemble(config, routines, parts: Parts, *, events: queue.SimpleQueue | None
         if state_dir is not None:
             recorder = open_recorder(state_dir, wall_time=parts.wall_clock.time, threaded=clock.real_time,
                                      simulated=not clock.boot_time, rules=goal.rules(), quiet=QuietTimes.of(clock),
+                                     on_read=partial(events.put, LogRead()),
                                      **{"device_id": parts.board_serial, **(log_options or {})})
             stack.callback(recorder.close)
             choices_file = parts.state_dir / "choices.json"
@@ -310,8 +311,12 @@ def build_app(config, routines, *, clock, set_motor: Callable[[float], None], di
 
 
 def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, simulated: bool = False,
-                  rules=None, quiet: QuietTimes = NEVER, **log_options):
-    """The session log in `state_dir` (created if needed), wrapped for the app.
+                  rules=None, quiet: QuietTimes = NEVER, on_read: Callable[[], None] | None = None,
+                  **log_options):
+    """The session log in `state_dir` (created if needed), wrapped for the app. With `threaded`,
+    the file is opened (its health check: most of a second on a Pi's quota) on the recorder's
+    worker, its first job, once the loop serves; the sync reads the file as it is meanwhile, and its
+    writes take the log's lock and open the file themselves. `on_read()`: see SessionRecorder.
 
     A simulated run's monotonic times are its own clock's, not this boot's: it gets a boot id
     of its own, so the sync's date fixes never take them for this boot's. `log_options` go to
@@ -336,11 +341,16 @@ def open_recorder(state_dir, *, wall_time: Callable[[], float], threaded: bool, 
         # state folder will not take them either (a full card): RAM, but better than nothing.
         session_log = SessionLog.open(state_dir / "sessions.db", wall_time=wall_time,
                                       boot_id_path=boot_id_path, pending_dirs=[runtime_dir()],
-                                      quiet=quiet, **log_options)
-    if session_log.device_id:
-        write_device_id(state_dir / "device-id", session_log.device_id)
+                                      quiet=quiet, deferred=True, **log_options)
+
+    def open_log() -> None:
+        session_log.finish_opening()
+        if session_log.device_id:
+            write_device_id(state_dir / "device-id", session_log.device_id)
+
     options = {} if rules is None else {"rules": rules}
-    return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded, quiet=quiet, **options)
+    return SessionRecorder(session_log, wall_time=wall_time, threaded=threaded, quiet=quiet, open_log=open_log,
+                           on_read=on_read, **options)
 
 
 def write_device_id(path: Path, device_id: str) -> None:

@@ -51,6 +51,11 @@ class BatteryStatus:
 
 
 @dataclass(frozen=True)
+class LogRead:
+    """The session log's worker read it (or has a notice): the loop wakes to show it."""
+
+
+@dataclass(frozen=True)
 class Stop:
     """Ask the loop to shut down cleanly (SIGTERM, end of a simulation)."""
 

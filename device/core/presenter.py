@@ -20,7 +20,7 @@ from device.log import goals
 from device.screen.safety import safety_view
 from device.screen.screens import notice_pages
 from device.screen.views import (BatteryView, IdleView, OffView, PausedView, PowerOffView, QuestionView, RestView,
-                                 SummaryView, SyncView, View, ZoneView)
+                                 StartingView, SummaryView, SyncView, View, ZoneView)
 from device.settings.routines import CAUTION_SECONDS
 
 if TYPE_CHECKING:
@@ -218,7 +218,9 @@ class Presenter:
             return self.sync
         return self._idle_view(app)
 
-    def _idle_view(self, app: Shown) -> IdleView:
+    def _idle_view(self, app: Shown) -> IdleView | StartingView:
+        if app.recorder.reading:   # the log's first read (on its worker): no figures yet, the splash stays
+            return StartingView()
         overview = app.recorder.overview_now()
         progress = app.recorder.goal_now()
         routine = app.routine

@@ -10,6 +10,7 @@ deterministic.
 from __future__ import annotations
 
 import logging
+import threading
 import zoneinfo
 from collections import Counter, deque
 from datetime import tzinfo
@@ -46,8 +47,15 @@ def progress(pacer, now: float) -> list[ZoneProgress]:
 class SessionRecorder:
     def __init__(self, session_log: SessionLog, *, wall_time: Callable[[], float],
                  threaded: bool = True, rules: goals.GoalRules = goals.GoalRules(),
-                 quiet: QuietTimes = NEVER) -> None:
+                 quiet: QuietTimes = NEVER, open_log: Callable[[], None] | None = None,
+                 on_read: Callable[[], None] | None = None) -> None:
+        """`open_log()`: the log's opening (`SessionLog.finish_opening`), the worker's first job,
+        threaded: once the loop first polls, so that the firmware's start neither waits for it nor
+        shares the CPU with it; every write queues behind it, in order.
+        `on_read()`: called on the worker when a read may change the screen (the log read, a
+        notice): the loop wakes for it."""
         self._log = session_log
+        self._on_read = on_read
         self._wall_time = wall_time
         self._rules = rules
         self._quiet = quiet   # the loop's quiet times: the goal's adding up steps aside for them
@@ -71,7 +79,15 @@ class SessionRecorder:
         self._unsaved = False
         self._retry_at: float | None = None
         self._retrying = False
-        self._submit(self._refresh_overview)
+        # True until the log is first read: the idle screen keeps the splash rather than show
+        # figures of an empty log.
+        self.reading = True
+        # Set at the loop's first poll (or a close): a threaded log opens only then, so that on a
+        # busy core (a Pi's; the bench's quota) its check takes none of the CPU the start needs.
+        self._serving = threading.Event()
+        if open_log is not None:
+            self._submit(self._open_once_serving, open_log)
+        self._submit(self._first_read)
 
     def begin(self, routine, intensity: int, started_mono: float) -> None:
         planned = [(zone.id, zone.seconds) for zone in routine.active_zones]
@@ -111,7 +127,9 @@ class SessionRecorder:
 
     def gentle_before(self, routine_name: str) -> int | None:
         """`goals.gentle_level`'s sessions before: the fewer of the counted sessions in all and
-        with this routine (in the weeks read); None if the log has not been read yet."""
+        with this routine (in the weeks read); None if the log has not been read yet (a press
+        in the start's first second or so, while the worker opens it): that session runs at
+        the level the person chose, not a gentle one."""
         if self.goal is None:
             return None
         return min(sum(self._counted.values()), self._counted[routine_name])
@@ -163,6 +181,8 @@ class SessionRecorder:
         return self._retry_at
 
     def poll(self, now: float) -> None:
+        if not self._serving.is_set():
+            self._serving.set()
         if not self._unsaved:
             self._retry_at = None
         elif self._retry_at is None:
@@ -180,6 +200,7 @@ class SessionRecorder:
 
     def close(self) -> None:
         """Write what is pending, then close the log; safe to call twice."""
+        self._serving.set()   # a stop before the loop served: the log opens, and takes what is pending
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -199,7 +220,21 @@ class SessionRecorder:
         except Exception:   # the log must never take the device down; SessionLog keeps the data
             log.exception("session log call failed")
         self._unsaved = self._log.has_unsaved
-        self._notices.extend(self._log.take_notices())
+        notices = self._log.take_notices()
+        self._notices.extend(notices)
+        if self._on_read is not None and (notices or job in (self._first_read, self._refresh_overview)):
+            self._on_read()
+
+    def _open_once_serving(self, open_log: Callable[[], None]) -> None:
+        if self._executor is not None:
+            self._serving.wait()
+        open_log()
+
+    def _first_read(self) -> None:
+        try:
+            self._refresh_overview()
+        finally:
+            self.reading = False
 
     def _retry(self) -> None:
         try:
@@ -293,6 +328,7 @@ class NullRecorder:
     """Where no session log is wired: nothing is kept."""
 
     overview = None
+    reading = False
 
     def begin(self, routine, intensity, started_mono):
         pass

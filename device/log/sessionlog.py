@@ -27,7 +27,6 @@ discipline; a candidate to split (writer / reader).
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import logging
@@ -82,6 +81,8 @@ def kernel_clock_synced(timesync_flag: Path = TIMESYNC_FLAG) -> bool:
     (`ProtectClock=yes`), so there the answer is systemd-timesyncd's `timesync_flag`, a file in
     /run (so: this boot) that it touches at every synchronisation.
     """
+    import ctypes   # here, not at the top: a few ms of the firmware's start on a Pi (issue 12)
+
     class TimexStart(ctypes.Structure):
         # Only the leading fields; the buffer below is bigger than any ABI's struct timex.
         _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long),
@@ -161,7 +162,7 @@ class SessionLog:
              connect: Callable[[Path], object] = logdb.connect,
              recover: bool = True, pending_dirs: Sequence[Path] = (),
              new_id: Callable[[], str] = random_id, device_id: str | None = None,
-             quiet: QuietTimes = NEVER) -> "SessionLog":
+             quiet: QuietTimes = NEVER, deferred: bool = False) -> "SessionLog":
         """Open (creating, checking, migrating, repairing, recovering); never raises for disk trouble.
 
         `connect(path)` returns a `sqlite3.Connection`; tests pass one that refuses writes.
@@ -174,16 +175,24 @@ class SessionLog:
         `device_id`: the id a fresh log takes (the board's serial number, which a re-flash
         keeps); a log that has one keeps its own, so a computer never sees its sessions twice.
         `quiet`: the firmware's loop's quiet times, which every query steps aside for.
+        `deferred`: the file is not touched until `finish_opening()` (the recorder's worker calls
+        it, off the firmware's start: its health check is most of a second on a Pi's quota).
         """
         log = cls(path, tz=tz, wall_time=wall_time, boot_id=read_boot_id(boot_id_path),
                   clock_synced=clock_synced, connect=connect, recover=recover,
                   pending_dirs=pending_dirs, new_id=new_id, quiet=quiet)
         log._device_id = device_id
-        with log._lock:
-            log._try_open()
-            if recover:
-                log._load_pending()
+        if not deferred:
+            log.finish_opening()
         return log
+
+    def finish_opening(self) -> None:
+        """Open the file (checking, repairing, recovering) and take the sessions an earlier stop
+        kept. A call that needs the file before this opens it itself, under the same lock."""
+        with self._lock:
+            self._try_open()
+            if self.recovers:
+                self._load_pending()
 
     def _try_open(self) -> bool:
         """Get a usable, migrated, recovered file; False (with a notice) if not possible now."""

@@ -1184,3 +1184,14 @@ def test_salvage_copies_the_reason_the_device_ended_a_session(open_log, db_path,
     logdb.migrate(fresh)
     assert logdb.salvage(db_path, fresh).sessions == 2
     assert logdb.end_reasons(fresh) == {flat: "low_battery"}
+
+
+def test_a_deferred_log_leaves_the_card_alone_until_it_finishes_opening(tmp_path):
+    """The firmware opens its log on the recorder's worker (issue 12): `open(deferred=True)` on
+    the start's path only reads the boot id."""
+    path = tmp_path / "state" / "sessions.db"
+    session_log = SessionLog.open(path, deferred=True)
+    assert not path.parent.exists()
+    session_log.finish_opening()
+    assert path.exists() and session_log.device_id
+    session_log.close()
