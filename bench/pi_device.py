@@ -8,8 +8,10 @@
         the first moment a person sees it on; or, with `loop`, on the main loop's first pass, while
         the first frame is still being made), and prints one JSON line: each press's latency to
         the motor's click, in ms. Then it waits for SIGTERM.
-    python -m bench.pi_device pacing --routine FILE --trace FILE [--count-channel]
-        the same firmware with only that routine, pressed 0.2 s after its loop first runs; every
+    python -m bench.pi_device pacing --routine FILE --trace FILE [--press-after S] [--count-channel]
+        the same firmware with only that routine, pressed S seconds (3) after its loop first runs:
+        once the idle screen is up, the log read, as a person who looks first (0.2: at once,
+        while the log is opened and read on its worker); every
         traced event (the simulator's trace format, on the firmware's clock) goes to FILE; it
         stops when the session's summary shows. What the Pi runs, display thread and all (the
         simulator renders on its loop). The bench runs `sync-serve` on the same log beside it
@@ -132,7 +134,7 @@ def finger(ready: threading.Event, presses: int, pins, config, channel: list[int
     print(json.dumps({"presses_ms": latencies, **counted}), flush=True)
 
 
-def pacing(routine_file: str, trace_file: str, count_channel: bool = False) -> int:
+def pacing(routine_file: str, trace_file: str, count_channel: bool = False, press_after: float = 3.0) -> int:
     import os
     import signal
     from pathlib import Path
@@ -161,7 +163,7 @@ def pacing(routine_file: str, trace_file: str, count_channel: bool = False) -> i
     print("ready", flush=True)
     try:
         return service.serve(config, [routine], [], parts=parts, traces=[trace],
-                             services=[Finger(parts.pins, config.button.pin, 0.2)])
+                             services=[Finger(parts.pins, config.button.pin, press_after)])
     finally:
         stream.close()
         if channel is not None:
@@ -177,12 +179,13 @@ def main(argv: list[str]) -> int:
     sim = roles.add_parser("pacing")
     sim.add_argument("--routine", required=True)
     sim.add_argument("--trace", required=True)
+    sim.add_argument("--press-after", type=float, default=3.0)
     for role in (run, sim):
         role.add_argument("--count-channel", action="store_true")
     args = parser.parse_args(argv)
     if args.role == "firmware":
         return firmware(args.presses, args.first_press, args.count_channel)
-    return pacing(args.routine, args.trace, args.count_channel)
+    return pacing(args.routine, args.trace, args.count_channel, args.press_after)
 
 
 if __name__ == "__main__":
