@@ -1,6 +1,7 @@
 """The device side of the Pi-budget bench (bench/pi_budget.py), in the process the quota holds.
 
     python -m bench.pi_device firmware --presses N [--first-press ready|loop] [--count-channel]
+                                       [--first-frame-file FILE]
         the real firmware (`device.service.firmware.serve` on `simulated_parts`: mock pins, the
         fake panel, the real log in $FACEPACE_STATE_DIR; the sync is `facepace sync-serve`, a
         process of its own that the bench starts beside it). A finger presses the
@@ -28,10 +29,12 @@ measured is the device's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import threading
 import time
+from pathlib import Path
 
 CLICK_WAIT_SECONDS = 2.0     # a click later than this is reported as this
 BETWEEN_PRESSES = 0.45       # past the double-press window, so each press stands alone
@@ -60,7 +63,8 @@ def count_channel_messages() -> list[int]:
     return counted
 
 
-def firmware(presses: int, first_press: str = "ready", count_channel: bool = False) -> int:
+def firmware(presses: int, first_press: str = "ready", count_channel: bool = False,
+             first_frame_file: str | None = None) -> int:
     from device.core.clock import MonotonicClock
     from device.core.parts import simulated_parts
     from device.service import firmware as service
@@ -71,6 +75,9 @@ def firmware(presses: int, first_press: str = "ready", count_channel: bool = Fal
 
     config, routines = Config(), list(load_library(None).routines)
     parts = simulated_parts(config, MonotonicClock(), state_dir=state_dir())
+    if first_frame_file:
+        opener = parts.open_panel
+        parts = dataclasses.replace(parts, open_panel=lambda: FirstFrameMark(opener(), Path(first_frame_file)))
     used_before()
     channel = count_channel_messages() if count_channel else None
     services = []
@@ -89,6 +96,31 @@ def firmware(presses: int, first_press: str = "ready", count_channel: bool = Fal
     else:
         print(json.dumps({"presses_ms": []}), flush=True)
     return service.serve(config, routines, [], parts=parts, services=services)
+
+
+class FirstFrameMark:
+    """The panel, writing `time.monotonic()` to `path` when its first image is on the glass (the
+    benchmark's process reads the same clock): the moment a person sees the device on."""
+
+    def __init__(self, panel, path: Path) -> None:
+        self._panel, self._path = panel, path
+
+    def show(self, image) -> None:
+        self._panel.show(image)
+        if not self._path.exists():
+            self._path.write_text(repr(time.monotonic()))
+
+    def contrast(self, value: int) -> None:
+        self._panel.contrast(value)
+
+    def poweroff(self) -> None:
+        self._panel.poweroff()
+
+    def poweron(self) -> None:
+        self._panel.poweron()
+
+    def close(self) -> None:
+        self._panel.close()
 
 
 class FirstPass:
@@ -176,6 +208,7 @@ def main(argv: list[str]) -> int:
     run = roles.add_parser("firmware")
     run.add_argument("--presses", type=int, default=0)
     run.add_argument("--first-press", choices=("ready", "loop"), default="ready")
+    run.add_argument("--first-frame-file")
     sim = roles.add_parser("pacing")
     sim.add_argument("--routine", required=True)
     sim.add_argument("--trace", required=True)
@@ -184,7 +217,7 @@ def main(argv: list[str]) -> int:
         role.add_argument("--count-channel", action="store_true")
     args = parser.parse_args(argv)
     if args.role == "firmware":
-        return firmware(args.presses, args.first_press, args.count_channel)
+        return firmware(args.presses, args.first_press, args.count_channel, args.first_frame_file)
     return pacing(args.routine, args.trace, args.count_channel, args.press_after)
 
 
