@@ -194,6 +194,12 @@ class SessionLog:
             if self.recovers:
                 self._load_pending()
 
+    def open_now(self) -> bool:
+        """Open the file now if nobody has yet (a deferred log's worker may not have got to it: a
+        sync in the simulator's first second); False if it cannot be opened now."""
+        with self._lock:
+            return self._try_open()
+
     def _try_open(self) -> bool:
         """Get a usable, migrated, recovered file; False (with a notice) if not possible now."""
         if self._db is not None:

@@ -60,6 +60,7 @@ class SyncSource:
         self.log = log
         self.wall_clock = wall_clock
         self._monotonic = monotonic
+        log.open_now()   # a log opened late (device.log.recording) is given its identity first
         try:
             self._db = logdb.connect(log.path, read_only=True)
             self.log_id = logdb.get_meta(self._db, "log_id")

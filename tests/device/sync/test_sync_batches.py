@@ -174,3 +174,16 @@ def test_a_session_finalised_again_between_the_two_reads_is_never_sent_without_i
                 batch, _ = source.batch_after(0, max_sessions=10, max_bytes=p.MAX_BATCH_BYTES)
     assert moved == [1]
     assert [len(json.loads(item)[-1]) for item in batch] == [8] * len(batch)   # (the moved one, twice)
+
+
+def test_a_sync_before_the_worker_opened_the_log_opens_it_itself(tmp_path):
+    """The firmware's log opens on the recorder's worker once the loop serves (issue 12); a sync
+    that comes first (the simulator serves it in-process) opens it itself, identity and all,
+    instead of refusing HELLO ("no identity yet": a fresh-clone run under load met it)."""
+    log = SessionLog.open(tmp_path / "sessions.db", deferred=True)
+    assert not (tmp_path / "sessions.db").exists()      # the worker has not got to it
+    with SyncSource(log) as source:
+        assert source.device_id == log.device_id and source.log_id == log.log_id
+    log.finish_opening()                                   # the worker's turn comes: nothing twice
+    assert log.device_id == source.device_id
+    log.close()
