@@ -61,7 +61,7 @@ def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
     computer's date unless a test lives in a world of its own. `gauge`: a `FakeMAX17048` to put
     on the bus; the real gauge driver reads it when `[battery]` is enabled."""
     from drivers.fakes.i2c import FakeSSD1306Bus
-    from drivers.fakes.pins import ClockedMockFactory
+    from drivers.fakes.lazy_pins import LazyPins
     from drivers.oled import OledDisplay
 
     display = config.display
@@ -74,7 +74,12 @@ def simulated_parts(config, clock, *, state_dir: Path | None = None, bus=None,
 
         return MAX17048Gauge(bus, config.battery.address)
 
-    return Parts(clock, pins=ClockedMockFactory(clock), state_dir=state_dir, bus=bus,
+    def mock_pins():
+        from drivers.fakes.pins import ClockedMockFactory
+
+        return ClockedMockFactory(clock)
+
+    return Parts(clock, pins=LazyPins(mock_pins), state_dir=state_dir, bus=bus,
                  open_panel=lambda: OledDisplay(bus, address=display.address, rotation=display.rotation),
                  wall_clock=wall_clock or HostWallClock(),
                  open_gauge=open_gauge if config.battery.enabled else None)
