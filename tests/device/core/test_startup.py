@@ -93,6 +93,19 @@ def test_the_firmware_imports_nothing_of_the_app_before_its_splash():
         assert behind_the_splash not in loaded, behind_the_splash
 
 
+def test_simulated_parts_make_their_mock_pins_on_first_use_as_the_pi_imports_gpiozero_late():
+    """The bench's start-up is the Pi's: simulated parts leave gpiozero (~60 ms of imports here)
+    until a pin is asked for, as the Pi's real parts leave it until the button is made."""
+    probe = ("import sys; from device.core.parts import simulated_parts; "
+             "from device.settings.config import Config; from device.core.clock import VirtualClock; "
+             "parts = simulated_parts(Config(), VirtualClock()); before = 'gpiozero' in sys.modules; "
+             "pin = parts.pins.pin(17); pin.drive_low(); "
+             "print(before, 'gpiozero' in sys.modules, pin.state, type(pin).__name__)")
+    answer = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert answer == ["False", "True", "False", "ClockedMockPWMPin"]
+
+
 def test_the_firmwares_stick_desk_is_built_when_a_routine_waits_and_asks_as_before(tmp_path):
     """Without the sync beside the loop (the firmware), the USB stick's desk is built on first use."""
     from tests.support.toml_documents import EVENING_CALM
