@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 import shutil
 import signal
 import sqlite3
@@ -385,7 +386,10 @@ def test_acknowledged_seq_is_stored_per_host_and_per_file(open_log):
 # --- Damaged files --------------------------------------------------------------------------
 
 def fill(open_log, count: int) -> tuple[str, list[str]]:
-    log = open_log()
+    """`count` sessions, their ids from a seeded factory: the file's layout, and so what a given
+    damage hits, is the same at every run (random ids once left no session whole after a cut)."""
+    rng = random.Random(count)
+    log = open_log(new_id=lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)))
     ids = [run_session(log, start=START + 1000 * i) for i in range(count)]
     device_id = log.device_id
     log.close()
