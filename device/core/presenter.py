@@ -47,6 +47,10 @@ class Shown(Protocol):
     def gentle_number(self) -> int | None: ...
 
 NOTICE_SECONDS = 6.0       # how long a notice (or a sync's result) stays on screen
+# A sync tells its progress at least every second or so; one silent this long has stopped (a cut
+# cable, a failure told as a notice, the sync process gone): its "Syncing n/N" leaves the screen,
+# which may dim again.
+SYNC_SILENCE_SECONDS = 15.0
 NOTICE_LINE_SECONDS = 4.0  # longer for each further line of a page
 POWER_OFF_WARNING = 5.0    # seconds of warning on screen before the long hold powers off
 
@@ -113,8 +117,7 @@ class Presenter:
 
     def show_sync(self, progress: SyncView) -> None:
         self.sync = progress
-        if progress.done:
-            self._sync_until = self.clock.now() + NOTICE_SECONDS
+        self._sync_until = self.clock.now() + (NOTICE_SECONDS if progress.done else SYNC_SILENCE_SECONDS)
 
     # -- the loop ------------------------------------------------------------------------
 

@@ -351,6 +351,26 @@ def test_sync_progress_shows_in_idle_but_never_over_a_session(make_sim):
     assert type(sim.app.view(4.0)).__name__ == "ZoneView"
 
 
+def test_a_sync_that_goes_quiet_leaves_the_screen_and_lets_it_dim(make_sim):
+    """A sync cut short (the cable pulled, a failure told as a notice, the sync process gone)
+    sends no result: its "Syncing n/N" kept the idle screen, bright, until the next sync. It now
+    goes once the sync has been silent for SYNC_SILENCE_SECONDS; progress keeps it up."""
+    from device.core.events import SyncProgress
+    from device.core.presenter import SYNC_SILENCE_SECONDS
+    from device.screen.views import SyncView
+
+    sim = make_sim()
+    sim.events.put(SyncProgress(3, 10))
+    run_to(sim, 10.0)
+    sim.events.put(SyncProgress(5, 10))              # still going: the silence starts again
+    run_to(sim, 9.0 + SYNC_SILENCE_SECONDS)
+    assert sim.app.view(sim.clock.now()) == SyncView(5, 10)
+    run_to(sim, 11.0 + SYNC_SILENCE_SECONDS)         # then nothing more came
+    assert sim.app.sync_progress is None and type(sim.app.view(sim.clock.now())).__name__ == "IdleView"
+    run_to(sim, 200.0)
+    assert sim.app.brightness == "dim"
+
+
 @pytest.mark.timeout(30)   # the bug is a loop that never ends
 def test_a_sync_shown_after_the_dim_deadline_lets_the_loop_sleep_then_dims(make_sim):
     """A sync's progress keeps the screen bright; the passed dim deadline must not stay a
