@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cpu_quota import CpuQuota, QuotaUnavailable
+from bench.device_bench import percentile
 
 REPO = Path(__file__).resolve().parents[1]
 QUOTA_US, PERIOD_US = 1000, 10_000     # one tenth of a core, in 10 ms windows: see bench/README.md
@@ -85,10 +86,6 @@ sides = 1
 
 
 # --- pure helpers ------------------------------------------------------------------------
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def planned_cues(zones, session_start: float) -> list[tuple[str, float]]:

@@ -255,23 +255,19 @@ class SessionRecorder:
             self._log.finish(self._session_id, outcome, zones, active_seconds, wall_end,
                              mono_end=mono_end)
             self._session_id = None
-        now_wall = self._wall_time()
-        overview = self._log.overview(now_wall)
-        self._refresh_goal(now_wall, since_wall=wall_start)
-        self.overview = overview   # last: an overview read means the goal is read too
+        self._refresh_overview(since_wall=wall_start)
 
-    def _refresh_overview(self) -> None:
+    def _refresh_overview(self, *, since_wall: float | None = None) -> None:
+        """The overview and the goal read again (`_refresh_goal` says how far back); the overview
+        is published last: an overview read means the goal is read too."""
         now_wall = self._wall_time()
         overview = self._log.overview(now_wall)
-        self._refresh_goal(now_wall)
+        self._refresh_goal(now_wall, since_wall=since_wall)
         self.overview = overview
 
     def _refresh_after_sync(self) -> None:
-        now_wall = self._wall_time()
-        overview = self._log.overview(now_wall)
         redated = self._log.date_fixes_mark() != self._dates_mark
-        self._refresh_goal(now_wall, since_wall=None if redated else now_wall)
-        self.overview = overview
+        self._refresh_overview(since_wall=None if redated else self._wall_time())
 
     def _refresh_goal(self, now_wall: float, *, since_wall: float | None = None) -> None:
         """The goal read again from the log, as far back as the streak of met weeks goes; or,
@@ -316,12 +312,11 @@ class SessionRecorder:
                 return False
         return True
 
-    def _add_days(self, added: goals.Tally, first_day, before_day=None) -> goals.Tally:
+    def _add_days(self, added: goals.Tally, first_day, before_day=None) -> None:
         for number, row in enumerate(self._log.goal_days(first_day, added.rules.tz, before_day)):
             if number % QUIET_ROWS == 0:
                 self._quiet.step_aside()
             added.add_day(date.fromisoformat(row.day), row.sessions, row.active_seconds / 60, row.counted)
-        return added
 
 
 class NullRecorder:
